@@ -1,0 +1,172 @@
+//! Reading helpdesk exports as a stream of records.
+//!
+//! Exports are large (millions of tickets) and messy (BOMs, Windows-1252, repeated CSV
+//! headers, truncated JSON), so every reader streams: memory does not grow with the size of
+//! the file, and every record carries the file and line (or index) it came from so that a
+//! problem can be reported where the user can fix it. A malformed record is reported and
+//! skipped; the records after it are still read wherever the format allows.
+//!
+//! Records are JSON objects (`serde_json::Value`): a CSV row becomes an object of strings
+//! (a repeated header becomes a list of strings), a JSON record is kept as it is. The
+//! mapping's templates see the same shape whatever the format.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+mod csv;
+mod json;
+pub mod side;
+
+pub use side::{SideIndex, SideSpec};
+
+/// Where a record came from, precise enough to open the file at that place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: Arc<Path>,
+    /// 1-based line where the record starts (CSV, NDJSON, and JSON where known).
+    pub line: Option<u64>,
+    /// 0-based index of the record within its file.
+    pub index: u64,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}", self.file.display(), line),
+            None => write!(f, "{} record {}", self.file.display(), self.index + 1),
+        }
+    }
+}
+
+/// One record of an export.
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    pub location: Location,
+    /// Always a JSON object.
+    pub value: Value,
+}
+
+/// How a file's bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    /// One JSON document; the records are an array at `ReadOptions::records` (or the
+    /// top-level array).
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// Text encoding of a CSV file. UTF-8 (with or without BOM) is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    #[default]
+    Utf8,
+    Windows1252,
+}
+
+/// How to read one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// `None`: decided by the file extension (`.csv`, `.json`, `.ndjson`/`.jsonl`).
+    pub format: Option<Format>,
+    /// For JSON documents: the dotted path of the array holding the records
+    /// (`tickets`, `data.items`); `None` for a top-level array.
+    pub records: Option<String>,
+    /// CSV field delimiter.
+    pub delimiter: u8,
+    pub encoding: Encoding,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            records: None,
+            delimiter: b',',
+            encoding: Encoding::Utf8,
+        }
+    }
+}
+
+/// A file that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot tell the format of {path} from its extension; name it .csv, .json, .ndjson or .jsonl, or set `format` in the mapping"
+    )]
+    UnknownFormat { path: PathBuf },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("side file index: {0}")]
+    Index(#[from] rusqlite::Error),
+}
+
+/// A record that could not be read; the stream goes on after it where it can.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct RecordError {
+    pub location: Location,
+    pub message: String,
+    /// The raw text of the record where it is available (CSV row), for rejects files.
+    pub raw: Option<String>,
+}
+
+/// The records of one file, in order. Items are `Err` for unreadable records.
+pub type RecordStream = Box<dyn Iterator<Item = Result<SourceRecord, RecordError>> + Send>;
+
+/// Opens `path` and streams its records.
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError> {
+    let format = match opts.format {
+        Some(f) => f,
+        None => format_from_extension(path)?,
+    };
+    match format {
+        Format::Csv => csv::read(path, opts),
+        Format::Json => json::read_document(path, opts),
+        Format::Ndjson => json::read_lines(path, opts),
+    }
+}
+
+/// The format implied by a file name.
+pub fn format_from_extension(path: &Path) -> Result<Format, SourceError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("csv") | Some("tsv") | Some("txt") => Ok(Format::Csv),
+        Some("json") => Ok(Format::Json),
+        Some("ndjson") | Some("jsonl") => Ok(Format::Ndjson),
+        _ => Err(SourceError::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Looks up a dotted path (`via.source.from`, `custom_fields.0.value`) in a record.
+pub fn get_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, part| match v {
+        Value::Object(m) => m.get(part),
+        Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// A key value as the string used to join records: `123` and `"123"` are the same key.
+pub fn key_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
