@@ -1,0 +1,3 @@
+//! The one integration-test binary: every test runs the real program or the real sandbox.
+
+mod sandbox;
