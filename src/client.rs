@@ -1,1 +1,1 @@
-//! TODO
+//! The HappyFox HTTP client (to be implemented).

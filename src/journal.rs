@@ -1,0 +1,1 @@
+//! The SQLite journal that makes re-runs safe (to be implemented).
