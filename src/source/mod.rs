@@ -108,6 +108,37 @@ pub enum SourceError {
     Invalid { path: PathBuf, message: String },
     #[error("side file index: {0}")]
     Index(#[from] rusqlite::Error),
+    /// An input folder holds no file the mapping's pattern names; listing what is there
+    /// usually shows the typo or the wrong folder at once.
+    #[error("{}", no_match_message(folder, pattern, found))]
+    NoMatch {
+        folder: PathBuf,
+        pattern: String,
+        /// File names present in the folder, sorted.
+        found: Vec<String>,
+    },
+}
+
+fn no_match_message(folder: &Path, pattern: &str, found: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut msg = format!("no file in {} matches `{pattern}`", folder.display());
+    if found.is_empty() {
+        msg.push_str("; the folder holds no files");
+    } else {
+        msg.push_str("; the folder holds: ");
+        msg.push_str(
+            &found
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        if found.len() > SHOWN {
+            msg.push_str(&format!(" and {} more", found.len() - SHOWN));
+        }
+    }
+    msg
 }
 
 /// A record that could not be read; the stream goes on after it where it can.
@@ -150,6 +181,104 @@ pub fn format_from_extension(path: &Path) -> Result<Format, SourceError> {
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// Expands the `--input` arguments into the files to read, in a stable order.
+///
+/// An export is usually a folder holding tickets next to side files, so a folder input is
+/// searched for `pattern` (a file name relative to the folder; `*` and `?` match within
+/// the last component, e.g. `tickets*.json`), while a file input is taken as it is. Matches
+/// are sorted by name so that paged exports (`tickets-001.json`, `tickets-002.json`) are
+/// read in order and runs are reproducible.
+pub fn resolve_inputs(inputs: &[PathBuf], pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input).map_err(|source| SourceError::Open {
+            path: input.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            files.push(input.clone());
+            continue;
+        }
+        let (sub, name_pattern) = match pattern.rsplit_once(['/', '\\']) {
+            Some((dir, name)) => (input.join(dir), name),
+            None => (input.clone(), pattern),
+        };
+        let mut found = Vec::new();
+        let mut matched = Vec::new();
+        let entries = std::fs::read_dir(&sub).map_err(|source| SourceError::Open {
+            path: sub.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| SourceError::Open {
+                path: sub.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if !path.is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if glob_match(name_pattern, &name) {
+                matched.push(path);
+            }
+            found.push(name);
+        }
+        if matched.is_empty() {
+            found.sort();
+            return Err(SourceError::NoMatch {
+                folder: sub,
+                pattern: name_pattern.to_string(),
+                found,
+            });
+        }
+        matched.sort();
+        files.extend(matched);
+    }
+    Ok(files)
+}
+
+/// The folder that side files named in a mapping are relative to.
+///
+/// Side files sit next to the tickets in an export, so this is the first input when it
+/// is a folder, else the folder holding the first input file.
+pub fn export_root(inputs: &[PathBuf]) -> PathBuf {
+    match inputs.first() {
+        Some(first) if first.is_dir() => first.clone(),
+        Some(first) => match first.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        None => PathBuf::from("."),
+    }
+}
+
+/// Shell-style match of a whole file name: `*` any run of characters, `?` one character.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Greedy matching with a single backtrack point is enough for `*` and `?` and runs in
+    // O(len(p) * len(n)) at worst.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// Looks up a dotted path (`via.source.from`, `custom_fields.0.value`) in a record.

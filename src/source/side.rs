@@ -1,7 +1,7 @@
 //! Side files joined by key (to be implemented).
-use std::path::PathBuf;
-use serde_json::Value;
 use super::{ReadOptions, SourceError};
+use serde_json::Value;
+use std::path::PathBuf;
 
 /// A side file: users to resolve ids to names, comments joined to tickets by ticket id.
 #[derive(Debug, Clone)]
@@ -22,5 +22,7 @@ pub struct SideSpec {
 pub struct SideIndex;
 
 impl SideIndex {
-    pub fn get(&self, _key: &str) -> Result<Vec<Value>, SourceError> { Ok(vec![]) }
+    pub fn get(&self, _key: &str) -> Result<Vec<Value>, SourceError> {
+        Ok(vec![])
+    }
 }
