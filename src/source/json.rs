@@ -469,7 +469,7 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
         } else {
             Err(RecordError {
                 location,
-                message: format!("the record is {}, not an object", kind_of(&value)),
+                message: format!("the record is {}, not an object", json_kind(&value)),
                 raw: Some(truncate(value.to_string())),
             })
         };
@@ -478,17 +478,6 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
         } else {
             Err(de::Error::custom("stopped"))
         }
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -576,7 +565,7 @@ impl Iterator for LineRecords {
                 Ok(value) if value.is_object() => Ok(SourceRecord { location, value }),
                 Ok(value) => Err(RecordError {
                     location,
-                    message: format!("the line is {}, not a JSON object", kind_of(&value)),
+                    message: format!("the line is {}, not a JSON object", json_kind(&value)),
                     raw: raw(),
                 }),
                 Err(e) => Err(RecordError {

@@ -290,6 +290,18 @@ pub fn get_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     })
 }
 
+/// How a value is named in messages ("the record is a number, not an object").
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// A key value as the string used to join records: `123` and `"123"` are the same key.
 pub fn key_string(value: &Value) -> Option<String> {
     match value {
