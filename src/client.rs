@@ -1,1 +1,0 @@
-//! The HappyFox HTTP client (to be implemented).
