@@ -1,0 +1,1006 @@
+//! The HappyFox HTTP client: the only code that talks to the account.
+//!
+//! It exists to make three promises the rest of the tool relies on. Writes are never
+//! repeated when their outcome is unknown (HappyFox has no idempotency keys, so the caller
+//! reconciles through the journal instead). The account's rate limit is never hit on
+//! purpose (one 429 locks the whole account out for ten minutes): see [`pace`]. And the
+//! credentials never leave this module: not in URLs, errors, `Debug` output or panics.
+//!
+//! Every answer goes through one pure function, [`classify`], which decides between
+//! success, per-item results, waiting, retrying, reconciling, a permanent refusal and
+//! stopping the run.
+
+pub mod classify;
+pub mod pace;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+pub use classify::{
+    ApiError, Fatal, FieldError, ItemResult, Outcome, Reply, RequestKind, TransportFailure,
+    classify,
+};
+pub use pace::{ConcurrencyOptions, Method, Pacer, Signal};
+
+use crate::schema::Schema;
+
+/// The environment variables credentials come from. They are never taken from arguments,
+/// which would leave them in shell history and process listings.
+pub const API_KEY_VAR: &str = "HAPPYFOX_API_KEY";
+pub const AUTH_CODE_VAR: &str = "HAPPYFOX_AUTH_CODE";
+
+/// The reference endpoints `schema pull` reads; a 404 on one of them means a wrong URL.
+pub const REFERENCE_ENDPOINTS: [&str; 7] = [
+    "categories/",
+    "statuses/",
+    "priorities/",
+    "staff/",
+    "ticket_custom_fields/",
+    "user_custom_fields/",
+    "contact_groups/",
+];
+
+/// Everything that can go wrong talking to HappyFox. No variant ever holds a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{} not set: HappyFox credentials come only from the environment (API key as {API_KEY_VAR}, auth code as {AUTH_CODE_VAR})", missing.join(" and "))]
+    MissingCredentials { missing: Vec<&'static str> },
+    #[error("{var} is not usable: {reason}")]
+    BadCredentials { var: &'static str, reason: String },
+    #[error("invalid HappyFox URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error(
+        "refusing plain http:// for {url}: HappyFox treats a POST over http as a GET, so writes would silently do nothing; use https:// (http is allowed only for loopback addresses such as a local sandbox)"
+    )]
+    InsecureUrl { url: String },
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+    #[error("{0}")]
+    Fatal(#[from] Fatal),
+    #[error("HappyFox refused {path}: {error}")]
+    Rejected { path: String, error: ApiError },
+    #[error("cannot reach {url} ({detail}); check --url / HAPPYFOX_URL and the network")]
+    Unreachable { url: String, detail: String },
+    #[error("{path} failed {attempts} times; last: {reason}")]
+    GaveUp {
+        path: String,
+        attempts: u32,
+        reason: String,
+    },
+    #[error(
+        "{path} was throttled by HappyFox {times} times in a row (429/503); lower --post-per-min / --get-per-min or try later"
+    )]
+    Throttled { path: String, times: u32 },
+    #[error("unexpected answer from {path}: {detail}")]
+    Unexpected { path: String, detail: String },
+    #[error("cannot encode the request for {path}: {detail}")]
+    Encode { path: String, detail: String },
+}
+
+impl ClientError {
+    /// Whether the user must fix their setup (exit code 2) rather than the run having
+    /// failed on the way (exit code 1).
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            ClientError::MissingCredentials { .. }
+                | ClientError::BadCredentials { .. }
+                | ClientError::BadUrl { .. }
+                | ClientError::InsecureUrl { .. }
+        )
+    }
+}
+
+/// The API key and auth code. Neither `Debug` nor `Display` shows them, so a stray `{:?}`
+/// in a log line or a panic cannot leak them.
+#[derive(Clone)]
+pub struct Credentials {
+    api_key: String,
+    auth_code: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credentials { api_key: [redacted], auth_code: [redacted] }")
+    }
+}
+
+impl fmt::Display for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted credentials]")
+    }
+}
+
+impl Credentials {
+    /// Reads `HAPPYFOX_API_KEY` and `HAPPYFOX_AUTH_CODE`, naming whichever is missing.
+    pub fn from_env() -> Result<Credentials, ClientError> {
+        let get = |var| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+        match (get(API_KEY_VAR), get(AUTH_CODE_VAR)) {
+            (Some(key), Some(code)) => Credentials::new(key, code),
+            (key, code) => {
+                let mut missing = Vec::new();
+                if key.is_none() {
+                    missing.push(API_KEY_VAR);
+                }
+                if code.is_none() {
+                    missing.push(AUTH_CODE_VAR);
+                }
+                Err(ClientError::MissingCredentials { missing })
+            }
+        }
+    }
+
+    /// Surrounding whitespace (a frequent copy-paste accident) is dropped. A key with a
+    /// colon cannot be a Basic-auth user name.
+    pub fn new(
+        api_key: impl Into<String>,
+        auth_code: impl Into<String>,
+    ) -> Result<Credentials, ClientError> {
+        let api_key = api_key.into().trim().to_owned();
+        let auth_code = auth_code.into().trim().to_owned();
+        if api_key.is_empty() {
+            return Err(ClientError::MissingCredentials {
+                missing: vec![API_KEY_VAR],
+            });
+        }
+        if auth_code.is_empty() {
+            return Err(ClientError::MissingCredentials {
+                missing: vec![AUTH_CODE_VAR],
+            });
+        }
+        if api_key.contains(':') {
+            return Err(ClientError::BadCredentials {
+                var: API_KEY_VAR,
+                reason: "it contains ':', which no HappyFox API key does".into(),
+            });
+        }
+        for (var, v) in [(API_KEY_VAR, &api_key), (AUTH_CODE_VAR, &auth_code)] {
+            if v.chars().any(char::is_control) {
+                return Err(ClientError::BadCredentials {
+                    var,
+                    reason: "it contains control characters".into(),
+                });
+            }
+        }
+        Ok(Credentials { api_key, auth_code })
+    }
+
+    /// Replaces any appearance of a credential (or of the Basic-auth token) in text that
+    /// came from elsewhere, such as a server's error body. Very short values are skipped:
+    /// replacing them would mangle ordinary words and protect nothing.
+    pub fn scrub(&self, text: &str) -> String {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.api_key, self.auth_code));
+        let mut out = text.to_owned();
+        for secret in [&token, &self.api_key, &self.auth_code] {
+            if secret.len() >= 6 && out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
+}
+
+/// The account to talk to: `https://acme.happyfox.com`, `.happyfox.net`, a custom domain,
+/// or a loopback sandbox over http.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    account: Url,
+    api: Url,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.account_url())
+    }
+}
+
+/// The API prefix appended to the account URL.
+const API_PATH: &str = "/api/1.1/json/";
+
+impl Target {
+    /// Accepts the account URL with or without `https://`, with or without the API path.
+    /// Credentials in the URL are refused (and not echoed): they belong in the environment.
+    pub fn parse(input: &str) -> Result<Target, ClientError> {
+        let trimmed = input.trim();
+        let with_scheme = if trimmed.contains("://") {
+            trimmed.to_owned()
+        } else {
+            format!("https://{trimmed}")
+        };
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: trimmed.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut url = Url::parse(&with_scheme).map_err(|e| {
+            if with_scheme.contains('@') {
+                ClientError::BadUrl {
+                    url: "[not shown: it may contain credentials]".into(),
+                    reason: e.to_string(),
+                }
+            } else {
+                bad(&e.to_string())
+            }
+        })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ClientError::BadUrl {
+                url: "[not shown: it contains credentials]".into(),
+                reason: format!(
+                    "put credentials in {API_KEY_VAR} and {AUTH_CODE_VAR}, not in the URL"
+                ),
+            });
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| bad("it has no host name"))?
+            .to_owned();
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&host) => {}
+            "http" => {
+                return Err(ClientError::InsecureUrl {
+                    url: trimmed.to_owned(),
+                });
+            }
+            other => return Err(bad(&format!("scheme {other}:// is not http(s)"))),
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("it must not have a query (?...) or fragment (#...)"));
+        }
+        let path = url.path().trim_end_matches('/').to_owned();
+        let api_trimmed = API_PATH.trim_end_matches('/');
+        let prefix = match path.strip_suffix(api_trimmed) {
+            Some(p) => p.to_owned(),
+            None => path,
+        };
+        if !prefix.is_empty() {
+            return Err(bad(
+                "give the account's address only, such as https://acme.happyfox.com",
+            ));
+        }
+        url.set_path("/");
+        let api = url
+            .join(API_PATH.trim_start_matches('/'))
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(Target { account: url, api })
+    }
+
+    /// `https://acme.happyfox.com`, no trailing slash: for reports, the journal and
+    /// ticket links.
+    pub fn account_url(&self) -> String {
+        self.account.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The API base, `https://acme.happyfox.com/api/1.1/json/`.
+    pub fn api_url(&self) -> &Url {
+        &self.api
+    }
+
+    /// The full URL of an API path such as `tickets/`. Only relative paths are accepted,
+    /// so a path can never point the credentials at another host.
+    pub fn endpoint(&self, path: &str) -> Result<Url, ClientError> {
+        let path = path.trim_start_matches('/');
+        if path.contains("://") || path.contains("..") || path.contains('\\') {
+            return Err(ClientError::Encode {
+                path: path.to_owned(),
+                detail: "not a relative API path".into(),
+            });
+        }
+        self.api.join(path).map_err(|e| ClientError::Encode {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Knobs of the client; [`Default`] is what a real account wants.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// POSTs per minute; HappyFox allows 300 for the whole account, 80% leaves room for
+    /// anyone else using the API.
+    pub post_per_min: u32,
+    /// GETs per minute; HappyFox allows 500.
+    pub get_per_min: u32,
+    /// Requests that may go back to back at start-up (a few, so the first minute stays
+    /// under the ceiling too).
+    pub burst: u32,
+    pub connect_timeout: Duration,
+    /// For the whole request, answer included. Bulk creates of 100 tickets can be slow.
+    pub request_timeout: Duration,
+    /// How long a throttling answer that says nothing makes us wait: HappyFox's lockout.
+    pub lockout: Duration,
+    /// Adaptive concurrency: where it starts and the most it may reach.
+    pub concurrency: ConcurrencyOptions,
+    /// Attempts for a GET (and for a write that provably was not sent) before giving up.
+    pub retries: u32,
+    /// Throttling answers accepted in a row for one request before giving up.
+    pub throttle_retries: u32,
+    /// First backoff after a failed read; doubles each time, with jitter, up to 30 s.
+    pub backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            post_per_min: 240,
+            get_per_min: 400,
+            burst: 3,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            lockout: Duration::from_secs(600),
+            concurrency: ConcurrencyOptions {
+                initial: 4,
+                max: 32,
+            },
+            retries: 5,
+            throttle_retries: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What a write came to, for the caller to journal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    /// Done; the answer's body.
+    Done(Value),
+    /// A bulk create's per-item results, in request order.
+    Items(Vec<ItemResult>),
+    /// Refused for good: journal the error against the record(s); do not resend.
+    Rejected(ApiError),
+    /// It may or may not have happened: reconcile (search the markers) before resending.
+    Unknown(String),
+}
+
+/// Counters for the progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ClientStats {
+    pub posts_sent: u64,
+    pub gets_sent: u64,
+    /// Throttling answers received; anything but 0 means the ceilings are too high.
+    pub throttled: u64,
+    pub concurrency: usize,
+    pub in_flight: usize,
+}
+
+/// A paced, authenticated HappyFox client. Cheap to clone; clones share pacing, so one
+/// client per run keeps every request under the same account-wide ceiling.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    target: Target,
+    credentials: Credentials,
+    pacer: Pacer,
+    options: ClientOptions,
+    posts: AtomicU64,
+    gets: AtomicU64,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.inner.target.account_url())
+            .field("credentials", &self.inner.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One sent request's classified answer plus what the transport said, for messages.
+struct Sent {
+    outcome: Outcome,
+    detail: Option<String>,
+}
+
+impl Client {
+    pub fn new(
+        target: Target,
+        credentials: Credentials,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .user_agent(concat!("hfmigrate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Setup(e.without_url().to_string()))?;
+        let pacer = Pacer::new(
+            options.post_per_min,
+            options.get_per_min,
+            options.burst,
+            options.concurrency,
+        );
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                target,
+                credentials,
+                pacer,
+                options,
+                posts: AtomicU64::new(0),
+                gets: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        let p = &self.inner.pacer;
+        ClientStats {
+            posts_sent: self.inner.posts.load(Ordering::Relaxed),
+            gets_sent: self.inner.gets.load(Ordering::Relaxed),
+            throttled: p.throttled.load(Ordering::Relaxed),
+            concurrency: p.limit.limit(),
+            in_flight: p.limit.in_flight(),
+        }
+    }
+
+    /// A paced GET, repeated (with backoff, or after the lockout) while repeating is safe.
+    pub async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ClientError> {
+        let kind = if REFERENCE_ENDPOINTS.contains(&path.trim_start_matches('/')) {
+            RequestKind::ReferenceGet
+        } else {
+            RequestKind::Get
+        };
+        let url = self.inner.target.endpoint(path)?;
+        let mut failures = 0;
+        let mut throttles = 0;
+        loop {
+            let sent = self
+                .send(Method::Get, kind, || {
+                    self.inner.http.get(url.clone()).query(query)
+                })
+                .await;
+            match sent.outcome {
+                Outcome::Success(v) => return Ok(v),
+                Outcome::BulkItems(_) => {
+                    return Err(ClientError::Unexpected {
+                        path: path.into(),
+                        detail: "per-item results for a GET".into(),
+                    });
+                }
+                Outcome::RetryAfter(_) => {
+                    throttles += 1;
+                    if throttles > self.inner.options.throttle_retries {
+                        return Err(ClientError::Throttled {
+                            path: path.into(),
+                            times: throttles,
+                        });
+                    }
+                }
+                Outcome::RetryNow(reason) | Outcome::Unknown(reason) => {
+                    failures += 1;
+                    if failures >= self.inner.options.retries.max(1) {
+                        return Err(self.gave_up(path, failures, reason, sent.detail));
+                    }
+                    tokio::time::sleep(self.backoff(failures)).await;
+                }
+                Outcome::Permanent(error) => {
+                    return Err(ClientError::Rejected {
+                        path: path.into(),
+                        error: self.scrub_api(error),
+                    });
+                }
+                Outcome::Fatal(f) => return Err(ClientError::Fatal(f)),
+            }
+        }
+    }
+
+    /// A paced single write. Resent only when HappyFox provably did nothing (throttled, or
+    /// the connection never opened); an unknown outcome is returned for the caller to
+    /// reconcile, never retried here.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<WriteOutcome, ClientError> {
+        self.write(path, RequestKind::Post, body).await
+    }
+
+    /// `POST tickets/` (or `users/`) with up to 100 items; same retry rules as
+    /// [`Client::post_json`], per-item results in request order.
+    pub async fn bulk_create<T: Serialize>(
+        &self,
+        path: &str,
+        items: &[T],
+    ) -> Result<WriteOutcome, ClientError> {
+        self.write(path, RequestKind::BulkCreate { items: items.len() }, &items)
+            .await
+    }
+
+    async fn write(
+        &self,
+        path: &str,
+        kind: RequestKind,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<WriteOutcome, ClientError> {
+        let url = self.inner.target.endpoint(path)?;
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Encode {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
+        let mut failures = 0;
+        let mut throttles = 0;
+        loop {
+            let sent = self
+                .send(Method::Post, kind, || {
+                    self.inner
+                        .http
+                        .post(url.clone())
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(bytes.clone())
+                })
+                .await;
+            match sent.outcome {
+                Outcome::Success(v) => return Ok(WriteOutcome::Done(v)),
+                Outcome::BulkItems(items) => {
+                    return Ok(WriteOutcome::Items(
+                        items
+                            .into_iter()
+                            .map(|i| match i {
+                                ItemResult::Failed(e) => ItemResult::Failed(self.scrub_api(e)),
+                                created => created,
+                            })
+                            .collect(),
+                    ));
+                }
+                Outcome::RetryAfter(_) => {
+                    throttles += 1;
+                    if throttles > self.inner.options.throttle_retries {
+                        return Err(ClientError::Throttled {
+                            path: path.into(),
+                            times: throttles,
+                        });
+                    }
+                }
+                Outcome::RetryNow(reason) => {
+                    failures += 1;
+                    if failures >= self.inner.options.retries.max(1) {
+                        return Err(self.gave_up(path, failures, reason, sent.detail));
+                    }
+                    tokio::time::sleep(self.backoff(failures)).await;
+                }
+                Outcome::Unknown(reason) => {
+                    let reason = match sent.detail {
+                        Some(d) => format!("{reason} ({d})"),
+                        None => reason,
+                    };
+                    return Ok(WriteOutcome::Unknown(self.inner.credentials.scrub(&reason)));
+                }
+                Outcome::Permanent(e) => return Ok(WriteOutcome::Rejected(self.scrub_api(e))),
+                Outcome::Fatal(f) => return Err(ClientError::Fatal(f)),
+            }
+        }
+    }
+
+    /// Sends one request once: paced, authenticated, classified, fed back to pacing.
+    async fn send(
+        &self,
+        method: Method,
+        kind: RequestKind,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Sent {
+        let inner = &self.inner;
+        let slot = inner.pacer.admit(method).await;
+        match method {
+            Method::Get => inner.gets.fetch_add(1, Ordering::Relaxed),
+            Method::Post => inner.posts.fetch_add(1, Ordering::Relaxed),
+        };
+        let started = Instant::now();
+        let request = build().basic_auth(
+            &inner.credentials.api_key,
+            Some(&inner.credentials.auth_code),
+        );
+        let (reply_owned, detail) = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let retry_after = header(reqwest::header::RETRY_AFTER);
+                let location = header(reqwest::header::LOCATION);
+                match response.bytes().await {
+                    Ok(body) => (Ok((status, retry_after, location, body)), None),
+                    Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
+                }
+            }
+            Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
+        };
+        let rtt = started.elapsed();
+        let (outcome, signal) = match &reply_owned {
+            Ok((status, retry_after, location, body)) => {
+                let reply = Reply::Http {
+                    status: *status,
+                    retry_after: retry_after.as_deref(),
+                    location: location.as_deref(),
+                    body,
+                };
+                let outcome = classify(kind, &reply, jiff::Timestamp::now(), inner.options.lockout);
+                let signal = if *status == 429 || *status >= 500 {
+                    Signal::BackPressure
+                } else {
+                    Signal::Answered(rtt)
+                };
+                (outcome, signal)
+            }
+            Err(failure) => {
+                let reply = Reply::Transport(*failure);
+                let outcome = classify(kind, &reply, jiff::Timestamp::now(), inner.options.lockout);
+                let signal = match failure {
+                    TransportFailure::Connect => Signal::Ignore,
+                    _ => Signal::BackPressure,
+                };
+                (outcome, signal)
+            }
+        };
+        inner.pacer.limit.observe(slot.waited, signal);
+        if let Outcome::RetryAfter(wait) = outcome {
+            inner.pacer.throttle(wait);
+        }
+        drop(slot);
+        Sent {
+            outcome,
+            detail: detail.map(|d| inner.credentials.scrub(&d)),
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let base = self.inner.options.backoff.as_secs_f64();
+        let exp = base * 2f64.powi(i32::try_from(failures.saturating_sub(1)).unwrap_or(30));
+        let capped = exp.min(30.0);
+        let jitter = rand::random_range(0.5..=1.0);
+        Duration::from_secs_f64(capped * jitter)
+    }
+
+    fn gave_up(
+        &self,
+        path: &str,
+        attempts: u32,
+        reason: String,
+        detail: Option<String>,
+    ) -> ClientError {
+        let creds = &self.inner.credentials;
+        if reason.starts_with("could not connect") {
+            return ClientError::Unreachable {
+                url: self.inner.target.account_url(),
+                detail: creds.scrub(&detail.unwrap_or(reason)),
+            };
+        }
+        let reason = match detail {
+            Some(d) => format!("{reason} ({d})"),
+            None => reason,
+        };
+        ClientError::GaveUp {
+            path: path.into(),
+            attempts,
+            reason: creds.scrub(&reason),
+        }
+    }
+
+    fn scrub_api(&self, mut e: ApiError) -> ApiError {
+        let c = &self.inner.credentials;
+        e.message = e.message.map(|m| c.scrub(&m));
+        for f in &mut e.fields {
+            f.field = c.scrub(&f.field);
+            for m in &mut f.errors {
+                *m = c.scrub(m);
+            }
+        }
+        e
+    }
+}
+
+fn transport_failure(e: &reqwest::Error) -> TransportFailure {
+    if e.is_connect() {
+        TransportFailure::Connect
+    } else if e.is_timeout() {
+        TransportFailure::Timeout
+    } else {
+        TransportFailure::ConnectionLost
+    }
+}
+
+/// The innermost causes of a transport error ("connection refused"), without the URL.
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        if e.is_timeout() {
+            return "timed out".into();
+        }
+        return "transport error".into();
+    }
+    parts.join(": ")
+}
+
+/// Reads the account's reference data (GET only) into a schema snapshot, for
+/// `hfmigrate schema pull` and for checking mappings against the live account.
+pub async fn pull_schema(client: &Client) -> Result<Schema, ClientError> {
+    async fn list<T: serde::de::DeserializeOwned>(
+        client: &Client,
+        path: &str,
+    ) -> Result<Vec<T>, ClientError> {
+        let value = client.get_json(path, &[]).await?;
+        serde_json::from_value(value).map_err(|e| ClientError::Unexpected {
+            path: path.into(),
+            detail: format!("not a list of the expected shape: {e}"),
+        })
+    }
+    let (categories, statuses, priorities, staff) = futures::try_join!(
+        list(client, "categories/"),
+        list(client, "statuses/"),
+        list(client, "priorities/"),
+        list(client, "staff/"),
+    )?;
+    let (ticket_custom_fields, user_custom_fields, contact_groups) = futures::try_join!(
+        list(client, "ticket_custom_fields/"),
+        list(client, "user_custom_fields/"),
+        list(client, "contact_groups/"),
+    )?;
+    Ok(Schema {
+        source: Some(client.target().account_url()),
+        pulled_at: Some(
+            jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+        ),
+        categories,
+        statuses,
+        priorities,
+        staff,
+        ticket_custom_fields,
+        user_custom_fields,
+        contact_groups,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let ok = [
+            (
+                "https://acme.happyfox.com",
+                "https://acme.happyfox.com",
+                "https://acme.happyfox.com/api/1.1/json/",
+            ),
+            (
+                "acme.happyfox.net",
+                "https://acme.happyfox.net",
+                "https://acme.happyfox.net/api/1.1/json/",
+            ),
+            (
+                "https://help.example.org/",
+                "https://help.example.org",
+                "https://help.example.org/api/1.1/json/",
+            ),
+            (
+                "https://acme.happyfox.com/api/1.1/json/",
+                "https://acme.happyfox.com",
+                "https://acme.happyfox.com/api/1.1/json/",
+            ),
+            (
+                "http://127.0.0.1:8765",
+                "http://127.0.0.1:8765",
+                "http://127.0.0.1:8765/api/1.1/json/",
+            ),
+            (
+                "http://127.3.4.5",
+                "http://127.3.4.5",
+                "http://127.3.4.5/api/1.1/json/",
+            ),
+            (
+                "http://[::1]:9000",
+                "http://[::1]:9000",
+                "http://[::1]:9000/api/1.1/json/",
+            ),
+            (
+                "http://LocalHost:1",
+                "http://localhost:1",
+                "http://localhost:1/api/1.1/json/",
+            ),
+        ];
+        for (input, account, api) in ok {
+            let t = Target::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(t.account_url(), account, "{input}");
+            assert_eq!(t.api_url().as_str(), api, "{input}");
+        }
+        let t = Target::parse("https://acme.happyfox.com").unwrap();
+        assert_eq!(
+            t.endpoint("/tickets/").unwrap().as_str(),
+            "https://acme.happyfox.com/api/1.1/json/tickets/"
+        );
+        assert!(t.endpoint("https://evil.example/").is_err());
+        assert!(
+            t.endpoint("//evil.example/x")
+                .is_ok_and(|u| u.host_str() == Some("acme.happyfox.com"))
+        );
+        assert!(t.endpoint("../../admin").is_err());
+    }
+
+    #[test]
+    fn plain_http_is_refused_with_the_reason() {
+        for input in [
+            "http://acme.happyfox.com",
+            "http://10.0.0.1:80",
+            "http://128.0.0.1",
+        ] {
+            let e = Target::parse(input).unwrap_err();
+            assert!(matches!(e, ClientError::InsecureUrl { .. }), "{input}: {e}");
+            assert!(e.to_string().contains("POST over http as a GET"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_urls() {
+        for input in [
+            "ftp://x.com",
+            "https://acme.happyfox.com/staff/",
+            "https://a.com/?q=1",
+            "https://",
+        ] {
+            assert!(Target::parse(input).is_err(), "{input}");
+        }
+        let e = Target::parse("https://key123456:code987654@acme.happyfox.com").unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(
+            !text.contains("key123456") && !text.contains("code987654"),
+            "{text}"
+        );
+        assert!(text.contains("HAPPYFOX_API_KEY"));
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let c = Credentials::new(" secret-key-1 ", "secret-code-2\n").unwrap();
+        let text = format!("{c} {c:?}");
+        assert!(!text.contains("secret"), "{text}");
+        assert_eq!(c.api_key, "secret-key-1");
+        assert_eq!(
+            c.scrub("echo secret-key-1 and secret-code-2"),
+            "echo [redacted] and [redacted]"
+        );
+        let e = Credentials::new("", "x").unwrap_err();
+        assert!(e.to_string().contains("HAPPYFOX_API_KEY"), "{e}");
+        let e = Credentials::new("a:b", "x").unwrap_err();
+        assert!(!e.to_string().contains("a:b"), "{e}");
+    }
+
+    #[test]
+    fn missing_credentials_name_both_variables() {
+        let e = ClientError::MissingCredentials {
+            missing: vec![API_KEY_VAR, AUTH_CODE_VAR],
+        };
+        let m = e.to_string();
+        assert!(
+            m.starts_with("HAPPYFOX_API_KEY and HAPPYFOX_AUTH_CODE not set"),
+            "{m}"
+        );
+        assert!(e.is_configuration());
+    }
+
+    /// A local server that answers with whatever the test says, for paths the sandbox
+    /// cannot fake (a redirect, a server echoing the Authorization header).
+    async fn one_shot(response: &'static str) -> (Target, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = sock.read(&mut buf).await.unwrap();
+            sock.write_all(response.as_bytes()).await.unwrap();
+            sock.shutdown().await.ok();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (Target::parse(&format!("http://{addr}")).unwrap(), handle)
+    }
+
+    fn client(target: Target) -> Client {
+        let creds = Credentials::new("key-abcdef", "code-uvwxyz").unwrap();
+        let options = ClientOptions {
+            retries: 1,
+            ..ClientOptions::default()
+        };
+        Client::new(target, creds, options).unwrap()
+    }
+
+    #[tokio::test]
+    async fn basic_auth_goes_in_a_header_and_redirects_are_not_followed() {
+        let (target, server) = one_shot(
+            "HTTP/1.1 302 Found\r\nLocation: https://acme.happyfox.com/api/1.1/json/tickets/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let c = client(target);
+        let e = c
+            .post_json("tickets/", &serde_json::json!({"a": 1}))
+            .await
+            .unwrap_err();
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /api/1.1/json/tickets/ HTTP/1.1"),
+            "{request}"
+        );
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode("key-abcdef:code-uvwxyz");
+        assert!(
+            request.contains(&format!("authorization: Basic {token}")),
+            "{request}"
+        );
+        assert!(
+            matches!(e, ClientError::Fatal(Fatal::Redirect { status: 302, .. })),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_echoed_secret_is_scrubbed_from_errors() {
+        let (target, server) = one_shot(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 62\r\n\r\n{\"error\":{\"key\":\"bad key key-abcdef with code code-uvwxyz!!\"}}",
+        )
+        .await;
+        let c = client(target);
+        let out = c
+            .post_json("tickets/", &serde_json::json!({}))
+            .await
+            .unwrap();
+        server.await.unwrap();
+        let text = format!("{out:?}");
+        assert!(
+            !text.contains("key-abcdef") && !text.contains("code-uvwxyz"),
+            "{text}"
+        );
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_after_sending_is_unknown() {
+        let (target, server) = one_shot("").await;
+        let c = client(target);
+        let out = c
+            .post_json("tickets/", &serde_json::json!({}))
+            .await
+            .unwrap();
+        server.await.unwrap();
+        assert!(matches!(out, WriteOutcome::Unknown(_)), "{out:?}");
+        assert_eq!(c.stats().posts_sent, 1, "an unknown write is never resent");
+    }
+}
