@@ -1,0 +1,376 @@
+//! The account-wide rate limit and the injected faults.
+//!
+//! HappyFox punishes a burst with a 10-minute lockout, so an importer must pace itself
+//! rather than react to 429s; the sandbox enforces the same rule so that pacing bugs show
+//! up in rehearsal. Faults (latency, 500 before commit, connection dropped after commit)
+//! are drawn from one seeded generator so a failing rehearsal can be replayed.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Why a duration, latency or probability option was rejected.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum OptionError {
+    #[error("`{0}` is not a duration (write it like 50ms, 2s, 10m or 1h)")]
+    Duration(String),
+    #[error("`{0}` is not a latency (a duration such as 50ms, or a range such as 50ms..800ms)")]
+    Latency(String),
+    #[error("`{0}` is not a probability (a number from 0 to 1, or a percentage such as 5%)")]
+    Probability(String),
+}
+
+/// Parses `500us`, `50ms`, `2s`, `1.5s`, `10m`, `1h` (the way durations are written in flags).
+pub fn parse_duration(text: &str) -> Result<Duration, OptionError> {
+    let bad = || OptionError::Duration(text.to_string());
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "us" => value / 1_000_000.0,
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+/// Added before every API call is handled: the delay a real network and server add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Latency {
+    Fixed(Duration),
+    /// Uniform between the two bounds (inclusive).
+    Range(Duration, Duration),
+}
+
+impl std::str::FromStr for Latency {
+    type Err = OptionError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |_| OptionError::Latency(text.to_string());
+        match text.split_once("..") {
+            None => parse_duration(text).map(Latency::Fixed).map_err(bad),
+            Some((lo, hi)) => {
+                let lo = parse_duration(lo).map_err(bad)?;
+                let hi = parse_duration(hi).map_err(bad)?;
+                if lo > hi {
+                    return Err(OptionError::Latency(text.to_string()));
+                }
+                Ok(Latency::Range(lo, hi))
+            }
+        }
+    }
+}
+
+/// Parses `0.05` or `5%`.
+pub fn parse_probability(text: &str) -> Result<f64, OptionError> {
+    let bad = || OptionError::Probability(text.to_string());
+    let t = text.trim();
+    let p = match t.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+        None => t.parse::<f64>().map_err(|_| bad())?,
+    };
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(bad())
+    }
+}
+
+/// The HappyFox rate limit: requests per minute per method class, and the lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Limits {
+    /// POST requests allowed in any 60-second window; 0 turns the limit off.
+    pub post_per_min: u32,
+    /// GET requests allowed in any 60-second window; 0 turns the limit off.
+    pub get_per_min: u32,
+    /// How long every call is refused once a limit was exceeded.
+    pub lockout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            post_per_min: 300,
+            get_per_min: 500,
+            lockout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Which budget a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodClass {
+    Get,
+    Post,
+}
+
+/// The limiter's answer for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Refused with 429; `started_lockout` is true for the request that tripped it.
+    Limited {
+        started_lockout: bool,
+    },
+}
+
+/// Sliding 60-second windows (the documented limit says "per minute" without saying how
+/// the minute is counted; a sliding window is the strictest reading). Time is passed in so
+/// tests can drive it with a fake clock.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limits: Limits,
+    posts: VecDeque<Instant>,
+    gets: VecDeque<Instant>,
+    locked_until: Option<Instant>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl RateLimiter {
+    pub fn new(limits: Limits) -> Self {
+        RateLimiter {
+            limits,
+            posts: VecDeque::new(),
+            gets: VecDeque::new(),
+            locked_until: None,
+        }
+    }
+
+    /// Counts one request at `now` and says whether it may proceed. Refused requests are not
+    /// counted, and a lockout empties both windows: after it ends the account starts afresh.
+    pub fn check(&mut self, class: MethodClass, now: Instant) -> Verdict {
+        if let Some(until) = self.locked_until {
+            if now < until {
+                return Verdict::Limited {
+                    started_lockout: false,
+                };
+            }
+            self.locked_until = None;
+        }
+        let (queue, limit) = match class {
+            MethodClass::Get => (&mut self.gets, self.limits.get_per_min),
+            MethodClass::Post => (&mut self.posts, self.limits.post_per_min),
+        };
+        if limit == 0 {
+            return Verdict::Allowed;
+        }
+        while queue
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            queue.pop_front();
+        }
+        if queue.len() >= limit as usize {
+            self.locked_until = Some(now + self.limits.lockout);
+            self.posts.clear();
+            self.gets.clear();
+            return Verdict::Limited {
+                started_lockout: true,
+            };
+        }
+        queue.push_back(now);
+        Verdict::Allowed
+    }
+
+    /// Forgets all counts and any lockout (`POST /_sandbox/reset`).
+    pub fn reset(&mut self) {
+        self.posts.clear();
+        self.gets.clear();
+        self.locked_until = None;
+    }
+}
+
+/// What can go wrong on purpose, all off by default.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Faults {
+    pub latency: Option<Latency>,
+    /// Share of API calls answered 500 before anything is stored.
+    pub fail_rate: f64,
+    /// Share of successful writes whose connection is closed without a response after the
+    /// write was stored: the case that makes a careless importer create duplicates.
+    pub drop_rate: f64,
+    /// Seed of the fault generator; a random seed when absent.
+    pub seed: Option<u64>,
+}
+
+/// The faults chosen for one request, drawn up front in a fixed order so that a seed
+/// replays the same sequence for the same sequence of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Draw {
+    pub delay: Option<Duration>,
+    pub fail: bool,
+    pub drop: bool,
+}
+
+/// The seeded generator behind [`Faults`].
+#[derive(Debug)]
+pub struct FaultDice {
+    faults: Faults,
+    rng: StdRng,
+}
+
+impl FaultDice {
+    pub fn new(faults: Faults) -> Self {
+        let rng = match faults.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        FaultDice { faults, rng }
+    }
+
+    pub fn draw(&mut self, is_write: bool) -> Draw {
+        let delay = match self.faults.latency {
+            None => None,
+            Some(Latency::Fixed(d)) => Some(d),
+            Some(Latency::Range(lo, hi)) => {
+                let nanos = self
+                    .rng
+                    .random_range(lo.as_nanos() as u64..=hi.as_nanos() as u64);
+                Some(Duration::from_nanos(nanos))
+            }
+        };
+        let fail = self.faults.fail_rate > 0.0 && self.rng.random_bool(self.faults.fail_rate);
+        let drop = is_write
+            && !fail
+            && self.faults.drop_rate > 0.0
+            && self.rng.random_bool(self.faults.drop_rate);
+        Draw { delay, fail, drop }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(post: u32, get: u32, lockout_s: u64) -> RateLimiter {
+        RateLimiter::new(Limits {
+            post_per_min: post,
+            get_per_min: get,
+            lockout: Duration::from_secs(lockout_s),
+        })
+    }
+
+    #[test]
+    fn durations_and_latencies_parse_like_flags() {
+        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ms").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(
+            "50ms..800ms".parse::<Latency>(),
+            Ok(Latency::Range(
+                Duration::from_millis(50),
+                Duration::from_millis(800)
+            ))
+        );
+        assert!("800ms..50ms".parse::<Latency>().is_err());
+        assert_eq!(parse_probability("5%"), Ok(0.05));
+        assert_eq!(parse_probability("0.25"), Ok(0.25));
+        assert!(parse_probability("1.5").is_err());
+    }
+
+    #[test]
+    fn over_the_limit_locks_every_call_out_until_the_lockout_ends() {
+        let t0 = Instant::now();
+        let mut rl = limiter(3, 5, 600);
+        for i in 0..3 {
+            assert_eq!(
+                rl.check(MethodClass::Post, t0 + Duration::from_secs(i)),
+                Verdict::Allowed
+            );
+        }
+        assert_eq!(
+            rl.check(MethodClass::Post, t0 + Duration::from_secs(10)),
+            Verdict::Limited {
+                started_lockout: true
+            }
+        );
+        // GETs are refused too during the lockout.
+        assert_eq!(
+            rl.check(MethodClass::Get, t0 + Duration::from_secs(11)),
+            Verdict::Limited {
+                started_lockout: false
+            }
+        );
+        assert_eq!(
+            rl.check(MethodClass::Get, t0 + Duration::from_secs(609)),
+            Verdict::Limited {
+                started_lockout: false
+            }
+        );
+        assert_eq!(
+            rl.check(MethodClass::Post, t0 + Duration::from_secs(610)),
+            Verdict::Allowed
+        );
+    }
+
+    #[test]
+    fn the_window_slides() {
+        let t0 = Instant::now();
+        let mut rl = limiter(2, 2, 600);
+        assert_eq!(rl.check(MethodClass::Get, t0), Verdict::Allowed);
+        assert_eq!(
+            rl.check(MethodClass::Get, t0 + Duration::from_secs(30)),
+            Verdict::Allowed
+        );
+        // The first request leaves the window at t0+60s.
+        assert_eq!(
+            rl.check(MethodClass::Get, t0 + Duration::from_secs(60)),
+            Verdict::Allowed
+        );
+        // POSTs have their own budget.
+        assert_eq!(
+            rl.check(MethodClass::Post, t0 + Duration::from_secs(61)),
+            Verdict::Allowed
+        );
+        assert!(matches!(
+            rl.check(MethodClass::Get, t0 + Duration::from_secs(61)),
+            Verdict::Limited { .. }
+        ));
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off() {
+        let t0 = Instant::now();
+        let mut rl = limiter(0, 0, 600);
+        for _ in 0..10_000 {
+            assert_eq!(rl.check(MethodClass::Post, t0), Verdict::Allowed);
+        }
+    }
+
+    #[test]
+    fn a_seed_replays_the_same_faults() {
+        let faults = Faults {
+            latency: Some(Latency::Range(
+                Duration::from_millis(1),
+                Duration::from_millis(9),
+            )),
+            fail_rate: 0.3,
+            drop_rate: 0.3,
+            seed: Some(7),
+        };
+        let mut a = FaultDice::new(faults.clone());
+        let mut b = FaultDice::new(faults);
+        let da: Vec<Draw> = (0..200).map(|i| a.draw(i % 2 == 0)).collect();
+        let db: Vec<Draw> = (0..200).map(|i| b.draw(i % 2 == 0)).collect();
+        assert_eq!(da, db);
+        assert!(da.iter().any(|d| d.fail));
+        assert!(da.iter().any(|d| d.drop));
+        assert!(da.iter().all(|d| !(d.fail && d.drop)));
+        assert!(
+            da.iter().skip(1).step_by(2).all(|d| !d.drop),
+            "reads never drop"
+        );
+    }
+}
