@@ -311,3 +311,153 @@ pub fn key_string(value: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    fn touch(dir: &Path, name: &str) {
+        std::fs::write(dir.join(name), b"{}").unwrap();
+    }
+
+    #[test]
+    fn glob_patterns() {
+        assert!(glob_match("tickets*.json", "tickets.json"));
+        assert!(glob_match("tickets*.json", "tickets-002.json"));
+        assert!(!glob_match("tickets*.json", "tickets.json.bak"));
+        assert!(glob_match("t?ckets.csv", "tickets.csv"));
+        assert!(!glob_match("t?ckets.csv", "tckets.csv"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("*a*b*", "xxaybzz"));
+        assert!(!glob_match("*a*b", "xxaybzz"));
+        assert!(glob_match("users.json", "users.json"));
+        assert!(!glob_match("users.json", "users.jsonl"));
+        assert!(glob_match("café-*.csv", "café-1.csv"));
+    }
+
+    #[test]
+    fn folders_are_searched_files_taken_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "tickets-002.json",
+            "tickets-001.json",
+            "users.json",
+            "notes.txt",
+        ] {
+            touch(dir.path(), name);
+        }
+        std::fs::create_dir(dir.path().join("tickets-dir.json")).unwrap();
+        let other = dir.path().join("notes.txt");
+        let got =
+            resolve_inputs(&[dir.path().to_path_buf(), other.clone()], "tickets*.json").unwrap();
+        assert_eq!(
+            got,
+            [
+                dir.path().join("tickets-001.json"),
+                dir.path().join("tickets-002.json"),
+                other
+            ]
+        );
+        assert_eq!(export_root(&[dir.path().to_path_buf()]), dir.path());
+        assert_eq!(export_root(&[dir.path().join("users.json")]), dir.path());
+        assert_eq!(export_root(&[PathBuf::from("users.json")]), Path::new("."));
+        assert_eq!(export_root(&[]), Path::new("."));
+    }
+
+    #[test]
+    fn pattern_with_a_subfolder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("export")).unwrap();
+        touch(&dir.path().join("export"), "tickets.csv");
+        let got = resolve_inputs(&[dir.path().to_path_buf()], "export/*.csv").unwrap();
+        assert_eq!(got, [dir.path().join("export").join("tickets.csv")]);
+    }
+
+    #[test]
+    fn no_match_names_the_folder_pattern_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "Tickets.JSON");
+        touch(dir.path(), "users.json");
+        let err = resolve_inputs(&[dir.path().to_path_buf()], "tickets*.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no file in {} matches `tickets*.json`; the folder holds: Tickets.JSON, users.json",
+                dir.path().display()
+            )
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let err = resolve_inputs(&[empty.path().to_path_buf()], "*.csv").unwrap_err();
+        assert!(
+            err.to_string().ends_with("the folder holds no files"),
+            "{err}"
+        );
+        let err = resolve_inputs(&[dir.path().join("missing.csv")], "*.csv").unwrap_err();
+        assert!(matches!(err, SourceError::Open { .. }), "{err}");
+        assert!(err.to_string().starts_with("cannot open "), "{err}");
+    }
+
+    #[test]
+    fn format_from_extension_and_unknown() {
+        assert_eq!(
+            format_from_extension(Path::new("a.CSV")).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(
+            format_from_extension(Path::new("a.jsonl")).unwrap(),
+            Format::Ndjson
+        );
+        let err = read(Path::new("export.xml"), &ReadOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("cannot tell the format of export.xml")
+        );
+    }
+
+    #[test]
+    fn paths_and_keys() {
+        let v = serde_json::json!({"via": {"source": {"from": "x"}}, "f": [{"v": 1}], "id": 5});
+        assert_eq!(get_path(&v, "via.source.from").unwrap(), "x");
+        assert_eq!(get_path(&v, "f.0.v").unwrap(), 1);
+        assert!(get_path(&v, "f.1.v").is_none());
+        assert_eq!(key_string(get_path(&v, "id").unwrap()).unwrap(), "5");
+        assert_eq!(key_string(&serde_json::json!("5")).unwrap(), "5");
+        assert!(key_string(&serde_json::json!("")).is_none());
+        assert!(key_string(&serde_json::Value::Null).is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever bytes a file holds, reading it reports errors and never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..400),
+                "[{}\"a,:\\[\\]\n\r0-9x ]{0,200}".prop_map(String::into_bytes),
+            ],
+            records in proptest::option::of("[a-z]{1,3}(\\.[0-9a-z]{1,2})?"),
+        ) {
+            for (suffix, encoding) in [
+                (".csv", Encoding::Utf8),
+                (".csv", Encoding::Windows1252),
+                (".json", Encoding::Utf8),
+                (".ndjson", Encoding::Utf8),
+            ] {
+                let mut f = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
+                f.write_all(&bytes).unwrap();
+                f.flush().unwrap();
+                let opts = ReadOptions { records: records.clone(), encoding, ..Default::default() };
+                if let Ok(stream) = read(f.path(), &opts) {
+                    for item in stream {
+                        let _ = item.map_err(|e| e.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
