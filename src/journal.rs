@@ -1,1 +1,1510 @@
-//! The SQLite journal that makes re-runs safe (to be implemented).
+//! The journal: one SQLite file per migration that makes stopping, crashing and re-running
+//! safe.
+//!
+//! HappyFox has no idempotency keys, so "create every ticket exactly once" can only come
+//! from local state: every source record is written here before anything is sent, a
+//! batch's intent is committed *before* its POST, and its outcome right after. A batch
+//! still marked `sending` when a later run opens the file is one whose outcome nobody saw;
+//! it must be reconciled (searched for by marker) before any of its members is sent again.
+//!
+//! Record states only move forward, `pending → sending → created | failed`, with two
+//! deliberate ways back to `pending`, both for records HappyFox provably never got:
+//! reconciliation finding a member absent ([`ItemOutcome::NotSent`]) and the user asking to
+//! retry failures ([`Journal::requeue_failed`]).
+//!
+//! The file also keeps the run's fingerprints (mapping, inputs, target URL: never
+//! credentials) so a re-run with different inputs is noticed, and it is what `status` and
+//! `results` read. It is built for millions of records: opening does no full scan, and
+//! every write path is one transaction over cached statements.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The schema this build writes. Bump it and add a step to [`migrate`] when tables change.
+pub const SCHEMA_VERSION: i64 = 1;
+/// Marks the file as ours (`hfmj`), so a random SQLite file is not mistaken for a journal.
+const APPLICATION_ID: i64 = 0x6866_6d6a;
+
+/// Why the journal cannot be used or updated.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(
+        "journal {path} is read-only: the import records every step in it; use a writable path (or copy the file) and run again"
+    )]
+    ReadOnly { path: String },
+    #[error("cannot open journal {path}: {reason}")]
+    CannotOpen { path: String, reason: String },
+    #[error("{path} is not an hfmigrate journal")]
+    NotAJournal { path: String },
+    #[error(
+        "journal {path} was written by a newer hfmigrate (journal version {found}, this build reads up to {supported}); upgrade hfmigrate"
+    )]
+    NewerVersion {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "journal {path} is in use by another hfmigrate process; two imports on one journal would send tickets twice"
+    )]
+    Busy { path: String },
+    #[error("record {source_id} is {state}, not pending; it cannot join a batch")]
+    NotPending { source_id: String, state: String },
+    #[error("no record with source id {source_id} in the journal")]
+    UnknownRecord { source_id: String },
+    #[error("record {source_id} is not waiting for an outcome in batch {batch}")]
+    NotInBatch { source_id: String, batch: BatchId },
+    #[error("batch {batch} still has {missing} member(s) without an outcome")]
+    IncompleteBatch { batch: BatchId, missing: i64 },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("journal database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// A batch's row id. Stable across runs; reported in `status` and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct BatchId(pub i64);
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The state of one record (or conversation message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Sending,
+    Created,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sending => "sending",
+            State::Created => "created",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// A cheap fingerprint of one input file: size, modification time and a SHA-256 over the
+/// size, first MiB and last MiB. Hashing whole multi-gigabyte exports on every resume
+/// would cost more than the resume itself; record payload hashes catch the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputFingerprint {
+    pub path: String,
+    pub size: u64,
+    /// Seconds since the Unix epoch (0 when the platform does not say).
+    pub mtime: i64,
+    pub digest: String,
+}
+
+/// How much of each end of an input file the fingerprint reads.
+const FINGERPRINT_SPAN: u64 = 1 << 20;
+
+impl InputFingerprint {
+    pub fn of(path: &Path) -> std::io::Result<InputFingerprint> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mut hasher = Sha256::new();
+        hasher.update(size.to_le_bytes());
+        let mut buf = Vec::new();
+        (&mut file).take(FINGERPRINT_SPAN).read_to_end(&mut buf)?;
+        hasher.update(&buf);
+        if size > FINGERPRINT_SPAN {
+            let tail_start = size.saturating_sub(FINGERPRINT_SPAN).max(FINGERPRINT_SPAN);
+            file.seek(SeekFrom::Start(tail_start))?;
+            buf.clear();
+            file.take(FINGERPRINT_SPAN).read_to_end(&mut buf)?;
+            hasher.update(&buf);
+        }
+        Ok(InputFingerprint {
+            path: path.display().to_string(),
+            size,
+            mtime,
+            digest: hex::encode(hasher.finalize()),
+        })
+    }
+}
+
+/// SHA-256 of some bytes, hex: for the mapping fingerprint and payload hashes.
+pub fn fingerprint_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// What the run is: compared with what the journal recorded when it began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// E.g. [`fingerprint_bytes`] of the mapping file, or of the compiled plan.
+    pub mapping_fingerprint: String,
+    pub inputs: Vec<InputFingerprint>,
+    /// The account URL. Anything that could carry a secret (user info, query) is removed
+    /// before it is stored.
+    pub target_url: String,
+    pub tool_version: String,
+}
+
+impl RunInfo {
+    pub fn new(
+        mapping_fingerprint: impl Into<String>,
+        inputs: Vec<InputFingerprint>,
+        target_url: impl Into<String>,
+    ) -> RunInfo {
+        RunInfo {
+            mapping_fingerprint: mapping_fingerprint.into(),
+            inputs,
+            target_url: target_url.into(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Keeps only scheme, host, port and path of a URL; credentials never reach the file.
+fn safe_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.as_str().trim_end_matches('/').to_owned()
+        }
+        // Not a URL at all: keep nothing that follows an '@', where credentials would be.
+        Err(_) => url.rsplit('@').next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// One difference between this run and the journal's record of earlier runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    TargetChanged {
+        before: String,
+        after: String,
+    },
+    MappingChanged,
+    InputAdded {
+        path: String,
+    },
+    InputRemoved {
+        path: String,
+    },
+    InputModified {
+        path: String,
+        detail: String,
+    },
+    /// Same size and content fingerprint; only the modification time moved.
+    InputTouched {
+        path: String,
+    },
+    ToolVersionChanged {
+        before: String,
+        after: String,
+    },
+}
+
+impl Change {
+    /// Whether the caller should refuse to continue without `--allow-changes`. A touched
+    /// file or a new tool version is worth saying but not worth stopping for.
+    pub fn is_significant(&self) -> bool {
+        !matches!(
+            self,
+            Change::InputTouched { .. } | Change::ToolVersionChanged { .. }
+        )
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::TargetChanged { before, after } => {
+                write!(f, "the target account changed from {before} to {after}")
+            }
+            Change::MappingChanged => f.write_str("the mapping changed"),
+            Change::InputAdded { path } => write!(f, "input {path} is new"),
+            Change::InputRemoved { path } => write!(f, "input {path} is no longer given"),
+            Change::InputModified { path, detail } => write!(f, "input {path} changed ({detail})"),
+            Change::InputTouched { path } => write!(
+                f,
+                "input {path} has a new modification time but the same size and fingerprint"
+            ),
+            Change::ToolVersionChanged { before, after } => {
+                write!(
+                    f,
+                    "hfmigrate was {before} when the journal began, now {after}"
+                )
+            }
+        }
+    }
+}
+
+/// A valid record to create, as rendered from the source.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    pub source_id: String,
+    pub file: String,
+    pub line: Option<u64>,
+    /// The JSON payload sent to HappyFox; stored so a resume needs no re-rendering.
+    pub payload: String,
+}
+
+/// A record that never reached HappyFox because it failed before sending (validation).
+#[derive(Debug, Clone)]
+pub struct RejectedRecord {
+    pub source_id: String,
+    pub file: String,
+    pub line: Option<u64>,
+    pub stage: String,
+    pub error: String,
+}
+
+/// What [`Journal::upsert_pending`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UpsertReport {
+    pub inserted: u64,
+    pub unchanged: u64,
+    /// Existing records not yet in HappyFox whose payload differs: their payload was
+    /// replaced (only reachable once the caller accepted the input changes).
+    pub updated: u64,
+    /// Existing records already sent or created whose payload now differs: left alone.
+    pub frozen: u64,
+}
+
+/// A record ready to be sent, with its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRow {
+    /// Row id: pass the last one to [`Journal::next_pending`] to page on.
+    pub row: i64,
+    pub source_id: String,
+    pub payload: String,
+}
+
+/// The outcome of one batch member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    Created {
+        source_id: String,
+        happyfox_id: u64,
+        display_id: String,
+    },
+    Failed {
+        source_id: String,
+        stage: String,
+        error: String,
+    },
+    /// Reconciliation proved HappyFox does not have it: back to pending, to be sent again.
+    NotSent { source_id: String },
+}
+
+impl ItemOutcome {
+    fn source_id(&self) -> &str {
+        match self {
+            ItemOutcome::Created { source_id, .. }
+            | ItemOutcome::Failed { source_id, .. }
+            | ItemOutcome::NotSent { source_id } => source_id,
+        }
+    }
+}
+
+/// A batch whose outcome an earlier run never saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownBatch {
+    pub batch: BatchId,
+    pub source_ids: Vec<String>,
+}
+
+/// Counts per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StateCounts {
+    pub pending: u64,
+    pub sending: u64,
+    pub created: u64,
+    pub failed: u64,
+    pub total: u64,
+}
+
+/// Batch counts and timings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BatchSummary {
+    pub total: u64,
+    /// Sent, answer not yet recorded (in flight now, or unknown if from an earlier run).
+    pub sending: u64,
+    pub finished: u64,
+    /// Mean seconds between sending a batch and recording its outcome.
+    pub mean_seconds: Option<f64>,
+}
+
+/// What `hfmigrate status` shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub target_url: String,
+    pub tool_version: String,
+    /// UTC, RFC 3339.
+    pub started_at: Option<String>,
+    pub last_finished_at: Option<String>,
+    pub runs: u64,
+    pub records: StateCounts,
+    pub batches: BatchSummary,
+    pub messages: StateCounts,
+}
+
+/// What [`Journal::write_results`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResultsWritten {
+    pub success_csv: PathBuf,
+    pub errors_csv: PathBuf,
+    pub successes: u64,
+    pub errors: u64,
+}
+
+/// An open journal. Opened for writing it holds a lock file (`<journal>.lock`) for its
+/// lifetime so two imports can never share it; opened read-only it takes no lock.
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+    run: i64,
+    changes: Vec<Change>,
+    resumed: bool,
+    _lock: Option<File>,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("run", &self.run)
+            .finish_non_exhaustive()
+    }
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE inputs (
+    path   TEXT PRIMARY KEY,
+    size   INTEGER NOT NULL,
+    mtime  INTEGER NOT NULL,
+    digest TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    id           INTEGER PRIMARY KEY,
+    started_at   INTEGER NOT NULL,
+    finished_at  INTEGER,
+    tool_version TEXT NOT NULL,
+    outcome      TEXT
+);
+CREATE TABLE batches (
+    id          INTEGER PRIMARY KEY,
+    run         INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    members     INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    created_at  INTEGER NOT NULL,
+    sent_at     INTEGER,
+    finished_at INTEGER
+);
+CREATE INDEX batches_state ON batches(state);
+CREATE TABLE records (
+    id           INTEGER PRIMARY KEY,
+    source_id    TEXT NOT NULL UNIQUE,
+    file         TEXT NOT NULL,
+    line         INTEGER,
+    payload_hash TEXT,
+    payload      TEXT,
+    state        TEXT NOT NULL,
+    happyfox_id  INTEGER,
+    display_id   TEXT,
+    stage        TEXT,
+    last_error   TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    batch        INTEGER,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX records_state ON records(state);
+CREATE INDEX records_batch ON records(batch) WHERE batch IS NOT NULL;
+CREATE TABLE messages (
+    id                 INTEGER PRIMARY KEY,
+    ticket_source_id   TEXT NOT NULL,
+    position           INTEGER NOT NULL,
+    kind               TEXT NOT NULL,
+    author             TEXT,
+    payload_hash       TEXT,
+    state              TEXT NOT NULL,
+    happyfox_update_id INTEGER,
+    last_error         TEXT,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    updated_at         INTEGER NOT NULL,
+    UNIQUE (ticket_source_id, position)
+);
+CREATE INDEX messages_state ON messages(state);
+";
+
+/// Brings a journal of an older version up to [`SCHEMA_VERSION`], one step per version,
+/// inside the caller's transaction.
+fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    if from < 1 {
+        conn.execute_batch(SCHEMA_V1)?;
+    }
+    // Future steps: `if from < 2 { ... }`.
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn is_readonly_error(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    )
+}
+
+impl Journal {
+    /// Creates the journal, or resumes it. On resume, [`Journal::changes`] lists what differs
+    /// from the recorded run (nothing is overwritten until [`Journal::accept_changes`]).
+    pub fn open(path: &Path, info: &RunInfo) -> Result<Journal, JournalError> {
+        let shown = path.display().to_string();
+        let exists = path.exists();
+        let writable_dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) => std::fs::metadata(dir)
+                .map(|m| !m.permissions().readonly())
+                .map_err(|e| JournalError::CannotOpen {
+                    path: shown.clone(),
+                    reason: format!("directory {}: {e}", dir.display()),
+                })?,
+            None => true,
+        };
+        // Checked by hand because root ignores permission bits; a read-only journal is a
+        // statement that it must not change.
+        if exists && std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
+            return Err(JournalError::ReadOnly { path: shown });
+        }
+        if !writable_dir {
+            return Err(JournalError::ReadOnly { path: shown });
+        }
+        let lock = lock_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(&shown, e))?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(JournalError::ReadOnly { path: shown });
+        }
+        let mut journal = Journal {
+            conn,
+            path: path.to_owned(),
+            run: 0,
+            changes: Vec::new(),
+            resumed: false,
+            _lock: Some(lock),
+        };
+        journal.configure(true)?;
+        journal.check_version(true)?;
+        journal.resumed = journal.meta("target_url")?.is_some();
+        if journal.resumed {
+            journal.changes = journal.diff(info)?;
+        } else {
+            journal.store_info(info, true)?;
+        }
+        let now = now_ms();
+        journal.conn.execute(
+            "INSERT INTO runs (started_at, tool_version) VALUES (?1, ?2)",
+            params![now, info.tool_version],
+        )?;
+        journal.run = journal.conn.last_insert_rowid();
+        Ok(journal)
+    }
+
+    /// Opens an existing journal for `status` and `results`, without locking it: they may
+    /// run while an import is writing.
+    pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
+        let shown = path.display().to_string();
+        if !path.exists() {
+            return Err(JournalError::CannotOpen {
+                path: shown,
+                reason: "no such file".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(&shown, e))?;
+        let mut journal = Journal {
+            conn,
+            path: path.to_owned(),
+            run: 0,
+            changes: Vec::new(),
+            resumed: true,
+            _lock: None,
+        };
+        journal.configure(false)?;
+        journal.check_version(false)?;
+        Ok(journal)
+    }
+
+    fn configure(&mut self, write: bool) -> Result<(), JournalError> {
+        let shown = self.path.display().to_string();
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| open_error(&shown, e))?;
+        self.conn.set_prepared_statement_cache_capacity(64);
+        // Fails here (not later) when the file is not a database.
+        let probe: rusqlite::Result<i64> =
+            self.conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));
+        if let Err(e) = probe {
+            return Err(match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => {
+                    JournalError::NotAJournal { path: shown }
+                }
+                _ => open_error(&shown, e),
+            });
+        }
+        if write {
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(|e| open_error(&shown, e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(JournalError::CannotOpen {
+                    path: shown,
+                    reason: format!("SQLite could not use write-ahead logging (mode {mode})"),
+                });
+            }
+            self.conn
+                .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| open_error(&shown, e))?;
+        }
+        Ok(())
+    }
+
+    fn check_version(&mut self, write: bool) -> Result<(), JournalError> {
+        let shown = self.path.display().to_string();
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let app: i64 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))?;
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION && app == APPLICATION_ID {
+            return Err(JournalError::NewerVersion {
+                path: shown,
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if (version == 0 && tables > 0) || (version > 0 && app != APPLICATION_ID) {
+            return Err(JournalError::NotAJournal { path: shown });
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        if !write {
+            return Err(JournalError::CannotOpen {
+                path: shown,
+                reason: format!(
+                    "journal version {version} must be upgraded to {SCHEMA_VERSION}; run the import once"
+                ),
+            });
+        }
+        let tx = self.conn.transaction().map_err(|e| open_error(&shown, e))?;
+        migrate(&tx, version).map_err(|e| open_error(&shown, e))?;
+        tx.commit().map_err(|e| open_error(&shown, e))?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()
+    }
+
+    fn store_info(&mut self, info: &RunInfo, first: bool) -> Result<(), JournalError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put =
+                tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+            put.execute(params!["target_url", safe_url(&info.target_url)])?;
+            put.execute(params!["mapping_fingerprint", info.mapping_fingerprint])?;
+            put.execute(params!["tool_version", info.tool_version])?;
+            if first {
+                put.execute(params!["created_at", now_ms().to_string()])?;
+            }
+            tx.execute("DELETE FROM inputs", [])?;
+            let mut input = tx.prepare_cached(
+                "INSERT INTO inputs (path, size, mtime, digest) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for i in &info.inputs {
+                input.execute(params![
+                    i.path,
+                    i64::try_from(i.size).unwrap_or(i64::MAX),
+                    i.mtime,
+                    i.digest
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn diff(&self, info: &RunInfo) -> Result<Vec<Change>, JournalError> {
+        let mut changes = Vec::new();
+        let before = self.meta("target_url")?.unwrap_or_default();
+        let after = safe_url(&info.target_url);
+        if before != after {
+            changes.push(Change::TargetChanged { before, after });
+        }
+        if self.meta("mapping_fingerprint")?.as_deref() != Some(&info.mapping_fingerprint) {
+            changes.push(Change::MappingChanged);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, size, mtime, digest FROM inputs ORDER BY path")?;
+        let recorded = stmt
+            .query_map([], |r| {
+                Ok(InputFingerprint {
+                    path: r.get(0)?,
+                    size: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    mtime: r.get(2)?,
+                    digest: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for old in &recorded {
+            match info.inputs.iter().find(|i| i.path == old.path) {
+                None => changes.push(Change::InputRemoved {
+                    path: old.path.clone(),
+                }),
+                Some(new) if new.size != old.size => changes.push(Change::InputModified {
+                    path: old.path.clone(),
+                    detail: format!("size {} → {} bytes", old.size, new.size),
+                }),
+                Some(new) if new.digest != old.digest => changes.push(Change::InputModified {
+                    path: old.path.clone(),
+                    detail: "content differs".into(),
+                }),
+                Some(new) if new.mtime != old.mtime => changes.push(Change::InputTouched {
+                    path: old.path.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for new in &info.inputs {
+            if !recorded.iter().any(|o| o.path == new.path) {
+                changes.push(Change::InputAdded {
+                    path: new.path.clone(),
+                });
+            }
+        }
+        let tool = self.meta("tool_version")?.unwrap_or_default();
+        if tool != info.tool_version {
+            changes.push(Change::ToolVersionChanged {
+                before: tool,
+                after: info.tool_version.clone(),
+            });
+        }
+        Ok(changes)
+    }
+
+    /// What differs from the run recorded in the journal (empty for a new journal).
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// Whether the journal already existed (this run continues an earlier one).
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records `info` as the run's fingerprints, after the user allowed the changes.
+    pub fn accept_changes(&mut self, info: &RunInfo) -> Result<(), JournalError> {
+        self.store_info(info, false)?;
+        self.changes.clear();
+        Ok(())
+    }
+
+    /// Adds records to create, in one transaction. Known source ids keep their state; a
+    /// changed payload replaces the stored one only while HappyFox has not seen it. A
+    /// record that failed validation earlier and is now valid becomes pending again.
+    pub fn upsert_pending(
+        &mut self,
+        records: &[PendingRecord],
+    ) -> Result<UpsertReport, JournalError> {
+        let now = now_ms();
+        let mut report = UpsertReport::default();
+        let tx = self.conn.transaction()?;
+        {
+            let mut find = tx.prepare_cached(
+                "SELECT id, state, payload_hash, stage FROM records WHERE source_id = ?1",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO records (source_id, file, line, payload_hash, payload, state, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE records SET file = ?2, line = ?3, payload_hash = ?4, payload = ?5, state = ?6,
+                    stage = CASE WHEN ?6 = 'pending' THEN NULL ELSE stage END,
+                    last_error = CASE WHEN ?6 = 'pending' THEN NULL ELSE last_error END,
+                    updated_at = ?7
+                 WHERE id = ?1",
+            )?;
+            for r in records {
+                let hash = fingerprint_bytes(r.payload.as_bytes());
+                let line = r.line.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+                let existing = find
+                    .query_row([&r.source_id], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, Option<String>>(2)?,
+                            row.get::<_, Option<String>>(3)?,
+                        ))
+                    })
+                    .optional()?;
+                match existing {
+                    None => {
+                        insert.execute(params![r.source_id, r.file, line, hash, r.payload, now])?;
+                        report.inserted += 1;
+                    }
+                    Some((_, _, Some(old), _)) if old == hash => report.unchanged += 1,
+                    Some((id, state, _, stage)) => match state.as_str() {
+                        "pending" | "failed" => {
+                            let new_state =
+                                if state == "failed" && stage.as_deref() != Some("validation") {
+                                    "failed"
+                                } else {
+                                    "pending"
+                                };
+                            update.execute(params![
+                                id, r.file, line, hash, r.payload, new_state, now
+                            ])?;
+                            report.updated += 1;
+                        }
+                        _ => report.frozen += 1,
+                    },
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Journals records that failed before sending (stage `validation` or similar), so
+    /// `results` lists them for fixing. Records already sent or created are left alone.
+    pub fn reject(&mut self, records: &[RejectedRecord]) -> Result<u64, JournalError> {
+        let now = now_ms();
+        let mut changed = 0;
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO records (source_id, file, line, state, stage, last_error, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'failed', ?4, ?5, ?6, ?6)
+                 ON CONFLICT (source_id) DO UPDATE SET
+                    file = excluded.file, line = excluded.line, state = 'failed',
+                    stage = excluded.stage, last_error = excluded.last_error,
+                    payload = NULL, payload_hash = NULL, updated_at = excluded.updated_at
+                 WHERE records.state IN ('pending', 'failed')",
+            )?;
+            for r in records {
+                let line = r.line.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+                changed +=
+                    upsert.execute(params![r.source_id, r.file, line, r.stage, r.error, now])?
+                        as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Up to `limit` pending records after row `after` (0 to start), in input order.
+    pub fn next_pending(&self, after: i64, limit: usize) -> Result<Vec<PendingRow>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, source_id, payload FROM records
+             WHERE state = 'pending' AND id > ?1 AND payload IS NOT NULL ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(PendingRow {
+                        row: r.get(0)?,
+                        source_id: r.get(1)?,
+                        payload: r.get(2)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Commits the intent to send these pending records as one batch. Call it *before*
+    /// the POST: if the process dies after this, the next run sees the batch as unknown.
+    pub fn begin_batch<S: AsRef<str>>(
+        &mut self,
+        source_ids: &[S],
+    ) -> Result<BatchId, JournalError> {
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        let batch;
+        {
+            tx.prepare_cached(
+                "INSERT INTO batches (run, state, members, created_at, sent_at) VALUES (?1, 'sending', ?2, ?3, ?3)",
+            )?
+            .execute(params![self.run, source_ids.len() as i64, now])?;
+            batch = tx.last_insert_rowid();
+            let mut claim = tx.prepare_cached(
+                "UPDATE records SET state = 'sending', batch = ?1, attempts = attempts + 1, updated_at = ?2
+                 WHERE source_id = ?3 AND state = 'pending' AND payload IS NOT NULL",
+            )?;
+            let mut state_of =
+                tx.prepare_cached("SELECT state FROM records WHERE source_id = ?1")?;
+            for id in source_ids {
+                let id = id.as_ref();
+                if claim.execute(params![batch, now, id])? == 0 {
+                    let state: Option<String> =
+                        state_of.query_row([id], |r| r.get(0)).optional()?;
+                    return Err(match state {
+                        Some(state) => JournalError::NotPending {
+                            source_id: id.to_owned(),
+                            state,
+                        },
+                        None => JournalError::UnknownRecord {
+                            source_id: id.to_owned(),
+                        },
+                    });
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(BatchId(batch))
+    }
+
+    /// Marks a batch as sent once more (a resend after a throttle, same members).
+    pub fn resend_batch(&mut self, batch: BatchId) -> Result<(), JournalError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE batches SET attempts = attempts + 1, sent_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![batch.0, now_ms()])?;
+        Ok(())
+    }
+
+    /// Records every member's outcome in one transaction. Every member still `sending` in
+    /// the batch must get one, or nothing is recorded.
+    pub fn finish_batch(
+        &mut self,
+        batch: BatchId,
+        outcomes: &[ItemOutcome],
+    ) -> Result<(), JournalError> {
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        {
+            let mut created = tx.prepare_cached(
+                "UPDATE records SET state = 'created', happyfox_id = ?3, display_id = ?4, stage = NULL,
+                    last_error = NULL, updated_at = ?5
+                 WHERE source_id = ?1 AND batch = ?2 AND state = 'sending'",
+            )?;
+            let mut failed = tx.prepare_cached(
+                "UPDATE records SET state = 'failed', stage = ?3, last_error = ?4, updated_at = ?5
+                 WHERE source_id = ?1 AND batch = ?2 AND state = 'sending'",
+            )?;
+            let mut not_sent = tx.prepare_cached(
+                "UPDATE records SET state = 'pending', updated_at = ?3
+                 WHERE source_id = ?1 AND batch = ?2 AND state = 'sending'",
+            )?;
+            for o in outcomes {
+                let n = match o {
+                    ItemOutcome::Created {
+                        source_id,
+                        happyfox_id,
+                        display_id,
+                    } => created.execute(params![
+                        source_id,
+                        batch.0,
+                        i64::try_from(*happyfox_id).unwrap_or(i64::MAX),
+                        display_id,
+                        now
+                    ])?,
+                    ItemOutcome::Failed {
+                        source_id,
+                        stage,
+                        error,
+                    } => failed.execute(params![source_id, batch.0, stage, error, now])?,
+                    ItemOutcome::NotSent { source_id } => {
+                        not_sent.execute(params![source_id, batch.0, now])?
+                    }
+                };
+                if n == 0 {
+                    return Err(JournalError::NotInBatch {
+                        source_id: o.source_id().to_owned(),
+                        batch,
+                    });
+                }
+            }
+            let missing: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM records WHERE batch = ?1 AND state = 'sending'",
+                )?
+                .query_row([batch.0], |r| r.get(0))?;
+            if missing > 0 {
+                return Err(JournalError::IncompleteBatch { batch, missing });
+            }
+            tx.prepare_cached(
+                "UPDATE batches SET state = 'finished', finished_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![batch.0, now])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Batches sent by an earlier run whose outcome was never recorded. Reconcile them
+    /// (search HappyFox for their markers) and [`Journal::finish_batch`] them before
+    /// sending anything else.
+    pub fn unknown_batches(&self) -> Result<Vec<UnknownBatch>, JournalError> {
+        let mut batches = self.conn.prepare_cached(
+            "SELECT id FROM batches WHERE state = 'sending' AND run <> ?1 ORDER BY id",
+        )?;
+        let ids = batches
+            .query_map([self.run], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut members = self.conn.prepare_cached(
+            "SELECT source_id FROM records WHERE batch = ?1 AND state = 'sending' ORDER BY id",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let source_ids = members
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            out.push(UnknownBatch {
+                batch: BatchId(id),
+                source_ids,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `--retry-failed`: failed records that have a payload go back to pending. Returns how
+    /// many. Records that failed validation stay failed until their input is fixed.
+    pub fn requeue_failed(&mut self) -> Result<u64, JournalError> {
+        let n = self.conn.execute(
+            "UPDATE records SET state = 'pending', updated_at = ?1
+             WHERE state = 'failed' AND payload IS NOT NULL",
+            [now_ms()],
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Stamps the end of this run (`done`, `interrupted`, `failed`...).
+    pub fn finish_run(&mut self, outcome: &str) -> Result<(), JournalError> {
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
+            params![self.run, now_ms(), outcome],
+        )?;
+        Ok(())
+    }
+
+    /// Counts and timings for `hfmigrate status`. Reads the state indexes, not the rows.
+    pub fn summary(&self) -> Result<Summary, JournalError> {
+        let counts = |table: &str| -> Result<StateCounts, JournalError> {
+            let mut c = StateCounts::default();
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT state, count(*) FROM {table} GROUP BY state"
+            ))?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let state: String = row.get(0)?;
+                let n = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+                match state.as_str() {
+                    "pending" => c.pending += n,
+                    "sending" => c.sending += n,
+                    "created" => c.created += n,
+                    _ => c.failed += n,
+                }
+                c.total += n;
+            }
+            Ok(c)
+        };
+        let records = counts("records")?;
+        let messages = counts("messages")?;
+        let (total, sending, finished, mean): (i64, i64, i64, Option<f64>) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(state = 'sending'), 0), coalesce(sum(state = 'finished'), 0),
+                    avg(CASE WHEN finished_at IS NOT NULL THEN (finished_at - sent_at) / 1000.0 END)
+             FROM batches",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        let (runs, first, last): (i64, Option<i64>, Option<i64>) = self.conn.query_row(
+            "SELECT count(*), min(started_at), max(finished_at) FROM runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(Summary {
+            target_url: self.meta("target_url")?.unwrap_or_default(),
+            tool_version: self.meta("tool_version")?.unwrap_or_default(),
+            started_at: first.and_then(rfc3339),
+            last_finished_at: last.and_then(rfc3339),
+            runs: u64::try_from(runs).unwrap_or(0),
+            records,
+            batches: BatchSummary {
+                total: u64::try_from(total).unwrap_or(0),
+                sending: u64::try_from(sending).unwrap_or(0),
+                finished: u64::try_from(finished).unwrap_or(0),
+                mean_seconds: mean,
+            },
+            messages,
+        })
+    }
+
+    /// Writes `success.csv` (source id, ticket id, display id, ticket URL) and `errors.csv`
+    /// (file, line, source id, stage, error, attempts) into `dir`, streaming rows. Cells that
+    /// a spreadsheet would run as a formula are neutralised.
+    pub fn write_results(&self, dir: &Path) -> Result<ResultsWritten, JournalError> {
+        let io = |path: &Path, source: std::io::Error| JournalError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let base = self.meta("target_url")?.unwrap_or_default();
+        let success_csv = dir.join("success.csv");
+        let errors_csv = dir.join("errors.csv");
+        let csv_err = |path: &Path, e: csv::Error| io(path, std::io::Error::other(e.to_string()));
+
+        let mut w = csv::Writer::from_path(&success_csv).map_err(|e| csv_err(&success_csv, e))?;
+        w.write_record(["source_id", "ticket_id", "display_id", "ticket_url"])
+            .map_err(|e| csv_err(&success_csv, e))?;
+        let mut successes = 0;
+        let mut stmt = self.conn.prepare(
+            "SELECT source_id, happyfox_id, coalesce(display_id, '') FROM records
+             WHERE state = 'created' ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let source_id: String = row.get(0)?;
+            let id: Option<i64> = row.get(1)?;
+            let display: String = row.get(2)?;
+            let id = id.map(|i| i.to_string()).unwrap_or_default();
+            let url = if base.is_empty() || id.is_empty() {
+                String::new()
+            } else {
+                format!("{base}/staff/ticket/{id}")
+            };
+            w.write_record([
+                neutralise(&source_id).as_ref(),
+                id.as_str(),
+                neutralise(&display).as_ref(),
+                neutralise(&url).as_ref(),
+            ])
+            .map_err(|e| csv_err(&success_csv, e))?;
+            successes += 1;
+        }
+        w.flush().map_err(|e| io(&success_csv, e))?;
+
+        let mut w = csv::Writer::from_path(&errors_csv).map_err(|e| csv_err(&errors_csv, e))?;
+        w.write_record(["file", "line", "source_id", "stage", "error", "attempts"])
+            .map_err(|e| csv_err(&errors_csv, e))?;
+        let mut errors = 0;
+        let mut stmt = self.conn.prepare(
+            "SELECT file, line, source_id, coalesce(stage, ''), coalesce(last_error, ''), attempts
+             FROM records WHERE state = 'failed' ORDER BY file, line, id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let file: String = row.get(0)?;
+            let line: Option<i64> = row.get(1)?;
+            let source_id: String = row.get(2)?;
+            let stage: String = row.get(3)?;
+            let error: String = row.get(4)?;
+            let attempts: i64 = row.get(5)?;
+            w.write_record([
+                neutralise(&file).as_ref(),
+                line.map(|l| l.to_string()).unwrap_or_default().as_str(),
+                neutralise(&source_id).as_ref(),
+                neutralise(&stage).as_ref(),
+                neutralise(&error).as_ref(),
+                attempts.to_string().as_str(),
+            ])
+            .map_err(|e| csv_err(&errors_csv, e))?;
+            errors += 1;
+        }
+        w.flush().map_err(|e| io(&errors_csv, e))?;
+        Ok(ResultsWritten {
+            success_csv,
+            errors_csv,
+            successes,
+            errors,
+        })
+    }
+}
+
+/// Spreadsheet programs run a cell starting with `=`, `+`, `-`, `@`, tab or CR as a formula
+/// (CSV injection); a leading apostrophe makes it text.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+fn lock_file(path: &Path) -> Result<File, JournalError> {
+    let shown = path.display().to_string();
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                JournalError::ReadOnly {
+                    path: shown.clone(),
+                }
+            }
+            _ => JournalError::CannotOpen {
+                path: shown.clone(),
+                reason: format!("lock file {}: {e}", lock_path.display()),
+            },
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Busy { path: shown }),
+        Err(std::fs::TryLockError::Error(e)) => Err(JournalError::CannotOpen {
+            path: shown,
+            reason: format!("cannot lock {}: {e}", lock_path.display()),
+        }),
+    }
+}
+
+fn open_error(path: &str, e: rusqlite::Error) -> JournalError {
+    if is_readonly_error(&e) && matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly))
+    {
+        return JournalError::ReadOnly { path: path.into() };
+    }
+    if matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase)
+    ) {
+        return JournalError::NotAJournal { path: path.into() };
+    }
+    JournalError::CannotOpen {
+        path: path.into(),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> RunInfo {
+        RunInfo::new("mapping-1", vec![], "https://acme.happyfox.com")
+    }
+
+    fn pending(n: usize) -> Vec<PendingRecord> {
+        (0..n)
+            .map(|i| PendingRecord {
+                source_id: format!("ZD-{i}"),
+                file: "tickets.json".into(),
+                line: Some(i as u64 + 1),
+                payload: format!(r#"{{"subject":"ticket {i}"}}"#),
+            })
+            .collect()
+    }
+
+    fn created(id: &str, n: u64) -> ItemOutcome {
+        ItemOutcome::Created {
+            source_id: id.into(),
+            happyfox_id: n,
+            display_id: format!("#DC{n:08}"),
+        }
+    }
+
+    #[test]
+    fn states_move_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("run.db"), &info()).unwrap();
+        assert!(!j.resumed());
+        let r = j.upsert_pending(&pending(3)).unwrap();
+        assert_eq!(r.inserted, 3);
+        let rows = j.next_pending(0, 10).unwrap();
+        assert_eq!(rows.len(), 3);
+        let b = j.begin_batch(&["ZD-0", "ZD-1"]).unwrap();
+        // Not pending any more: cannot join another batch.
+        assert!(matches!(
+            j.begin_batch(&["ZD-1"]),
+            Err(JournalError::NotPending { .. })
+        ));
+        assert!(matches!(
+            j.begin_batch(&["nope"]),
+            Err(JournalError::UnknownRecord { .. })
+        ));
+        // Every member needs an outcome; nothing is recorded otherwise.
+        assert!(matches!(
+            j.finish_batch(b, &[created("ZD-0", 1)]),
+            Err(JournalError::IncompleteBatch { missing: 1, .. })
+        ));
+        j.finish_batch(
+            b,
+            &[
+                created("ZD-0", 1),
+                ItemOutcome::Failed {
+                    source_id: "ZD-1".into(),
+                    stage: "create".into(),
+                    error: "category: required".into(),
+                },
+            ],
+        )
+        .unwrap();
+        // Created is final.
+        assert!(matches!(
+            j.finish_batch(b, &[created("ZD-0", 2)]),
+            Err(JournalError::NotInBatch { .. })
+        ));
+        assert!(matches!(
+            j.begin_batch(&["ZD-0"]),
+            Err(JournalError::NotPending { .. })
+        ));
+        let s = j.summary().unwrap();
+        assert_eq!(
+            (s.records.pending, s.records.created, s.records.failed),
+            (1, 1, 1)
+        );
+        assert_eq!(j.requeue_failed().unwrap(), 1);
+        assert_eq!(j.next_pending(0, 10).unwrap().len(), 2);
+        // The transaction that failed above left no batch half-begun.
+        assert_eq!(j.summary().unwrap().batches.sending, 0);
+    }
+
+    #[test]
+    fn upsert_keeps_sent_records_and_updates_unsent_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("run.db"), &info()).unwrap();
+        j.upsert_pending(&pending(3)).unwrap();
+        let b = j.begin_batch(&["ZD-0"]).unwrap();
+        j.finish_batch(b, &[created("ZD-0", 7)]).unwrap();
+        let mut again = pending(4);
+        for r in &mut again {
+            r.payload.push(' ');
+        }
+        again[2].payload = pending(3)[2].payload.clone();
+        let r = j.upsert_pending(&again).unwrap();
+        assert_eq!(
+            r,
+            UpsertReport {
+                inserted: 1,
+                unchanged: 1,
+                updated: 1,
+                frozen: 1
+            }
+        );
+    }
+
+    #[test]
+    fn rejected_records_are_listed_and_come_back_when_fixed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("run.db"), &info()).unwrap();
+        let bad = RejectedRecord {
+            source_id: "ZD-0".into(),
+            file: "tickets.json".into(),
+            line: Some(1),
+            stage: "validation".into(),
+            error: "=HYPERLINK(\"x\") is not an email".into(),
+        };
+        assert_eq!(j.reject(&[bad]).unwrap(), 1);
+        assert!(j.next_pending(0, 10).unwrap().is_empty());
+        assert_eq!(j.requeue_failed().unwrap(), 0, "no payload to send");
+        let out = j.write_results(&dir.path().join("out")).unwrap();
+        assert_eq!(out.errors, 1);
+        let text = std::fs::read_to_string(out.errors_csv).unwrap();
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        j.upsert_pending(&pending(1)).unwrap();
+        assert_eq!(j.next_pending(0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn neutralises_formula_cells() {
+        for (input, out) in [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("plain", "plain"),
+            ("", ""),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(neutralise(input), out);
+        }
+    }
+
+    #[test]
+    fn urls_lose_anything_secret() {
+        assert_eq!(
+            safe_url("https://key:code@acme.happyfox.com/?token=x#y"),
+            "https://acme.happyfox.com"
+        );
+        assert_eq!(safe_url("not a url key:code@host"), "host");
+    }
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.db");
+        let _j = Journal::open(&path, &info()).unwrap();
+        let e = Journal::open(&path, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::Busy { .. }), "{e}");
+        // Readers are welcome.
+        Journal::open_read_only(&path).unwrap().summary().unwrap();
+    }
+
+    #[test]
+    fn not_a_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(
+            &path,
+            "hello, this is not SQLite at all, just some text......",
+        )
+        .unwrap();
+        let e = Journal::open(&path, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::NotAJournal { .. }), "{e}");
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let e = Journal::open(&other, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::NotAJournal { .. }), "{e}");
+    }
+
+    /// Prints (does not assert) the costs that matter at scale. Run with
+    /// `cargo test --release --lib journal::tests::scale -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn scale() {
+        use std::time::Instant;
+        let n: usize = std::env::var("JOURNAL_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.db");
+        let payload = format!(
+            r#"{{"subject":"{}","html":"{}"}}"#,
+            "s".repeat(60),
+            "h".repeat(400)
+        );
+        {
+            let mut j = Journal::open(&path, &info()).unwrap();
+            let t = Instant::now();
+            for chunk in 0..n.div_ceil(10_000) {
+                let records: Vec<PendingRecord> = (chunk * 10_000..((chunk + 1) * 10_000).min(n))
+                    .map(|i| PendingRecord {
+                        source_id: format!("ZD-{i}"),
+                        file: "tickets.json".into(),
+                        line: Some(i as u64),
+                        payload: payload.clone(),
+                    })
+                    .collect();
+                j.upsert_pending(&records).unwrap();
+            }
+            let insert = t.elapsed();
+            println!(
+                "upsert_pending: {n} records in {insert:?} ({:.1} µs/record)",
+                insert.as_secs_f64() * 1e6 / n as f64
+            );
+            // Send and finish 90% of them, 100 per batch, as the importer would.
+            let t = Instant::now();
+            let mut after = 0;
+            let mut done = 0;
+            let mut outcome_time = std::time::Duration::ZERO;
+            while done < n * 9 / 10 {
+                let rows = j.next_pending(after, 100).unwrap();
+                after = rows.last().unwrap().row;
+                let ids: Vec<&str> = rows.iter().map(|r| r.source_id.as_str()).collect();
+                let b = j.begin_batch(&ids).unwrap();
+                let outcomes: Vec<ItemOutcome> = rows
+                    .iter()
+                    .map(|r| created(&r.source_id, r.row as u64))
+                    .collect();
+                let t2 = Instant::now();
+                j.finish_batch(b, &outcomes).unwrap();
+                outcome_time += t2.elapsed();
+                done += rows.len();
+            }
+            let all = t.elapsed();
+            println!(
+                "next_pending + begin_batch + finish_batch: {done} records in {all:?} ({:.1} µs/record; finish_batch alone {:.1} µs/record)",
+                all.as_secs_f64() * 1e6 / done as f64,
+                outcome_time.as_secs_f64() * 1e6 / done as f64
+            );
+            // Leave one batch unknown, as a crash would.
+            let rows = j.next_pending(after, 100).unwrap();
+            let ids: Vec<&str> = rows.iter().map(|r| r.source_id.as_str()).collect();
+            j.begin_batch(&ids).unwrap();
+        }
+        let size = std::fs::metadata(&path).unwrap().len();
+        let t = Instant::now();
+        let j = Journal::open(&path, &info()).unwrap();
+        let unknown = j.unknown_batches().unwrap();
+        let first = j.next_pending(0, 100).unwrap();
+        let startup = t.elapsed();
+        println!(
+            "resume start-up (open + unknown_batches + first pending page) on {n} records, {} MB: {startup:?}",
+            size / 1_000_000
+        );
+        assert_eq!(unknown.len(), 1);
+        assert_eq!(first.len(), 100);
+        let t = Instant::now();
+        let s = j.summary().unwrap();
+        println!("summary: {:?} ({:?})", s.records, t.elapsed());
+    }
+}
