@@ -867,7 +867,7 @@ mod tests {
         {
             let mut nd_w = std::io::BufWriter::new(nd.as_file_mut());
             let mut js_w = std::io::BufWriter::new(js.as_file_mut());
-            write!(js_w, "{{\"meta\":{{\"n\":{N}}},\"tickets\":[\n").unwrap();
+            writeln!(js_w, "{{\"meta\":{{\"n\":{N}}},\"tickets\":[").unwrap();
             for i in 0..N {
                 let rec = format!("{{\"id\":{i},\"subject\":\"s{i}\",\"body\":\"{body}\"}}");
                 writeln!(nd_w, "{rec}").unwrap();
