@@ -1,1 +1,520 @@
-//! TODO
+//! The dry-run report: what would happen, what is wrong, and how long it would take.
+//!
+//! A migration lead decides from this report whether to run the import, so it must be
+//! complete (every problem counted, grouped by kind, with the first examples and where
+//! they are), readable by a non-engineer (`report.html`), machine-readable
+//! (`report.json`), and actionable (`rejects.csv` holds the rejected rows with their
+//! errors, ready to fix and re-run; `payloads.ndjson` holds exactly what would be sent).
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::payload::TicketPayload;
+use crate::problem::{Problem, ProblemKind, Severity};
+
+/// How many examples each problem group keeps.
+pub const EXAMPLES_PER_KIND: usize = 5;
+
+/// Record counts.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Counts {
+    /// Records read from the ticket files, readable or not.
+    pub read: u64,
+    pub valid: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    /// Valid records that carry warnings.
+    pub with_warnings: u64,
+}
+
+/// One example of a problem.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Example {
+    pub location: String,
+    pub source_id: Option<String>,
+    pub field: String,
+    pub message: String,
+}
+
+/// All problems of one kind and severity.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProblemGroup {
+    pub kind: ProblemKind,
+    pub severity: Severity,
+    pub title: String,
+    pub count: u64,
+    pub examples: Vec<Example>,
+}
+
+/// Conversation entries that would be posted after creation.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ConversationCounts {
+    pub staff_replies: u64,
+    pub private_notes: u64,
+    pub contact_replies: u64,
+    /// Entries whose author is not an active HappyFox agent (posted as the fallback).
+    pub fallback_authors: u64,
+    pub tickets_with_entries: u64,
+}
+
+/// The API requests the import would make.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ApiPlan {
+    /// `POST tickets/` with up to 100 tickets each.
+    pub bulk_creates: u64,
+    /// Multipart creates for tickets whose first message has attachments.
+    pub single_creates: u64,
+    /// One per later conversation entry.
+    pub conversation_posts: u64,
+    /// Tickets whose final status or fields need a post of their own.
+    pub final_state_posts: u64,
+    pub total_posts: u64,
+    /// Reference data and contact look-ups (upper bound).
+    pub gets: u64,
+    pub post_ceiling_per_min: u32,
+    /// At the POST ceiling.
+    pub estimated_seconds: u64,
+}
+
+/// A side file as it was indexed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SideFileReport {
+    pub name: String,
+    pub path: Option<String>,
+    pub entries: u64,
+    pub keys: u64,
+    pub unreadable: u64,
+}
+
+/// Everything the dry run found.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub mapping: String,
+    pub inputs: Vec<String>,
+    pub schema: String,
+    pub counts: Counts,
+    pub problems: Vec<ProblemGroup>,
+    pub conversation: ConversationCounts,
+    pub api: ApiPlan,
+    pub side_files: Vec<SideFileReport>,
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// Records that will not be created.
+    pub fn all_valid(&self) -> bool {
+        self.counts.rejected == 0
+    }
+}
+
+/// Collects problems into groups while records stream by.
+#[derive(Debug, Default)]
+pub struct ProblemTally {
+    groups: Vec<ProblemGroup>,
+}
+
+impl ProblemTally {
+    pub fn add(&mut self, location: &str, source_id: Option<&str>, p: &Problem) {
+        let group = match self
+            .groups
+            .iter_mut()
+            .position(|g| g.kind == p.kind && g.severity == p.severity)
+        {
+            Some(i) => &mut self.groups[i],
+            None => {
+                self.groups.push(ProblemGroup {
+                    kind: p.kind,
+                    severity: p.severity,
+                    title: p.kind.title().to_string(),
+                    count: 0,
+                    examples: vec![],
+                });
+                let last = self.groups.len() - 1;
+                &mut self.groups[last]
+            }
+        };
+        group.count += 1;
+        if group.examples.len() < EXAMPLES_PER_KIND {
+            group.examples.push(Example {
+                location: location.to_string(),
+                source_id: source_id.map(str::to_string),
+                field: p.field.clone(),
+                message: p.message.clone(),
+            });
+        }
+    }
+
+    /// Errors first, then by count.
+    pub fn into_groups(mut self) -> Vec<ProblemGroup> {
+        self.groups.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.count.cmp(&a.count))
+                .then(a.kind.cmp(&b.kind))
+        });
+        self.groups
+    }
+}
+
+/// A cell a spreadsheet would run as a formula gets a leading apostrophe.
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// Streams rejected rows into `rejects.csv`: the source columns as they were (CSV
+/// sources) or the record as JSON, plus where it was and what is wrong.
+pub struct RejectsWriter {
+    out: csv::Writer<BufWriter<File>>,
+    columns: Option<Vec<String>>,
+}
+
+impl RejectsWriter {
+    pub fn create(path: &Path) -> std::io::Result<RejectsWriter> {
+        let file = File::create(path)?;
+        Ok(RejectsWriter {
+            out: csv::Writer::from_writer(BufWriter::new(file)),
+            columns: None,
+        })
+    }
+
+    /// Writes one rejected record. The header is fixed by the first record.
+    pub fn write(
+        &mut self,
+        location: &str,
+        source_id: Option<&str>,
+        problems: &[Problem],
+        record: Option<&Json>,
+        raw: Option<&str>,
+        csv_source: bool,
+    ) -> std::io::Result<()> {
+        if self.columns.is_none() {
+            let mut cols = vec!["hfmigrate_location".to_string(), "hfmigrate_source_id".into(), "hfmigrate_errors".into()];
+            let source_cols: Vec<String> = match (csv_source, record) {
+                (true, Some(Json::Object(m))) => m.keys().cloned().collect(),
+                _ => vec!["record".into()],
+            };
+            cols.extend(source_cols);
+            self.out.write_record(&cols).map_err(std::io::Error::other)?;
+            self.columns = Some(cols);
+        }
+        let errors = problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| {
+                if p.field.is_empty() {
+                    p.message.clone()
+                } else {
+                    format!("{}: {}", p.field, p.message)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut row = vec![
+            neutralise(location),
+            neutralise(source_id.unwrap_or_default()),
+            neutralise(&errors),
+        ];
+        let cols = self.columns.as_deref().unwrap_or_default();
+        for col in cols.iter().skip(3) {
+            let cell = match (col.as_str(), record) {
+                ("record", Some(r)) if !csv_source => serde_json::to_string(r).unwrap_or_default(),
+                ("record", None) => raw.unwrap_or_default().to_string(),
+                (name, Some(Json::Object(m))) => match m.get(name) {
+                    Some(Json::String(s)) => s.clone(),
+                    Some(Json::Array(items)) => items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    Some(Json::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                },
+                (_, None) => raw.unwrap_or_default().to_string(),
+                _ => String::new(),
+            };
+            row.push(neutralise(&cell));
+        }
+        self.out.write_record(&row).map_err(std::io::Error::other)
+    }
+
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Streams `payloads.ndjson`: one line per bulk-create request, exactly its body.
+pub struct PayloadWriter {
+    out: BufWriter<File>,
+    batch: Vec<(String, TicketPayload)>,
+    batches: u64,
+}
+
+/// Tickets per bulk-create request (HappyFox's maximum).
+pub const BATCH_SIZE: usize = 100;
+
+impl PayloadWriter {
+    pub fn create(path: &Path) -> std::io::Result<PayloadWriter> {
+        Ok(PayloadWriter {
+            out: BufWriter::new(File::create(path)?),
+            batch: Vec::with_capacity(BATCH_SIZE),
+            batches: 0,
+        })
+    }
+
+    pub fn push(&mut self, source_id: &str, payload: &TicketPayload) -> std::io::Result<()> {
+        self.batch.push((source_id.to_string(), payload.clone()));
+        if self.batch.len() == BATCH_SIZE {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> std::io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.batches += 1;
+        #[derive(Serialize)]
+        struct Line<'a> {
+            batch: u64,
+            request: &'static str,
+            source_ids: Vec<&'a str>,
+            body: Vec<&'a TicketPayload>,
+        }
+        let line = Line {
+            batch: self.batches,
+            request: "POST /api/1.1/json/tickets/",
+            source_ids: self.batch.iter().map(|(s, _)| s.as_str()).collect(),
+            body: self.batch.iter().map(|(_, p)| p).collect(),
+        };
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")?;
+        self.batch.clear();
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        self.flush_batch()?;
+        self.out.flush()?;
+        Ok(self.batches)
+    }
+}
+
+fn human_duration(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m"),
+    }
+}
+
+/// The terminal summary.
+pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
+    let mut o = String::new();
+    let c = &s.counts;
+    let _ = writeln!(o, "dry run of {} on {}", s.mapping, s.inputs.join(", "));
+    let _ = writeln!(o, "schema: {}", s.schema);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "records: {} read, {} valid, {} rejected, {} skipped ({} valid with warnings)",
+        c.read, c.valid, c.rejected, c.skipped, c.with_warnings
+    );
+    for side in &s.side_files {
+        match &side.path {
+            Some(p) => {
+                let _ = writeln!(o, "side file {}: {} entries for {} keys from {}{}", side.name, side.entries, side.keys, p, if side.unreadable > 0 { format!(" ({} unreadable)", side.unreadable) } else { String::new() });
+            }
+            None => {
+                let _ = writeln!(o, "side file {}: not present (optional)", side.name);
+            }
+        }
+    }
+    if !s.problems.is_empty() {
+        let _ = writeln!(o, "\nproblems:");
+        for g in &s.problems {
+            let sev = match g.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let _ = writeln!(o, "  {sev:<7} {:>6} × {}", g.count, g.title);
+            for e in g.examples.iter().take(3) {
+                let id = e.source_id.as_deref().map(|i| format!(" [{i}]")).unwrap_or_default();
+                let field = if e.field.is_empty() { String::new() } else { format!("{}: ", e.field) };
+                let _ = writeln!(o, "            {}{id} {field}{}", e.location, e.message);
+            }
+            if g.count > 3 {
+                let _ = writeln!(o, "            … and {} more", g.count - 3);
+            }
+        }
+    }
+    let cv = &s.conversation;
+    let _ = writeln!(
+        o,
+        "\nconversation: {} staff replies, {} private notes, {} contact replies on {} tickets ({} authors fall back to the migration agent)",
+        cv.staff_replies, cv.private_notes, cv.contact_replies, cv.tickets_with_entries, cv.fallback_authors
+    );
+    let a = &s.api;
+    let _ = writeln!(
+        o,
+        "API work: {} POSTs ({} bulk creates of ≤100, {} single creates, {} conversation posts, {} final-state posts), ≤{} GETs",
+        a.total_posts, a.bulk_creates, a.single_creates, a.conversation_posts, a.final_state_posts, a.gets
+    );
+    let _ = writeln!(
+        o,
+        "time at {} POST/min (80% of HappyFox's 300/min): about {}",
+        a.post_ceiling_per_min,
+        human_duration(a.estimated_seconds)
+    );
+    if let Some(dir) = report_dir {
+        let _ = writeln!(o, "\nreport: {}", dir.join("report.html").display());
+    }
+    let _ = writeln!(o, "nothing was sent to HappyFox");
+    o
+}
+
+/// `report.json`.
+pub fn write_json(s: &Summary, path: &Path) -> std::io::Result<()> {
+    let mut f = BufWriter::new(File::create(path)?);
+    serde_json::to_writer_pretty(&mut f, s)?;
+    f.write_all(b"\n")?;
+    f.flush()
+}
+
+fn esc(s: &str) -> String {
+    html_escape::encode_text(s).to_string()
+}
+
+/// `report.html`: self-contained (no scripts, no external assets), for people.
+pub fn render_html(s: &Summary) -> String {
+    let c = &s.counts;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>hfmigrate dry run</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}}
+table{{border-collapse:collapse;width:100%;margin:1rem 0}}td,th{{border:1px solid #ccc;padding:.35rem .5rem;text-align:left;vertical-align:top}}
+th{{background:#f3f3f3}}.error{{color:#a40000}}.warning{{color:#8a5a00}}.bar{{height:1.4rem;display:inline-block}}
+.num{{text-align:right;font-variant-numeric:tabular-nums}}small{{color:#666}}</style></head><body>
+<h1>Dry run: what the import would do</h1>
+<p>Mapping <code>{}</code> on <code>{}</code>; account schema: {}. <strong>Nothing was sent to HappyFox.</strong></p>"#,
+        esc(&s.mapping),
+        esc(&s.inputs.join(", ")),
+        esc(&s.schema)
+    );
+    // Chart of records per outcome.
+    let total = (c.valid + c.rejected + c.skipped).max(1) as f64;
+    let _ = write!(h, "<h2>Records</h2><svg width=\"640\" height=\"130\" role=\"img\" aria-label=\"records per outcome\">");
+    let rows = [("valid", c.valid, "#2e7d32"), ("rejected", c.rejected, "#c62828"), ("skipped", c.skipped, "#757575")];
+    for (i, (label, n, color)) in rows.iter().enumerate() {
+        let w = (*n as f64 / total * 480.0).round();
+        let y = 10 + i * 38;
+        let _ = write!(
+            h,
+            "<text x=\"0\" y=\"{}\" font-size=\"14\">{label}</text><rect x=\"80\" y=\"{y}\" width=\"{w}\" height=\"26\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" font-size=\"14\">{n}</text>",
+            y + 18,
+            85.0 + w,
+            y + 18
+        );
+    }
+    let _ = write!(h, "</svg>");
+    let _ = write!(
+        h,
+        "<table><tr><th>read</th><th>valid</th><th>rejected</th><th>skipped</th><th>valid with warnings</th></tr><tr><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr></table>",
+        c.read, c.valid, c.rejected, c.skipped, c.with_warnings
+    );
+    let _ = write!(h, "<h2>Problems</h2>");
+    if s.problems.is_empty() {
+        let _ = write!(h, "<p>None: every record is valid.</p>");
+    } else {
+        let _ = write!(h, "<p>Errors reject a record (it is listed in <code>rejects.csv</code> with its errors, ready to fix and re-run); warnings do not.</p><table><tr><th>severity</th><th>problem</th><th class=num>records</th><th>first examples</th></tr>");
+        for g in &s.problems {
+            let sev = match g.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let mut ex = String::new();
+            for e in &g.examples {
+                let _ = write!(
+                    ex,
+                    "<div><small>{}{}</small><br>{}{}</div>",
+                    esc(&e.location),
+                    e.source_id.as_deref().map(|i| format!(" · id {}", esc(i))).unwrap_or_default(),
+                    if e.field.is_empty() { String::new() } else { format!("<code>{}</code>: ", esc(&e.field)) },
+                    esc(&e.message)
+                );
+            }
+            let _ = write!(h, "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td class=num>{}</td><td>{ex}</td></tr>", esc(&g.title), g.count);
+        }
+        let _ = write!(h, "</table>");
+    }
+    let cv = &s.conversation;
+    let a = &s.api;
+    let _ = write!(
+        h,
+        "<h2>Conversation</h2><table><tr><th>staff replies</th><th>private notes</th><th>contact replies</th><th>tickets with later entries</th><th>authors falling back to the migration agent</th></tr><tr><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr></table>",
+        cv.staff_replies, cv.private_notes, cv.contact_replies, cv.tickets_with_entries, cv.fallback_authors
+    );
+    let _ = write!(
+        h,
+        "<h2>API work and time</h2><table><tr><th>bulk creates (≤100 tickets)</th><th>single creates</th><th>conversation posts</th><th>final-state posts</th><th>total POSTs</th><th>GETs (at most)</th></tr><tr><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr></table><p>HappyFox allows 300 POSTs a minute for the whole account; at the default ceiling of {} a minute the import takes about <strong>{}</strong>.</p>",
+        a.bulk_creates, a.single_creates, a.conversation_posts, a.final_state_posts, a.total_posts, a.gets, a.post_ceiling_per_min, human_duration(a.estimated_seconds)
+    );
+    if !s.side_files.is_empty() {
+        let _ = write!(h, "<h2>Side files</h2><table><tr><th>name</th><th>file</th><th class=num>entries</th><th class=num>keys</th><th class=num>unreadable</th></tr>");
+        for f in &s.side_files {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
+                esc(&f.name),
+                f.path.as_deref().map(esc).unwrap_or_else(|| "not present (optional)".into()),
+                f.entries,
+                f.keys,
+                f.unreadable
+            );
+        }
+        let _ = write!(h, "</table>");
+    }
+    let _ = write!(h, "<p><small>Generated by hfmigrate {} in {:.1} s.</small></p></body></html>\n", env!("CARGO_PKG_VERSION"), s.seconds);
+    h
+}
+
+/// Writes `report.html` and `report.json` into `dir`.
+pub fn write_reports(s: &Summary, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let html = dir.join("report.html");
+    std::fs::write(&html, render_html(s))?;
+    let json = dir.join("report.json");
+    write_json(s, &json)?;
+    Ok(vec![html, json])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(neutralise("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(neutralise("+1"), "'+1");
+        assert_eq!(neutralise("-2"), "'-2");
+        assert_eq!(neutralise("@cmd"), "'@cmd");
+        assert_eq!(neutralise("plain"), "plain");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(42), "42s");
+        assert_eq!(human_duration(125), "2m 05s");
+        assert_eq!(human_duration(3 * 3600 + 5 * 60), "3h 05m");
+    }
+}

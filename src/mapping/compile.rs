@@ -97,7 +97,7 @@ pub struct SidePlan {
     pub file: String,
     pub read: ReadOptions,
     pub key: String,
-    pub join: Option<Expr>,
+    pub join: Option<Arc<Expr>>,
     pub explode: Option<String>,
     pub keep_if: Option<Expr>,
     pub order_by: Option<String>,
@@ -426,7 +426,7 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         }
         let s = &side.value;
         let read = read_options(&s.file_spec(), side.pos, &mut c.errors);
-        let join = s.join.as_ref().and_then(|j| c.template(&format!("source.side.{name}.join"), j).map(|f| f.expr));
+        let join = s.join.as_ref().and_then(|j| c.template(&format!("source.side.{name}.join"), j).map(|f| Arc::new(f.expr)));
         let keep_if = s.keep_if.as_ref().and_then(|j| c.template(&format!("source.side.{name}.keep_if"), j).map(|f| f.expr));
         sides.push(SidePlan {
             name: name.clone(),
@@ -448,8 +448,12 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
     if let (Some(f), Some(s)) = (&category, schema.as_deref()) {
         let names: Vec<&str> = s.categories.iter().map(|c| c.name.as_str()).collect();
         let cats = s.categories.clone();
+        // A private category is an error as a constant; as a map target it only rejects
+        // the records that map to it, which the dry run reports per record.
+        let constant = f.map.is_none();
         c.check_names(f, "category", &names, |n| {
             cats.iter()
+                .filter(|_| constant)
                 .find(|c| schema::same_name(&c.name, n))
                 .filter(|c| !c.public)
                 .map(|c| format!("category {:?} is private; HappyFox creates tickets through the API only in public categories", c.name))

@@ -196,7 +196,7 @@ pub fn value_to_list(v: &Value) -> Vec<String> {
 pub struct Sides {
     pub tables: HashMap<String, Arc<SideTable>>,
     /// Joined side files with the expression that gives a ticket's key.
-    pub joins: HashMap<String, (Arc<SideTable>, Expr)>,
+    pub joins: HashMap<String, (Arc<SideTable>, Arc<Expr>)>,
 }
 
 impl fmt::Debug for Sides {
@@ -312,7 +312,10 @@ impl RecordCtx {
                 return Some(v.clone());
             }
         }
-        let key = key_expr.eval(&self.record).ok()?;
+        // The join key is read from the record alone (with `row`), never from other side
+        // files, so joins cannot recurse.
+        let plain = Value::from_dyn_object(RecordCtx::new(self.record.clone(), Arc::new(Sides::default())));
+        let key = key_expr.eval(&plain).ok()?;
         let key = value_to_string(&key);
         let list = if key.is_empty() {
             Value::from(Vec::<Value>::new())
@@ -588,8 +591,8 @@ fn filter_lookup(state: &State, key: Value, table: String, attr: Option<String>)
     })
 }
 
-/// `"1.234,50" | number`: a number from the ways exports write them.
-fn filter_number(value: Value) -> Result<Value, Error> {
+/// `"1234.50" | number`, or `"1.234,50" | number(',')` naming the decimal separator.
+fn filter_number(value: Value, decimal: Option<String>) -> Result<Value, Error> {
     if is_empty(&value) {
         return Ok(Value::UNDEFINED);
     }
@@ -597,29 +600,49 @@ fn filter_number(value: Value) -> Result<Value, Error> {
         return Ok(value);
     }
     let s = value_to_string(&value);
-    parse_number(&s)
+    let decimal = decimal.as_deref().and_then(|d| d.chars().next()).unwrap_or('.');
+    parse_number_with(&s, decimal)
         .map(Value::from)
         .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("{INVALID_NUMBER}: cannot read {s:?} as a number")))
 }
 
-/// Parses `1234.5`, `1,234.50`, `1.234,50`, `€ 12` and the like.
+/// Parses a plain decimal number (`1234.5`, `-3`, `1e3` is refused): anything else is
+/// ambiguous across locales (`1.299` is 1299 in Germany), so other shapes need the
+/// `number(',')` filter argument that names the decimal separator.
 pub fn parse_number(s: &str) -> Option<f64> {
-    let t: String = s.trim().chars().filter(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '-')).collect();
-    if t.is_empty() || !t.chars().any(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let stray = s.trim().chars().any(|c| c.is_alphabetic());
-    if stray {
-        return None;
-    }
-    let normalized = match (t.rfind('.'), t.rfind(',')) {
-        (Some(d), Some(c)) if c > d => t.replace('.', "").replace(',', "."),
-        (Some(_), Some(_)) => t.replace(',', ""),
-        (None, Some(c)) if t.len() - c - 1 == 3 && t.matches(',').count() >= 1 && !t.starts_with("0,") => t.replace(',', ""),
-        (None, Some(_)) => t.replace(',', "."),
-        _ => t,
+    parse_number_with(s, '.')
+}
+
+/// Parses a number whose decimal separator is `decimal`; the other of `.`/`,` and spaces
+/// are taken as thousands separators.
+pub fn parse_number_with(s: &str, decimal: char) -> Option<f64> {
+    let t = s.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
     };
-    normalized.parse::<f64>().ok().filter(|f| f.is_finite())
+    let thousands = if decimal == ',' { '.' } else { ',' };
+    let mut out = String::with_capacity(digits.len() + 1);
+    if neg {
+        out.push('-');
+    }
+    let mut seen_decimal = false;
+    for c in digits.chars() {
+        match c {
+            '0'..='9' => out.push(c),
+            c if c == decimal && !seen_decimal => {
+                seen_decimal = true;
+                out.push('.');
+            }
+            c if (c == thousands || c == ' ' || c == '\u{a0}') && !seen_decimal && decimal != '.' => {}
+            _ => return None,
+        }
+    }
+    if !out.chars().any(|c| c.is_ascii_digit()) || out.ends_with('.') {
+        return None;
+    }
+    out.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -777,10 +800,12 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(parse_number("1234.5"), Some(1234.5));
-        assert_eq!(parse_number("1,234.50"), Some(1234.5));
-        assert_eq!(parse_number("1.234,50"), Some(1234.5));
-        assert_eq!(parse_number("12,5"), Some(12.5));
         assert_eq!(parse_number("-3"), Some(-3.0));
+        assert_eq!(parse_number("1.299,00"), None);
+        assert_eq!(parse_number("1,234.50"), None);
+        assert_eq!(parse_number_with("1.234,50", ','), Some(1234.5));
+        assert_eq!(parse_number_with("12,5", ','), Some(12.5));
+        assert_eq!(parse_number("1e3"), None);
         assert_eq!(parse_number("twelve"), None);
         assert_eq!(parse_number(""), None);
     }
