@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Dry-run benchmark: hfmigrate vs a Python script vs jq on the same synthetic export.
+#   bench/dry-run.sh              # 1,000,000 tickets (also runs hfmigrate on the first 100k)
+#   N=100000 bench/dry-run.sh     # quicker
+# Run from the repository root. See bench/README.md.
+set -uo pipefail
+
+N="${N:-1000000}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DATA="bench/data"
+SCHEMA="samples/happyfox-schema.json"
+BIN="${HFMIGRATE:-target/release/hfmigrate}"
+CSV_MAPPING="${CSV_MAPPING:-mappings/generic-csv.yaml}"
+NDJSON_MAPPING="${NDJSON_MAPPING:-bench/ndjson.yaml}"
+OUT="$(mktemp -d "${TMPDIR:-/tmp}/hfbench.XXXXXX")"
+RESULTS="$OUT/results.tsv"
+: >"$RESULTS"
+
+say() { printf '%s\n' "$*" >&2; }
+
+# --- tools ---------------------------------------------------------------------------------
+need_pkgs=()
+command -v jq >/dev/null 2>&1 || need_pkgs+=(jq)
+[ -x /usr/bin/time ] && /usr/bin/time -v true >/dev/null 2>&1 || need_pkgs+=(time)
+command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    say "installing ${need_pkgs[*]} with apt-get"
+    if ! $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null 2>&1; then
+        # package lists missing or stale: update only now
+        $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null \
+            || { say "error: could not install ${need_pkgs[*]}"; exit 1; }
+    fi
+fi
+
+# --- data ----------------------------------------------------------------------------------
+data_ok() {
+    [ -f "$DATA/meta.json" ] || return 1
+    python3 - "$DATA" "$N" <<'EOF' || return 1
+import json, os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+m = json.load(open(os.path.join(d, "meta.json")))
+ok = m["n"] == n and all(os.path.exists(os.path.join(d, f)) and os.path.getsize(os.path.join(d, f)) == s
+                         for f, s in m["files"].items())
+sys.exit(0 if ok else 1)
+EOF
+}
+if data_ok; then
+    say "data: reusing $DATA (N=$N)"
+else
+    say "data: generating $N tickets into $DATA (CSV and NDJSON) ..."
+    rm -f "$DATA"/meta.json
+    /usr/bin/time -f "data: generated in %e s" python3 bench/gen.py "$N" "$DATA" || { say "error: generation failed"; exit 1; }
+fi
+CSV="$DATA/tickets.csv"
+NDJSON="$DATA/tickets.ndjson"
+say "data: $(du -h "$CSV" | cut -f1) CSV, $(du -h "$NDJSON" | cut -f1) NDJSON"
+
+# --- measuring -------------------------------------------------------------------------------
+# run LABEL INPUT RECORDS -- command...   (appends a row to $RESULTS; stdout/stderr kept in $OUT)
+run() {
+    local label="$1" input="$2" records="$3"
+    shift 4
+    local log="$OUT/$(echo "$label-$(basename "$input")" | tr ' /' '__')"
+    say "run: $label on $input"
+    /usr/bin/time -v -o "$log.time" "$@" >"$log.out" 2>"$log.err"
+    local rc=$?
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log.time")
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log.time")
+    # h:mm:ss or m:ss.cc -> seconds
+    wall=$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    if [ "$rc" -ne 0 ] && ! { [ "$label" = hfmigrate ] && [ "$rc" -eq 3 ]; }; then
+        say "  failed (exit $rc): $(tail -n 3 "$log.err" | tr '\n' ' ')"
+        printf '%s\t%s\t%s\tFAILED(exit %s)\t-\t-\n' "$label" "$input" "$records" "$rc" >>"$RESULTS"
+        return 1
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$input" "$records" "$wall" \
+        "$(awk -v n="$records" -v s="$wall" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')" \
+        "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" >>"$RESULTS"
+}
+
+# --- hfmigrate -------------------------------------------------------------------------------
+HF_OK=1
+if [ ! -x "$BIN" ]; then
+    say "build: $BIN missing, running cargo build --release once"
+    cargo build --release >"$OUT/cargo-build.log" 2>&1 || { say "build failed (see $OUT/cargo-build.log): skipping hfmigrate"; HF_OK=0; }
+fi
+hf() {  # hf MAPPING INPUT RECORDS
+    local mapping="$1" input="$2" records="$3"
+    if [ ! -f "$mapping" ]; then
+        say "skip: $mapping not found, hfmigrate on $input not measured"
+        printf 'hfmigrate\t%s\t%s\tSKIPPED(no %s)\t-\t-\n' "$input" "$records" "$mapping" >>"$RESULTS"
+        return
+    fi
+    local rep="$OUT/report-$(basename "$input")"
+    mkdir -p "$rep"
+    run hfmigrate "$input" "$records" -- "$BIN" dry-run --mapping "$mapping" --input "$input" --schema "$SCHEMA" --report "$rep" \
+        || say "  hfmigrate dry-run did not complete; it may not be implemented yet. Log: $OUT/"
+}
+if [ "$HF_OK" -eq 1 ]; then
+    hf "$CSV_MAPPING" "$CSV" "$N"
+    hf "$NDJSON_MAPPING" "$NDJSON" "$N"
+    if [ -f "$DATA/tickets-100k.csv" ]; then  # flat RSS: same binary on the first 100k records
+        hf "$CSV_MAPPING" "$DATA/tickets-100k.csv" 100000
+        hf "$NDJSON_MAPPING" "$DATA/tickets-100k.ndjson" 100000
+    fi
+else
+    printf 'hfmigrate\t%s\t%s\tSKIPPED(no binary)\t-\t-\n' "$CSV" "$N" >>"$RESULTS"
+fi
+
+# --- baselines -------------------------------------------------------------------------------
+run python "$CSV" "$N" -- python3 bench/baseline.py csv "$CSV" "$SCHEMA" "$OUT/python-csv.jsonl"
+run python "$NDJSON" "$N" -- python3 bench/baseline.py ndjson "$NDJSON" "$SCHEMA" "$OUT/python-ndjson.jsonl"
+LOOKUP="$(jq -c -f bench/lookup.jq "$SCHEMA")"
+run jq "$NDJSON" "$N" -- sh -c 'jq -c --argjson L "$1" -f bench/baseline.jq "$2" > "$3"' sh "$LOOKUP" "$NDJSON" "$OUT/jq-ndjson.jsonl"
+if [ -f "$OUT/python-ndjson.jsonl" ] && [ -f "$OUT/jq-ndjson.jsonl" ]; then
+    say "check: python and jq wrote $(wc -l <"$OUT/python-ndjson.jsonl") and $(wc -l <"$OUT/jq-ndjson.jsonl") payloads"
+fi
+
+# --- table -----------------------------------------------------------------------------------
+echo
+printf '%-10s %-32s %9s %9s %11s %12s\n' tool input records seconds records/s "peak RSS MB"
+printf '%-10s %-32s %9s %9s %11s %12s\n' ---- ----- ------- ------- --------- -----------
+while IFS=$'\t' read -r tool input records secs rate rss; do
+    printf '%-10s %-32s %9s %9s %11s %12s\n' "$tool" "$input" "$records" "$secs" "$rate" "$rss"
+done <"$RESULTS"
+echo
+rate_of() { awk -F'\t' -v t="$1" -v i="$2" '$1 == t && $2 == i && $5 ~ /^[0-9]+$/ { print $5 }' "$RESULTS"; }
+ratio() {
+    local a b
+    a=$(rate_of "$1" "$2"); b=$(rate_of "$3" "$4")
+    if [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt 0 ]; then
+        awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1fx", a / b }'
+    else
+        printf 'n/a'
+    fi
+}
+echo "hfmigrate/python (CSV):    $(ratio hfmigrate "$CSV" python "$CSV")     target >= 10x"
+echo "hfmigrate/python (NDJSON): $(ratio hfmigrate "$NDJSON" python "$NDJSON")     target >= 10x"
+echo "hfmigrate/jq (NDJSON):     $(ratio hfmigrate "$NDJSON" jq "$NDJSON")     target >= 8x"
+if [ "$N" -gt 100000 ]; then echo "peak RSS target: < 100 MB, and the same at 100k and $N records (compare the hfmigrate rows)"; else echo "peak RSS target: < 100 MB (run with N=1000000 to compare 100k and 1M)"; fi
+echo "logs, reports and outputs: $OUT"
