@@ -608,11 +608,6 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
             false,
         );
     }
-    let draw = lock(&shared.dice).draw(is_post);
-    if let Some(delay) = draw.delay {
-        lock(&shared.stats).faults.latency += 1;
-        tokio::time::sleep(delay).await;
-    }
     let _guard = match endpoint.write_target().filter(|_| is_post) {
         Some(ticket) => {
             let overlapping = {
@@ -641,6 +636,11 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
         }
         None => None,
     };
+    let draw = lock(&shared.dice).draw(is_post);
+    if let Some(delay) = draw.delay {
+        lock(&shared.stats).faults.latency += 1;
+        tokio::time::sleep(delay).await;
+    }
     if draw.fail {
         lock(&shared.stats).faults.fail += 1;
         return (

@@ -105,7 +105,7 @@ pub fn html_to_text(h: &str) -> String {
             (false, c) => out.push(c),
         }
     }
-    html_escape::decode_html_entities(&out).into_owned()
+    html_escape::decode_html_entities(out.trim_end()).into_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(Body::Text("a < b\nc".into()).html(), "<p>a &lt; b<br>c</p>");
         assert_eq!(
             Body::Html("<p>Hello &amp; welcome</p><p>Bye<br/>now</p>".into()).text(),
-            "Hello & welcome\nBye\nnow\n"
+            "Hello & welcome\nBye\nnow"
         );
     }
 
