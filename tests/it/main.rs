@@ -1,6 +1,5 @@
 //! The one integration-test binary: every test runs the real program or the real sandbox.
 
 mod client;
-mod dry_run;
 mod journal;
 mod sandbox;
