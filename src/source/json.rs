@@ -22,7 +22,11 @@ use super::*;
 
 /// Records in flight between the reader thread and the consumer. Small, so that memory
 /// stays bounded by a few records even when the consumer is slow.
-const CHANNEL_BOUND: usize = 16;
+const CHANNEL_BOUND: usize = 4;
+/// Records are handed over in batches, which costs far less thread hand-off than one
+/// message per record; a batch closes at this many records or bytes of JSON.
+const BATCH_RECORDS: usize = 64;
+const BATCH_BYTES: u64 = 256 * 1024;
 const READ_BUFFER: usize = 64 * 1024;
 /// Longest raw text kept for a rejected record (rejects files, error messages).
 const RAW_LIMIT: usize = 64 * 1024;
@@ -63,12 +67,13 @@ fn read_document_counted(
     match rx.recv() {
         Ok(Msg::Started) => Ok(Box::new(DocumentRecords {
             rx,
+            batch: Vec::new().into_iter(),
             file: location_file,
             yielded: 0,
             finished: false,
         })),
         Ok(Msg::Fatal(e)) => Err(e),
-        Ok(Msg::Item(_)) | Ok(Msg::Done) | Err(_) => Err(SourceError::Invalid {
+        Ok(Msg::Items(_)) | Ok(Msg::Done) | Err(_) => Err(SourceError::Invalid {
             path: path.to_path_buf(),
             message: "the JSON reader stopped unexpectedly".into(),
         }),
@@ -80,13 +85,14 @@ enum Msg {
     Started,
     /// The file cannot be read as asked (bad records path, not JSON before the array).
     Fatal(SourceError),
-    Item(Result<SourceRecord, RecordError>),
+    Items(Vec<Result<SourceRecord, RecordError>>),
     /// The document was read to its end.
     Done,
 }
 
 struct DocumentRecords {
     rx: Receiver<Msg>,
+    batch: std::vec::IntoIter<Result<SourceRecord, RecordError>>,
     file: Arc<Path>,
     yielded: u64,
     finished: bool,
@@ -96,29 +102,29 @@ impl Iterator for DocumentRecords {
     type Item = Result<SourceRecord, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        match self.rx.recv() {
-            Ok(Msg::Item(item)) => {
+        loop {
+            if let Some(item) = self.batch.next() {
                 self.yielded += 1;
-                Some(item)
+                return Some(item);
             }
-            Ok(Msg::Done) => {
-                self.finished = true;
-                None
+            if self.finished {
+                return None;
             }
-            Ok(Msg::Started) | Ok(Msg::Fatal(_)) | Err(_) => {
-                self.finished = true;
-                Some(Err(RecordError {
-                    location: Location {
-                        file: self.file.clone(),
-                        line: None,
-                        index: self.yielded,
-                    },
-                    message: "the JSON reader stopped unexpectedly; the records after this point were not read".into(),
-                    raw: None,
-                }))
+            match self.rx.recv() {
+                Ok(Msg::Items(items)) => self.batch = items.into_iter(),
+                Ok(Msg::Done) => self.finished = true,
+                Ok(Msg::Started) | Ok(Msg::Fatal(_)) | Err(_) => {
+                    self.finished = true;
+                    return Some(Err(RecordError {
+                        location: Location {
+                            file: self.file.clone(),
+                            line: None,
+                            index: self.yielded,
+                        },
+                        message: "the JSON reader stopped unexpectedly; the records after this point were not read".into(),
+                        raw: None,
+                    }));
+                }
             }
         }
     }
@@ -134,6 +140,8 @@ struct LineCounter {
     len: usize,
     first: bool,
     newlines: Rc<Cell<u64>>,
+    /// Bytes handed out to the parser.
+    consumed: Rc<Cell<u64>>,
     bytes_read: Arc<AtomicU64>,
 }
 
@@ -165,6 +173,7 @@ impl Read for LineCounter {
             self.newlines.set(self.newlines.get() + lf);
         }
         self.pos += n;
+        self.consumed.set(self.consumed.get() + n as u64);
         Ok(n)
     }
 }
@@ -185,6 +194,10 @@ struct Walk {
     file: Arc<Path>,
     path: Vec<String>,
     newlines: Rc<Cell<u64>>,
+    consumed: Rc<Cell<u64>>,
+    batch: Vec<Result<SourceRecord, RecordError>>,
+    /// `consumed` when the current batch began.
+    batch_start: u64,
     index: u64,
     started: bool,
     stop: Option<Stop>,
@@ -197,6 +210,28 @@ impl Walk {
             return false;
         }
         true
+    }
+
+    /// Adds a record to the batch, sending the batch when it is full.
+    fn push(&mut self, item: Result<SourceRecord, RecordError>) -> bool {
+        if self.batch.is_empty() {
+            self.batch_start = self.consumed.get();
+        }
+        self.batch.push(item);
+        if self.batch.len() >= BATCH_RECORDS
+            || self.consumed.get() - self.batch_start >= BATCH_BYTES
+        {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.send(Msg::Items(batch))
     }
 
     fn stop<E: de::Error>(&mut self, why: Stop) -> E {
@@ -222,7 +257,9 @@ fn scan_document(
     tx: SyncSender<Msg>,
 ) {
     let newlines = Rc::new(Cell::new(0));
+    let consumed = Rc::new(Cell::new(0));
     let reader = LineCounter {
+        consumed: consumed.clone(),
         inner: file,
         buf: vec![0; READ_BUFFER].into_boxed_slice(),
         pos: 0,
@@ -236,6 +273,9 @@ fn scan_document(
         file: location_file,
         path,
         newlines,
+        consumed,
+        batch: Vec::new(),
+        batch_start: 0,
         index: 0,
         started: false,
         stop: None,
@@ -262,7 +302,7 @@ fn scan_document(
                     describe_syntax_error(&e)
                 ),
             }),
-            None => Msg::Item(Err(RecordError {
+            None => Msg::Items(vec![Err(RecordError {
                 location: Location {
                     file: walk.file.clone(),
                     line: Some(e.line() as u64),
@@ -273,11 +313,14 @@ fn scan_document(
                     describe_syntax_error(&e)
                 ),
                 raw: None,
-            })),
+            })]),
         },
     };
+    if !walk.flush() {
+        return;
+    }
     // After a reported break the stream still needs its end marker.
-    let then_done = walk.started && matches!(msg, Msg::Item(_));
+    let then_done = walk.started && matches!(msg, Msg::Items(_));
     if walk.send(msg) && then_done {
         walk.send(Msg::Done);
     }
@@ -473,7 +516,7 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
                 raw: Some(truncate(value.to_string())),
             })
         };
-        if walk.send(Msg::Item(item)) {
+        if walk.push(item) {
             Ok(())
         } else {
             Err(de::Error::custom("stopped"))
@@ -854,7 +897,7 @@ mod tests {
 
     /// 200,000 records are streamed without being held: the stream is consumed one record
     /// at a time, and while the consumer pauses, the reader thread cannot get further ahead
-    /// than the channel bound plus one read buffer.
+    /// than the batches the channel holds plus one read buffer.
     #[test]
     fn large_files_stream_in_bounded_memory() {
         const N: u64 = 200_000;
@@ -887,7 +930,9 @@ mod tests {
         let ahead = bytes_read.load(Ordering::Relaxed);
         let record_size = 260;
         assert!(
-            ahead <= ((CHANNEL_BOUND as u64 + 4) * record_size) + 2 * READ_BUFFER as u64,
+            ahead
+                <= (CHANNEL_BOUND as u64 + 3) * BATCH_RECORDS as u64 * record_size
+                    + 2 * READ_BUFFER as u64,
             "the reader ran {ahead} bytes ahead"
         );
         let mut count = 1;
