@@ -165,7 +165,9 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Check(args) => check(args),
         Command::DryRun(args) => dry_run(args),
         Command::Schema(SchemaCommand::Pull { out, target }) => schema_pull(&out, &target),
-        Command::Sandbox(args) => crate::sandbox::run_command(args).map(|()| 0).map_err(Failure::Fatal),
+        Command::Sandbox(args) => crate::sandbox::run_command(args)
+            .map(|()| 0)
+            .map_err(Failure::Fatal),
         Command::MappingSchema => {
             print!("{}", mapping::json_schema());
             Ok(0)
@@ -215,11 +217,16 @@ async fn pull(client: &Client) -> Result<Schema, Failure> {
 }
 
 /// The schema for `check`/`dry-run`: a file, else live from the account, else none.
-fn resolve_schema(file: &Option<PathBuf>, target: &TargetArgs) -> Result<Option<(Schema, String)>, Failure> {
+fn resolve_schema(
+    file: &Option<PathBuf>,
+    target: &TargetArgs,
+) -> Result<Option<(Schema, String)>, Failure> {
     if let Some(path) = file {
         return Ok(Some((load_schema_file(path)?, path.display().to_string())));
     }
-    let Some(url) = &target.url else { return Ok(None) };
+    let Some(url) = &target.url else {
+        return Ok(None);
+    };
     let credentials = Credentials::from_env().map_err(usage)?;
     let client = client_for(url, credentials)?;
     let schema = runtime()?.block_on(pull(&client))?;
@@ -229,7 +236,8 @@ fn resolve_schema(file: &Option<PathBuf>, target: &TargetArgs) -> Result<Option<
 fn check(args: CheckArgs) -> Result<u8, Failure> {
     let schema = resolve_schema(&args.schema, &args.target)?;
     let label = schema.as_ref().map(|(_, l)| l.clone());
-    let plan = mapping::load(&args.mapping, schema.map(|(s, _)| Arc::new(s))).map_err(Failure::Mapping)?;
+    let plan =
+        mapping::load(&args.mapping, schema.map(|(s, _)| Arc::new(s))).map_err(Failure::Mapping)?;
     let mut out = std::io::stdout().lock();
     let t = &plan.ticket;
     let _ = writeln!(out, "{}: mapping is valid", args.mapping.display());
@@ -239,15 +247,26 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
         t.custom_fields.len(),
         t.contact_fields.len(),
         plan.source.sides.len(),
-        if plan.conversation.is_some() { "yes" } else { "no" },
-        if plan.final_state.status.is_some() { "yes" } else { "no" },
+        if plan.conversation.is_some() {
+            "yes"
+        } else {
+            "no"
+        },
+        if plan.final_state.status.is_some() {
+            "yes"
+        } else {
+            "no"
+        },
     );
     match label {
         Some(l) => {
             let _ = writeln!(out, "  names checked against the schema ({l})");
         }
         None => {
-            let _ = writeln!(out, "  names not checked: pass --schema FILE or set HAPPYFOX_URL with credentials");
+            let _ = writeln!(
+                out,
+                "  names not checked: pass --schema FILE or set HAPPYFOX_URL with credentials"
+            );
         }
     }
     Ok(0)
@@ -255,16 +274,26 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
 
 fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
     let (schema, label, _sandbox, _rt) = if args.sandbox {
-        let path = args.schema.clone().unwrap_or_else(|| PathBuf::from("samples/happyfox-schema.json"));
+        let path = args
+            .schema
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("samples/happyfox-schema.json"));
         let account = load_schema_file(&path)?;
         let rt = runtime()?;
         let sandbox = rt
-            .block_on(crate::sandbox::spawn(crate::sandbox::SandboxConfig::new(account)))
+            .block_on(crate::sandbox::spawn(crate::sandbox::SandboxConfig::new(
+                account,
+            )))
             .map_err(Failure::Fatal)?;
-        let credentials = Credentials::new(sandbox.api_key.clone(), sandbox.auth_code.clone()).map_err(usage)?;
+        let credentials =
+            Credentials::new(sandbox.api_key.clone(), sandbox.auth_code.clone()).map_err(usage)?;
         let client = client_for(&sandbox.url, credentials)?;
         let schema = rt.block_on(pull(&client))?;
-        let label = format!("pulled from an in-process sandbox at {} (account {})", sandbox.url, path.display());
+        let label = format!(
+            "pulled from an in-process sandbox at {} (account {})",
+            sandbox.url,
+            path.display()
+        );
         (schema, label, Some(sandbox), Some(rt))
     } else {
         match resolve_schema(&args.schema, &args.target)? {
@@ -290,7 +319,11 @@ fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
         Ok(s) => s,
         Err(DryRunError::Mapping(errors)) => {
             let text = std::fs::read_to_string(&args.mapping).unwrap_or_default();
-            return Err(Failure::Mapping(MappingErrors::new(&args.mapping, &text, errors)));
+            return Err(Failure::Mapping(MappingErrors::new(
+                &args.mapping,
+                &text,
+                errors,
+            )));
         }
         Err(e @ (DryRunError::Source(_) | DryRunError::Side { .. })) => return Err(usage(e)),
         Err(e) => return Err(Failure::Fatal(e.into())),
@@ -306,7 +339,9 @@ fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
 
 fn schema_pull(out: &Path, target: &TargetArgs) -> Result<u8, Failure> {
     let url = target.url.clone().ok_or_else(|| {
-        usage(anyhow::anyhow!("no account URL: pass --url https://ACCOUNT.happyfox.com or set HAPPYFOX_URL"))
+        usage(anyhow::anyhow!(
+            "no account URL: pass --url https://ACCOUNT.happyfox.com or set HAPPYFOX_URL"
+        ))
     })?;
     let credentials = Credentials::from_env().map_err(usage)?;
     let client = client_for(&url, credentials)?;

@@ -13,7 +13,7 @@ use std::time::Instant;
 use minijinja::value::Value;
 use rusqlite::Connection;
 
-use crate::mapping::template::{Sides, SideTable};
+use crate::mapping::template::{SideTable, Sides};
 use crate::mapping::{MappingError, Plan};
 use crate::payload::{Builder, EntryKind, RecordOutcome};
 use crate::problem::{Problem, ProblemKind};
@@ -116,12 +116,17 @@ pub fn build_sides(
             let keep_expr = sp.keep_if.as_ref();
             let mut keep = |v: &serde_json::Value| match keep_expr {
                 None => true,
-                Some(e) => e.eval(&Value::from_serialize(v)).map(|r| r.is_true()).unwrap_or(false),
+                Some(e) => e
+                    .eval(&Value::from_serialize(v))
+                    .map(|r| r.is_true())
+                    .unwrap_or(false),
             };
             let mut on_error = |_e: source::RecordError| unreadable += 1;
-            let index = SideIndex::build(&spec, &mut keep, &mut on_error).map_err(|e| DryRunError::Side {
-                name: sp.name.clone(),
-                message: e.to_string(),
+            let index = SideIndex::build(&spec, &mut keep, &mut on_error).map_err(|e| {
+                DryRunError::Side {
+                    name: sp.name.clone(),
+                    message: e.to_string(),
+                }
             })?;
             reports.push(SideFileReport {
                 name: sp.name.clone(),
@@ -150,10 +155,24 @@ pub fn build_sides(
 
 /// Names templates may use besides the record's own fields.
 fn builtin_names(plan: &Plan) -> HashSet<String> {
-    let mut names: HashSet<String> = ["row", "record", "ticket", "position", "loop", "range", "dict", "namespace", "debug", "true", "false", "none", "__tz"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut names: HashSet<String> = [
+        "row",
+        "record",
+        "ticket",
+        "position",
+        "loop",
+        "range",
+        "dict",
+        "namespace",
+        "debug",
+        "true",
+        "false",
+        "none",
+        "__tz",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     names.extend(plan.source.sides.iter().map(|s| s.name.clone()));
     names
 }
@@ -165,7 +184,9 @@ fn row_subscripts(source: &str) -> Vec<String> {
         let mut rest = source;
         while let Some(i) = rest.find(prefix) {
             rest = &rest[i + prefix.len()..];
-            let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else { continue };
+            let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+                continue;
+            };
             if let Some(end) = rest[1..].find(q) {
                 out.push(rest[1..1 + end].to_string());
             }
@@ -177,23 +198,46 @@ fn row_subscripts(source: &str) -> Vec<String> {
 /// For CSV sources the columns are known from the header: a template that names a column
 /// the file does not have is a mapping error, found before any record is judged.
 fn check_columns(plan: &Plan, first: &serde_json::Value, file: &Path) -> Vec<MappingError> {
-    let Some(columns) = first.as_object() else { return vec![] };
+    let Some(columns) = first.as_object() else {
+        return vec![];
+    };
     let builtins = builtin_names(plan);
     let mut errors = vec![];
     let mut seen = HashSet::new();
     for field in plan.fields() {
-        let mut wanted: Vec<String> = field.expr.variables().into_iter().filter(|v| !builtins.contains(v)).collect();
-        if let crate::mapping::template::Expr::Template(t) = &field.expr {
-            wanted.extend(row_subscripts(t.source()));
-        }
+        let mut wanted: Vec<String> = field
+            .expr
+            .variables()
+            .into_iter()
+            .filter(|v| !builtins.contains(v))
+            .collect();
+        wanted.extend(row_subscripts(&field.source));
         for col in wanted {
             if columns.contains_key(&col) || !seen.insert((field.name.clone(), col.clone())) {
                 continue;
             }
             let hint = crate::schema::did_you_mean(&col, columns.keys().map(String::as_str))
-                .map(|s| format!("did you mean `{s}`? (columns with spaces are read as row['{s}'])"))
-                .unwrap_or_else(|| format!("the columns of {} are: {}", file.display(), columns.keys().cloned().collect::<Vec<_>>().join(", ")));
-            errors.push(MappingError::at(field.pos, format!("{}: unknown column `{col}` in {}", field.name, file.display())).help(hint));
+                .map(|s| {
+                    format!("did you mean `{s}`? (columns with spaces are read as row['{s}'])")
+                })
+                .unwrap_or_else(|| {
+                    format!(
+                        "the columns of {} are: {}",
+                        file.display(),
+                        columns.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                });
+            errors.push(
+                MappingError::at(
+                    field.pos,
+                    format!(
+                        "{}: unknown column `{col}` in {}",
+                        field.name,
+                        file.display()
+                    ),
+                )
+                .help(hint),
+            );
         }
     }
     errors
@@ -209,13 +253,21 @@ struct SeenIds {
 
 impl SeenIds {
     fn new() -> Result<SeenIds, DryRunError> {
-        let dir = tempfile::tempdir().map_err(|e| DryRunError::Report { path: std::env::temp_dir(), source: e })?;
+        let dir = tempfile::tempdir().map_err(|e| DryRunError::Report {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
         let conn = Connection::open(dir.path().join("seen.db"))?;
         conn.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192;
              CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;",
         )?;
-        Ok(SeenIds { conn, _dir: dir, pending: vec![], recent: HashSet::new() })
+        Ok(SeenIds {
+            conn,
+            _dir: dir,
+            pending: vec![],
+            recent: HashSet::new(),
+        })
     }
 
     /// True when `id` was seen before.
@@ -223,7 +275,10 @@ impl SeenIds {
         if self.recent.contains(id) {
             return Ok(true);
         }
-        let on_disk: bool = self.conn.prepare_cached("SELECT 1 FROM seen WHERE id = ?1")?.exists([id])?;
+        let on_disk: bool = self
+            .conn
+            .prepare_cached("SELECT 1 FROM seen WHERE id = ?1")?
+            .exists([id])?;
         if on_disk {
             return Ok(true);
         }
@@ -279,7 +334,9 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     for file in &files {
         let is_csv = match plan.source.read.format {
             Some(f) => f == Format::Csv,
-            None => format_from_extension(file).map(|f| f == Format::Csv).unwrap_or(false),
+            None => format_from_extension(file)
+                .map(|f| f == Format::Csv)
+                .unwrap_or(false),
         };
         for item in source::read(file, &plan.source.read)? {
             counts.read += 1;
@@ -291,7 +348,15 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                     let loc = e.location.to_string();
                     tally.add(&loc, None, &p);
                     if let Some(w) = rejects.as_mut() {
-                        w.write(&loc, None, std::slice::from_ref(&p), None, e.raw.as_deref(), is_csv).map_err(report_err(file))?;
+                        w.write(
+                            &loc,
+                            None,
+                            std::slice::from_ref(&p),
+                            None,
+                            e.raw.as_deref(),
+                            is_csv,
+                        )
+                        .map_err(report_err(file))?;
                     }
                     continue;
                 }
@@ -311,23 +376,38 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                         let mut problems = vec![Problem::error(
                             ProblemKind::DuplicateSourceId,
                             "source.id",
-                            format!("source id {:?} appeared before in the export; only its first record is imported", p.source_id),
+                            format!(
+                                "source id {:?} appeared before in the export; only its first record is imported",
+                                p.source_id
+                            ),
                         )];
                         problems.extend(warnings);
-                        RecordOutcome::Rejected { source_id: Some(p.source_id.clone()), problems }
+                        RecordOutcome::Rejected {
+                            source_id: Some(p.source_id.clone()),
+                            problems,
+                        }
                     } else {
                         RecordOutcome::Valid { plan: p, warnings }
                     }
                 }
-                RecordOutcome::Rejected { source_id: Some(id), mut problems } => {
+                RecordOutcome::Rejected {
+                    source_id: Some(id),
+                    mut problems,
+                } => {
                     if seen.check(&id)? {
-                        problems.insert(0, Problem::error(
-                            ProblemKind::DuplicateSourceId,
-                            "source.id",
-                            format!("source id {id:?} appeared before in the export"),
-                        ));
+                        problems.insert(
+                            0,
+                            Problem::error(
+                                ProblemKind::DuplicateSourceId,
+                                "source.id",
+                                format!("source id {id:?} appeared before in the export"),
+                            ),
+                        );
                     }
-                    RecordOutcome::Rejected { source_id: Some(id), problems }
+                    RecordOutcome::Rejected {
+                        source_id: Some(id),
+                        problems,
+                    }
                 }
                 other => other,
             };
@@ -365,13 +445,24 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                         w.push(&p.source_id, &p.payload).map_err(report_err(file))?;
                     }
                 }
-                RecordOutcome::Rejected { source_id, problems } => {
+                RecordOutcome::Rejected {
+                    source_id,
+                    problems,
+                } => {
                     counts.rejected += 1;
                     for p in &problems {
                         tally.add(&loc, source_id.as_deref(), p);
                     }
                     if let Some(w) = rejects.as_mut() {
-                        w.write(&loc, source_id.as_deref(), &problems, Some(&record.value), None, is_csv).map_err(report_err(file))?;
+                        w.write(
+                            &loc,
+                            source_id.as_deref(),
+                            &problems,
+                            Some(&record.value),
+                            None,
+                            is_csv,
+                        )
+                        .map_err(report_err(file))?;
                     }
                 }
                 RecordOutcome::Skipped { .. } => counts.skipped += 1,
@@ -383,7 +474,8 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
         w.finish().map_err(report_err(Path::new("rejects.csv")))?;
     }
     if let Some(w) = payloads {
-        w.finish().map_err(report_err(Path::new("payloads.ndjson")))?;
+        w.finish()
+            .map_err(report_err(Path::new("payloads.ndjson")))?;
     }
 
     let bulk = counts.valid.div_ceil(BATCH_SIZE as u64);

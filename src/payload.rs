@@ -212,7 +212,10 @@ struct Run<'a, 'p> {
 }
 
 fn template_problem(field: &str, e: &minijinja::Error) -> Problem {
-    let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
+    let detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.to_string());
     let kind = if detail.starts_with(INVALID_DATE) {
         ProblemKind::InvalidDate
     } else if detail.starts_with(INVALID_NUMBER) {
@@ -230,7 +233,10 @@ fn template_problem(field: &str, e: &minijinja::Error) -> Problem {
 
 fn is_email(s: &str) -> bool {
     let s = s.trim();
-    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>') {
+    if s.len() > 254
+        || s.chars()
+            .any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>')
+    {
         return false;
     }
     let mut parts = s.split('@');
@@ -249,7 +255,8 @@ fn is_email(s: &str) -> bool {
 fn is_created_at(s: &str) -> bool {
     let b = s.as_bytes();
     let shape = |i: usize, c: u8| b.get(i) == Some(&c);
-    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
     (s.len() == 19 || (s.len() > 20 && shape(19, b'.') && digits(20..s.len())))
         && digits(0..4)
         && shape(4, b'-')
@@ -337,11 +344,7 @@ impl Run<'_, '_> {
             .categories
             .iter()
             .find(|c| schema::same_name(&c.name, name))
-            .or_else(|| {
-                name.parse::<u64>()
-                    .ok()
-                    .and_then(|id| schema.category(id))
-            });
+            .or_else(|| name.parse::<u64>().ok().and_then(|id| schema.category(id)));
         match found {
             Some(c) if c.public => Some(c),
             Some(c) => {
@@ -356,15 +359,20 @@ impl Run<'_, '_> {
                 None
             }
             None => {
-                let hint = schema::did_you_mean(name, schema.categories.iter().map(|c| c.name.as_str()))
-                    .map(|s| format!(" (did you mean {s:?}?)"))
-                    .unwrap_or_default();
+                let hint =
+                    schema::did_you_mean(name, schema.categories.iter().map(|c| c.name.as_str()))
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_default();
                 let message = if name.is_empty() {
                     "the category renders empty".to_string()
                 } else {
                     format!("unknown category {name:?}{hint}")
                 };
-                let kind = if name.is_empty() { ProblemKind::MissingRequired } else { ProblemKind::UnknownCategory };
+                let kind = if name.is_empty() {
+                    ProblemKind::MissingRequired
+                } else {
+                    ProblemKind::UnknownCategory
+                };
                 self.problems.push(Problem::error(kind, field, message));
                 None
             }
@@ -377,12 +385,22 @@ impl Run<'_, '_> {
         let mut p = Map::new();
 
         // Contact.
-        let email = self.string(&t.contact_email).unwrap_or_default().trim().to_string();
+        let email = self
+            .string(&t.contact_email)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if email.is_empty() {
             self.problems.push(Problem::error(
                 ProblemKind::MissingRequired,
                 &t.contact_email.name,
                 "the contact email is empty; HappyFox needs name and email for a new contact",
+            ));
+        } else if email.to_ascii_lowercase().ends_with(".invalid") && is_email(&email) {
+            self.problems.push(Problem::warning(
+                ProblemKind::PlaceholderEmail,
+                &t.contact_email.name,
+                format!("no email in the export; the contact is created as {email:?}, which can never receive mail"),
             ));
         } else if !is_email(&email) {
             self.problems.push(Problem::error(
@@ -401,14 +419,25 @@ impl Run<'_, '_> {
         }
 
         // Subject and body.
-        let subject = self.string(&t.subject).unwrap_or_default().trim().to_string();
+        let subject = self
+            .string(&t.subject)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if subject.is_empty() {
-            self.problems.push(Problem::error(ProblemKind::EmptySubject, &t.subject.name, "the subject is empty"));
+            self.problems.push(Problem::error(
+                ProblemKind::EmptySubject,
+                &t.subject.name,
+                "the subject is empty",
+            ));
         } else if subject.chars().count() > MAX_SUBJECT_CHARS {
             self.problems.push(Problem::error(
                 ProblemKind::Oversized,
                 &t.subject.name,
-                format!("the subject has {} characters; at most {MAX_SUBJECT_CHARS} are accepted", subject.chars().count()),
+                format!(
+                    "the subject has {} characters; at most {MAX_SUBJECT_CHARS} are accepted",
+                    subject.chars().count()
+                ),
             ));
         }
         p.insert("subject".into(), Json::from(subject));
@@ -419,18 +448,29 @@ impl Run<'_, '_> {
         };
         let body = self.string(body_field).unwrap_or_default();
         if body.trim().is_empty() {
-            self.problems.push(Problem::error(ProblemKind::EmptyBody, &body_field.name, "the first message is empty"));
+            self.problems.push(Problem::error(
+                ProblemKind::EmptyBody,
+                &body_field.name,
+                "the first message is empty",
+            ));
         } else if body.len() > MAX_BODY_BYTES {
             self.problems.push(Problem::warning(
                 ProblemKind::Oversized,
                 &body_field.name,
-                format!("the first message is {} KB; large bodies slow bulk creates", body.len() / 1024),
+                format!(
+                    "the first message is {} KB; large bodies slow bulk creates",
+                    body.len() / 1024
+                ),
             ));
         }
         p.insert(body_key.into(), Json::from(body));
 
         // Category.
-        let cat_name = self.string(&t.category).unwrap_or_default().trim().to_string();
+        let cat_name = self
+            .string(&t.category)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let category = self.category(&cat_name, &t.category.name).cloned();
         if let Some(c) = &category {
             p.insert("category".into(), Json::from(c.id));
@@ -443,21 +483,38 @@ impl Run<'_, '_> {
         }) {
             let (field, name) = name;
             if !name.is_empty() {
-                match self.b.schema.priorities.iter().find(|x| schema::same_name(&x.name, &name)) {
+                match self
+                    .b
+                    .schema
+                    .priorities
+                    .iter()
+                    .find(|x| schema::same_name(&x.name, &name))
+                {
                     Some(pr) => {
                         p.insert("priority".into(), Json::from(pr.id));
                     }
                     None => {
-                        let hint = schema::did_you_mean(&name, self.b.schema.priorities.iter().map(|x| x.name.as_str()))
-                            .map(|s| format!(" (did you mean {s:?}?)"))
-                            .unwrap_or_default();
-                        self.problems.push(Problem::error(ProblemKind::UnknownPriority, field, format!("unknown priority {name:?}{hint}")));
+                        let hint = schema::did_you_mean(
+                            &name,
+                            self.b.schema.priorities.iter().map(|x| x.name.as_str()),
+                        )
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_default();
+                        self.problems.push(Problem::error(
+                            ProblemKind::UnknownPriority,
+                            field,
+                            format!("unknown priority {name:?}{hint}"),
+                        ));
                     }
                 }
             }
         }
         if let Some(field) = &t.assignee {
-            if let Some(who) = self.string(field).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+            if let Some(who) = self
+                .string(field)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+            {
                 match self.b.staff(&who) {
                     Some(s) if s.active => {
                         p.insert("assignee".into(), Json::from(s.id));
@@ -465,7 +522,10 @@ impl Run<'_, '_> {
                     Some(s) => self.problems.push(Problem::warning(
                         ProblemKind::InactiveAssignee,
                         &field.name,
-                        format!("agent {:?} is inactive in HappyFox; the ticket will be unassigned", s.email),
+                        format!(
+                            "agent {:?} is inactive in HappyFox; the ticket will be unassigned",
+                            s.email
+                        ),
                     )),
                     None => self.problems.push(Problem::warning(
                         ProblemKind::UnknownAssignee,
@@ -478,11 +538,19 @@ impl Run<'_, '_> {
 
         // Tags, cc, bcc.
         let mut tags: Vec<String> = match &t.tags {
-            Some(f) => self.list(f).into_iter().map(|s| s.replace(',', " ")).collect(),
+            Some(f) => self
+                .list(f)
+                .into_iter()
+                .map(|s| s.replace(',', " "))
+                .collect(),
             None => vec![],
         };
         if let Some(Marker::Tag(f)) = &plan.marker {
-            if let Some(tag) = self.string(f).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+            if let Some(tag) = self
+                .string(f)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+            {
                 tags.push(tag);
             }
         }
@@ -492,9 +560,14 @@ impl Run<'_, '_> {
         }
         for (key, field) in [("cc", &t.cc), ("bcc", &t.bcc)] {
             let Some(field) = field else { continue };
-            let (good, bad): (Vec<String>, Vec<String>) = self.list(field).into_iter().partition(|e| is_email(e));
+            let (good, bad): (Vec<String>, Vec<String>) =
+                self.list(field).into_iter().partition(|e| is_email(e));
             for e in bad {
-                self.problems.push(Problem::warning(ProblemKind::InvalidEmail, &field.name, format!("{e:?} is not a valid email address; left out")));
+                self.problems.push(Problem::warning(
+                    ProblemKind::InvalidEmail,
+                    &field.name,
+                    format!("{e:?} is not a valid email address; left out"),
+                ));
             }
             if !good.is_empty() {
                 p.insert(key.into(), Json::from(good.join(", ")));
@@ -503,7 +576,11 @@ impl Run<'_, '_> {
 
         // Dates and visibility.
         if let Some(field) = &t.created_at {
-            if let Some(s) = self.string(field).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+            if let Some(s) = self
+                .string(field)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+            {
                 if is_created_at(&s) {
                     p.insert("created_at".into(), Json::from(s));
                 } else {
@@ -516,12 +593,20 @@ impl Run<'_, '_> {
             }
         }
         if let Some(field) = &t.due_date {
-            if let Some(s) = self.string(field).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+            if let Some(s) = self
+                .string(field)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+            {
                 match self.date(&s) {
                     Some(d) => {
                         p.insert("due_date".into(), Json::from(d));
                     }
-                    None => self.problems.push(Problem::error(ProblemKind::InvalidDate, &field.name, format!("cannot read {s:?} as a date"))),
+                    None => self.problems.push(Problem::error(
+                        ProblemKind::InvalidDate,
+                        &field.name,
+                        format!("cannot read {s:?} as a date"),
+                    )),
                 }
             }
         }
@@ -529,7 +614,10 @@ impl Run<'_, '_> {
             let ctx = self.ctx;
             if let Some(v) = self.eval(field, ctx) {
                 let yes = match v.as_str() {
-                    Some(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "y"),
+                    Some(s) => matches!(
+                        s.trim().to_ascii_lowercase().as_str(),
+                        "true" | "yes" | "1" | "y"
+                    ),
                     None => v.is_true(),
                 };
                 if yes {
@@ -576,17 +664,34 @@ impl Run<'_, '_> {
         // Final state.
         let mut final_state = FinalState::default();
         if let Some(field) = &plan.final_state.status {
-            if let Some(name) = self.string(field).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
-                match self.b.schema.statuses.iter().find(|s| schema::same_name(&s.name, &name)) {
+            if let Some(name) = self
+                .string(field)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+            {
+                match self
+                    .b
+                    .schema
+                    .statuses
+                    .iter()
+                    .find(|s| schema::same_name(&s.name, &name))
+                {
                     Some(st) => {
                         final_state.status = Some(st.id);
                         final_state.completed = st.behavior == Behavior::Completed;
                     }
                     None => {
-                        let hint = schema::did_you_mean(&name, self.b.schema.statuses.iter().map(|x| x.name.as_str()))
-                            .map(|s| format!(" (did you mean {s:?}?)"))
-                            .unwrap_or_default();
-                        self.problems.push(Problem::error(ProblemKind::UnknownStatus, &field.name, format!("unknown status {name:?}{hint}")));
+                        let hint = schema::did_you_mean(
+                            &name,
+                            self.b.schema.statuses.iter().map(|x| x.name.as_str()),
+                        )
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_default();
+                        self.problems.push(Problem::error(
+                            ProblemKind::UnknownStatus,
+                            &field.name,
+                            format!("unknown status {name:?}{hint}"),
+                        ));
                     }
                 }
             }
@@ -598,7 +703,13 @@ impl Run<'_, '_> {
         }
         if final_state.completed {
             if let Some(cat) = cat_id {
-                for def in self.b.schema.ticket_custom_fields.iter().filter(|f| f.compulsory_on_completed && f.applies_to(cat)) {
+                for def in self
+                    .b
+                    .schema
+                    .ticket_custom_fields
+                    .iter()
+                    .filter(|f| f.compulsory_on_completed && f.applies_to(cat))
+                {
                     let key = format!("t-cf-{}", def.id);
                     if !p.contains_key(&key) && !final_state.custom_fields.contains_key(&key) {
                         self.problems.push(Problem::error(
@@ -668,7 +779,9 @@ impl Run<'_, '_> {
                     return None;
                 }
                 match kind {
-                    FieldType::Choice => self.choice(field, field_name, &s, choices).map(Json::from),
+                    FieldType::Choice => {
+                        self.choice(field, field_name, &s, choices).map(Json::from)
+                    }
                     FieldType::Number => match parse_number(&s) {
                         Some(n) => {
                             let rounded = (n * 100.0).round() / 100.0;
@@ -679,14 +792,22 @@ impl Run<'_, '_> {
                             }
                         }
                         None => {
-                            self.problems.push(Problem::error(ProblemKind::InvalidNumber, &field.name, format!("cannot read {s:?} as a number for {field_name:?}")));
+                            self.problems.push(Problem::error(
+                                ProblemKind::InvalidNumber,
+                                &field.name,
+                                format!("cannot read {s:?} as a number for {field_name:?}"),
+                            ));
                             None
                         }
                     },
                     FieldType::Date => match self.date(&s) {
                         Some(d) => Some(Json::from(d)),
                         None => {
-                            self.problems.push(Problem::error(ProblemKind::InvalidDate, &field.name, format!("cannot read {s:?} as a date for {field_name:?}")));
+                            self.problems.push(Problem::error(
+                                ProblemKind::InvalidDate,
+                                &field.name,
+                                format!("cannot read {s:?} as a date for {field_name:?}"),
+                            ));
                             None
                         }
                     },
@@ -704,14 +825,29 @@ impl Run<'_, '_> {
         }
     }
 
-    fn choice(&mut self, field: &Field, field_name: &str, label: &str, choices: Option<&[schema::Choice]>) -> Option<u64> {
+    fn choice(
+        &mut self,
+        field: &Field,
+        field_name: &str,
+        label: &str,
+        choices: Option<&[schema::Choice]>,
+    ) -> Option<u64> {
         let choices = choices.unwrap_or(&[]);
         match choices.iter().find(|c| schema::same_name(&c.text, label)) {
             Some(c) => Some(c.id),
             None => {
                 let hint = schema::did_you_mean(label, choices.iter().map(|c| c.text.as_str()))
                     .map(|s| format!("did you mean {s:?}?"))
-                    .unwrap_or_else(|| format!("choices: {}", choices.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(", ")));
+                    .unwrap_or_else(|| {
+                        format!(
+                            "choices: {}",
+                            choices
+                                .iter()
+                                .map(|c| c.text.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
                 self.problems.push(Problem::error(
                     ProblemKind::UnknownChoice,
                     &field.name,
@@ -722,17 +858,30 @@ impl Run<'_, '_> {
         }
     }
 
-    fn ticket_field(&mut self, r: &FieldRef, field: &Field, category: Option<u64>) -> Option<(String, Json)> {
+    fn ticket_field(
+        &mut self,
+        r: &FieldRef,
+        field: &Field,
+        category: Option<u64>,
+    ) -> Option<(String, Json)> {
         let id = r.id?;
         let def = self.b.schema.ticket_field(id)?.clone();
         let value = self.typed_value(field, &def.name, &def.kind, def.choices.as_deref())?;
         if let Some(cat) = category {
             if !def.applies_to(cat) {
-                let cat_name = self.b.schema.category(cat).map(|c| c.name.clone()).unwrap_or_default();
+                let cat_name = self
+                    .b
+                    .schema
+                    .category(cat)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
                 self.problems.push(Problem::error(
                     ProblemKind::FieldNotInCategory,
                     &field.name,
-                    format!("custom field {:?} does not apply to category {cat_name:?}", def.name),
+                    format!(
+                        "custom field {:?} does not apply to category {cat_name:?}",
+                        def.name
+                    ),
                 ));
                 return None;
             }
@@ -753,17 +902,29 @@ impl Run<'_, '_> {
             return vec![];
         };
         let Ok(iter) = entries.try_iter() else {
-            self.problems.push(Problem::error(ProblemKind::InvalidConversation, &conv.entries.name, "does not give a list of entries"));
+            self.problems.push(Problem::error(
+                ProblemKind::InvalidConversation,
+                &conv.entries.name,
+                "does not give a list of entries",
+            ));
             return vec![];
         };
-        let fallback = conv.fallback_agent.as_deref().and_then(|f| self.b.staff(f)).map(|s| s.id);
+        let fallback = conv
+            .fallback_agent
+            .as_deref()
+            .and_then(|f| self.b.staff(f))
+            .map(|s| s.id);
         let mut out = vec![];
         for (i, entry) in iter.enumerate() {
             if i == 0 && conv.skip_first {
                 continue;
             }
-            let extra = vec![("ticket".to_string(), self.ctx.clone()), ("position".to_string(), Value::from(i))];
-            let ectx = Value::from_dyn_object(RecordCtx::with_extra(entry, self.b.sides.clone(), extra));
+            let extra = vec![
+                ("ticket".to_string(), self.ctx.clone()),
+                ("position".to_string(), Value::from(i)),
+            ];
+            let ectx =
+                Value::from_dyn_object(RecordCtx::with_extra(entry, self.b.sides.clone(), extra));
             if let Some(keep) = &conv.keep_if {
                 match self.eval(keep, &ectx) {
                     Some(v) if !v.is_true() => continue,
@@ -781,16 +942,34 @@ impl Run<'_, '_> {
                 ));
                 continue;
             };
-            let author = self.string_in(&conv.author, &ectx).unwrap_or_default().trim().to_string();
-            let author_name = conv.author_name.as_ref().and_then(|f| self.string_in(f, &ectx)).unwrap_or_default();
-            let created_at = conv.created_at.as_ref().and_then(|f| self.string_in(f, &ectx)).unwrap_or_default();
+            let author = self
+                .string_in(&conv.author, &ectx)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let author_name = conv
+                .author_name
+                .as_ref()
+                .and_then(|f| self.string_in(f, &ectx))
+                .unwrap_or_default();
+            let created_at = conv
+                .created_at
+                .as_ref()
+                .and_then(|f| self.string_in(f, &ectx))
+                .unwrap_or_default();
             let body = match (&conv.html, &conv.text) {
                 (Some(h), _) => self.string_in(h, &ectx).unwrap_or_default(),
-                (None, Some(t)) => crate::mapping::template::text_to_html(&self.string_in(t, &ectx).unwrap_or_default()),
+                (None, Some(t)) => crate::mapping::template::text_to_html(
+                    &self.string_in(t, &ectx).unwrap_or_default(),
+                ),
                 (None, None) => String::new(),
             };
             if body.trim().is_empty() {
-                self.problems.push(Problem::warning(ProblemKind::InvalidConversation, &at, "empty entry; it will not be posted"));
+                self.problems.push(Problem::warning(
+                    ProblemKind::InvalidConversation,
+                    &at,
+                    "empty entry; it will not be posted",
+                ));
                 continue;
             }
             let (staff, fell_back) = match kind {
@@ -809,10 +988,20 @@ impl Run<'_, '_> {
                 _ => match self.b.staff(&author) {
                     Some(s) if s.active => (Some(s.id), false),
                     other => {
-                        let why = if other.is_some() { "is inactive in HappyFox" } else { "is not a HappyFox agent" };
+                        let why = if other.is_some() {
+                            "is inactive in HappyFox"
+                        } else {
+                            "is not a HappyFox agent"
+                        };
                         match fallback {
                             Some(f) => {
-                                self.problems.push(Problem::warning(ProblemKind::UnknownAuthor, &at, format!("author {author:?} {why}; posted as the fallback agent")));
+                                self.problems.push(Problem::warning(
+                                    ProblemKind::UnknownAuthor,
+                                    &at,
+                                    format!(
+                                        "author {author:?} {why}; posted as the fallback agent"
+                                    ),
+                                ));
                                 (Some(f), true)
                             }
                             None => {
@@ -835,7 +1024,11 @@ impl Run<'_, '_> {
                         ("created_at".to_string(), Value::from(created_at.clone())),
                     ];
                     hctx.push(("ticket".to_string(), self.ctx.clone()));
-                    let hv = Value::from_dyn_object(RecordCtx::with_extra(ectx.clone(), self.b.sides.clone(), hctx));
+                    let hv = Value::from_dyn_object(RecordCtx::with_extra(
+                        ectx.clone(),
+                        self.b.sides.clone(),
+                        hctx,
+                    ));
                     self.string_in(h, &hv).unwrap_or_default()
                 }
                 None => String::new(),

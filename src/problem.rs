@@ -27,6 +27,8 @@ pub enum ProblemKind {
     TemplateError,
     MissingRequired,
     InvalidEmail,
+    /// A contact without a real email gets an address on the reserved `.invalid` domain.
+    PlaceholderEmail,
     UnknownCategory,
     PrivateCategory,
     UnknownStatus,
@@ -55,6 +57,7 @@ impl ProblemKind {
             ProblemKind::TemplateError => "template error",
             ProblemKind::MissingRequired => "missing required field",
             ProblemKind::InvalidEmail => "invalid email",
+            ProblemKind::PlaceholderEmail => "contact without email (placeholder address used)",
             ProblemKind::UnknownCategory => "unknown category",
             ProblemKind::PrivateCategory => "private category",
             ProblemKind::UnknownStatus => "unknown status",

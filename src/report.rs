@@ -197,13 +197,19 @@ impl RejectsWriter {
         csv_source: bool,
     ) -> std::io::Result<()> {
         if self.columns.is_none() {
-            let mut cols = vec!["hfmigrate_location".to_string(), "hfmigrate_source_id".into(), "hfmigrate_errors".into()];
+            let mut cols = vec![
+                "hfmigrate_location".to_string(),
+                "hfmigrate_source_id".into(),
+                "hfmigrate_errors".into(),
+            ];
             let source_cols: Vec<String> = match (csv_source, record) {
                 (true, Some(Json::Object(m))) => m.keys().cloned().collect(),
                 _ => vec!["record".into()],
             };
             cols.extend(source_cols);
-            self.out.write_record(&cols).map_err(std::io::Error::other)?;
+            self.out
+                .write_record(&cols)
+                .map_err(std::io::Error::other)?;
             self.columns = Some(cols);
         }
         let errors = problems
@@ -232,7 +238,11 @@ impl RejectsWriter {
                     Some(Json::String(s)) => s.clone(),
                     Some(Json::Array(items)) => items
                         .iter()
-                        .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                        .map(|i| {
+                            i.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| i.to_string())
+                        })
                         .collect::<Vec<_>>()
                         .join("\n"),
                     Some(Json::Null) | None => String::new(),
@@ -333,7 +343,19 @@ pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
     for side in &s.side_files {
         match &side.path {
             Some(p) => {
-                let _ = writeln!(o, "side file {}: {} entries for {} keys from {}{}", side.name, side.entries, side.keys, p, if side.unreadable > 0 { format!(" ({} unreadable)", side.unreadable) } else { String::new() });
+                let _ = writeln!(
+                    o,
+                    "side file {}: {} entries for {} keys from {}{}",
+                    side.name,
+                    side.entries,
+                    side.keys,
+                    p,
+                    if side.unreadable > 0 {
+                        format!(" ({} unreadable)", side.unreadable)
+                    } else {
+                        String::new()
+                    }
+                );
             }
             None => {
                 let _ = writeln!(o, "side file {}: not present (optional)", side.name);
@@ -349,8 +371,16 @@ pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
             };
             let _ = writeln!(o, "  {sev:<7} {:>6} × {}", g.count, g.title);
             for e in g.examples.iter().take(3) {
-                let id = e.source_id.as_deref().map(|i| format!(" [{i}]")).unwrap_or_default();
-                let field = if e.field.is_empty() { String::new() } else { format!("{}: ", e.field) };
+                let id = e
+                    .source_id
+                    .as_deref()
+                    .map(|i| format!(" [{i}]"))
+                    .unwrap_or_default();
+                let field = if e.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", e.field)
+                };
                 let _ = writeln!(o, "            {}{id} {field}{}", e.location, e.message);
             }
             if g.count > 3 {
@@ -362,13 +392,22 @@ pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
     let _ = writeln!(
         o,
         "\nconversation: {} staff replies, {} private notes, {} contact replies on {} tickets ({} authors fall back to the migration agent)",
-        cv.staff_replies, cv.private_notes, cv.contact_replies, cv.tickets_with_entries, cv.fallback_authors
+        cv.staff_replies,
+        cv.private_notes,
+        cv.contact_replies,
+        cv.tickets_with_entries,
+        cv.fallback_authors
     );
     let a = &s.api;
     let _ = writeln!(
         o,
         "API work: {} POSTs ({} bulk creates of ≤100, {} single creates, {} conversation posts, {} final-state posts), ≤{} GETs",
-        a.total_posts, a.bulk_creates, a.single_creates, a.conversation_posts, a.final_state_posts, a.gets
+        a.total_posts,
+        a.bulk_creates,
+        a.single_creates,
+        a.conversation_posts,
+        a.final_state_posts,
+        a.gets
     );
     let _ = writeln!(
         o,
@@ -414,8 +453,15 @@ th{{background:#f3f3f3}}.error{{color:#a40000}}.warning{{color:#8a5a00}}.bar{{he
     );
     // Chart of records per outcome.
     let total = (c.valid + c.rejected + c.skipped).max(1) as f64;
-    let _ = write!(h, "<h2>Records</h2><svg width=\"640\" height=\"130\" role=\"img\" aria-label=\"records per outcome\">");
-    let rows = [("valid", c.valid, "#2e7d32"), ("rejected", c.rejected, "#c62828"), ("skipped", c.skipped, "#757575")];
+    let _ = write!(
+        h,
+        "<h2>Records</h2><svg width=\"640\" height=\"130\" role=\"img\" aria-label=\"records per outcome\">"
+    );
+    let rows = [
+        ("valid", c.valid, "#2e7d32"),
+        ("rejected", c.rejected, "#c62828"),
+        ("skipped", c.skipped, "#757575"),
+    ];
     for (i, (label, n, color)) in rows.iter().enumerate() {
         let w = (*n as f64 / total * 480.0).round();
         let y = 10 + i * 38;
@@ -437,7 +483,10 @@ th{{background:#f3f3f3}}.error{{color:#a40000}}.warning{{color:#8a5a00}}.bar{{he
     if s.problems.is_empty() {
         let _ = write!(h, "<p>None: every record is valid.</p>");
     } else {
-        let _ = write!(h, "<p>Errors reject a record (it is listed in <code>rejects.csv</code> with its errors, ready to fix and re-run); warnings do not.</p><table><tr><th>severity</th><th>problem</th><th class=num>records</th><th>first examples</th></tr>");
+        let _ = write!(
+            h,
+            "<p>Errors reject a record (it is listed in <code>rejects.csv</code> with its errors, ready to fix and re-run); warnings do not.</p><table><tr><th>severity</th><th>problem</th><th class=num>records</th><th>first examples</th></tr>"
+        );
         for g in &s.problems {
             let sev = match g.severity {
                 Severity::Error => "error",
@@ -449,12 +498,24 @@ th{{background:#f3f3f3}}.error{{color:#a40000}}.warning{{color:#8a5a00}}.bar{{he
                     ex,
                     "<div><small>{}{}</small><br>{}{}</div>",
                     esc(&e.location),
-                    e.source_id.as_deref().map(|i| format!(" · id {}", esc(i))).unwrap_or_default(),
-                    if e.field.is_empty() { String::new() } else { format!("<code>{}</code>: ", esc(&e.field)) },
+                    e.source_id
+                        .as_deref()
+                        .map(|i| format!(" · id {}", esc(i)))
+                        .unwrap_or_default(),
+                    if e.field.is_empty() {
+                        String::new()
+                    } else {
+                        format!("<code>{}</code>: ", esc(&e.field))
+                    },
                     esc(&e.message)
                 );
             }
-            let _ = write!(h, "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td class=num>{}</td><td>{ex}</td></tr>", esc(&g.title), g.count);
+            let _ = write!(
+                h,
+                "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td class=num>{}</td><td>{ex}</td></tr>",
+                esc(&g.title),
+                g.count
+            );
         }
         let _ = write!(h, "</table>");
     }
@@ -463,21 +524,38 @@ th{{background:#f3f3f3}}.error{{color:#a40000}}.warning{{color:#8a5a00}}.bar{{he
     let _ = write!(
         h,
         "<h2>Conversation</h2><table><tr><th>staff replies</th><th>private notes</th><th>contact replies</th><th>tickets with later entries</th><th>authors falling back to the migration agent</th></tr><tr><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr></table>",
-        cv.staff_replies, cv.private_notes, cv.contact_replies, cv.tickets_with_entries, cv.fallback_authors
+        cv.staff_replies,
+        cv.private_notes,
+        cv.contact_replies,
+        cv.tickets_with_entries,
+        cv.fallback_authors
     );
     let _ = write!(
         h,
         "<h2>API work and time</h2><table><tr><th>bulk creates (≤100 tickets)</th><th>single creates</th><th>conversation posts</th><th>final-state posts</th><th>total POSTs</th><th>GETs (at most)</th></tr><tr><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr></table><p>HappyFox allows 300 POSTs a minute for the whole account; at the default ceiling of {} a minute the import takes about <strong>{}</strong>.</p>",
-        a.bulk_creates, a.single_creates, a.conversation_posts, a.final_state_posts, a.total_posts, a.gets, a.post_ceiling_per_min, human_duration(a.estimated_seconds)
+        a.bulk_creates,
+        a.single_creates,
+        a.conversation_posts,
+        a.final_state_posts,
+        a.total_posts,
+        a.gets,
+        a.post_ceiling_per_min,
+        human_duration(a.estimated_seconds)
     );
     if !s.side_files.is_empty() {
-        let _ = write!(h, "<h2>Side files</h2><table><tr><th>name</th><th>file</th><th class=num>entries</th><th class=num>keys</th><th class=num>unreadable</th></tr>");
+        let _ = write!(
+            h,
+            "<h2>Side files</h2><table><tr><th>name</th><th>file</th><th class=num>entries</th><th class=num>keys</th><th class=num>unreadable</th></tr>"
+        );
         for f in &s.side_files {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
                 esc(&f.name),
-                f.path.as_deref().map(esc).unwrap_or_else(|| "not present (optional)".into()),
+                f.path
+                    .as_deref()
+                    .map(esc)
+                    .unwrap_or_else(|| "not present (optional)".into()),
                 f.entries,
                 f.keys,
                 f.unreadable
@@ -485,7 +563,12 @@ th{{background:#f3f3f3}}.error{{color:#a40000}}.warning{{color:#8a5a00}}.bar{{he
         }
         let _ = write!(h, "</table>");
     }
-    let _ = write!(h, "<p><small>Generated by hfmigrate {} in {:.1} s.</small></p></body></html>\n", env!("CARGO_PKG_VERSION"), s.seconds);
+    let _ = write!(
+        h,
+        "<p><small>Generated by hfmigrate {} in {:.1} s.</small></p></body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+        s.seconds
+    );
     h
 }
 

@@ -26,6 +26,8 @@ pub struct Field {
     pub pos: Pos,
     pub expr: Expr,
     pub map: Option<ValueMap>,
+    /// The template text as written (empty for numbers and booleans).
+    pub source: String,
 }
 
 /// A compiled `{ value, map, default }`.
@@ -41,7 +43,10 @@ pub struct ValueMap {
 pub enum Mapped {
     Found(String),
     /// Not in the map: the default was used.
-    Defaulted { from: String, to: String },
+    Defaulted {
+        from: String,
+        to: String,
+    },
     /// Not in the map and no default: passed through as it is.
     Passed(String),
 }
@@ -139,7 +144,10 @@ pub struct TicketFields {
 /// How the marker is written.
 #[derive(Debug)]
 pub enum Marker {
-    CustomField { field: FieldRef, value: Option<Field> },
+    CustomField {
+        field: FieldRef,
+        value: Option<Field>,
+    },
     Tag(Field),
 }
 
@@ -198,18 +206,28 @@ struct Compiler<'a> {
 impl Compiler<'_> {
     fn expr(&mut self, name: &str, pos: Pos, source: &str) -> Option<Expr> {
         match self.engine.compile(source) {
-            Ok(e) => Some(e),
+            Ok(e) => {
+                self.check_filters(name, pos, source);
+                Some(e)
+            }
             Err(err) => {
-                let mut message = format!("{name}: invalid template: {}", err.detail().unwrap_or(""));
+                let mut message =
+                    format!("{name}: invalid template: {}", err.detail().unwrap_or(""));
                 if err.detail().is_none() {
                     message = format!("{name}: invalid template: {err}");
                 }
                 let help = unknown_filter(&err.to_string()).and_then(|f| {
                     schema::did_you_mean(&f, Engine::filter_names().iter().copied())
                         .map(|s| format!("did you mean the filter `{s}`?"))
-                        .or_else(|| Some(format!("available filters: {}, and minijinja's built-ins", Engine::filter_names().join(", "))))
+                        .or_else(|| {
+                            Some(format!(
+                                "available filters: {}, and minijinja's built-ins",
+                                Engine::filter_names().join(", ")
+                            ))
+                        })
                 });
-                self.errors.push(MappingError::at(pos, message).maybe_help(help));
+                self.errors
+                    .push(MappingError::at(pos, message).maybe_help(help));
                 None
             }
         }
@@ -223,24 +241,28 @@ impl Compiler<'_> {
                 pos,
                 expr: self.expr(name, pos, s)?,
                 map: None,
+                source: s.clone(),
             }),
             ValueSpec::Number(n) => Some(Field {
                 name: name.to_string(),
                 pos,
                 expr: Engine::constant(Value::from(*n)),
                 map: None,
+                source: String::new(),
             }),
             ValueSpec::Bool(b) => Some(Field {
                 name: name.to_string(),
                 pos,
                 expr: Engine::constant(Value::from(*b)),
                 map: None,
+                source: String::new(),
             }),
             ValueSpec::Map(m) => Some(Field {
                 name: name.to_string(),
                 pos,
                 expr: self.expr(name, pos, &m.value)?,
                 map: Some(ValueMap::new(m.map.clone(), m.default.clone())),
+                source: m.value.clone(),
             }),
         }
     }
@@ -251,6 +273,7 @@ impl Compiler<'_> {
             pos: spec.pos,
             expr: self.expr(name, spec.pos, &spec.value)?,
             map: None,
+            source: spec.value.clone(),
         })
     }
 
@@ -259,7 +282,15 @@ impl Compiler<'_> {
     }
 
     /// Checks names a field can produce (constants and value-map targets) against a list.
-    fn check_names(&mut self, field: &Field, what: &str, names: &[&str], extra_check: impl Fn(&str) -> Option<String>) {
+    /// `what` names one item ("status"), `whats` the list ("statuses").
+    fn check_names(
+        &mut self,
+        field: &Field,
+        what: &str,
+        whats: &str,
+        names: &[&str],
+        extra_check: impl Fn(&str) -> Option<String>,
+    ) {
         let mut produced: Vec<String> = vec![];
         if let Expr::Const(v) = &field.expr {
             if field.map.is_none() {
@@ -278,34 +309,90 @@ impl Compiler<'_> {
             if !names.iter().any(|n| schema::same_name(n, &name)) {
                 let help = schema::did_you_mean(&name, names.iter().copied())
                     .map(|s| format!("did you mean {s:?}?"))
-                    .unwrap_or_else(|| format!("the account's {what}s are: {}", names.join(", ")));
-                self.errors.push(MappingError::at(field.pos, format!("{}: unknown {what} {name:?}", field.name)).help(help));
+                    .unwrap_or_else(|| format!("{whats}: {}", names.join(", ")));
+                self.errors.push(
+                    MappingError::at(field.pos, format!("{}: {name:?} is not {what}", field.name))
+                        .help(help),
+                );
             } else if let Some(problem) = extra_check(&name) {
-                self.errors.push(MappingError::at(field.pos, format!("{}: {problem}", field.name)));
+                self.errors.push(MappingError::at(
+                    field.pos,
+                    format!("{}: {problem}", field.name),
+                ));
             }
         }
     }
 
-    fn ticket_fields(&mut self, section: &str, fields: &IndexMap<Sp<String>, Sp<ValueSpec>>) -> Vec<(FieldRef, Field)> {
+    /// minijinja looks filters up when a template runs; find unknown ones now, while the
+    /// mapping loads, instead of on the first record.
+    fn check_filters(&mut self, name: &str, pos: Pos, source: &str) {
+        for filter in filter_names_in(source) {
+            let probe = format!("none | {filter}");
+            let unknown = match self.engine.compile(&format!("{{{{ {probe} }}}}")) {
+                Ok(e) => {
+                    matches!(e.eval(&Value::UNDEFINED), Err(err) if err.kind() == minijinja::ErrorKind::UnknownFilter)
+                }
+                Err(err) => err.kind() == minijinja::ErrorKind::UnknownFilter,
+            };
+            if unknown {
+                let help = schema::did_you_mean(&filter, Engine::filter_names().iter().copied().chain(BUILTIN_FILTERS.iter().copied()))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("hfmigrate's filters: {}; and minijinja's built-ins (lower, upper, trim, default, join, replace, first, last, ...)", Engine::filter_names().join(", ")));
+                self.errors.push(
+                    MappingError::at(pos, format!("{name}: unknown filter `{filter}`")).help(help),
+                );
+            }
+        }
+    }
+
+    fn ticket_fields(
+        &mut self,
+        section: &str,
+        fields: &IndexMap<Sp<String>, Sp<ValueSpec>>,
+    ) -> Vec<(FieldRef, Field)> {
         let mut out = vec![];
         for (name, spec) in fields {
             let label = format!("{section}.{}", name.value);
-            let Some(field) = self.field(&label, spec) else { continue };
+            let Some(field) = self.field(&label, spec) else {
+                continue;
+            };
             let id = match self.schema {
                 None => None,
                 Some(s) => {
-                    match s.ticket_custom_fields.iter().find(|f| schema::same_name(&f.name, &name.value)) {
+                    match s
+                        .ticket_custom_fields
+                        .iter()
+                        .find(|f| schema::same_name(&f.name, &name.value))
+                    {
                         Some(f) => {
-                            self.check_choices(&field, &f.name, f.kind.clone(), f.choices.as_deref());
+                            self.check_choices(
+                                &field,
+                                &f.name,
+                                f.kind.clone(),
+                                f.choices.as_deref(),
+                            );
                             Some(f.id)
                         }
                         None => {
-                            let names: Vec<&str> = s.ticket_custom_fields.iter().map(|f| f.name.as_str()).collect();
+                            let names: Vec<&str> = s
+                                .ticket_custom_fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect();
                             self.errors.push(
-                                MappingError::at(name.pos, format!("unknown ticket custom field {:?}", name.value)).help(
+                                MappingError::at(
+                                    name.pos,
+                                    format!("unknown ticket custom field {:?}", name.value),
+                                )
+                                .help(
                                     schema::did_you_mean(&name.value, names.iter().copied())
                                         .map(|n| format!("did you mean {n:?}?"))
-                                        .unwrap_or_else(|| format!("the account's ticket custom fields are: {}", names.join(", "))),
+                                        .unwrap_or_else(|| {
+                                            format!(
+                                                "the account's ticket custom fields are: {}",
+                                                names.join(", ")
+                                            )
+                                        }),
                                 ),
                             );
                             continue;
@@ -313,50 +400,173 @@ impl Compiler<'_> {
                     }
                 }
             };
-            out.push((FieldRef { name: name.value.clone(), id }, field));
+            out.push((
+                FieldRef {
+                    name: name.value.clone(),
+                    id,
+                },
+                field,
+            ));
         }
         out
     }
 
-    fn contact_fields(&mut self, fields: &IndexMap<Sp<String>, Sp<ValueSpec>>) -> Vec<(FieldRef, Field)> {
+    fn contact_fields(
+        &mut self,
+        fields: &IndexMap<Sp<String>, Sp<ValueSpec>>,
+    ) -> Vec<(FieldRef, Field)> {
         let mut out = vec![];
         for (name, spec) in fields {
             let label = format!("ticket.contact.custom_fields.{}", name.value);
-            let Some(field) = self.field(&label, spec) else { continue };
+            let Some(field) = self.field(&label, spec) else {
+                continue;
+            };
             let id = match self.schema {
                 None => None,
-                Some(s) => match s.user_custom_fields.iter().find(|f| schema::same_name(&f.name, &name.value)) {
+                Some(s) => match s
+                    .user_custom_fields
+                    .iter()
+                    .find(|f| schema::same_name(&f.name, &name.value))
+                {
                     Some(f) => {
                         self.check_choices(&field, &f.name, f.kind.clone(), f.choices.as_deref());
                         Some(f.id)
                     }
                     None => {
-                        let names: Vec<&str> = s.user_custom_fields.iter().map(|f| f.name.as_str()).collect();
+                        let names: Vec<&str> = s
+                            .user_custom_fields
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect();
                         self.errors.push(
-                            MappingError::at(name.pos, format!("unknown contact custom field {:?}", name.value)).help(
+                            MappingError::at(
+                                name.pos,
+                                format!("unknown contact custom field {:?}", name.value),
+                            )
+                            .help(
                                 schema::did_you_mean(&name.value, names.iter().copied())
                                     .map(|n| format!("did you mean {n:?}?"))
-                                    .unwrap_or_else(|| format!("the account's contact custom fields are: {}", names.join(", "))),
+                                    .unwrap_or_else(|| {
+                                        format!(
+                                            "the account's contact custom fields are: {}",
+                                            names.join(", ")
+                                        )
+                                    }),
                             ),
                         );
                         continue;
                     }
                 },
             };
-            out.push((FieldRef { name: name.value.clone(), id }, field));
+            out.push((
+                FieldRef {
+                    name: name.value.clone(),
+                    id,
+                },
+                field,
+            ));
         }
         out
     }
 
     /// Choice labels used as constants or map targets must exist.
-    fn check_choices(&mut self, field: &Field, field_name: &str, kind: FieldType, choices: Option<&[schema::Choice]>) {
+    fn check_choices(
+        &mut self,
+        field: &Field,
+        field_name: &str,
+        kind: FieldType,
+        choices: Option<&[schema::Choice]>,
+    ) {
         if !matches!(kind, FieldType::Choice | FieldType::MultipleChoice) {
             return;
         }
-        let labels: Vec<&str> = choices.unwrap_or(&[]).iter().map(|c| c.text.as_str()).collect();
-        let what = format!("choice of {field_name:?}");
-        self.check_names(field, &what, &labels, |_| None);
+        let labels: Vec<&str> = choices
+            .unwrap_or(&[])
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect();
+        let what = format!("a choice of {field_name:?}");
+        self.check_names(field, &what, "choices", &labels, |_| None);
     }
+}
+
+/// minijinja's built-in filters, for "did you mean" hints.
+const BUILTIN_FILTERS: &[&str] = &[
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "count",
+    "d",
+    "default",
+    "dictsort",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+];
+
+/// The names after `|` in a template: the filters it applies.
+fn filter_names_in(source: &str) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    let bytes = source.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None if b == b'|' => {
+                let rest = &source[i + 1..];
+                let name: String = rest
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 /// A filter name from minijinja's "unknown filter" error message.
@@ -366,7 +576,10 @@ fn unknown_filter(message: &str) -> Option<String> {
     }
     let start = message.find("filter")? + "filter".len();
     let rest = message[start..].trim_start_matches([' ', ':', '`', '\'', '"']);
-    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     (!name.is_empty()).then_some(name)
 }
 
@@ -376,7 +589,10 @@ fn read_options(file: &FileSpec, pos: Pos, errors: &mut Vec<MappingError>) -> Re
         Some("\\t") | Some("\t") | Some("tab") => b'\t',
         Some(d) if d.len() == 1 => d.as_bytes()[0],
         Some(d) => {
-            errors.push(MappingError::at(pos, format!("delimiter {d:?} must be one ASCII character")).help("use \",\", \";\", \"|\" or \"\\t\""));
+            errors.push(
+                MappingError::at(pos, format!("delimiter {d:?} must be one ASCII character"))
+                    .help("use \",\", \";\", \"|\" or \"\\t\""),
+            );
             b','
         }
     };
@@ -403,7 +619,11 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         Some(tz) => match TimeZone::get(&tz.value) {
             Ok(z) => z,
             Err(_) => {
-                errors.push(MappingError::at(tz.pos, format!("unknown time zone {:?}", tz.value)).help("use an IANA zone name such as Europe/Berlin, America/New_York or UTC"));
+                errors.push(
+                    MappingError::at(tz.pos, format!("unknown time zone {:?}", tz.value)).help(
+                        "use an IANA zone name such as Europe/Berlin, America/New_York or UTC",
+                    ),
+                );
                 TimeZone::UTC
             }
         },
@@ -416,18 +636,35 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
     };
 
     // Source.
-    let tickets_read = read_options(&spec.source.tickets.value, spec.source.tickets.pos, &mut c.errors);
+    let tickets_read = read_options(
+        &spec.source.tickets.value,
+        spec.source.tickets.pos,
+        &mut c.errors,
+    );
     let id = c.template("source.id", &spec.source.id);
-    let skip_if = spec.source.skip_if.as_ref().and_then(|s| c.template("source.skip_if", s));
+    let skip_if = spec
+        .source
+        .skip_if
+        .as_ref()
+        .and_then(|s| c.template("source.skip_if", s));
     let mut sides = vec![];
     for (name, side) in &spec.source.side {
         if matches!(name.as_str(), "row" | "record" | "ticket") {
-            c.errors.push(MappingError::at(side.pos, format!("side file name {name:?} is reserved")).help("pick another name, such as `users` or `comments`"));
+            c.errors.push(
+                MappingError::at(side.pos, format!("side file name {name:?} is reserved"))
+                    .help("pick another name, such as `users` or `comments`"),
+            );
         }
         let s = &side.value;
         let read = read_options(&s.file_spec(), side.pos, &mut c.errors);
-        let join = s.join.as_ref().and_then(|j| c.template(&format!("source.side.{name}.join"), j).map(|f| Arc::new(f.expr)));
-        let keep_if = s.keep_if.as_ref().and_then(|j| c.template(&format!("source.side.{name}.keep_if"), j).map(|f| f.expr));
+        let join = s.join.as_ref().and_then(|j| {
+            c.template(&format!("source.side.{name}.join"), j)
+                .map(|f| Arc::new(f.expr))
+        });
+        let keep_if = s.keep_if.as_ref().and_then(|j| {
+            c.template(&format!("source.side.{name}.keep_if"), j)
+                .map(|f| f.expr)
+        });
         sides.push(SidePlan {
             name: name.clone(),
             pos: side.pos,
@@ -451,7 +688,7 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         // A private category is an error as a constant; as a map target it only rejects
         // the records that map to it, which the dry run reports per record.
         let constant = f.map.is_none();
-        c.check_names(f, "category", &names, |n| {
+        c.check_names(f, "a category of the account", "categories", &names, |n| {
             cats.iter()
                 .filter(|_| constant)
                 .find(|c| schema::same_name(&c.name, n))
@@ -467,12 +704,20 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
     let html = c.opt("ticket.html", &t.html);
     let text = c.opt("ticket.text", &t.text);
     if t.html.is_none() && t.text.is_none() {
-        c.errors.push(MappingError::at(t.subject.pos, "ticket: one of `html` and `text` is required (the ticket's first message)").help("add `html: \"{{ description }}\"` or `text: ...` under `ticket:`"));
+        c.errors.push(
+            MappingError::at(
+                t.subject.pos,
+                "ticket: one of `html` and `text` is required (the ticket's first message)",
+            )
+            .help("add `html: \"{{ description }}\"` or `text: ...` under `ticket:`"),
+        );
     }
     let priority = c.opt("ticket.priority", &t.priority);
     if let (Some(f), Some(s)) = (&priority, schema.as_deref()) {
         let names: Vec<&str> = s.priorities.iter().map(|p| p.name.as_str()).collect();
-        c.check_names(f, "priority", &names, |_| None);
+        c.check_names(f, "a priority of the account", "priorities", &names, |_| {
+            None
+        });
     }
     let assignee = c.opt("ticket.assignee", &t.assignee);
     let tags = c.opt("ticket.tags", &t.tags);
@@ -491,14 +736,24 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
                 let value = m.value.as_ref().and_then(|v| c.template("marker.value", v));
                 let id = match schema.as_deref() {
                     None => None,
-                    Some(s) => match s.ticket_custom_fields.iter().find(|f| schema::same_name(&f.name, &cf.value)) {
-                        Some(f) if matches!(f.kind, FieldType::Text | FieldType::Textarea) => Some(f.id),
+                    Some(s) => match s
+                        .ticket_custom_fields
+                        .iter()
+                        .find(|f| schema::same_name(&f.name, &cf.value))
+                    {
+                        Some(f) if matches!(f.kind, FieldType::Text | FieldType::Textarea) => {
+                            Some(f.id)
+                        }
                         Some(f) => {
                             c.errors.push(MappingError::at(cf.pos, format!("marker field {:?} is a {} field; the marker needs a text field HappyFox can search", f.name, f.kind.as_str())));
                             None
                         }
                         None => {
-                            let names: Vec<&str> = s.ticket_custom_fields.iter().map(|f| f.name.as_str()).collect();
+                            let names: Vec<&str> = s
+                                .ticket_custom_fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect();
                             c.errors.push(MappingError::at(cf.pos, format!("unknown ticket custom field {:?} for the marker", cf.value)).maybe_help(
                                 schema::did_you_mean(&cf.value, names.iter().copied()).map(|n| format!("did you mean {n:?}?")).or(Some("create a text custom field (e.g. \"Source ID\", visible to staff only) in HappyFox, or use `marker: { tag: ... }`".into())),
                             ));
@@ -506,11 +761,19 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
                         }
                     },
                 };
-                Some(Marker::CustomField { field: FieldRef { name: cf.value.clone(), id }, value })
+                Some(Marker::CustomField {
+                    field: FieldRef {
+                        name: cf.value.clone(),
+                        id,
+                    },
+                    value,
+                })
             }
             (None, Some(tag)) => c.template("marker.tag", tag).map(Marker::Tag),
             _ => {
-                c.errors.push(MappingError::new("marker: set exactly one of `custom_field` and `tag`"));
+                c.errors.push(MappingError::new(
+                    "marker: set exactly one of `custom_field` and `tag`",
+                ));
                 None
             }
         },
@@ -519,10 +782,19 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
     // Conversation.
     let conversation = spec.conversation.as_ref().and_then(|conv| {
         let entries = c.template("conversation.entries", &conv.entries);
-        let keep_if = conv.keep_if.as_ref().and_then(|k| c.template("conversation.keep_if", k));
+        let keep_if = conv
+            .keep_if
+            .as_ref()
+            .and_then(|k| c.template("conversation.keep_if", k));
         let kind = c.field("conversation.kind", &conv.kind);
         if let Some(k) = &kind {
-            c.check_names(k, "conversation kind", &["staff_reply", "private_note", "contact_reply"], |_| None);
+            c.check_names(
+                k,
+                "a conversation kind",
+                "kinds",
+                &["staff_reply", "private_note", "contact_reply"],
+                |_| None,
+            );
         }
         let author = c.field("conversation.author", &conv.author);
         let author_name = c.opt("conversation.author_name", &conv.author_name);
@@ -530,18 +802,40 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         let html = c.opt("conversation.html", &conv.html);
         let text = c.opt("conversation.text", &conv.text);
         if conv.html.is_none() && conv.text.is_none() {
-            c.errors.push(MappingError::at(conv.entries.pos, "conversation: one of `html` and `text` is required"));
+            c.errors.push(MappingError::at(
+                conv.entries.pos,
+                "conversation: one of `html` and `text` is required",
+            ));
         }
-        let header_src = conv.header.clone().unwrap_or(Sp { value: DEFAULT_HEADER.to_string(), pos: conv.entries.pos });
-        let header = if header_src.value.is_empty() { None } else { c.template("conversation.header", &header_src) };
+        let header_src = conv.header.clone().unwrap_or(Sp {
+            value: DEFAULT_HEADER.to_string(),
+            pos: conv.entries.pos,
+        });
+        let header = if header_src.value.is_empty() {
+            None
+        } else {
+            c.template("conversation.header", &header_src)
+        };
         let fallback_agent = conv.fallback_agent.as_ref().map(|f| f.value.clone());
         if let (Some(fa), Some(s)) = (&conv.fallback_agent, schema.as_deref()) {
-            match s.staff.iter().find(|st| schema::same_name(&st.email, &fa.value) || schema::same_name(&st.name, &fa.value)) {
-                Some(st) if !st.active => c.errors.push(MappingError::at(fa.pos, format!("fallback agent {:?} is inactive in HappyFox", fa.value))),
-                Some(_) => {}
-                None => c.errors.push(MappingError::at(fa.pos, format!("fallback agent {:?} is not a HappyFox agent", fa.value)).maybe_help(
-                    schema::did_you_mean(&fa.value, s.staff.iter().map(|st| st.email.as_str())).map(|n| format!("did you mean {n:?}?")),
+            match s.staff.iter().find(|st| {
+                schema::same_name(&st.email, &fa.value) || schema::same_name(&st.name, &fa.value)
+            }) {
+                Some(st) if !st.active => c.errors.push(MappingError::at(
+                    fa.pos,
+                    format!("fallback agent {:?} is inactive in HappyFox", fa.value),
                 )),
+                Some(_) => {}
+                None => c.errors.push(
+                    MappingError::at(
+                        fa.pos,
+                        format!("fallback agent {:?} is not a HappyFox agent", fa.value),
+                    )
+                    .maybe_help(
+                        schema::did_you_mean(&fa.value, s.staff.iter().map(|st| st.email.as_str()))
+                            .map(|n| format!("did you mean {n:?}?")),
+                    ),
+                ),
             }
         }
         Some(ConversationPlan {
@@ -565,7 +859,7 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         final_state.status = c.opt("final.status", &f.status);
         if let (Some(st), Some(s)) = (&final_state.status, schema.as_deref()) {
             let names: Vec<&str> = s.statuses.iter().map(|x| x.name.as_str()).collect();
-            c.check_names(st, "status", &names, |_| None);
+            c.check_names(st, "a status of the account", "statuses", &names, |_| None);
         }
         final_state.custom_fields = c.ticket_fields("final.custom_fields", &f.custom_fields);
     }
@@ -619,7 +913,20 @@ impl Plan {
         let t = &self.ticket;
         let mut v: Vec<&Field> = vec![&self.source.id, &t.category, &t.contact_email, &t.subject];
         v.extend(self.source.skip_if.iter());
-        for f in [&t.contact_name, &t.contact_phone, &t.html, &t.text, &t.priority, &t.assignee, &t.tags, &t.cc, &t.bcc, &t.created_at, &t.due_date, &t.visible_only_staff] {
+        for f in [
+            &t.contact_name,
+            &t.contact_phone,
+            &t.html,
+            &t.text,
+            &t.priority,
+            &t.assignee,
+            &t.tags,
+            &t.cc,
+            &t.bcc,
+            &t.created_at,
+            &t.due_date,
+            &t.visible_only_staff,
+        ] {
             v.extend(f.iter());
         }
         v.extend(t.custom_fields.iter().map(|(_, f)| f));

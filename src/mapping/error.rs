@@ -71,7 +71,13 @@ impl fmt::Display for MappingErrors {
             writeln!(f, "error: {}", e.message)?;
             match e.pos {
                 Some(pos) => {
-                    writeln!(f, "  --> {}:{}:{}", self.path.display(), pos.line, pos.column)?;
+                    writeln!(
+                        f,
+                        "  --> {}:{}:{}",
+                        self.path.display(),
+                        pos.line,
+                        pos.column
+                    )?;
                     if let Some(text) = lines.get((pos.line as usize).saturating_sub(1)) {
                         let gutter = pos.line.to_string().len();
                         writeln!(f, "{:gutter$} |", "")?;

@@ -33,15 +33,7 @@ pub fn parse(path: &Path, text: &str) -> Result<MappingSpec, MappingErrors> {
         let raw = e.to_string();
         let message = first_line_message(&raw);
         let help = unknown_key_help(&message);
-        MappingErrors::new(
-            path,
-            text,
-            vec![MappingError {
-                pos,
-                message,
-                help,
-            }],
-        )
+        MappingErrors::new(path, text, vec![MappingError { pos, message, help }])
     })
 }
 
@@ -51,8 +43,10 @@ pub fn load(path: &Path, schema: Option<Arc<Schema>>) -> Result<Plan, MappingErr
         MappingErrors::new(
             path,
             "",
-            vec![MappingError::new(format!("cannot read the mapping file: {e}"))
-                .help("check the --mapping path; shipped mappings are in mappings/")],
+            vec![
+                MappingError::new(format!("cannot read the mapping file: {e}"))
+                    .help("check the --mapping path; shipped mappings are in mappings/"),
+            ],
         )
     })?;
     let spec = parse(path, &text)?;
@@ -63,6 +57,15 @@ pub fn load(path: &Path, schema: Option<Arc<Schema>>) -> Result<Plan, MappingErr
 fn first_line_message(raw: &str) -> String {
     let first = raw.lines().next().unwrap_or(raw).trim();
     let first = first.strip_prefix("error:").unwrap_or(first).trim();
+    // "line 7 column 3: message": the position is shown separately.
+    let first = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains("column") => rest,
+        _ => first,
+    };
+    let first = first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first);
     // Drop a trailing "at line X column Y" that we show as a position instead.
     match first.rfind(" at line ") {
         Some(i) => first[..i].trim_end_matches(',').to_string(),
@@ -70,12 +73,16 @@ fn first_line_message(raw: &str) -> String {
     }
 }
 
-/// "unknown field `subjet`, expected one of `a`, `b`" → "did you mean `subject`?"
+/// "unknown field `subjet`, expected one of a, b" → "did you mean `subject`?"
 fn unknown_key_help(message: &str) -> Option<String> {
     let rest = message.split("unknown field").nth(1)?;
-    let mut quoted = rest.split('`').skip(1).step_by(2);
-    let wanted = quoted.next()?;
-    let expected: Vec<&str> = quoted.collect();
+    let wanted = rest.split('`').nth(1)?;
+    let list = rest.split("expected one of").nth(1).unwrap_or("");
+    let expected: Vec<&str> = list
+        .split(',')
+        .map(|s| s.trim().trim_matches('`'))
+        .filter(|s| !s.is_empty())
+        .collect();
     match did_you_mean(wanted, expected.iter().copied()) {
         Some(s) => Some(format!("did you mean `{s}`?")),
         None if !expected.is_empty() => Some(format!("expected one of: {}", expected.join(", "))),

@@ -314,7 +314,10 @@ impl RecordCtx {
         }
         // The join key is read from the record alone (with `row`), never from other side
         // files, so joins cannot recurse.
-        let plain = Value::from_dyn_object(RecordCtx::new(self.record.clone(), Arc::new(Sides::default())));
+        let plain = Value::from_dyn_object(RecordCtx::new(
+            self.record.clone(),
+            Arc::new(Sides::default()),
+        ));
         let key = key_expr.eval(&plain).ok()?;
         let key = value_to_string(&key);
         let list = if key.is_empty() {
@@ -348,11 +351,18 @@ impl Object for RecordCtx {
         if let Some(t) = self.sides.tables.get(name) {
             return Some(Value::from_dyn_object(t.clone()));
         }
-        self.record.get_attr(name).ok().filter(|v| !v.is_undefined())
+        self.record
+            .get_attr(name)
+            .ok()
+            .filter(|v| !v.is_undefined())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let mut keys: Vec<Value> = self.extra.iter().map(|(k, _)| Value::from(k.as_str())).collect();
+        let mut keys: Vec<Value> = self
+            .extra
+            .iter()
+            .map(|(k, _)| Value::from(k.as_str()))
+            .collect();
         if let Ok(iter) = self.record.try_iter() {
             keys.extend(iter);
         }
@@ -394,8 +404,19 @@ fn named_format(name: &str) -> Option<&'static [&'static str]> {
         "sql" | "mysql" => &["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"],
         "jira" => &["%d/%b/%y %I:%M %p", "%d/%b/%Y %I:%M %p", "%d/%b/%y %H:%M"],
         "twitter" => &["%a %b %d %H:%M:%S %z %Y"],
-        "us" => &["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y"],
-        "eu" => &["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d.%m.%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y"],
+        "us" => &[
+            "%m/%d/%Y %H:%M:%S",
+            "%m/%d/%Y %H:%M",
+            "%m/%d/%Y %I:%M %p",
+            "%m/%d/%Y",
+        ],
+        "eu" => &[
+            "%d/%m/%Y %H:%M:%S",
+            "%d/%m/%Y %H:%M",
+            "%d.%m.%Y %H:%M",
+            "%d/%m/%Y",
+            "%d.%m.%Y",
+        ],
         "unix" | "unix_ms" => &[],
         _ => return None,
     })
@@ -403,7 +424,11 @@ fn named_format(name: &str) -> Option<&'static [&'static str]> {
 
 /// Parses a timestamp in one of the shapes exports use; `format` is a named format or a
 /// strftime pattern, `None` tries the common shapes.
-pub fn parse_instant(input: &str, format: Option<&str>, tz: &TimeZone) -> Result<Timestamp, String> {
+pub fn parse_instant(
+    input: &str,
+    format: Option<&str>,
+    tz: &TimeZone,
+) -> Result<Timestamp, String> {
     let s = input.trim();
     let fail = || {
         let how = match format {
@@ -414,7 +439,11 @@ pub fn parse_instant(input: &str, format: Option<&str>, tz: &TimeZone) -> Result
     };
     match format {
         Some("unix") => {
-            return s.parse::<i64>().ok().and_then(|n| Timestamp::from_second(n).ok()).ok_or_else(fail);
+            return s
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| Timestamp::from_second(n).ok())
+                .ok_or_else(fail);
         }
         Some("unix_ms") => {
             return s
@@ -446,7 +475,10 @@ pub fn parse_instant(input: &str, format: Option<&str>, tz: &TimeZone) -> Result
         return tz.to_zoned(dt).map(|z| z.timestamp()).map_err(|_| fail());
     }
     if let Ok(d) = s.parse::<Date>() {
-        return tz.to_zoned(d.to_datetime(jiff::civil::Time::midnight())).map(|z| z.timestamp()).map_err(|_| fail());
+        return tz
+            .to_zoned(d.to_datetime(jiff::civil::Time::midnight()))
+            .map(|z| z.timestamp())
+            .map_err(|_| fail());
     }
     if format.is_none() && (9..=11).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(n) = s.parse::<i64>() {
@@ -464,10 +496,11 @@ fn with_pattern(s: &str, pattern: &str, tz: &TimeZone) -> Option<Timestamp> {
     if bdt.offset().is_some() {
         return bdt.to_timestamp().ok();
     }
-    let dt = bdt
-        .to_datetime()
-        .ok()
-        .or_else(|| bdt.to_date().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())))?;
+    let dt = bdt.to_datetime().ok().or_else(|| {
+        bdt.to_date()
+            .ok()
+            .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+    })?;
     tz.to_zoned(dt).ok().map(|z| z.timestamp())
 }
 
@@ -496,7 +529,11 @@ fn filter_datetime(
     let tz = zone_named(tz, state)?;
     let ts = parse_instant(&input_string(&value), format.as_deref(), &tz)
         .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))?;
-    Ok(Value::from(ts.to_zoned(TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string()))
+    Ok(Value::from(
+        ts.to_zoned(TimeZone::UTC)
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string(),
+    ))
 }
 
 /// `due_at | date`: `yyyy-mm-dd` in the default zone (dates without time stay as they are).
@@ -520,7 +557,9 @@ fn filter_date(
     let tz = zone_named(tz, state)?;
     let ts = parse_instant(&s, format.as_deref(), &tz)
         .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))?;
-    Ok(Value::from(ts.to_zoned(tz).strftime("%Y-%m-%d").to_string()))
+    Ok(Value::from(
+        ts.to_zoned(tz).strftime("%Y-%m-%d").to_string(),
+    ))
 }
 
 /// `created_at | format_datetime('%d %b %Y %H:%M')`: for headers shown to people, in the
@@ -541,7 +580,12 @@ fn filter_format_datetime(
     let mut out = String::new();
     jiff::fmt::strtime::format(pattern.as_str(), &zoned)
         .map(|s| out.push_str(&s))
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("bad date pattern {pattern:?}: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("bad date pattern {pattern:?}: {e}"),
+            )
+        })?;
     Ok(Value::from(out))
 }
 
@@ -554,7 +598,10 @@ fn filter_split(value: Value, sep: Option<String>, max: Option<usize>) -> Value 
     let s = value_to_string(&value);
     let sep = sep.unwrap_or_else(|| ",".to_string());
     let parts: Vec<String> = match max {
-        Some(n) => s.splitn(n + 1, sep.as_str()).map(|p| p.trim().to_string()).collect(),
+        Some(n) => s
+            .splitn(n + 1, sep.as_str())
+            .map(|p| p.trim().to_string())
+            .collect(),
         None => s
             .split(sep.as_str())
             .map(|p| p.trim().to_string())
@@ -580,9 +627,17 @@ fn filter_field(value: Value, id: Value) -> Value {
 }
 
 /// `requester_id | lookup('users', 'email')`: a lookup in a side file.
-fn filter_lookup(state: &State, key: Value, table: String, attr: Option<String>) -> Result<Value, Error> {
+fn filter_lookup(
+    state: &State,
+    key: Value,
+    table: String,
+    attr: Option<String>,
+) -> Result<Value, Error> {
     let t = state.lookup(&table).ok_or_else(|| {
-        Error::new(ErrorKind::InvalidOperation, format!("no side file named {table:?}"))
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("no side file named {table:?}"),
+        )
     })?;
     let found = t.get_item(&key).unwrap_or(Value::UNDEFINED);
     Ok(match attr {
@@ -600,10 +655,18 @@ fn filter_number(value: Value, decimal: Option<String>) -> Result<Value, Error> 
         return Ok(value);
     }
     let s = value_to_string(&value);
-    let decimal = decimal.as_deref().and_then(|d| d.chars().next()).unwrap_or('.');
+    let decimal = decimal
+        .as_deref()
+        .and_then(|d| d.chars().next())
+        .unwrap_or('.');
     parse_number_with(&s, decimal)
         .map(Value::from)
-        .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("{INVALID_NUMBER}: cannot read {s:?} as a number")))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{INVALID_NUMBER}: cannot read {s:?} as a number"),
+            )
+        })
 }
 
 /// Parses a plain decimal number (`1234.5`, `-3`, `1e3` is refused): anything else is
@@ -635,7 +698,9 @@ pub fn parse_number_with(s: &str, decimal: char) -> Option<f64> {
                 seen_decimal = true;
                 out.push('.');
             }
-            c if (c == thousands || c == ' ' || c == '\u{a0}') && !seen_decimal && decimal != '.' => {}
+            c if (c == thousands || c == ' ' || c == '\u{a0}')
+                && !seen_decimal
+                && decimal != '.' => {}
             _ => return None,
         }
     }
@@ -660,8 +725,28 @@ pub fn html_to_text(html: &str) -> String {
             break;
         };
         let tag = rest[start + 1..start + end].trim().to_ascii_lowercase();
-        let name: String = tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        if matches!(name.as_str(), "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "pre") && (tag.starts_with('/') || name == "br") && !out.ends_with('\n') {
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if matches!(
+            name.as_str(),
+            "br" | "p"
+                | "div"
+                | "li"
+                | "tr"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "blockquote"
+                | "pre"
+        ) && (tag.starts_with('/') || name == "br")
+            && !out.ends_with('\n')
+        {
             out.push('\n');
         }
         rest = &rest[start + end + 1..];
@@ -711,7 +796,10 @@ fn adf_to_text(v: &Value) -> String {
                 out.push_str(s);
             }
         }
-        let kind = v.get_attr("type").ok().and_then(|t| t.as_str().map(str::to_string));
+        let kind = v
+            .get_attr("type")
+            .ok()
+            .and_then(|t| t.as_str().map(str::to_string));
         if kind.as_deref() == Some("hardBreak") {
             out.push('\n');
         }
@@ -722,7 +810,10 @@ fn adf_to_text(v: &Value) -> String {
                 }
             }
         }
-        if matches!(kind.as_deref(), Some("paragraph" | "heading" | "listItem" | "codeBlock")) {
+        if matches!(
+            kind.as_deref(),
+            Some("paragraph" | "heading" | "listItem" | "codeBlock")
+        ) {
             out.push('\n');
         }
     }
@@ -744,7 +835,11 @@ mod tests {
     fn single_expressions_keep_their_type() {
         let v = eval("{{ tags }}", serde_json::json!({"tags": ["a", "b"]})).unwrap();
         assert_eq!(value_to_list(&v), vec!["a", "b"]);
-        let v = eval("{{ status == 'deleted' }}", serde_json::json!({"status": "deleted"})).unwrap();
+        let v = eval(
+            "{{ status == 'deleted' }}",
+            serde_json::json!({"status": "deleted"}),
+        )
+        .unwrap();
         assert!(v.is_true());
         let v = eval("ZD-{{ id }}", serde_json::json!({"id": 7})).unwrap();
         assert_eq!(v.as_str(), Some("ZD-7"));
@@ -754,18 +849,49 @@ mod tests {
     fn datetime_shapes_from_real_exports() {
         let utc = |s: &str, f: Option<&str>| {
             let tz = TimeZone::get("Europe/Berlin").unwrap();
-            parse_instant(s, f, &tz).map(|t| t.to_zoned(TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%S").to_string())
+            parse_instant(s, f, &tz).map(|t| {
+                t.to_zoned(TimeZone::UTC)
+                    .strftime("%Y-%m-%dT%H:%M:%S")
+                    .to_string()
+            })
         };
-        assert_eq!(utc("2023-09-09T23:52:05Z", None).unwrap(), "2023-09-09T23:52:05");
-        assert_eq!(utc("2014-12-31T12:27:09+10:00", None).unwrap(), "2014-12-31T02:27:09");
-        assert_eq!(utc("2022-06-27T17:12:35.000Z", None).unwrap(), "2022-06-27T17:12:35");
-        assert_eq!(utc("2023-03-23T07:45:29.056+0200", None).unwrap(), "2023-03-23T05:45:29");
-        assert_eq!(utc("2024-03-05 14:22:10", None).unwrap(), "2024-03-05T13:22:10");
-        assert_eq!(utc("2024-07-05 14:22:10", None).unwrap(), "2024-07-05T12:22:10");
+        assert_eq!(
+            utc("2023-09-09T23:52:05Z", None).unwrap(),
+            "2023-09-09T23:52:05"
+        );
+        assert_eq!(
+            utc("2014-12-31T12:27:09+10:00", None).unwrap(),
+            "2014-12-31T02:27:09"
+        );
+        assert_eq!(
+            utc("2022-06-27T17:12:35.000Z", None).unwrap(),
+            "2022-06-27T17:12:35"
+        );
+        assert_eq!(
+            utc("2023-03-23T07:45:29.056+0200", None).unwrap(),
+            "2023-03-23T05:45:29"
+        );
+        assert_eq!(
+            utc("2024-03-05 14:22:10", None).unwrap(),
+            "2024-03-05T13:22:10"
+        );
+        assert_eq!(
+            utc("2024-07-05 14:22:10", None).unwrap(),
+            "2024-07-05T12:22:10"
+        );
         assert_eq!(utc("1695052663", None).unwrap(), "2023-09-18T15:57:43");
-        assert_eq!(utc("Tue Oct 31 22:10:47 +0000 2017", None).unwrap(), "2017-10-31T22:10:47");
-        assert_eq!(utc("23/Mar/23 7:45 AM", Some("jira")).unwrap(), "2023-03-23T06:45:00");
-        assert_eq!(utc("05.03.2024 14:22", Some("%d.%m.%Y %H:%M")).unwrap(), "2024-03-05T13:22:00");
+        assert_eq!(
+            utc("Tue Oct 31 22:10:47 +0000 2017", None).unwrap(),
+            "2017-10-31T22:10:47"
+        );
+        assert_eq!(
+            utc("23/Mar/23 7:45 AM", Some("jira")).unwrap(),
+            "2023-03-23T06:45:00"
+        );
+        assert_eq!(
+            utc("05.03.2024 14:22", Some("%d.%m.%Y %H:%M")).unwrap(),
+            "2024-03-05T13:22:00"
+        );
         let err = utc("next tuesday", None).unwrap_err();
         assert!(err.starts_with(INVALID_DATE), "{err}");
         assert!(err.contains("next tuesday"));
@@ -773,7 +899,11 @@ mod tests {
 
     #[test]
     fn date_filters() {
-        let v = eval("{{ d | datetime }}", serde_json::json!({"d": "2024-03-05 14:22:10"})).unwrap();
+        let v = eval(
+            "{{ d | datetime }}",
+            serde_json::json!({"d": "2024-03-05 14:22:10"}),
+        )
+        .unwrap();
         assert_eq!(v.as_str(), Some("2024-03-05T13:22:10"));
         let v = eval("{{ d | date }}", serde_json::json!({"d": "2024-03-05"})).unwrap();
         assert_eq!(v.as_str(), Some("2024-03-05"));
@@ -781,18 +911,38 @@ mod tests {
         assert!(v.is_undefined());
         let e = eval("{{ d | datetime }}", serde_json::json!({"d": "soon"})).unwrap_err();
         assert!(e.to_string().contains(INVALID_DATE), "{e}");
-        let v = eval("{{ d | format_datetime('%d %b %Y %H:%M') }}", serde_json::json!({"d": "2024-03-05T13:22:10Z"})).unwrap();
+        let v = eval(
+            "{{ d | format_datetime('%d %b %Y %H:%M') }}",
+            serde_json::json!({"d": "2024-03-05T13:22:10Z"}),
+        )
+        .unwrap();
         assert_eq!(v.as_str(), Some("05 Mar 2024 14:22"));
     }
 
     #[test]
     fn text_filters() {
-        assert_eq!(html_to_text("<p>Hi &amp; bye</p><p>Two<br>lines</p>"), "Hi & bye\nTwo\nlines");
-        assert_eq!(text_to_html("a < b\n\nline1\nline2"), "<p>a &lt; b</p><p>line1<br>line2</p>");
-        assert_eq!(email_address("Rachel <rachel@example.com>"), "rachel@example.com");
+        assert_eq!(
+            html_to_text("<p>Hi &amp; bye</p><p>Two<br>lines</p>"),
+            "Hi & bye\nTwo\nlines"
+        );
+        assert_eq!(
+            text_to_html("a < b\n\nline1\nline2"),
+            "<p>a &lt; b</p><p>line1<br>line2</p>"
+        );
+        assert_eq!(
+            email_address("Rachel <rachel@example.com>"),
+            "rachel@example.com"
+        );
         assert_eq!(email_name("\"Rachel R\" <rachel@example.com>"), "Rachel R");
-        let v = eval("{{ c | split(';', 2) }}", serde_json::json!({"c": "2023-01-01;bob;body; with; semis"})).unwrap();
-        assert_eq!(value_to_list(&v), vec!["2023-01-01", "bob", "body; with; semis"]);
+        let v = eval(
+            "{{ c | split(';', 2) }}",
+            serde_json::json!({"c": "2023-01-01;bob;body; with; semis"}),
+        )
+        .unwrap();
+        assert_eq!(
+            value_to_list(&v),
+            vec!["2023-01-01", "bob", "body; with; semis"]
+        );
         let v = eval("{{ cf | field(360001) }}", serde_json::json!({"cf": [{"id": 1, "value": "x"}, {"id": 360001, "value": "widget_pro"}]})).unwrap();
         assert_eq!(v.as_str(), Some("widget_pro"));
     }

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test runs the real program or the real sandbox.
 
 mod client;
+mod dry_run;
 mod journal;
 mod sandbox;

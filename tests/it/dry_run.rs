@@ -1,0 +1,493 @@
+//! `check` and `dry-run` through the built binary: shipped mappings on the bundled samples
+//! and on real payloads, every kind of bad input with its message and position, and the
+//! report files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What one run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `hfmigrate` from the repository root with no HappyFox variables set.
+pub fn hfmigrate(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("HAPPYFOX_URL")
+        .env_remove("HAPPYFOX_API_KEY")
+        .env_remove("HAPPYFOX_AUTH_CODE")
+        .output()
+        .expect("the binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Replaces a temp dir path so snapshots are stable.
+fn redact(text: &str, dir: &Path) -> String {
+    text.replace(&dir.display().to_string(), "[TMP]")
+}
+
+fn dry_run(mapping: &str, inputs: &[&str], extra: &[&str]) -> Run {
+    let mut args = vec![
+        "dry-run",
+        "--mapping",
+        mapping,
+        "--schema",
+        "samples/happyfox-schema.json",
+    ];
+    args.push("--input");
+    args.extend_from_slice(inputs);
+    args.extend_from_slice(extra);
+    hfmigrate(&args)
+}
+
+#[test]
+fn shipped_mappings_check_clean_against_the_sample_schema() {
+    for name in ["zendesk", "freshdesk", "generic-csv"] {
+        let m = format!("mappings/{name}.yaml");
+        let r = hfmigrate(&[
+            "check",
+            "--mapping",
+            &m,
+            "--schema",
+            "samples/happyfox-schema.json",
+        ]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert!(r.stdout.contains("mapping is valid"), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn zendesk_sample() {
+    let r = dry_run("mappings/zendesk.yaml", &["samples/zendesk/"], &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn freshdesk_sample() {
+    let r = dry_run("mappings/freshdesk.yaml", &["samples/freshdesk/"], &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn generic_csv_sample() {
+    let r = dry_run("mappings/generic-csv.yaml", &["samples/generic-csv/"], &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    insta::assert_snapshot!(r.stdout);
+}
+
+/// The real payloads recorded by other projects live outside the repository; CI always
+/// has them, a developer checkout may not.
+fn real(path: &str) -> Option<String> {
+    let p = root().join("../shared/fixtures/real").join(path);
+    if p.exists() {
+        return Some(p.display().to_string());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have {}",
+        p.display()
+    );
+    eprintln!("skipping: {} is not here", p.display());
+    None
+}
+
+fn counts_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("records:"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn zendesk_mapping_on_real_payloads() {
+    let (Some(tickets), Some(audits), Some(incremental)) = (
+        real("zendesk/api_tickets_list.json"),
+        real("zendesk/api_ticket_audits_list.json"),
+        real("zendesk/incremental_tickets_cursor_based.json"),
+    ) else {
+        return;
+    };
+    let side = format!("comments={audits}");
+    let r = dry_run("mappings/zendesk.yaml", &[&tickets], &["--side", &side]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        counts_line(&r.stdout),
+        "records: 91 read, 91 valid, 0 rejected, 0 skipped (91 valid with warnings)"
+    );
+    assert!(
+        r.stdout
+            .contains("side file comments: 88 entries for 86 keys"),
+        "{}",
+        r.stdout
+    );
+    let r = dry_run("mappings/zendesk.yaml", &[&incremental], &["--side", &side]);
+    assert_eq!(
+        counts_line(&r.stdout),
+        "records: 87 read, 86 valid, 0 rejected, 1 skipped (86 valid with warnings)",
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn freshdesk_mapping_on_real_payloads() {
+    let (Some(tickets), Some(contacts), Some(agents), Some(conv)) = (
+        real("freshdesk/api_v2_all_tickets.json"),
+        real("freshdesk/api_v2_contacts.json"),
+        real("freshdesk/api_v2_agents.json"),
+        real("freshdesk/api_v2_conversations.json"),
+    ) else {
+        return;
+    };
+    let sides = [
+        format!("contacts={contacts}"),
+        format!("agents={agents}"),
+        format!("conversations={conv}"),
+    ];
+    let r = dry_run(
+        "mappings/freshdesk.yaml",
+        &[&tickets],
+        &[
+            "--side", &sides[0], "--side", &sides[1], "--side", &sides[2],
+        ],
+    );
+    // The legacy list's requester is not in the recorded contacts file: no email, so the
+    // ticket is rejected, and the report says why.
+    assert_eq!(
+        counts_line(&r.stdout),
+        "records: 1 read, 0 valid, 1 rejected, 0 skipped (0 valid with warnings)",
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("the contact email is empty"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn report_files_are_written_and_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &["samples/generic-csv/"],
+        &["--report", &d],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["counts"]["read"], 30);
+    assert_eq!(json["counts"]["rejected"], 9);
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("duplicate source id") && !html.contains("<script")
+    );
+    // rejects.csv: one row per rejected record, original columns kept, formulas neutralised.
+    let mut rdr = csv::Reader::from_path(dir.path().join("rejects.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    assert_eq!(&headers[0], "hfmigrate_location");
+    assert!(headers.iter().any(|h| h == "Requester Email"));
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 9);
+    let subj = headers.iter().position(|h| h == "Subject").unwrap();
+    let formula = rows
+        .iter()
+        .find(|r| r[1] == *"3011")
+        .expect("3011 rejected");
+    assert!(formula[subj].starts_with("'=SUM("), "{}", &formula[subj]);
+    assert!(
+        formula[2].contains("cannot read \"31.02.2024 09:15\""),
+        "{}",
+        &formula[2]
+    );
+    // payloads.ndjson: batches of at most 100, exactly the valid records.
+    let text = std::fs::read_to_string(dir.path().join("payloads.ndjson")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let body = lines[0]["body"].as_array().unwrap();
+    assert_eq!(body.len(), 21);
+    let first = &body[0];
+    insta::assert_json_snapshot!("generic_csv_first_payload", {
+        let mut v = first.clone();
+        if let Some(html) = v.get_mut("html") {
+            *html = serde_json::Value::from(format!(
+                "[{} bytes of HTML]",
+                html.as_str().unwrap_or_default().len()
+            ));
+        }
+        v
+    });
+}
+
+#[test]
+fn mapping_errors_are_all_shown_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("bad.yaml");
+    std::fs::write(
+        &m,
+        r#"source:
+  tickets: { file: tickets.csv }
+  id: "{{ row['Ticket ID'] }}"
+ticket:
+  category: Internal IT
+  contact:
+    email: "{{ row['Requester Email'] | lowercase }}"
+  subject: "{{ row['Subject'] "
+  html: "{{ row['Description'] }}"
+  priority: { value: "{{ row['Priority'] }}", map: { Urgent: Critcal } }
+  custom_fields:
+    Prodcut: "{{ row['Product'] }}"
+    Region: { value: "{{ row['Region'] }}", map: { eu: Europe } }
+final:
+  status: Done
+"#,
+    )
+    .unwrap();
+    let r = hfmigrate(&[
+        "check",
+        "--mapping",
+        m.to_str().unwrap(),
+        "--schema",
+        "samples/happyfox-schema.json",
+    ]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(redact(&r.stderr, dir.path()));
+}
+
+#[test]
+fn unknown_yaml_key_has_position_and_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("typo.yaml");
+    std::fs::write(&m, "source:\n  tickets: { file: t.csv }\n  id: \"{{ id }}\"\nticket:\n  category: Support\n  contact: { email: x }\n  subjet: hi\n  html: x\n").unwrap();
+    let r = hfmigrate(&["check", "--mapping", m.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(redact(&r.stderr, dir.path()));
+}
+
+#[test]
+fn malformed_yaml_and_duplicate_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("broken.yaml");
+    std::fs::write(&m, "source:\n  tickets: { file: t.csv\n  id: x\n").unwrap();
+    let r = hfmigrate(&["check", "--mapping", m.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(&format!("{}:", m.display())),
+        "{}",
+        r.stderr
+    );
+    let d = dir.path().join("dup.yaml");
+    std::fs::write(&d, "source:\n  tickets: { file: t.csv }\n  id: x\n  id: y\nticket:\n  category: Support\n  contact: { email: x }\n  subject: s\n  html: x\n").unwrap();
+    let r = hfmigrate(&["check", "--mapping", d.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!(redact(&r.stderr, dir.path()));
+}
+
+#[test]
+fn unknown_csv_column_is_a_mapping_error_with_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace("row['Requester Email']", "row['Requester Mail']");
+    std::fs::write(&m, text).unwrap();
+    let r = dry_run(m.to_str().unwrap(), &["samples/generic-csv/"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("unknown column `Requester Mail`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("did you mean `Requester Email`?"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("{}:24:12", m.display())),
+        "{}",
+        r.stderr
+    );
+}
+
+fn csv_export(dir: &Path, tickets: &[u8]) -> PathBuf {
+    let folder = dir.join("export");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("tickets.csv"), tickets).unwrap();
+    folder
+}
+
+const HEADER: &str = "Ticket ID,Subject,Description,Requester Name,Requester Email,Status,Priority,Category,Assignee,Tags,Created At,Product,Region,Order Value,Purchase Date,Affected Modules\n";
+
+#[test]
+fn every_record_problem_kind_is_reported_with_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(300);
+    let rows = [
+        "1,Fine,Body,Ann,ann@example.com,Open,Normal,Support,alice@acme.example,a;b,2024-03-05 14:22:10,Widget Pro,EMEA,,,API".to_string(),
+        "2,No email,Body,Bob,,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,".into(),
+        "3,Bad email,Body,Cy,cy@@example,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,".into(),
+        "4,Bad category,Body,Di,di@example.com,Open,Normal,Suport,,,2024-03-05 14:22:10,,,,,".into(),
+        "5,Private,Body,Ed,ed@example.com,Open,Normal,Internal IT,,,2024-03-05 14:22:10,,,,,".into(),
+        "6,Bad choice,Body,Fa,fa@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,Widget Max,,,,".into(),
+        "7,Wrong category,Body,Gu,gu@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,12.5,,".into(),
+        "8,Bad date,Body,Ha,ha@example.com,Open,Normal,Billing,,,yesterday,,,,,".into(),
+        "9,Bad number,Body,Io,io@example.com,Open,Normal,Billing,,,2024-03-05 14:22:10,,,lots,,".into(),
+        "1,Duplicate,Body,Jo,jo@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,".into(),
+        "11,,Body,Ka,ka@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,".into(),
+        "12,Empty body,,Li,li@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,".into(),
+        format!("13,{long},Body,Mo,mo@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,"),
+        "14,Closed without summary,Body,Ni,ni@example.com,Solved,Normal,Support,,,2024-03-05 14:22:10,,,,,".into(),
+        "15,Unknown agent,Body,Ol,ol@example.com,Open,Normal,Support,nobody@acme.example,,2024-03-05 14:22:10,,,,,".into(),
+        "16,Too,many,fields,here,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,,,".into(),
+    ];
+    let mut csv = HEADER.to_string();
+    for r in &rows {
+        csv.push_str(r);
+        csv.push('\n');
+    }
+    let folder = csv_export(dir.path(), csv.as_bytes());
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    insta::assert_snapshot!(redact(&r.stdout, dir.path()));
+}
+
+#[test]
+fn windows_1252_and_invalid_utf8_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = HEADER.as_bytes().to_vec();
+    bytes.extend_from_slice(
+        b"1,Caf\xe9,Body,Ann,ann@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n",
+    );
+    bytes.extend_from_slice(
+        b"2,Fine,Body,Bob,bob@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n",
+    );
+    let folder = csv_export(dir.path(), &bytes);
+    // As UTF-8 the first row is unreadable and the second still goes through.
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stdout.contains("records: 2 read, 1 valid, 1 rejected"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("tickets.csv:2"), "{}", r.stdout);
+    // Declared as Windows-1252 both rows are fine and the accent survives.
+    let m = dir.path().join("cp1252.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace(
+            "tickets: { file: tickets.csv }",
+            "tickets: { file: tickets.csv, encoding: windows-1252 }",
+        );
+    std::fs::write(&m, text).unwrap();
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        m.to_str().unwrap(),
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let payloads = std::fs::read_to_string(rep.join("payloads.ndjson")).unwrap();
+    assert!(payloads.contains("\"subject\":\"Café\""), "{payloads}");
+}
+
+#[test]
+fn missing_input_and_truncated_json() {
+    let r = dry_run("mappings/zendesk.yaml", &["does/not/exist"], &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("does/not/exist"), "{}", r.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    let full = std::fs::read_to_string(root().join("samples/zendesk/tickets.json")).unwrap();
+    // Cut the document in the middle of the third ticket.
+    let cut = full
+        .match_indices("\"url\"")
+        .nth(2)
+        .map(|(i, _)| i + 40)
+        .unwrap();
+    std::fs::write(folder.join("tickets.json"), &full[..cut]).unwrap();
+    let r = dry_run("mappings/zendesk.yaml", &[folder.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("records: 3 read, 2 valid, 1 rejected"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("unreadable record"), "{}", r.stdout);
+}
+
+#[test]
+fn dry_run_without_a_schema_says_how_to_get_one() {
+    let r = hfmigrate(&[
+        "dry-run",
+        "--mapping",
+        "mappings/zendesk.yaml",
+        "--input",
+        "samples/zendesk/",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("schema pull"), "{}", r.stderr);
+}
+
+#[test]
+fn dry_run_with_the_in_process_sandbox_pulls_the_schema_over_http() {
+    let r = hfmigrate(&[
+        "dry-run",
+        "--mapping",
+        "mappings/freshdesk.yaml",
+        "--input",
+        "samples/freshdesk/",
+        "--sandbox",
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("pulled from an in-process sandbox"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("records: 15 read, 11 valid, 4 rejected"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn shipped_json_schema_is_current() {
+    let shipped = std::fs::read_to_string(root().join("mappings/mapping.schema.json")).unwrap();
+    assert!(
+        shipped == hfmigrate::mapping::json_schema(),
+        "mappings/mapping.schema.json is stale: run `cargo run -- mapping-schema > mappings/mapping.schema.json`"
+    );
+}
