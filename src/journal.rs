@@ -16,6 +16,20 @@
 //! credentials) so a re-run with different inputs is noticed, and it is what `status` and
 //! `results` read. It is built for millions of records: opening does no full scan, and
 //! every write path is one transaction over cached statements.
+//!
+//! The import drives it in this order:
+//!
+//! 1. [`Journal::open`]; if [`Journal::changes`] holds a significant change, refuse unless
+//!    `--allow-changes`, then [`Journal::accept_changes`].
+//! 2. [`Journal::unknown_batches`]: search HappyFox for each member's marker, then
+//!    [`Journal::finish_batch`] with `Created` for those found and `NotSent` for the rest.
+//! 3. On a fresh journal or changed inputs: [`Journal::upsert_pending`] the valid records
+//!    and [`Journal::reject`] the invalid ones. On an unchanged resume this can be skipped:
+//!    payloads are in the journal. `--retry-failed`: [`Journal::requeue_failed`].
+//! 4. Loop: [`Journal::next_pending`] 100 → [`Journal::begin_batch`] → POST →
+//!    [`Journal::finish_batch`] (or leave it `sending` when the outcome is unknown and
+//!    reconcile it as in step 2).
+//! 5. [`Journal::finish_run`]. `status` and `results` use [`Journal::open_read_only`].
 
 use std::fmt;
 use std::fs::File;
@@ -26,7 +40,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The schema this build writes. Bump it and add a step to [`migrate`] when tables change.
+/// The schema this build writes. Bump it and add a step to `migrate` when tables change.
 pub const SCHEMA_VERSION: i64 = 1;
 /// Marks the file as ours (`hfmj`), so a random SQLite file is not mistaken for a journal.
 const APPLICATION_ID: i64 = 0x6866_6d6a;

@@ -6,7 +6,7 @@
 //! purpose (one 429 locks the whole account out for ten minutes): see [`pace`]. And the
 //! credentials never leave this module: not in URLs, errors, `Debug` output or panics.
 //!
-//! Every answer goes through one pure function, [`classify`], which decides between
+//! Every answer goes through one pure function, [`classify()`], which decides between
 //! success, per-item results, waiting, retrying, reconciling, a permanent refusal and
 //! stopping the run.
 

@@ -19,8 +19,10 @@ use tokio::time::Instant;
 
 /// Requests per minute for one method, with at most `burst` sent back to back.
 ///
-/// The refill rate is `(per_min - burst) / 60 s`, so over any 60-second window at most
-/// `burst + (per_min - burst) = per_min` tokens are handed out, start-up included.
+/// The refill rate is `(per_min - burst) / 60.5 s`, so over any 60-second window at most
+/// `burst + (per_min - burst) = per_min` tokens are handed out, start-up included. The
+/// extra half second absorbs network jitter: HappyFox counts arrivals, not departures, and
+/// two requests sent exactly a minute apart may arrive a little closer.
 #[derive(Debug)]
 pub struct TokenBucket {
     state: Mutex<BucketState>,
@@ -37,6 +39,9 @@ struct BucketState {
     last: Instant,
 }
 
+/// The minute the ceiling is counted over, plus the jitter margin.
+const WINDOW_SECS: f64 = 60.5;
+
 impl TokenBucket {
     pub fn new(per_min: u32, burst: u32) -> TokenBucket {
         let per_min = per_min.max(1);
@@ -48,7 +53,7 @@ impl TokenBucket {
                 tokens: f64::from(burst),
                 last: Instant::now(),
             }),
-            interval: 60.0 / refill,
+            interval: WINDOW_SECS / refill,
             burst: f64::from(burst),
         }
     }
