@@ -78,6 +78,7 @@ fn records(
                 e.valid_up_to()
             ),
         })?;
+        // Spreadsheet headers often carry stray spaces that the mapping should not need.
         names.push(name.trim().to_string());
     }
     let columns = Columns::new(names);

@@ -165,6 +165,17 @@ impl Read for LineCounter {
                 return Ok(0);
             }
         }
+        // serde_json asks for one byte at a time; keep that path short.
+        if let [slot] = out {
+            let byte = self.buf[self.pos];
+            *slot = byte;
+            self.pos += 1;
+            self.consumed.set(self.consumed.get() + 1);
+            if byte == b'\n' {
+                self.newlines.set(self.newlines.get() + 1);
+            }
+            return Ok(1);
+        }
         let n = out.len().min(self.len - self.pos);
         let chunk = &self.buf[self.pos..self.pos + n];
         out[..n].copy_from_slice(chunk);

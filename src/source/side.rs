@@ -599,6 +599,12 @@ mod tests {
     }
 
     #[test]
+    fn an_index_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<SideIndex>();
+    }
+
+    #[test]
     fn the_index_file_is_removed_on_drop() {
         let f = write(".ndjson", "{\"id\":1}\n");
         let (index, _) = build(&spec(f.path(), "id"));
