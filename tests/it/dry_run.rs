@@ -491,3 +491,109 @@ fn shipped_json_schema_is_current() {
         "mappings/mapping.schema.json is stale: run `cargo run -- mapping-schema > mappings/mapping.schema.json`"
     );
 }
+
+mod no_panic {
+    //! Whatever a record holds, building its ticket plan never panics: every shipped
+    //! mapping over arbitrary JSON records (strings, numbers, nesting, odd Unicode).
+
+    use std::sync::Arc;
+
+    use hfmigrate::mapping::template::Sides;
+    use hfmigrate::payload::{Builder, RecordOutcome};
+    use hfmigrate::schema::Schema;
+    use hfmigrate::source::{Location, SourceRecord};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)),
+            ".{0,40}".prop_map(Value::from),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:]{0,8}Z?".prop_map(Value::from),
+            "[a-z.]{0,8}@[a-z.]{0,8}".prop_map(Value::from),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z_ ]{1,10}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Field names the shipped mappings read, so generated records hit real code paths.
+    const KEYS: &[&str] = &[
+        "id",
+        "status",
+        "subject",
+        "description",
+        "priority",
+        "type",
+        "group_id",
+        "tags",
+        "custom_fields",
+        "created_at",
+        "due_at",
+        "due_by",
+        "requester_id",
+        "assignee_id",
+        "requester",
+        "url",
+        "Ticket ID",
+        "Subject",
+        "Description",
+        "Requester Email",
+        "Requester Name",
+        "Category",
+        "Status",
+        "Priority",
+        "Created At",
+        "Tags",
+        "Product",
+        "Order Value",
+        "Purchase Date",
+        "Affected Modules",
+        "deleted",
+        "spam",
+    ];
+
+    fn record() -> impl Strategy<Value = Value> {
+        prop::collection::vec((prop::sample::select(KEYS), json()), 0..12).prop_map(|pairs| {
+            let mut m = Map::new();
+            for (k, v) in pairs {
+                m.insert(k.to_string(), v);
+            }
+            Value::Object(m)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        #[test]
+        fn shipped_mappings_never_panic(value in record()) {
+            let root = super::root();
+            let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
+            for name in ["zendesk", "freshdesk", "generic-csv"] {
+                let plan = hfmigrate::mapping::load(&root.join(format!("mappings/{name}.yaml")), Some(schema.clone())).unwrap();
+                let builder = Builder::new(&plan, schema.clone(), Arc::new(Sides::default()));
+                let rec = SourceRecord {
+                    location: Location { file: Arc::from(std::path::Path::new("x.json")), line: Some(1), index: 0 },
+                    value: value.clone(),
+                };
+                match builder.build(&rec) {
+                    RecordOutcome::Valid { plan, .. } => prop_assert!(!plan.source_id.is_empty()),
+                    RecordOutcome::Rejected { problems, .. } => prop_assert!(problems.iter().any(|p| p.is_error())),
+                    RecordOutcome::Skipped { .. } => {}
+                }
+            }
+        }
+    }
+}
