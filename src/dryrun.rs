@@ -7,22 +7,18 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use minijinja::value::Value;
-use rusqlite::Connection;
-
-use crate::mapping::template::{SideTable, Sides};
 use crate::mapping::{MappingError, Plan};
-use crate::payload::{Builder, EntryKind, RecordOutcome};
-use crate::problem::{Problem, ProblemKind};
+use crate::payload::{EntryKind, RecordOutcome};
+use crate::pipeline::{Pipeline, PipelineError, Processed};
 use crate::report::{
     ApiPlan, BATCH_SIZE, ConversationCounts, Counts, PayloadWriter, ProblemTally, RejectsWriter,
-    SideFileReport, Summary,
+    Summary,
 };
 use crate::schema::Schema;
-use crate::source::{self, Format, SideIndex, SideSpec, SourceError, format_from_extension};
+use crate::source::SourceError;
 
 /// Default POST ceiling: 80% of HappyFox's 300 a minute.
 pub const DEFAULT_POST_PER_MIN: u32 = 240;
@@ -59,6 +55,32 @@ pub enum DryRunError {
     Index(#[from] rusqlite::Error),
 }
 
+impl From<PipelineError<DryRunError>> for DryRunError {
+    fn from(e: PipelineError<DryRunError>) -> Self {
+        match e {
+            PipelineError::Source(e) => DryRunError::Source(e),
+            PipelineError::Side { name, message } => DryRunError::Side { name, message },
+            PipelineError::Mapping(e) => DryRunError::Mapping(e),
+            PipelineError::Index(e) => DryRunError::Index(e),
+            PipelineError::TempDir { path, source } => DryRunError::Report { path, source },
+            PipelineError::Consumer(e) => e,
+        }
+    }
+}
+
+impl From<PipelineError> for DryRunError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Source(e) => DryRunError::Source(e),
+            PipelineError::Side { name, message } => DryRunError::Side { name, message },
+            PipelineError::Mapping(e) => DryRunError::Mapping(e),
+            PipelineError::Index(e) => DryRunError::Index(e),
+            PipelineError::TempDir { path, source } => DryRunError::Report { path, source },
+            PipelineError::Consumer(never) => match never {},
+        }
+    }
+}
+
 fn report_err(path: &Path) -> impl Fn(std::io::Error) -> DryRunError + '_ {
     move |source| DryRunError::Report {
         path: path.to_path_buf(),
@@ -66,250 +88,10 @@ fn report_err(path: &Path) -> impl Fn(std::io::Error) -> DryRunError + '_ {
     }
 }
 
-/// Indexes the side files named in the plan.
-pub fn build_sides(
-    plan: &Plan,
-    inputs: &[PathBuf],
-    overrides: &[(String, PathBuf)],
-) -> Result<(Arc<Sides>, Vec<SideFileReport>), DryRunError> {
-    let root = source::export_root(inputs);
-    let mut sides = Sides::default();
-    let mut reports = vec![];
-    for sp in &plan.source.sides {
-        let path = overrides
-            .iter()
-            .find(|(n, _)| n == &sp.name)
-            .map(|(_, p)| p.clone())
-            .unwrap_or_else(|| root.join(&sp.file));
-        let exists = path.is_file();
-        let table = if !exists && sp.optional {
-            reports.push(SideFileReport {
-                name: sp.name.clone(),
-                path: None,
-                entries: 0,
-                keys: 0,
-                unreadable: 0,
-            });
-            SideTable {
-                name: sp.name.clone(),
-                index: None,
-            }
-        } else if !exists {
-            return Err(DryRunError::Side {
-                name: sp.name.clone(),
-                message: format!(
-                    "{} does not exist; pass --side {}=PATH, or mark it `optional: true` in the mapping",
-                    path.display(),
-                    sp.name
-                ),
-            });
-        } else {
-            let spec = SideSpec {
-                name: sp.name.clone(),
-                path: path.clone(),
-                read: sp.read.clone(),
-                key: sp.key.clone(),
-                explode: sp.explode.clone(),
-                order_by: sp.order_by.clone(),
-            };
-            let mut unreadable = 0u64;
-            let keep_expr = sp.keep_if.as_ref();
-            let mut keep = |v: &serde_json::Value| match keep_expr {
-                None => true,
-                Some(e) => e
-                    .eval(&Value::from_serialize(v))
-                    .map(|r| r.is_true())
-                    .unwrap_or(false),
-            };
-            let mut on_error = |_e: source::RecordError| unreadable += 1;
-            let index = SideIndex::build(&spec, &mut keep, &mut on_error).map_err(|e| {
-                DryRunError::Side {
-                    name: sp.name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-            reports.push(SideFileReport {
-                name: sp.name.clone(),
-                path: Some(path.display().to_string()),
-                entries: index.len(),
-                keys: index.keys(),
-                unreadable,
-            });
-            SideTable {
-                name: sp.name.clone(),
-                index: Some(Mutex::new(index)),
-            }
-        };
-        let table = Arc::new(table);
-        match &sp.join {
-            Some(expr) => {
-                sides.joins.insert(sp.name.clone(), (table, expr.clone()));
-            }
-            None => {
-                sides.tables.insert(sp.name.clone(), table);
-            }
-        }
-    }
-    Ok((Arc::new(sides), reports))
-}
-
-/// Names templates may use besides the record's own fields.
-fn builtin_names(plan: &Plan) -> HashSet<String> {
-    let mut names: HashSet<String> = [
-        "row",
-        "record",
-        "ticket",
-        "position",
-        "loop",
-        "range",
-        "dict",
-        "namespace",
-        "debug",
-        "true",
-        "false",
-        "none",
-        "__tz",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    names.extend(plan.source.sides.iter().map(|s| s.name.clone()));
-    names
-}
-
-/// `row['Column Name']` references in a template's source.
-fn row_subscripts(source: &str) -> Vec<String> {
-    let mut out = vec![];
-    for prefix in ["row[", "record["] {
-        let mut rest = source;
-        while let Some(i) = rest.find(prefix) {
-            rest = &rest[i + prefix.len()..];
-            let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-                continue;
-            };
-            if let Some(end) = rest[1..].find(q) {
-                out.push(rest[1..1 + end].to_string());
-            }
-        }
-    }
-    out
-}
-
-/// For CSV sources the columns are known from the header: a template that names a column
-/// the file does not have is a mapping error, found before any record is judged.
-fn check_columns(plan: &Plan, first: &serde_json::Value, file: &Path) -> Vec<MappingError> {
-    let Some(columns) = first.as_object() else {
-        return vec![];
-    };
-    let builtins = builtin_names(plan);
-    let mut errors = vec![];
-    let mut seen = HashSet::new();
-    for field in plan.fields() {
-        let mut wanted: Vec<String> = field
-            .expr
-            .variables()
-            .into_iter()
-            .filter(|v| !builtins.contains(v))
-            .collect();
-        wanted.extend(row_subscripts(&field.source));
-        for col in wanted {
-            if columns.contains_key(&col) || !seen.insert((field.name.clone(), col.clone())) {
-                continue;
-            }
-            let hint = crate::schema::did_you_mean(&col, columns.keys().map(String::as_str))
-                .map(|s| {
-                    format!("did you mean `{s}`? (columns with spaces are read as row['{s}'])")
-                })
-                .unwrap_or_else(|| {
-                    format!(
-                        "the columns of {} are: {}",
-                        file.display(),
-                        columns.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                });
-            errors.push(
-                MappingError::at(
-                    field.pos,
-                    format!(
-                        "{}: unknown column `{col}` in {}",
-                        field.name,
-                        file.display()
-                    ),
-                )
-                .help(hint),
-            );
-        }
-    }
-    errors
-}
-
-/// A set of source ids kept on disk, so duplicate detection does not grow memory.
-struct SeenIds {
-    conn: Connection,
-    _dir: tempfile::TempDir,
-    pending: Vec<String>,
-    recent: HashSet<String>,
-}
-
-impl SeenIds {
-    fn new() -> Result<SeenIds, DryRunError> {
-        let dir = tempfile::tempdir().map_err(|e| DryRunError::Report {
-            path: std::env::temp_dir(),
-            source: e,
-        })?;
-        let conn = Connection::open(dir.path().join("seen.db"))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192;
-             CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;",
-        )?;
-        Ok(SeenIds {
-            conn,
-            _dir: dir,
-            pending: vec![],
-            recent: HashSet::new(),
-        })
-    }
-
-    /// True when `id` was seen before.
-    fn check(&mut self, id: &str) -> Result<bool, DryRunError> {
-        if self.recent.contains(id) {
-            return Ok(true);
-        }
-        let on_disk: bool = self
-            .conn
-            .prepare_cached("SELECT 1 FROM seen WHERE id = ?1")?
-            .exists([id])?;
-        if on_disk {
-            return Ok(true);
-        }
-        self.recent.insert(id.to_string());
-        self.pending.push(id.to_string());
-        if self.pending.len() >= 10_000 {
-            self.flush()?;
-        }
-        Ok(false)
-    }
-
-    fn flush(&mut self) -> Result<(), DryRunError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;
-            for id in self.pending.drain(..) {
-                st.execute([id])?;
-            }
-        }
-        tx.commit()?;
-        self.recent.clear();
-        Ok(())
-    }
-}
-
 /// Runs the dry run and writes the report files; returns the summary.
 pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Summary, DryRunError> {
     let started = Instant::now();
-    let files = source::resolve_inputs(&opts.inputs, &plan.source.file)?;
-    let (sides, side_reports) = build_sides(plan, &opts.inputs, &opts.sides)?;
-    let builder = Builder::new(plan, schema.clone(), sides);
+    let pipeline = Pipeline::open(plan, schema.clone(), &opts.inputs, &opts.sides)?;
 
     if let Some(dir) = &opts.report_dir {
         std::fs::create_dir_all(dir).map_err(report_err(dir))?;
@@ -328,147 +110,71 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     let mut conv = ConversationCounts::default();
     let mut final_posts = 0u64;
     let mut contact_lookups = 0u64;
-    let mut seen = SeenIds::new()?;
-    let mut columns_checked = false;
 
-    for file in &files {
-        let is_csv = match plan.source.read.format {
-            Some(f) => f == Format::Csv,
-            None => format_from_extension(file)
-                .map(|f| f == Format::Csv)
-                .unwrap_or(false),
-        };
-        for item in source::read(file, &plan.source.read)? {
-            counts.read += 1;
-            let record = match item {
-                Ok(r) => r,
-                Err(e) => {
-                    counts.rejected += 1;
-                    let p = Problem::error(ProblemKind::UnreadableRecord, "", e.message.clone());
-                    let loc = e.location.to_string();
-                    tally.add(&loc, None, &p);
-                    if let Some(w) = rejects.as_mut() {
-                        w.write(
-                            &loc,
-                            None,
-                            std::slice::from_ref(&p),
-                            None,
-                            e.raw.as_deref(),
-                            is_csv,
-                        )
-                        .map_err(report_err(file))?;
-                    }
-                    continue;
+    let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
+        counts.read += 1;
+        let loc = item.location.to_string();
+        let file = &item.location.file;
+        match item.outcome {
+            RecordOutcome::Valid { plan: p, warnings } => {
+                counts.valid += 1;
+                if !warnings.is_empty() {
+                    counts.with_warnings += 1;
                 }
-            };
-            if is_csv && !columns_checked {
-                columns_checked = true;
-                let errors = check_columns(plan, &record.value, file);
-                if !errors.is_empty() {
-                    return Err(DryRunError::Mapping(errors));
+                for w in &warnings {
+                    tally.add(&loc, Some(&p.source_id), w);
+                }
+                if !p.conversation.is_empty() {
+                    conv.tickets_with_entries += 1;
+                }
+                let mut contacts = HashSet::new();
+                for e in &p.conversation {
+                    match e.kind {
+                        EntryKind::StaffReply => conv.staff_replies += 1,
+                        EntryKind::PrivateNote => conv.private_notes += 1,
+                        EntryKind::ContactReply => {
+                            conv.contact_replies += 1;
+                            contacts.insert(e.author.to_lowercase());
+                        }
+                    }
+                    if e.fell_back {
+                        conv.fallback_authors += 1;
+                    }
+                }
+                contact_lookups += contacts.len() as u64;
+                if p.conversation.is_empty() && p.final_state.needs_post(&schema) {
+                    final_posts += 1;
+                }
+                if let Some(w) = payloads.as_mut() {
+                    w.push(&p.source_id, &p.payload).map_err(report_err(file))?;
                 }
             }
-            let loc = record.location.to_string();
-            let outcome = builder.build(&record);
-            let outcome = match outcome {
-                RecordOutcome::Valid { plan: p, warnings } => {
-                    if seen.check(&p.source_id)? {
-                        let mut problems = vec![Problem::error(
-                            ProblemKind::DuplicateSourceId,
-                            "source.id",
-                            format!(
-                                "source id {:?} appeared before in the export; only its first record is imported",
-                                p.source_id
-                            ),
-                        )];
-                        problems.extend(warnings);
-                        RecordOutcome::Rejected {
-                            source_id: Some(p.source_id.clone()),
-                            problems,
-                        }
-                    } else {
-                        RecordOutcome::Valid { plan: p, warnings }
-                    }
+            RecordOutcome::Rejected {
+                source_id,
+                problems,
+            } => {
+                counts.rejected += 1;
+                for p in &problems {
+                    tally.add(&loc, source_id.as_deref(), p);
                 }
-                RecordOutcome::Rejected {
-                    source_id: Some(id),
-                    mut problems,
-                } => {
-                    if seen.check(&id)? {
-                        problems.insert(
-                            0,
-                            Problem::error(
-                                ProblemKind::DuplicateSourceId,
-                                "source.id",
-                                format!("source id {id:?} appeared before in the export"),
-                            ),
-                        );
-                    }
-                    RecordOutcome::Rejected {
-                        source_id: Some(id),
-                        problems,
-                    }
+                if let Some(w) = rejects.as_mut() {
+                    w.write(
+                        &loc,
+                        source_id.as_deref(),
+                        &problems,
+                        item.record.as_ref(),
+                        item.raw.as_deref(),
+                        item.is_csv,
+                    )
+                    .map_err(report_err(file))?;
                 }
-                other => other,
-            };
-            match outcome {
-                RecordOutcome::Valid { plan: p, warnings } => {
-                    counts.valid += 1;
-                    if !warnings.is_empty() {
-                        counts.with_warnings += 1;
-                    }
-                    for w in &warnings {
-                        tally.add(&loc, Some(&p.source_id), w);
-                    }
-                    if !p.conversation.is_empty() {
-                        conv.tickets_with_entries += 1;
-                    }
-                    let mut contacts = HashSet::new();
-                    for e in &p.conversation {
-                        match e.kind {
-                            EntryKind::StaffReply => conv.staff_replies += 1,
-                            EntryKind::PrivateNote => conv.private_notes += 1,
-                            EntryKind::ContactReply => {
-                                conv.contact_replies += 1;
-                                contacts.insert(e.author.to_lowercase());
-                            }
-                        }
-                        if e.fell_back {
-                            conv.fallback_authors += 1;
-                        }
-                    }
-                    contact_lookups += contacts.len() as u64;
-                    if p.conversation.is_empty() && p.final_state.needs_post(&schema) {
-                        final_posts += 1;
-                    }
-                    if let Some(w) = payloads.as_mut() {
-                        w.push(&p.source_id, &p.payload).map_err(report_err(file))?;
-                    }
-                }
-                RecordOutcome::Rejected {
-                    source_id,
-                    problems,
-                } => {
-                    counts.rejected += 1;
-                    for p in &problems {
-                        tally.add(&loc, source_id.as_deref(), p);
-                    }
-                    if let Some(w) = rejects.as_mut() {
-                        w.write(
-                            &loc,
-                            source_id.as_deref(),
-                            &problems,
-                            Some(&record.value),
-                            None,
-                            is_csv,
-                        )
-                        .map_err(report_err(file))?;
-                    }
-                }
-                RecordOutcome::Skipped { .. } => counts.skipped += 1,
             }
+            RecordOutcome::Skipped { .. } => counts.skipped += 1,
         }
-    }
+        Ok(())
+    })?;
+    let files = info.files;
+    let side_reports = info.side_files;
 
     if let Some(w) = rejects {
         w.finish().map_err(report_err(Path::new("rejects.csv")))?;

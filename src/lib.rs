@@ -12,6 +12,7 @@ pub mod dryrun;
 pub mod journal;
 pub mod mapping;
 pub mod payload;
+pub mod pipeline;
 pub mod problem;
 pub mod report;
 pub mod sandbox;

@@ -1,0 +1,479 @@
+//! The front half of every run: read the export and yield each record's validated outcome,
+//! in input order.
+//!
+//! The dry run and the import both need exactly this (source → mapping → payload, with
+//! the side files indexed and duplicate source ids caught), and differ only in what they do
+//! with each outcome. Keeping it in one place means the import sends precisely what the dry
+//! run reported. Memory stays flat whatever the size of the export: records stream
+//! through, and the only state that grows (side-file indexes, the duplicate-id set) is on
+//! disk.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::Value;
+use rusqlite::Connection;
+
+use crate::mapping::template::{SideTable, Sides};
+use crate::mapping::{MappingError, Plan};
+use crate::payload::{Builder, RecordOutcome};
+use crate::problem::{Problem, ProblemKind};
+use crate::report::SideFileReport;
+use crate::schema::Schema;
+use crate::source::{
+    self, Format, Location, SideIndex, SideSpec, SourceError, format_from_extension,
+};
+
+/// One record after the pipeline: where it came from and what became of it.
+#[derive(Debug)]
+pub struct Processed {
+    pub location: Location,
+    /// The record came from a CSV file (rejects files quote raw rows differently).
+    pub is_csv: bool,
+    /// The source record, kept for rejected records only (the rejects file shows it so
+    /// the user can fix and re-run it); `None` for valid and skipped records.
+    pub record: Option<serde_json::Value>,
+    /// The raw text of a record that could not be read at all, where the reader has it.
+    pub raw: Option<String>,
+    /// The outcome; a repeated source id has already been turned into a rejection, and an
+    /// unreadable record is a rejection with one `UnreadableRecord` problem.
+    pub outcome: RecordOutcome,
+}
+
+/// What the pipeline learnt about its inputs, besides the records.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineInfo {
+    /// The files read, in the order they were read.
+    pub files: Vec<PathBuf>,
+    /// One entry per side file the mapping names.
+    pub side_files: Vec<SideFileReport>,
+}
+
+/// Why the pipeline stopped (per-record problems never end up here). `E` is the error of
+/// the caller's per-record function, passed through unchanged as [`PipelineError::Consumer`].
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError<E = std::convert::Infallible> {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("side file `{name}`: {message}")]
+    Side { name: String, message: String },
+    /// The mapping does not fit the data (an unknown CSV column).
+    #[error("{}", .0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n"))]
+    Mapping(Vec<MappingError>),
+    #[error("duplicate-id index")]
+    Index(#[from] rusqlite::Error),
+    #[error("cannot create a temporary directory for the duplicate-id index in {path}: {source}")]
+    TempDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The per-record function failed; the pipeline stopped at that record.
+    #[error(transparent)]
+    Consumer(E),
+}
+
+impl PipelineError {
+    /// The same error typed for any consumer (for errors raised while no consumer runs).
+    fn cast<F>(self) -> PipelineError<F> {
+        match self {
+            PipelineError::Source(e) => PipelineError::Source(e),
+            PipelineError::Side { name, message } => PipelineError::Side { name, message },
+            PipelineError::Mapping(e) => PipelineError::Mapping(e),
+            PipelineError::Index(e) => PipelineError::Index(e),
+            PipelineError::TempDir { path, source } => PipelineError::TempDir { path, source },
+            PipelineError::Consumer(never) => match never {},
+        }
+    }
+}
+
+/// An opened pipeline: inputs resolved and side files indexed, records not read yet.
+///
+/// Opening is separate from running so that a caller can fail early on a bad input or side
+/// file before creating its own outputs (the dry run's report folder).
+pub struct Pipeline<'p> {
+    plan: &'p Plan,
+    schema: Arc<Schema>,
+    sides: Arc<Sides>,
+    info: PipelineInfo,
+}
+
+impl<'p> Pipeline<'p> {
+    /// Resolves `inputs` against the mapping's file pattern and indexes the side files
+    /// (`sides` are `--side NAME=PATH` overrides).
+    pub fn open(
+        plan: &'p Plan,
+        schema: Arc<Schema>,
+        inputs: &[PathBuf],
+        sides: &[(String, PathBuf)],
+    ) -> Result<Pipeline<'p>, PipelineError> {
+        let files = source::resolve_inputs(inputs, &plan.source.file)?;
+        let (side_tables, side_files) = build_sides(plan, inputs, sides)?;
+        Ok(Pipeline {
+            plan,
+            schema,
+            sides: side_tables,
+            info: PipelineInfo { files, side_files },
+        })
+    }
+
+    /// The files and side files found by [`Pipeline::open`].
+    pub fn info(&self) -> &PipelineInfo {
+        &self.info
+    }
+
+    /// Reads every record and hands its outcome to `f`, in input order.
+    pub fn for_each<E>(
+        self,
+        mut f: impl FnMut(Processed) -> Result<(), E>,
+    ) -> Result<PipelineInfo, PipelineError<E>> {
+        let plan = self.plan;
+        let builder = Builder::new(plan, self.schema.clone(), self.sides.clone());
+        let mut seen = SeenIds::new().map_err(PipelineError::cast)?;
+        let mut columns_checked = false;
+
+        for file in &self.info.files {
+            let is_csv = match plan.source.read.format {
+                Some(f) => f == Format::Csv,
+                None => format_from_extension(file)
+                    .map(|f| f == Format::Csv)
+                    .unwrap_or(false),
+            };
+            for item in source::read(file, &plan.source.read)? {
+                let record = match item {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let p = Problem::error(ProblemKind::UnreadableRecord, "", e.message);
+                        f(Processed {
+                            location: e.location,
+                            is_csv,
+                            record: None,
+                            raw: e.raw,
+                            outcome: RecordOutcome::Rejected {
+                                source_id: None,
+                                problems: vec![p],
+                            },
+                        })
+                        .map_err(PipelineError::Consumer)?;
+                        continue;
+                    }
+                };
+                if is_csv && !columns_checked {
+                    columns_checked = true;
+                    let errors = check_columns(plan, &record.value, file);
+                    if !errors.is_empty() {
+                        return Err(PipelineError::Mapping(errors));
+                    }
+                }
+                let outcome = builder.build(&record);
+                let outcome = seen.mark_duplicate(outcome).map_err(PipelineError::cast)?;
+                let keep_record = matches!(outcome, RecordOutcome::Rejected { .. });
+                f(Processed {
+                    location: record.location,
+                    is_csv,
+                    record: keep_record.then_some(record.value),
+                    raw: None,
+                    outcome,
+                })
+                .map_err(PipelineError::Consumer)?;
+            }
+        }
+        Ok(self.info)
+    }
+}
+
+/// Opens the pipeline and runs `f` on every record's outcome, in input order.
+pub fn for_each<E>(
+    plan: &Plan,
+    schema: Arc<Schema>,
+    inputs: &[PathBuf],
+    sides: &[(String, PathBuf)],
+    f: impl FnMut(Processed) -> Result<(), E>,
+) -> Result<PipelineInfo, PipelineError<E>> {
+    Pipeline::open(plan, schema, inputs, sides)
+        .map_err(PipelineError::cast)?
+        .for_each(f)
+}
+
+/// Indexes the side files named in the plan.
+pub fn build_sides(
+    plan: &Plan,
+    inputs: &[PathBuf],
+    overrides: &[(String, PathBuf)],
+) -> Result<(Arc<Sides>, Vec<SideFileReport>), PipelineError> {
+    let root = source::export_root(inputs);
+    let mut sides = Sides::default();
+    let mut reports = vec![];
+    for sp in &plan.source.sides {
+        let path = overrides
+            .iter()
+            .find(|(n, _)| n == &sp.name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| root.join(&sp.file));
+        let exists = path.is_file();
+        let table = if !exists && sp.optional {
+            reports.push(SideFileReport {
+                name: sp.name.clone(),
+                path: None,
+                entries: 0,
+                keys: 0,
+                unreadable: 0,
+            });
+            SideTable {
+                name: sp.name.clone(),
+                index: None,
+            }
+        } else if !exists {
+            return Err(PipelineError::Side {
+                name: sp.name.clone(),
+                message: format!(
+                    "{} does not exist; pass --side {}=PATH, or mark it `optional: true` in the mapping",
+                    path.display(),
+                    sp.name
+                ),
+            });
+        } else {
+            let spec = SideSpec {
+                name: sp.name.clone(),
+                path: path.clone(),
+                read: sp.read.clone(),
+                key: sp.key.clone(),
+                explode: sp.explode.clone(),
+                order_by: sp.order_by.clone(),
+            };
+            let mut unreadable = 0u64;
+            let keep_expr = sp.keep_if.as_ref();
+            let mut keep = |v: &serde_json::Value| match keep_expr {
+                None => true,
+                Some(e) => e
+                    .eval(&Value::from_serialize(v))
+                    .map(|r| r.is_true())
+                    .unwrap_or(false),
+            };
+            let mut on_error = |_e: source::RecordError| unreadable += 1;
+            let index = SideIndex::build(&spec, &mut keep, &mut on_error).map_err(|e| {
+                PipelineError::Side {
+                    name: sp.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            reports.push(SideFileReport {
+                name: sp.name.clone(),
+                path: Some(path.display().to_string()),
+                entries: index.len(),
+                keys: index.keys(),
+                unreadable,
+            });
+            SideTable {
+                name: sp.name.clone(),
+                index: Some(Mutex::new(index)),
+            }
+        };
+        let table = Arc::new(table);
+        match &sp.join {
+            Some(expr) => {
+                sides.joins.insert(sp.name.clone(), (table, expr.clone()));
+            }
+            None => {
+                sides.tables.insert(sp.name.clone(), table);
+            }
+        }
+    }
+    Ok((Arc::new(sides), reports))
+}
+
+/// Names templates may use besides the record's own fields.
+fn builtin_names(plan: &Plan) -> HashSet<String> {
+    let mut names: HashSet<String> = [
+        "row",
+        "record",
+        "ticket",
+        "position",
+        "loop",
+        "range",
+        "dict",
+        "namespace",
+        "debug",
+        "true",
+        "false",
+        "none",
+        "__tz",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    names.extend(plan.source.sides.iter().map(|s| s.name.clone()));
+    names
+}
+
+/// `row['Column Name']` references in a template's source.
+fn row_subscripts(source: &str) -> Vec<String> {
+    let mut out = vec![];
+    for prefix in ["row[", "record["] {
+        let mut rest = source;
+        while let Some(i) = rest.find(prefix) {
+            rest = &rest[i + prefix.len()..];
+            let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+                continue;
+            };
+            if let Some(end) = rest[1..].find(q) {
+                out.push(rest[1..1 + end].to_string());
+            }
+        }
+    }
+    out
+}
+
+/// For CSV sources the columns are known from the header: a template that names a column
+/// the file does not have is a mapping error, found before any record is judged.
+fn check_columns(plan: &Plan, first: &serde_json::Value, file: &Path) -> Vec<MappingError> {
+    let Some(columns) = first.as_object() else {
+        return vec![];
+    };
+    let builtins = builtin_names(plan);
+    let mut errors = vec![];
+    let mut seen = HashSet::new();
+    for field in plan.fields() {
+        let mut wanted: Vec<String> = field
+            .expr
+            .variables()
+            .into_iter()
+            .filter(|v| !builtins.contains(v))
+            .collect();
+        wanted.extend(row_subscripts(&field.source));
+        for col in wanted {
+            if columns.contains_key(&col) || !seen.insert((field.name.clone(), col.clone())) {
+                continue;
+            }
+            let hint = crate::schema::did_you_mean(&col, columns.keys().map(String::as_str))
+                .map(|s| {
+                    format!("did you mean `{s}`? (columns with spaces are read as row['{s}'])")
+                })
+                .unwrap_or_else(|| {
+                    format!(
+                        "the columns of {} are: {}",
+                        file.display(),
+                        columns.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                });
+            errors.push(
+                MappingError::at(
+                    field.pos,
+                    format!(
+                        "{}: unknown column `{col}` in {}",
+                        field.name,
+                        file.display()
+                    ),
+                )
+                .help(hint),
+            );
+        }
+    }
+    errors
+}
+
+/// A set of source ids kept on disk, so duplicate detection does not grow memory.
+struct SeenIds {
+    conn: Connection,
+    _dir: tempfile::TempDir,
+    pending: Vec<String>,
+    recent: HashSet<String>,
+}
+
+impl SeenIds {
+    fn new() -> Result<SeenIds, PipelineError> {
+        let dir = tempfile::tempdir().map_err(|source| PipelineError::TempDir {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let conn = Connection::open(dir.path().join("seen.db"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192;
+             CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;",
+        )?;
+        Ok(SeenIds {
+            conn,
+            _dir: dir,
+            pending: vec![],
+            recent: HashSet::new(),
+        })
+    }
+
+    /// Turns the outcome of a record whose source id appeared before into a rejection.
+    fn mark_duplicate(&mut self, outcome: RecordOutcome) -> Result<RecordOutcome, PipelineError> {
+        Ok(match outcome {
+            RecordOutcome::Valid { plan: p, warnings } => {
+                if self.check(&p.source_id)? {
+                    let mut problems = vec![Problem::error(
+                        ProblemKind::DuplicateSourceId,
+                        "source.id",
+                        format!(
+                            "source id {:?} appeared before in the export; only its first record is imported",
+                            p.source_id
+                        ),
+                    )];
+                    problems.extend(warnings);
+                    RecordOutcome::Rejected {
+                        source_id: Some(p.source_id),
+                        problems,
+                    }
+                } else {
+                    RecordOutcome::Valid { plan: p, warnings }
+                }
+            }
+            RecordOutcome::Rejected {
+                source_id: Some(id),
+                mut problems,
+            } => {
+                if self.check(&id)? {
+                    problems.insert(
+                        0,
+                        Problem::error(
+                            ProblemKind::DuplicateSourceId,
+                            "source.id",
+                            format!("source id {id:?} appeared before in the export"),
+                        ),
+                    );
+                }
+                RecordOutcome::Rejected {
+                    source_id: Some(id),
+                    problems,
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// True when `id` was seen before.
+    fn check(&mut self, id: &str) -> Result<bool, PipelineError> {
+        if self.recent.contains(id) {
+            return Ok(true);
+        }
+        let on_disk: bool = self
+            .conn
+            .prepare_cached("SELECT 1 FROM seen WHERE id = ?1")?
+            .exists([id])?;
+        if on_disk {
+            return Ok(true);
+        }
+        self.recent.insert(id.to_string());
+        self.pending.push(id.to_string());
+        if self.pending.len() >= 10_000 {
+            self.flush()?;
+        }
+        Ok(false)
+    }
+
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;
+            for id in self.pending.drain(..) {
+                st.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        self.recent.clear();
+        Ok(())
+    }
+}
