@@ -43,6 +43,9 @@ fn cf_key(key: &str, contact_prefixes: &[&str]) -> Option<Result<(CfKind, u64), 
     )
 }
 
+/// Custom-field values to write, by field id (`None` clears the field).
+type CfWrites = Vec<(u64, Option<CfValue>)>;
+
 /// Custom-field values of a payload, checked against the schema. `category` limits
 /// ticket fields to those that apply to it.
 fn read_custom_fields(
@@ -51,7 +54,7 @@ fn read_custom_fields(
     category: Option<u64>,
     contact_prefixes: &[&str],
     errors: &mut FieldErrors,
-) -> (Vec<(u64, Option<CfValue>)>, Vec<(u64, Option<CfValue>)>) {
+) -> (CfWrites, CfWrites) {
     let mut ticket = Vec::new();
     let mut contact = Vec::new();
     let mut keys: Vec<(&String, &Value)> = payload.iter().collect();
@@ -236,8 +239,8 @@ pub struct NewTicket {
     created_at: Option<Seconds>,
     due_date: Option<String>,
     visible_only_staff: bool,
-    ticket_cf: Vec<(u64, Option<CfValue>)>,
-    contact_cf: Vec<(u64, Option<CfValue>)>,
+    ticket_cf: CfWrites,
+    contact_cf: CfWrites,
 }
 
 /// Checks a `POST tickets/` payload (one item of a bulk list, or a single create).
@@ -442,7 +445,7 @@ pub fn create_ticket(
     let created = t.created_at.unwrap_or(now);
     let update_id = store.next_update_id();
     let mut first = Update::new(update_id, created, Author::User(user));
-    first.message = Some(Message {
+    first.message = Some(Box::new(Message {
         body: t.body,
         subject: String::new(),
         cc: t.cc,
@@ -450,7 +453,7 @@ pub fn create_ticket(
         attachments,
         private: false,
         customer_updated: false,
-    });
+    }));
     let mut custom = Vec::new();
     for (field, value) in t.ticket_cf {
         set_cf(&mut custom, field, value);
@@ -572,7 +575,7 @@ pub fn apply_action(
             };
             let uid = store.next_update_id();
             let mut u = Update::new(uid, now, Author::User(user));
-            u.message = Some(Message {
+            u.message = Some(Box::new(Message {
                 body,
                 subject: String::new(),
                 cc,
@@ -580,7 +583,7 @@ pub fn apply_action(
                 attachments,
                 private: false,
                 customer_updated: false,
-            });
+            }));
             let Some(t) = store.tickets.get_mut(&ticket_id) else {
                 return Ok(());
             };
@@ -623,7 +626,7 @@ pub fn apply_action(
             for (id, value) in ticket_cf {
                 let old = t.set_cf(id, value.clone());
                 if old != value {
-                    u.cf_changes.push((id, old, value));
+                    u.changes_mut().custom_fields.push((id, old, value));
                 }
             }
             t.last_modified = now;
@@ -742,7 +745,7 @@ fn staff_write(
     if let Some((s, behavior)) = status
         && s != t.status
     {
-        u.status_change = Some((t.status, s));
+        u.changes_mut().status = Some((t.status, s));
         t.status = s;
         if behavior == Behavior::Completed {
             t.last_closed_at = Some(now);
@@ -751,19 +754,19 @@ fn staff_write(
     if let Some(p) = priority
         && p != t.priority
     {
-        u.priority_change = Some((t.priority, p));
+        u.changes_mut().priority = Some((t.priority, p));
         t.priority = p;
     }
     if let Some(a) = assignee
         && a != t.assignee
     {
-        u.assignee_change = Some((t.assignee, a));
+        u.changes_mut().assignee = Some((t.assignee, a));
         t.assignee = a;
     }
     if let Some(d) = due_date
         && d != t.due_date
     {
-        u.due_date_change = Some((t.due_date.clone(), d.clone()));
+        u.changes_mut().due_date = Some((t.due_date.clone(), d.clone()));
         t.due_date = d;
     }
     if let Some(tags) = tags {
@@ -772,12 +775,12 @@ fn staff_write(
     for (id, value) in ticket_cf {
         let old = t.set_cf(id, value.clone());
         if old != value {
-            u.cf_changes.push((id, old, value));
+            u.changes_mut().custom_fields.push((id, old, value));
         }
     }
     t.time_spent += time_spent;
     if let Some(body) = body {
-        u.message = Some(Message {
+        u.message = Some(Box::new(Message {
             body,
             subject,
             cc,
@@ -785,13 +788,13 @@ fn staff_write(
             attachments,
             private: action == Action::PrivateNote,
             customer_updated,
-        });
+        }));
         if action == Action::StaffUpdate {
             t.last_staff_reply_at = Some(now);
             t.last_updated_at = now;
         }
     } else if !attachments.is_empty() {
-        u.message = Some(Message {
+        u.message = Some(Box::new(Message {
             body: Body::Text(String::new()),
             subject,
             cc,
@@ -799,7 +802,7 @@ fn staff_write(
             attachments,
             private: action == Action::PrivateNote,
             customer_updated,
-        });
+        }));
     }
     t.last_modified = now;
     t.updates.push(u);
@@ -844,7 +847,7 @@ pub struct ContactWrite {
     name: String,
     email: String,
     phones: Vec<(Option<u64>, String, String, bool)>,
-    custom: Vec<(u64, Option<CfValue>)>,
+    custom: CfWrites,
     login_enabled: Option<bool>,
 }
 

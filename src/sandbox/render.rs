@@ -169,10 +169,13 @@ fn update(schema: &Schema, store: &Store, base_url: &str, u: &Update, show_cf: b
             "subject": m.subject,
         })
     });
-    let cf_change = if show_cf && !u.cf_changes.is_empty() {
+    let changes = u.changes();
+    let cf = changes
+        .map(|c| c.custom_fields.as_slice())
+        .unwrap_or_default();
+    let cf_change = if show_cf && !cf.is_empty() {
         Value::Array(
-            u.cf_changes
-                .iter()
+            cf.iter()
                 .map(|(id, old, new)| {
                     let f = schema.ticket_field(*id);
                     let choices = f.and_then(|f| f.choices.as_deref());
@@ -193,19 +196,19 @@ fn update(schema: &Schema, store: &Store, base_url: &str, u: &Update, show_cf: b
             .map(|s| s.name.clone())
     };
     json!({
-        "priority_change": u.priority_change.map_or(Value::Null, |(o, n)| change(o, n, priority_name)),
+        "priority_change": changes.and_then(|c| c.priority).map_or(Value::Null, |(o, n)| change(o, n, priority_name)),
         "category_change": null,
         "custom_field_change": cf_change,
         "timestamp": timestamp(u.at),
-        "due_date_change": u.due_date_change.as_ref().map_or(Value::Null, |(o, n)| json!({"new": n, "old": o})),
+        "due_date_change": changes.and_then(|c| c.due_date.as_ref()).map_or(Value::Null, |(o, n)| json!({"new": n, "old": o})),
         "by": by(schema, store, u.by),
         "time_spent": u.time_spent,
         "update_id": u.id,
         "message": message,
-        "assignee_change": u.assignee_change.map_or(Value::Null, |(o, n)| {
+        "assignee_change": changes.and_then(|c| c.assignee).map_or(Value::Null, |(o, n)| {
             json!({"new_name": staff_name(n), "new": n, "old": o, "old_name": staff_name(o)})
         }),
-        "status_change": u.status_change.map_or(Value::Null, |(o, n)| change(o, n, status_name)),
+        "status_change": changes.and_then(|c| c.status).map_or(Value::Null, |(o, n)| change(o, n, status_name)),
         "satisfaction_survey": null,
     })
 }

@@ -460,12 +460,8 @@ pub fn sort(schema: &Schema, store: &Store, key: &str, tickets: &mut [&Ticket]) 
         "priorityd" => tickets.sort_by_key(|t| std::cmp::Reverse((priority_order(t), t.id))),
         "categorya" => tickets.sort_by_key(|t| (category_name(t), t.id)),
         "categoryd" => tickets.sort_by_key(|t| std::cmp::Reverse((category_name(t), t.id))),
-        "subjecta" => {
-            tickets.sort_by(|a, b| a.subject.to_lowercase().cmp(&b.subject.to_lowercase()))
-        }
-        "subjectd" => {
-            tickets.sort_by(|a, b| b.subject.to_lowercase().cmp(&a.subject.to_lowercase()))
-        }
+        "subjecta" => tickets.sort_by_key(|t| t.subject.to_lowercase()),
+        "subjectd" => tickets.sort_by_key(|t| std::cmp::Reverse(t.subject.to_lowercase())),
         "due" => tickets.sort_by_key(|t| (t.due_date.is_none(), t.due_date.clone(), t.id)),
         "unresponded" => {
             tickets.sort_by_key(|t| (!unresponded(t), std::cmp::Reverse(t.last_updated_at)))

@@ -133,27 +133,36 @@ pub struct Message {
     pub customer_updated: bool,
 }
 
-/// One entry of a ticket's `updates[]`: a message and/or property changes.
+/// One entry of a ticket's `updates[]`: a message and/or property changes. Kept small
+/// inline (most updates carry only a message), with the message and the rarer property
+/// changes boxed, because a rehearsal stores hundreds of thousands of these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Update {
     pub id: u64,
     pub at: Seconds,
     pub by: Author,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<Message>,
+    pub message: Option<Box<Message>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_change: Option<(u64, u64)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority_change: Option<(u64, u64)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assignee_change: Option<(Option<u64>, Option<u64>)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub due_date_change: Option<(Option<String>, Option<String>)>,
-    /// (field id, old, new).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cf_changes: Vec<(u64, Option<CfValue>, Option<CfValue>)>,
+    pub changes: Option<Box<Changes>>,
     #[serde(default)]
     pub time_spent: u64,
+}
+
+/// Property changes recorded by an update (old, new).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<(u64, u64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<(u64, u64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<(Option<u64>, Option<u64>)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<(Option<String>, Option<String>)>,
+    /// (field id, old, new).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<(u64, Option<CfValue>, Option<CfValue>)>,
 }
 
 impl Update {
@@ -163,13 +172,18 @@ impl Update {
             at,
             by,
             message: None,
-            status_change: None,
-            priority_change: None,
-            assignee_change: None,
-            due_date_change: None,
-            cf_changes: Vec::new(),
+            changes: None,
             time_spent: 0,
         }
+    }
+
+    /// The change record, created on first use.
+    pub fn changes_mut(&mut self) -> &mut Changes {
+        self.changes.get_or_insert_with(Box::default)
+    }
+
+    pub fn changes(&self) -> Option<&Changes> {
+        self.changes.as_deref()
     }
 }
 
