@@ -45,6 +45,12 @@ pub enum Command {
     /// Print the JSON Schema of mapping files (shipped as mappings/mapping.schema.json).
     #[command(name = "mapping-schema")]
     MappingSchema,
+    /// Create every valid ticket in HappyFox exactly once; safe to stop and re-run.
+    Import(ImportArgs),
+    /// Summarise a journal: records by state, batches, timings (read-only).
+    Status(StatusArgs),
+    /// Write success.csv and errors.csv from a journal.
+    Results(ResultsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +113,79 @@ pub struct DryRunArgs {
     pub post_per_min: u32,
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The mapping file.
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// Export files, or the export folder.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Override a side file's path: `--side users=exports/users.json`.
+    #[arg(long, value_parser = parse_side)]
+    pub side: Vec<(String, PathBuf)>,
+    /// The journal (SQLite) that makes the import resumable: one file per migration. Run
+    /// the same command again to continue where it stopped.
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// A schema snapshot; fetched live from the account when absent.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Import into an in-process sandbox (with --schema, or samples/happyfox-schema.json):
+    /// the whole run with no account.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Send again the records that failed in an earlier run.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Continue a journal although the mapping or inputs changed since it began.
+    #[arg(long)]
+    pub allow_changes: bool,
+    /// POST ceiling per minute (HappyFox allows 300 for the whole account).
+    #[arg(long, default_value_t = ClientOptions::default().post_per_min)]
+    pub post_per_min: u32,
+    /// GET ceiling per minute (HappyFox allows 500).
+    #[arg(long, default_value_t = ClientOptions::default().get_per_min)]
+    pub get_per_min: u32,
+    /// How long to pause after a 429 that gives no Retry-After (HappyFox locks out for 10m).
+    #[arg(long, default_value = "10m", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    pub lockout: std::time::Duration,
+    /// Wait before searching for the tickets of a batch whose answer was lost.
+    #[arg(long, default_value = "5s", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    pub reconcile_delay: std::time::Duration,
+    /// Interval of the progress lines when stdout is not a terminal.
+    #[arg(long, default_value = "10s", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    pub progress_every: std::time::Duration,
+    /// Refused: the dry run is its own command.
+    #[arg(long, hide = true)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The journal to read (never modified).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// The journal to read (never modified).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Folder for success.csv and errors.csv (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 fn parse_side(s: &str) -> Result<(String, PathBuf), String> {
@@ -172,6 +251,9 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             print!("{}", mapping::json_schema());
             Ok(0)
         }
+        Command::Import(args) => import(args),
+        Command::Status(args) => status(&args),
+        Command::Results(args) => results(&args),
     }
 }
 
@@ -358,6 +440,374 @@ fn schema_pull(out: &Path, target: &TargetArgs) -> Result<u8, Failure> {
         schema.ticket_custom_fields.len(),
         schema.user_custom_fields.len(),
         schema.contact_groups.len()
+    );
+    Ok(0)
+}
+
+/// The account an import talks to, and the sandbox behind it when `--sandbox` is used.
+struct ImportTarget {
+    client: Client,
+    schema: Schema,
+    label: String,
+    sandbox: Option<crate::sandbox::RunningSandbox>,
+}
+
+fn import_target(
+    args: &ImportArgs,
+    rt: &tokio::runtime::Runtime,
+    options: ClientOptions,
+) -> Result<ImportTarget, Failure> {
+    if args.sandbox {
+        let path = args
+            .schema
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("samples/happyfox-schema.json"));
+        let mut config = crate::sandbox::SandboxConfig::new(load_schema_file(&path)?);
+        // A rehearsal of correctness, not of HappyFox's pacing: the sandbox does not limit,
+        // while the client keeps its own ceilings.
+        config.limits.post_per_min = 0;
+        config.limits.get_per_min = 0;
+        let sandbox = rt
+            .block_on(crate::sandbox::spawn(config))
+            .map_err(Failure::Fatal)?;
+        let credentials =
+            Credentials::new(sandbox.api_key.clone(), sandbox.auth_code.clone()).map_err(usage)?;
+        let target = Target::parse(&sandbox.url).map_err(usage)?;
+        let client = Client::new(target, credentials, options).map_err(usage)?;
+        let schema = rt.block_on(pull(&client))?;
+        let label = format!("an in-process sandbox at {}", sandbox.url);
+        return Ok(ImportTarget {
+            client,
+            schema,
+            label,
+            sandbox: Some(sandbox),
+        });
+    }
+    let url = args.target.url.clone().ok_or_else(|| {
+        usage(anyhow::anyhow!(
+            "no account URL: pass --url https://ACCOUNT.happyfox.com or set HAPPYFOX_URL (or rehearse with --sandbox)"
+        ))
+    })?;
+    let credentials = Credentials::from_env().map_err(usage)?;
+    let target = Target::parse(&url).map_err(usage)?;
+    let client = Client::new(target, credentials, options).map_err(usage)?;
+    // A live schema pull doubles as the check that the URL and credentials work; with a
+    // schema file, one GET does that, before anything is read or written.
+    let schema = match &args.schema {
+        Some(path) => {
+            let schema = load_schema_file(path)?;
+            rt.block_on(client.get_json("statuses/", &[]))
+                .map_err(|e| client_failure(e, "cannot reach the HappyFox account"))?;
+            schema
+        }
+        None => rt.block_on(pull(&client))?,
+    };
+    let label = client.target().account_url();
+    Ok(ImportTarget {
+        client,
+        schema,
+        label,
+        sandbox: None,
+    })
+}
+
+fn client_failure(e: crate::client::ClientError, context: &str) -> Failure {
+    if e.is_configuration() {
+        usage(e)
+    } else {
+        Failure::Fatal(anyhow::Error::new(e).context(context.to_owned()))
+    }
+}
+
+fn import(args: ImportArgs) -> Result<u8, Failure> {
+    use crate::import::{self, ImportError, ImportOptions, Interrupts, SendOptions};
+    use std::io::IsTerminal;
+
+    if args.dry_run {
+        return Err(usage(anyhow::anyhow!(
+            "import has no --dry-run: use `hfmigrate dry-run` with the same --mapping and --input (it sends nothing)"
+        )));
+    }
+    let interactive = std::io::stdin().is_terminal();
+    if !args.yes && !interactive {
+        return Err(usage(anyhow::anyhow!(
+            "refusing to import without confirmation: stdin is not a terminal, so nobody can answer the prompt; pass --yes to import without asking"
+        )));
+    }
+    if args.sandbox && args.journal.exists() {
+        return Err(usage(anyhow::anyhow!(
+            "{} already exists, but an in-process sandbox starts empty every time, so that journal cannot be continued against it; pass a new --journal path (or delete the old one)",
+            args.journal.display()
+        )));
+    }
+    import::check_journal_dir(&args.journal).map_err(usage)?;
+
+    let rt = runtime()?;
+    let options = ClientOptions {
+        post_per_min: args.post_per_min.max(1),
+        get_per_min: args.get_per_min.max(1),
+        lockout: args.lockout,
+        ..ClientOptions::default()
+    };
+    let target = import_target(&args, &rt, options)?;
+    let schema = Arc::new(target.schema);
+    let plan = mapping::load(&args.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
+    let opts = ImportOptions {
+        mapping_path: args.mapping.clone(),
+        inputs: args.input.clone(),
+        sides: args.side.clone(),
+        journal_path: args.journal.clone(),
+        target_url: target.client.target().account_url(),
+        retry_failed: args.retry_failed,
+        allow_changes: args.allow_changes,
+    };
+    let mut out = std::io::stdout();
+    let mut prepared = match import::prepare(&plan, schema, &opts) {
+        Ok(p) => p,
+        Err(ImportError::Pipeline(crate::pipeline::PipelineError::Mapping(errors))) => {
+            let text = std::fs::read_to_string(&args.mapping).unwrap_or_default();
+            return Err(Failure::Mapping(MappingErrors::new(
+                &args.mapping,
+                &text,
+                errors,
+            )));
+        }
+        Err(e) if e.is_usage() => return Err(usage(e)),
+        Err(e) => return Err(Failure::Fatal(e.into())),
+    };
+
+    // The plan: what will be sent and how long it takes at the ceiling.
+    let r = prepared.summary.records;
+    let posts = prepared.posts_left();
+    let _ = writeln!(out, "import into {}", target.label);
+    let _ = writeln!(
+        out,
+        "  journal {} ({})",
+        args.journal.display(),
+        if prepared.resumed { "resumed" } else { "new" }
+    );
+    for c in &prepared.changes {
+        let _ = writeln!(out, "  note: {c}");
+    }
+    match prepared.enqueued {
+        Some(e) => {
+            let _ = writeln!(
+                out,
+                "  validated {} records: {} valid, {} rejected, {} skipped",
+                e.read, e.valid, e.rejected, e.skipped
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  mapping and inputs unchanged since the journal recorded them: not read again"
+            );
+        }
+    }
+    if prepared.requeued > 0 {
+        let _ = writeln!(
+            out,
+            "  --retry-failed: {} failed record(s) queued again",
+            prepared.requeued
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  tickets: {} to create, {} already created, {} failed or rejected{}",
+        r.pending + r.sending,
+        r.created,
+        r.failed,
+        if prepared.summary.batches.sending > 0 {
+            format!(
+                ", {} batch(es) from an earlier run to reconcile first",
+                prepared.summary.batches.sending
+            )
+        } else {
+            String::new()
+        }
+    );
+    let secs = (posts * 60).div_ceil(u64::from(args.post_per_min.max(1)));
+    let _ = writeln!(
+        out,
+        "  {posts} bulk create(s) of up to {} tickets at {} POST/min: about {}",
+        import::BATCH_SIZE,
+        args.post_per_min,
+        import::progress::human(std::time::Duration::from_secs(secs))
+    );
+    let _ = writeln!(
+        out,
+        "  conversations (replies, notes, final status) are not sent by this version"
+    );
+    if posts > 0 && !args.yes && !confirm(&target.label) {
+        let _ = writeln!(out, "nothing sent");
+        let _ = prepared.journal.finish_run("cancelled");
+        return Ok(4);
+    }
+
+    let send = SendOptions {
+        batch_size: import::BATCH_SIZE,
+        reconcile_delay: if args.sandbox {
+            std::time::Duration::ZERO
+        } else {
+            args.reconcile_delay
+        },
+        post_per_min: args.post_per_min,
+    };
+    let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
+    let report = rt.block_on(async {
+        let interrupts = Interrupts::ctrl_c();
+        import::send_all(
+            &mut prepared.journal,
+            &target.client,
+            &prepared.marker,
+            &send,
+            &mut progress,
+            interrupts,
+        )
+        .await
+    });
+    progress.finish();
+    let (end, summary) = import::finish(&mut prepared.journal, &report)
+        .context("cannot record the end of the run in the journal")?;
+    let r = summary.records;
+    let _ = writeln!(
+        out,
+        "this run: {} created, {} failed, {} bulk create(s); journal: {} created, {} failed or rejected, {} not yet created",
+        report.created,
+        report.failed,
+        report.batches,
+        r.created,
+        r.failed,
+        r.pending + r.sending
+    );
+    if report.unknown > 0 {
+        let _ = writeln!(
+            out,
+            "  {} batch(es) of unknown outcome reconciled: {} ticket(s) found in HappyFox, {} batch(es) sent again",
+            report.unknown, report.found, report.resent
+        );
+    }
+    let stats = target.client.stats();
+    if stats.throttled > 0 {
+        let _ = writeln!(
+            out,
+            "  HappyFox throttled {} request(s): lower --post-per-min",
+            stats.throttled
+        );
+    }
+    if let Some(sb) = target.sandbox {
+        let s = sb.stats();
+        let _ = writeln!(
+            out,
+            "  sandbox: {} tickets, {} requests answered 429",
+            s.tickets, s.rate_limited
+        );
+        let _ = rt.block_on(sb.stop());
+    }
+    if r.failed > 0 {
+        let _ = writeln!(
+            out,
+            "  see what failed: hfmigrate results --journal {} --out results/",
+            args.journal.display()
+        );
+    }
+    match report.stop {
+        Some(import::Stop::Client(e)) => {
+            return Err(Failure::Fatal(anyhow::Error::new(e).context(
+                "import stopped; nothing is lost: the journal has every outcome, so run the same command again once this is fixed",
+            )));
+        }
+        Some(import::Stop::Journal(e)) => {
+            return Err(Failure::Fatal(anyhow::Error::new(e).context(
+                "import stopped: the journal cannot record outcomes; batches in flight will be reconciled by the next run",
+            )));
+        }
+        Some(import::Stop::Internal(e)) => {
+            return Err(Failure::Fatal(anyhow::anyhow!(
+                "import stopped: {e}; run the same command again to continue"
+            )));
+        }
+        Some(import::Stop::Interrupted | import::Stop::Abandoned { .. }) => {
+            let _ = writeln!(
+                out,
+                "interrupted: run the same command again to continue where it stopped"
+            );
+        }
+        None => {}
+    }
+    Ok(end.exit_code())
+}
+
+/// Asks on the terminal; anything but yes is no.
+fn confirm(target: &str) -> bool {
+    eprint!("create these tickets in {target}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+fn status(args: &StatusArgs) -> Result<u8, Failure> {
+    let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
+    let s = journal
+        .summary()
+        .context("cannot read the journal summary")?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&s).context("cannot encode the summary")?;
+        let _ = writeln!(out, "{text}");
+        return Ok(0);
+    }
+    let r = s.records;
+    let _ = writeln!(out, "journal {}", args.journal.display());
+    let _ = writeln!(out, "  target:   {}", s.target_url);
+    let _ = writeln!(
+        out,
+        "  runs:     {} (first started {}, last finished {})",
+        s.runs,
+        s.started_at.as_deref().unwrap_or("-"),
+        s.last_finished_at.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "  records:  {} total: {} created, {} failed or rejected, {} pending, {} sending",
+        r.total, r.created, r.failed, r.pending, r.sending
+    );
+    let b = &s.batches;
+    let _ = writeln!(
+        out,
+        "  batches:  {} total, {} finished, {} without an answer{}",
+        b.total,
+        b.finished,
+        b.sending,
+        b.mean_seconds
+            .map(|m| format!(", {m:.2}s from send to answer on average"))
+            .unwrap_or_default()
+    );
+    if b.sending > 0 {
+        let _ = writeln!(
+            out,
+            "  the next import reconciles the {} batch(es) without an answer before sending anything",
+            b.sending
+        );
+    }
+    Ok(0)
+}
+
+fn results(args: &ResultsArgs) -> Result<u8, Failure> {
+    let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))
+        .map_err(Failure::Usage)?;
+    let w = journal.write_results(&args.out).map_err(usage)?;
+    println!(
+        "wrote {} ({} tickets created) and {} ({} records to fix)",
+        w.success_csv.display(),
+        w.successes,
+        w.errors_csv.display(),
+        w.errors
     );
     Ok(0)
 }

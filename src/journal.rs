@@ -782,6 +782,31 @@ impl Journal {
         Ok(())
     }
 
+    /// A value the importer keeps between runs under its own key (such as the fingerprint
+    /// of the inputs it finished enqueueing, so an unchanged resume need not read them).
+    pub fn note(&self, key: &str) -> Result<Option<String>, JournalError> {
+        Ok(self.meta(&format!("note.{key}"))?)
+    }
+
+    /// Sets a [`Journal::note`].
+    pub fn set_note(&mut self, key: &str, value: &str) -> Result<(), JournalError> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+            .execute(params![format!("note.{key}"), value])?;
+        Ok(())
+    }
+
+    /// The stored payload of a record: reconciling a batch from an earlier run needs each
+    /// member's marker, which is in the payload.
+    pub fn payload(&self, source_id: &str) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT payload FROM records WHERE source_id = ?1")?
+            .query_row([source_id], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
+    }
+
     /// Adds records to create, in one transaction. Known source ids keep their state; a
     /// changed payload replaces the stored one only while HappyFox has not seen it. A
     /// record that failed validation earlier and is now valid becomes pending again.

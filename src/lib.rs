@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod client;
 pub mod dryrun;
+pub mod import;
 pub mod journal;
 pub mod mapping;
 pub mod payload;

@@ -36,8 +36,8 @@ use crate::schema::Schema;
 use http::{KillableListener, Shared, lock};
 use store::Store;
 
-/// Options of `hfmigrate sandbox`.
-#[derive(Debug, Clone, clap::Args)]
+/// Options of `hfmigrate sandbox`. `Debug` hides the auth code.
+#[derive(Clone, clap::Args)]
 pub struct SandboxArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8765")]
@@ -83,8 +83,8 @@ pub struct SandboxArgs {
     pub reject_overlaps: bool,
 }
 
-/// Everything a sandbox needs to start.
-#[derive(Debug, Clone)]
+/// Everything a sandbox needs to start. `Debug` hides the auth code.
+#[derive(Clone)]
 pub struct SandboxConfig {
     pub schema: Schema,
     pub api_key: String,
@@ -97,6 +97,40 @@ pub struct SandboxConfig {
     pub save_every: Duration,
     /// Answer 409 to overlapping writes on one ticket instead of only counting them.
     pub reject_overlaps: bool,
+}
+
+impl std::fmt::Debug for SandboxArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxArgs")
+            .field("listen", &self.listen)
+            .field("schema", &self.schema)
+            .field("api_key", &self.api_key)
+            .field("auth_code", &self.auth_code.as_ref().map(|_| "<hidden>"))
+            .field("post_per_min", &self.post_per_min)
+            .field("get_per_min", &self.get_per_min)
+            .field("lockout", &self.lockout)
+            .field("latency", &self.latency)
+            .field("fail_rate", &self.fail_rate)
+            .field("drop_rate", &self.drop_rate)
+            .field("seed", &self.seed)
+            .field("state", &self.state)
+            .field("reject_overlaps", &self.reject_overlaps)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("api_key", &self.api_key)
+            .field("auth_code", &"<hidden>")
+            .field("limits", &self.limits)
+            .field("faults", &self.faults)
+            .field("state_file", &self.state_file)
+            .field("save_every", &self.save_every)
+            .field("reject_overlaps", &self.reject_overlaps)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SandboxConfig {
@@ -345,4 +379,16 @@ pub fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
         })
         .await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_auth_code() {
+        let mut c = SandboxConfig::new(Schema::default());
+        c.auth_code = "s3cret-code".into();
+        assert!(!format!("{c:?}").contains("s3cret-code"));
+    }
 }

@@ -292,6 +292,34 @@ async fn reference_endpoints_serve_the_schema_as_bare_arrays() {
 }
 
 #[tokio::test]
+async fn serve_runs_on_a_given_listener_until_dropped() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut c = config();
+    c.api_key = "key".into();
+    c.auth_code = "code".into();
+    let server = tokio::spawn(sandbox::serve(listener, c));
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/api/1.1/json/priorities/");
+    let resp = http
+        .get(&url)
+        .basic_auth("key", Some("code"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), StatusCode::OK);
+    server.abort();
+    let _ = server.await;
+    let fresh = reqwest::Client::new();
+    assert!(
+        fresh.get(&url).send().await.is_err(),
+        "stopped when dropped"
+    );
+}
+
+#[tokio::test]
 async fn every_call_needs_basic_auth_and_a_401_says_nothing() {
     let sb = start(config()).await;
     let url = sb.url("categories/");

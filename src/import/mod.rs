@@ -1,0 +1,373 @@
+//! The import: every valid ticket created in HappyFox exactly once, as fast as the
+//! account's limits allow, and safe to stop, crash or re-run at any point.
+//!
+//! It runs in two halves around the journal. [`prepare`] validates exactly as the dry run
+//! does (the shared [`crate::pipeline`]), opens the journal, refuses changed inputs
+//! unless allowed, and enqueues every valid record (rejected ones are journaled too, so
+//! `results` lists them). [`send::send_all`] then drains the journal: it reconciles
+//! batches an earlier run left without an answer, and sends the rest 100 per bulk create.
+//! An unchanged resume skips the validation pass: the payloads are in the journal, and
+//! re-reading a large export would make every restart as slow as the first run.
+//!
+//! Created records are where the conversation (issue 5) starts from: each has its
+//! HappyFox id in the journal, and nothing here sends replies, notes or final states yet.
+
+pub mod marker;
+pub mod progress;
+pub mod send;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::journal::{
+    Change, InputFingerprint, Journal, JournalError, PendingRecord, RejectedRecord, RunInfo,
+    Summary, UpsertReport, fingerprint_bytes,
+};
+use crate::mapping::Plan;
+use crate::payload::RecordOutcome;
+use crate::pipeline::{self, PipelineError};
+use crate::schema::Schema;
+use crate::source;
+
+pub use marker::MarkerKind;
+pub use send::{BATCH_SIZE, Interrupts, SendOptions, SendReport, Stop, send_all};
+
+/// The journal note holding the fingerprint of the inputs whose records are all enqueued.
+const ENQUEUED_NOTE: &str = "enqueued";
+/// Records handed to the journal per transaction while enqueueing.
+const ENQUEUE_CHUNK: usize = 2_000;
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub mapping_path: PathBuf,
+    pub inputs: Vec<PathBuf>,
+    /// `--side NAME=PATH` overrides.
+    pub sides: Vec<(String, PathBuf)>,
+    pub journal_path: PathBuf,
+    /// The account URL as stored in the journal (never credentials).
+    pub target_url: String,
+    pub retry_failed: bool,
+    pub allow_changes: bool,
+}
+
+/// Why the import cannot start. Per-record problems never end up here.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(
+        "the mapping has no usable marker: an import must be able to find each ticket again after a lost answer; add `marker: {{ custom_field: Source ID }}` (a text ticket custom field) or `marker: {{ tag: \"src-{{{{ id }}}}\" }}` to the mapping"
+    )]
+    NoMarker,
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError<JournalError>),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(
+        "the journal {path} belongs to a different run:\n{}\nhelp: pass --allow-changes to continue with the new mapping/inputs (records already created are never sent again), or use a new --journal path for a separate migration",
+        changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+    )]
+    Changed { path: PathBuf, changes: Vec<Change> },
+}
+
+impl ImportError {
+    /// Whether the user must change the command, a file or the setup (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ImportError::NoMarker | ImportError::Read { .. } | ImportError::Changed { .. } => true,
+            ImportError::Pipeline(p) => !matches!(
+                p,
+                PipelineError::Consumer(_)
+                    | PipelineError::Index(_)
+                    | PipelineError::TempDir { .. }
+            ),
+            ImportError::Journal(j) => matches!(
+                j,
+                JournalError::ReadOnly { .. }
+                    | JournalError::CannotOpen { .. }
+                    | JournalError::NotAJournal { .. }
+                    | JournalError::NewerVersion { .. }
+                    | JournalError::Busy { .. }
+            ),
+        }
+    }
+}
+
+/// What the validation pass found (absent on an unchanged resume, which skips it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EnqueueCounts {
+    pub read: u64,
+    pub valid: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    pub upsert: UpsertReport,
+}
+
+/// The journal, ready to send from, and what was found on the way.
+#[derive(Debug)]
+pub struct Prepared {
+    pub journal: Journal,
+    pub marker: MarkerKind,
+    /// Whether the journal existed before this run.
+    pub resumed: bool,
+    /// Changes accepted (with `--allow-changes`) or not significant, to be shown.
+    pub changes: Vec<Change>,
+    pub enqueued: Option<EnqueueCounts>,
+    /// Failed records put back to pending by `--retry-failed`.
+    pub requeued: u64,
+    pub summary: Summary,
+}
+
+impl Prepared {
+    /// Bulk creates still to send (pending records, plus batches to reconcile and maybe
+    /// resend).
+    pub fn posts_left(&self) -> u64 {
+        let r = &self.summary.records;
+        r.pending.div_ceil(BATCH_SIZE as u64) + self.summary.batches.sending
+    }
+}
+
+/// The fingerprints this run is compared with: the mapping file's bytes, and every input
+/// and side file.
+pub fn run_info(plan: &Plan, opts: &ImportOptions) -> Result<RunInfo, ImportError> {
+    let mapping = std::fs::read(&opts.mapping_path).map_err(|source| ImportError::Read {
+        path: opts.mapping_path.clone(),
+        source,
+    })?;
+    let mut files = source::resolve_inputs(&opts.inputs, &plan.source.file)
+        .map_err(|e| ImportError::Pipeline(PipelineError::Source(e)))?;
+    let root = source::export_root(&opts.inputs);
+    for side in &plan.source.sides {
+        let path = opts
+            .sides
+            .iter()
+            .find(|(n, _)| n == &side.name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| root.join(&side.file));
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    let mut inputs = Vec::with_capacity(files.len());
+    for f in files {
+        inputs.push(
+            InputFingerprint::of(&f).map_err(|source| ImportError::Read { path: f, source })?,
+        );
+    }
+    Ok(RunInfo::new(
+        fingerprint_bytes(&mapping),
+        inputs,
+        opts.target_url.clone(),
+    ))
+}
+
+/// What the enqueued payloads depend on: mapping, inputs (content, not times) and the
+/// account schema (names resolve to its ids). When it matches the journal's note, every
+/// record is already in the journal as this run would build it.
+fn enqueue_fingerprint(info: &RunInfo, schema: &Schema) -> String {
+    let stable_schema = Schema {
+        source: None,
+        pulled_at: None,
+        ..schema.clone()
+    };
+    let mut text = info.mapping_fingerprint.clone();
+    text.push('\n');
+    text.push_str(&serde_json::to_string(&stable_schema).unwrap_or_default());
+    for i in &info.inputs {
+        text.push_str(&format!("\n{}\t{}\t{}", i.path, i.size, i.digest));
+    }
+    fingerprint_bytes(text.as_bytes())
+}
+
+/// Validates, opens the journal and enqueues: everything before the first POST.
+pub fn prepare(
+    plan: &Plan,
+    schema: Arc<Schema>,
+    opts: &ImportOptions,
+) -> Result<Prepared, ImportError> {
+    let marker = MarkerKind::from_plan(plan.marker.as_ref()).ok_or(ImportError::NoMarker)?;
+    let info = run_info(plan, opts)?;
+    let mut journal = Journal::open(&opts.journal_path, &info)?;
+    let resumed = journal.resumed();
+    let changes = journal.changes().to_vec();
+    if changes.iter().any(Change::is_significant) && !opts.allow_changes {
+        return Err(ImportError::Changed {
+            path: opts.journal_path.clone(),
+            changes,
+        });
+    }
+    if !changes.is_empty() {
+        journal.accept_changes(&info)?;
+    }
+    let fingerprint = enqueue_fingerprint(&info, &schema);
+    let enqueued = if journal.note(ENQUEUED_NOTE)?.as_deref() == Some(fingerprint.as_str()) {
+        None
+    } else {
+        let counts = enqueue(&mut journal, plan, schema, opts)?;
+        journal.set_note(ENQUEUED_NOTE, &fingerprint)?;
+        Some(counts)
+    };
+    let requeued = if opts.retry_failed {
+        journal.requeue_failed()?
+    } else {
+        0
+    };
+    let summary = journal.summary()?;
+    Ok(Prepared {
+        journal,
+        marker,
+        resumed,
+        changes,
+        enqueued,
+        requeued,
+        summary,
+    })
+}
+
+/// Reads the export through the shared pipeline and records every outcome: valid records
+/// as pending (their payload is what will be sent), rejected ones as failed at validation.
+fn enqueue(
+    journal: &mut Journal,
+    plan: &Plan,
+    schema: Arc<Schema>,
+    opts: &ImportOptions,
+) -> Result<EnqueueCounts, ImportError> {
+    let mut counts = EnqueueCounts::default();
+    let mut valid: Vec<PendingRecord> = Vec::with_capacity(ENQUEUE_CHUNK);
+    let mut rejected: Vec<RejectedRecord> = Vec::new();
+    let flush = |journal: &mut Journal,
+                 valid: &mut Vec<PendingRecord>,
+                 rejected: &mut Vec<RejectedRecord>,
+                 counts: &mut EnqueueCounts|
+     -> Result<(), JournalError> {
+        if !valid.is_empty() {
+            let r = journal.upsert_pending(valid)?;
+            counts.upsert.inserted += r.inserted;
+            counts.upsert.unchanged += r.unchanged;
+            counts.upsert.updated += r.updated;
+            counts.upsert.frozen += r.frozen;
+            valid.clear();
+        }
+        if !rejected.is_empty() {
+            journal.reject(rejected)?;
+            rejected.clear();
+        }
+        Ok(())
+    };
+    pipeline::for_each(plan, schema, &opts.inputs, &opts.sides, |p| {
+        counts.read += 1;
+        let file = p.location.file.display().to_string();
+        let line = p.location.line;
+        match p.outcome {
+            RecordOutcome::Valid { plan: t, .. } => {
+                counts.valid += 1;
+                let payload =
+                    serde_json::to_string(&t.payload).map_err(|e| JournalError::CannotOpen {
+                        path: opts.journal_path.display().to_string(),
+                        reason: format!("cannot encode the payload of {}: {e}", t.source_id),
+                    })?;
+                valid.push(PendingRecord {
+                    source_id: t.source_id,
+                    file,
+                    line,
+                    payload,
+                });
+            }
+            RecordOutcome::Rejected {
+                source_id,
+                problems,
+            } => {
+                counts.rejected += 1;
+                let error = problems
+                    .iter()
+                    .filter(|p| p.severity == crate::problem::Severity::Error)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                rejected.push(RejectedRecord {
+                    // A record without a readable id is still listed, under its position.
+                    source_id: source_id.unwrap_or_else(|| format!("(no id) {}", p.location)),
+                    file,
+                    line,
+                    stage: "validation".into(),
+                    error,
+                });
+            }
+            RecordOutcome::Skipped { .. } => counts.skipped += 1,
+        }
+        if valid.len() >= ENQUEUE_CHUNK || rejected.len() >= ENQUEUE_CHUNK {
+            flush(journal, &mut valid, &mut rejected, &mut counts)?;
+        }
+        Ok(())
+    })?;
+    flush(journal, &mut valid, &mut rejected, &mut counts)?;
+    Ok(counts)
+}
+
+/// How the run ended, for the journal and the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every record has an outcome, all created.
+    Done,
+    /// Every record has an outcome; some were rejected or failed.
+    DoneWithFailures,
+    /// Ctrl-C: resumable.
+    Interrupted,
+    /// A fatal error stopped it: resumable once fixed.
+    Failed,
+}
+
+impl RunEnd {
+    /// The documented exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunEnd::Done => 0,
+            RunEnd::DoneWithFailures => 3,
+            RunEnd::Interrupted => 4,
+            RunEnd::Failed => 1,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RunEnd::Done => "done",
+            RunEnd::DoneWithFailures => "done_with_failures",
+            RunEnd::Interrupted => "interrupted",
+            RunEnd::Failed => "failed",
+        }
+    }
+}
+
+/// Decides how the run ended from the send report and the journal, and stamps the run.
+pub fn finish(
+    journal: &mut Journal,
+    report: &SendReport,
+) -> Result<(RunEnd, Summary), JournalError> {
+    let summary = journal.summary()?;
+    let end = match &report.stop {
+        Some(Stop::Interrupted | Stop::Abandoned { .. }) => RunEnd::Interrupted,
+        Some(_) => RunEnd::Failed,
+        None if summary.records.pending + summary.records.sending > 0 => RunEnd::Failed,
+        None if summary.records.failed > 0 => RunEnd::DoneWithFailures,
+        None => RunEnd::Done,
+    };
+    journal.finish_run(end.as_str())?;
+    Ok((end, summary))
+}
+
+/// The journal file's directory must exist; say so plainly rather than through SQLite.
+pub fn check_journal_dir(path: &Path) -> Result<(), ImportError> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(ImportError::Journal(JournalError::CannotOpen {
+            path: path.display().to_string(),
+            reason: format!("directory {} does not exist", dir.display()),
+        })),
+        _ => Ok(()),
+    }
+}

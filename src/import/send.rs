@@ -1,0 +1,531 @@
+//! The sending half of the import: pending records out in batches, every outcome into the
+//! journal, ambiguous batches reconciled before anything in them is sent again.
+//!
+//! The journal is the only authority on what may be sent. A batch's intent is committed
+//! before its POST; its outcome is recorded as soon as the answer arrives; a batch whose
+//! answer was lost stays `sending` until a search for its markers says which members
+//! exist. The journal lives on this task alone: HTTP work runs in spawned tasks that only
+//! hand results back, so a commit never races another, and stopping (Ctrl-C, a fatal
+//! answer) is a matter of not starting new work and waiting for what is in flight.
+//!
+//! Concurrency comes from the client: it admits requests within the POST ceiling and its
+//! adaptive limit. This loop keeps only a couple of batches more in flight than the client
+//! will send at once, because every batch begun and not yet answered is one a crash would
+//! leave to reconcile (a search per member).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::marker::{self, MarkerKind};
+use super::progress::{Progress, Snapshot};
+use crate::client::{Client, ClientError, ItemResult, WriteOutcome};
+use crate::journal::{BatchId, ItemOutcome, Journal, JournalError, RejectedRecord};
+
+/// HappyFox takes at most 100 tickets per bulk create.
+pub const BATCH_SIZE: usize = 100;
+
+/// Knobs of the sender.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Tickets per bulk create.
+    pub batch_size: usize,
+    /// Wait before searching for an ambiguous batch's markers: a ticket created a moment
+    /// ago may not be searchable yet, and a miss would send it twice.
+    pub reconcile_delay: Duration,
+    /// The POST ceiling, for the progress display and the ETA.
+    pub post_per_min: u32,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            batch_size: BATCH_SIZE,
+            reconcile_delay: Duration::from_secs(5),
+            post_per_min: 240,
+        }
+    }
+}
+
+/// Ctrl-C presses, counted: the first stops sending, the second abandons what is in flight.
+#[derive(Debug, Clone)]
+pub struct Interrupts(watch::Receiver<u32>);
+
+impl Interrupts {
+    /// Counts SIGINT (Ctrl-C) for the rest of the process.
+    pub fn ctrl_c() -> Interrupts {
+        let (tx, rx) = watch::channel(0);
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+        Interrupts(rx)
+    }
+
+    /// Interrupts driven by the caller (tests).
+    pub fn manual() -> (watch::Sender<u32>, Interrupts) {
+        let (tx, rx) = watch::channel(0);
+        (tx, Interrupts(rx))
+    }
+}
+
+/// Why sending ended before every pending record had an outcome.
+#[derive(Debug)]
+pub enum Stop {
+    /// Ctrl-C: nothing new was sent; in-flight requests were waited for.
+    Interrupted,
+    /// A second Ctrl-C: in-flight batches were abandoned and stay `sending`, to be
+    /// reconciled by the next run.
+    Abandoned { batches: usize },
+    /// Nothing more can succeed (401/403, unreachable, throttled, a refused search).
+    Client(ClientError),
+    /// The journal cannot record outcomes: stop before sending anything it cannot track.
+    Journal(JournalError),
+    /// A sending task died (a bug); its batch stays `sending` for reconciliation.
+    Internal(String),
+}
+
+/// What one call of [`send_all`] did.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    pub created: u64,
+    pub failed: u64,
+    pub batches: u64,
+    /// Batches whose answer was lost (or that an earlier run left `sending`).
+    pub unknown: u64,
+    /// Members found in HappyFox by reconciliation.
+    pub found: u64,
+    /// Batches sent again after reconciliation found none of their members.
+    pub resent: u64,
+    pub stop: Option<Stop>,
+}
+
+/// A batch member: source id and the payload exactly as stored.
+#[derive(Debug)]
+struct Member {
+    source_id: String,
+    payload: Value,
+}
+
+/// What reconciliation learnt about one member.
+#[derive(Debug)]
+enum Lookup {
+    Found(u64, String),
+    Absent,
+    /// The marker cannot be read or searched: HappyFox must be checked by hand.
+    Unsearchable(String),
+}
+
+/// A finished HTTP task.
+enum Done {
+    Sent {
+        batch: BatchId,
+        members: Arc<Vec<Member>>,
+        result: Result<WriteOutcome, ClientError>,
+    },
+    Reconciled {
+        batch: BatchId,
+        members: Arc<Vec<Member>>,
+        result: Result<Vec<Lookup>, ClientError>,
+    },
+}
+
+/// Sends every pending record (reconciling unknown batches first) until done, stopped or
+/// interrupted. Outcomes are in the journal whatever happens; the report says why it
+/// stopped.
+pub async fn send_all(
+    journal: &mut Journal,
+    client: &Client,
+    kind: &MarkerKind,
+    options: &SendOptions,
+    progress: &mut Progress,
+    mut interrupts: Interrupts,
+) -> SendReport {
+    let mut sender = Sender {
+        journal,
+        client,
+        kind: Arc::new(kind.clone()),
+        options,
+        tasks: JoinSet::new(),
+        sending: 0,
+        reconciling: 0,
+        cursor: 0,
+        exhausted: false,
+        report: SendReport::default(),
+        base: Snapshot::default(),
+        throttled_at_start: client.stats().throttled,
+        posts_at_start: client.stats().posts_sent,
+    };
+    if let Err(e) = sender.start() {
+        sender.report.stop = Some(Stop::Journal(e));
+        return sender.report;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if sender.report.stop.is_none()
+            && let Err(e) = sender.fill()
+        {
+            sender.report.stop = Some(Stop::Journal(e));
+        }
+        if sender.tasks.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = sender.tasks.join_next() => {
+                match joined {
+                    Some(Ok(done)) => {
+                        if let Err(e) = sender.handle(done) {
+                            // Nothing more can be recorded: abandon the rest; their batches
+                            // stay `sending` and are reconciled next time.
+                            sender.tasks.abort_all();
+                            sender.report.stop = Some(Stop::Journal(e));
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        sender.sending = sender.sending.saturating_sub(1);
+                        sender.stop(Stop::Internal(format!("a sending task failed: {e}")));
+                    }
+                    None => {}
+                }
+            }
+            changed = interrupts.0.changed() => {
+                let presses = if changed.is_ok() { *interrupts.0.borrow_and_update() } else { 0 };
+                if presses >= 2 {
+                    let batches = sender.tasks.len();
+                    sender.tasks.abort_all();
+                    progress.println(&format!(
+                        "abandoned {batches} request(s) in flight; their batches will be reconciled by the next run"
+                    ));
+                    sender.report.stop = Some(Stop::Abandoned { batches });
+                    break;
+                }
+                if presses == 1 && sender.report.stop.is_none() {
+                    progress.println(&format!(
+                        "stopping: waiting for {} request(s) in flight (Ctrl-C again to abandon them; the next run reconciles them)",
+                        sender.tasks.len()
+                    ));
+                    sender.report.stop = Some(Stop::Interrupted);
+                }
+                if changed.is_err() {
+                    // The signal source is gone; keep going without it.
+                    interrupts = Interrupts::manual().1;
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        progress.update(&sender.snapshot());
+    }
+    progress.update(&sender.snapshot());
+    sender.report
+}
+
+struct Sender<'a> {
+    journal: &'a mut Journal,
+    client: &'a Client,
+    kind: Arc<MarkerKind>,
+    options: &'a SendOptions,
+    tasks: JoinSet<Done>,
+    /// Bulk creates in flight (spawned, not yet handled).
+    sending: usize,
+    /// Reconciliations in flight.
+    reconciling: u64,
+    /// Last pending row taken; reset to 0 when records go back to pending.
+    cursor: i64,
+    exhausted: bool,
+    report: SendReport,
+    /// Counts at the start, from the journal.
+    base: Snapshot,
+    throttled_at_start: u64,
+    posts_at_start: u64,
+}
+
+impl Sender<'_> {
+    /// Counts from the journal, then every batch an earlier run left `sending`.
+    fn start(&mut self) -> Result<(), JournalError> {
+        let s = self.journal.summary()?;
+        self.base = Snapshot {
+            total: s.records.pending + s.records.sending + s.records.created + s.records.failed,
+            created: s.records.created,
+            failed: s.records.failed,
+            ..Snapshot::default()
+        };
+        for unknown in self.journal.unknown_batches()? {
+            let mut members = Vec::with_capacity(unknown.source_ids.len());
+            for source_id in unknown.source_ids {
+                let payload = match self.journal.payload(&source_id)? {
+                    Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+                    None => Value::Null,
+                };
+                members.push(Member { source_id, payload });
+            }
+            self.report.unknown += 1;
+            self.reconcile(unknown.batch, Arc::new(members));
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let stats = self.client.stats();
+        Snapshot {
+            total: self.base.total,
+            created: self.base.created + self.report.created,
+            failed: self.base.failed + self.report.failed,
+            posts: stats.posts_sent - self.posts_at_start,
+            ceiling: self.options.post_per_min,
+            concurrency: stats.concurrency,
+            in_flight: stats.in_flight,
+            retries: self.report.resent + (stats.throttled - self.throttled_at_start),
+            reconciling: self.reconciling,
+        }
+    }
+
+    fn stop(&mut self, why: Stop) {
+        if self.report.stop.is_none() {
+            self.report.stop = Some(why);
+        }
+    }
+
+    /// Starts batches while the client has room for them.
+    fn fill(&mut self) -> Result<(), JournalError> {
+        while !self.exhausted && self.sending < self.client.stats().concurrency + 2 {
+            let rows = self
+                .journal
+                .next_pending(self.cursor, self.options.batch_size)?;
+            let Some(last) = rows.last() else {
+                self.exhausted = true;
+                break;
+            };
+            self.cursor = last.row;
+            let mut members = Vec::with_capacity(rows.len());
+            let mut broken = Vec::new();
+            for row in rows {
+                match serde_json::from_str::<Value>(&row.payload) {
+                    Ok(payload) => members.push(Member {
+                        source_id: row.source_id,
+                        payload,
+                    }),
+                    Err(e) => broken.push(RejectedRecord {
+                        source_id: row.source_id,
+                        file: String::new(),
+                        line: None,
+                        stage: "journal".into(),
+                        error: format!("the stored payload is not JSON ({e}); run the import again with --allow-changes to rebuild it"),
+                    }),
+                }
+            }
+            if !broken.is_empty() {
+                self.report.failed += self.journal.reject(&broken)?;
+            }
+            if members.is_empty() {
+                continue;
+            }
+            let ids: Vec<&str> = members.iter().map(|m| m.source_id.as_str()).collect();
+            let batch = self.journal.begin_batch(&ids)?;
+            self.report.batches += 1;
+            self.send(batch, Arc::new(members));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, batch: BatchId, members: Arc<Vec<Member>>) {
+        let client = self.client.clone();
+        self.sending += 1;
+        self.tasks.spawn(async move {
+            let payloads: Vec<&Value> = members.iter().map(|m| &m.payload).collect();
+            let result = client.bulk_create("tickets/", &payloads).await;
+            drop(payloads);
+            Done::Sent {
+                batch,
+                members,
+                result,
+            }
+        });
+    }
+
+    fn reconcile(&mut self, batch: BatchId, members: Arc<Vec<Member>>) {
+        let client = self.client.clone();
+        let kind = self.kind.clone();
+        let delay = self.options.reconcile_delay;
+        self.reconciling += 1;
+        self.tasks.spawn(async move {
+            tokio::time::sleep(delay).await;
+            let result = lookup_all(&client, &kind, &members).await;
+            Done::Reconciled {
+                batch,
+                members,
+                result,
+            }
+        });
+    }
+
+    /// Records a finished task's outcome: the one place outcomes reach the journal.
+    fn handle(&mut self, done: Done) -> Result<(), JournalError> {
+        match done {
+            Done::Sent {
+                batch,
+                members,
+                result,
+            } => {
+                self.sending -= 1;
+                match result {
+                    Ok(WriteOutcome::Items(items)) if items.len() == members.len() => {
+                        let outcomes: Vec<ItemOutcome> = members
+                            .iter()
+                            .zip(items)
+                            .map(|(m, item)| match item {
+                                ItemResult::Created { id, display_id } => ItemOutcome::Created {
+                                    source_id: m.source_id.clone(),
+                                    happyfox_id: id,
+                                    display_id,
+                                },
+                                ItemResult::Failed(e) => ItemOutcome::Failed {
+                                    source_id: m.source_id.clone(),
+                                    stage: "create".into(),
+                                    error: e.to_string(),
+                                },
+                            })
+                            .collect();
+                        self.finish(batch, &outcomes)
+                    }
+                    // An answer that does not say which member became which ticket is as
+                    // good as no answer: look them up.
+                    Ok(WriteOutcome::Items(_) | WriteOutcome::Done(_))
+                    | Ok(WriteOutcome::Unknown(_)) => {
+                        self.report.unknown += 1;
+                        self.reconcile(batch, members);
+                        Ok(())
+                    }
+                    Ok(WriteOutcome::Rejected(e)) => {
+                        let error = e.to_string();
+                        let outcomes: Vec<ItemOutcome> = members
+                            .iter()
+                            .map(|m| ItemOutcome::Failed {
+                                source_id: m.source_id.clone(),
+                                stage: "create".into(),
+                                error: format!("HappyFox refused the whole batch: {error}"),
+                            })
+                            .collect();
+                        self.finish(batch, &outcomes)
+                    }
+                    Err(e) => {
+                        // The client returns an error for a write only when HappyFox
+                        // provably did nothing (refused, throttled, never connected).
+                        self.not_sent(batch, &members)?;
+                        self.stop(Stop::Client(e));
+                        Ok(())
+                    }
+                }
+            }
+            Done::Reconciled {
+                batch,
+                members,
+                result,
+            } => {
+                self.reconciling -= 1;
+                let lookups = match result {
+                    Ok(l) => l,
+                    Err(e) => {
+                        // The batch stays `sending`: the next run looks again.
+                        self.stop(Stop::Client(e));
+                        return Ok(());
+                    }
+                };
+                if lookups.iter().all(|l| matches!(l, Lookup::Absent)) {
+                    if self.report.stop.is_some() {
+                        return self.not_sent(batch, &members);
+                    }
+                    // Nothing arrived: send the same batch again, same members.
+                    self.journal.resend_batch(batch)?;
+                    self.report.resent += 1;
+                    self.send(batch, members);
+                    return Ok(());
+                }
+                let mut outcomes = Vec::with_capacity(members.len());
+                for (m, l) in members.iter().zip(lookups) {
+                    let source_id = m.source_id.clone();
+                    outcomes.push(match l {
+                        Lookup::Found(id, display_id) => {
+                            self.report.found += 1;
+                            ItemOutcome::Created {
+                                source_id,
+                                happyfox_id: id,
+                                display_id,
+                            }
+                        }
+                        Lookup::Absent => ItemOutcome::NotSent { source_id },
+                        Lookup::Unsearchable(why) => ItemOutcome::Failed {
+                            source_id,
+                            stage: "reconcile".into(),
+                            error: format!(
+                                "{why}; its batch's answer was lost, so check HappyFox for this ticket by hand before retrying it"
+                            ),
+                        },
+                    });
+                }
+                self.finish(batch, &outcomes)
+            }
+        }
+    }
+
+    fn finish(&mut self, batch: BatchId, outcomes: &[ItemOutcome]) -> Result<(), JournalError> {
+        self.journal.finish_batch(batch, outcomes)?;
+        for o in outcomes {
+            match o {
+                ItemOutcome::Created { .. } => self.report.created += 1,
+                ItemOutcome::Failed { .. } => self.report.failed += 1,
+                ItemOutcome::NotSent { .. } => {
+                    // Back to pending, behind the cursor: page from the start again.
+                    self.cursor = 0;
+                    self.exhausted = false;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn not_sent(&mut self, batch: BatchId, members: &[Member]) -> Result<(), JournalError> {
+        let outcomes: Vec<ItemOutcome> = members
+            .iter()
+            .map(|m| ItemOutcome::NotSent {
+                source_id: m.source_id.clone(),
+            })
+            .collect();
+        self.finish(batch, &outcomes)
+    }
+}
+
+/// Searches for every member's marker, concurrently within the client's GET pacing.
+async fn lookup_all(
+    client: &Client,
+    kind: &MarkerKind,
+    members: &[Member],
+) -> Result<Vec<Lookup>, ClientError> {
+    let lookups = futures::future::join_all(members.iter().map(|m| lookup(client, kind, m))).await;
+    lookups.into_iter().collect()
+}
+
+async fn lookup(client: &Client, kind: &MarkerKind, m: &Member) -> Result<Lookup, ClientError> {
+    let Some(value) = kind.value_of(&m.payload) else {
+        return Ok(Lookup::Unsearchable(
+            "its marker is missing from the stored payload".into(),
+        ));
+    };
+    let Some(q) = kind.query(&value) else {
+        return Ok(Lookup::Unsearchable(format!(
+            "its marker {value:?} contains a double quote, which a HappyFox search cannot express"
+        )));
+    };
+    let answer = client
+        .get_json("tickets/", &[("status", "_all"), ("q", &q), ("size", "50")])
+        .await?;
+    Ok(match marker::find(kind, &value, &answer) {
+        Some((id, display)) => Lookup::Found(id, display),
+        None => Lookup::Absent,
+    })
+}
