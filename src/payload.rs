@@ -121,6 +121,80 @@ pub struct Builder<'p> {
     schema: Arc<Schema>,
     sides: Arc<Sides>,
     staff_by_key: HashMap<String, usize>,
+    names: NameMaps,
+}
+
+/// Schema names by their normalised form ([`norm_name`]), built once per run: every
+/// record resolves a category, a priority, a status and several choice labels, and a scan
+/// comparing normalised copies of each name allocated for every comparison.
+#[derive(Default)]
+struct NameMaps {
+    /// Index into `schema.categories`; the first of equal names wins, as a scan would.
+    categories: HashMap<String, usize>,
+    priorities: HashMap<String, usize>,
+    statuses: HashMap<String, usize>,
+    /// Choice label → choice id, per ticket custom field id.
+    ticket_choices: HashMap<u64, HashMap<String, u64>>,
+    /// Choice label → choice id, per contact custom field id.
+    user_choices: HashMap<u64, HashMap<String, u64>>,
+}
+
+impl NameMaps {
+    fn new(schema: &Schema) -> NameMaps {
+        fn index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<String, usize> {
+            let mut map = HashMap::new();
+            for (i, n) in names.enumerate() {
+                map.entry(norm_name(n).into_owned()).or_insert(i);
+            }
+            map
+        }
+        fn choices(list: Option<&[schema::Choice]>) -> HashMap<String, u64> {
+            let mut map = HashMap::new();
+            for c in list.unwrap_or(&[]) {
+                map.entry(norm_name(&c.text).into_owned()).or_insert(c.id);
+            }
+            map
+        }
+        NameMaps {
+            categories: index(schema.categories.iter().map(|c| c.name.as_str())),
+            priorities: index(schema.priorities.iter().map(|c| c.name.as_str())),
+            statuses: index(schema.statuses.iter().map(|c| c.name.as_str())),
+            ticket_choices: schema
+                .ticket_custom_fields
+                .iter()
+                .map(|f| (f.id, choices(f.choices.as_deref())))
+                .collect(),
+            user_choices: schema
+                .user_custom_fields
+                .iter()
+                .map(|f| (f.id, choices(f.choices.as_deref())))
+                .collect(),
+        }
+    }
+}
+
+/// The form [`schema::same_name`] compares: whitespace runs collapsed to one space, ends
+/// trimmed, lower-cased. Borrows when the name is already in that form (the common case
+/// for ASCII labels), so most lookups do not allocate.
+fn norm_name(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let plain = s.is_ascii()
+        && b.first().is_none_or(|c| *c != b' ')
+        && b.last().is_none_or(|c| *c != b' ')
+        && !b
+            .iter()
+            .any(|c| c.is_ascii_uppercase() || (c.is_ascii_whitespace() && *c != b' '))
+        && !s.contains("  ");
+    if plain {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase(),
+        )
+    }
 }
 
 impl<'p> Builder<'p> {
@@ -130,11 +204,13 @@ impl<'p> Builder<'p> {
             staff_by_key.insert(s.email.to_lowercase(), i);
             staff_by_key.entry(s.name.to_lowercase()).or_insert(i);
         }
+        let names = NameMaps::new(&schema);
         Builder {
             plan,
             schema,
             sides,
             staff_by_key,
+            names,
         }
     }
 
@@ -202,6 +278,13 @@ impl<'p> Builder<'p> {
             }
         }
     }
+}
+
+/// The choices of one custom field: the list (for hints) and the lookup by label.
+#[derive(Clone, Copy)]
+struct Choices<'a> {
+    list: Option<&'a [schema::Choice]>,
+    by_name: Option<&'a HashMap<String, u64>>,
 }
 
 /// The state of building one record.
@@ -340,10 +423,12 @@ impl Run<'_, '_> {
 
     fn category(&mut self, name: &str, field: &str) -> Option<&Category> {
         let schema = &self.b.schema;
-        let found = schema
+        let found = self
+            .b
+            .names
             .categories
-            .iter()
-            .find(|c| schema::same_name(&c.name, name))
+            .get(norm_name(name).as_ref())
+            .map(|i| &schema.categories[*i])
             .or_else(|| name.parse::<u64>().ok().and_then(|id| schema.category(id)));
         match found {
             Some(c) if c.public => Some(c),
@@ -485,10 +570,10 @@ impl Run<'_, '_> {
             if !name.is_empty() {
                 match self
                     .b
-                    .schema
+                    .names
                     .priorities
-                    .iter()
-                    .find(|x| schema::same_name(&x.name, &name))
+                    .get(norm_name(&name).as_ref())
+                    .map(|i| &self.b.schema.priorities[*i])
                 {
                     Some(pr) => {
                         p.insert("priority".into(), Json::from(pr.id));
@@ -671,10 +756,10 @@ impl Run<'_, '_> {
             {
                 match self
                     .b
-                    .schema
+                    .names
                     .statuses
-                    .iter()
-                    .find(|s| schema::same_name(&s.name, &name))
+                    .get(norm_name(&name).as_ref())
+                    .map(|i| &self.b.schema.statuses[*i])
                 {
                     Some(st) => {
                         final_state.status = Some(st.id);
@@ -759,7 +844,7 @@ impl Run<'_, '_> {
         field: &Field,
         field_name: &str,
         kind: &FieldType,
-        choices: Option<&[schema::Choice]>,
+        choices: Choices<'_>,
     ) -> Option<Json> {
         match kind {
             FieldType::MultipleChoice => {
@@ -830,11 +915,14 @@ impl Run<'_, '_> {
         field: &Field,
         field_name: &str,
         label: &str,
-        choices: Option<&[schema::Choice]>,
+        choices: Choices<'_>,
     ) -> Option<u64> {
-        let choices = choices.unwrap_or(&[]);
-        match choices.iter().find(|c| schema::same_name(&c.text, label)) {
-            Some(c) => Some(c.id),
+        let found = choices
+            .by_name
+            .and_then(|m| m.get(norm_name(label).as_ref()).copied());
+        let choices = choices.list.unwrap_or(&[]);
+        match found {
+            Some(id) => Some(id),
             None => {
                 let hint = schema::did_you_mean(label, choices.iter().map(|c| c.text.as_str()))
                     .map(|s| format!("did you mean {s:?}?"))
@@ -865,8 +953,13 @@ impl Run<'_, '_> {
         category: Option<u64>,
     ) -> Option<(String, Json)> {
         let id = r.id?;
-        let def = self.b.schema.ticket_field(id)?.clone();
-        let value = self.typed_value(field, &def.name, &def.kind, def.choices.as_deref())?;
+        let b = self.b;
+        let def = b.schema.ticket_field(id)?;
+        let choices = Choices {
+            list: def.choices.as_deref(),
+            by_name: b.names.ticket_choices.get(&id),
+        };
+        let value = self.typed_value(field, &def.name, &def.kind, choices)?;
         if let Some(cat) = category {
             if !def.applies_to(cat) {
                 let cat_name = self
@@ -891,8 +984,13 @@ impl Run<'_, '_> {
 
     fn contact_field(&mut self, r: &FieldRef, field: &Field) -> Option<(String, Json)> {
         let id = r.id?;
-        let def = self.b.schema.user_field(id)?.clone();
-        let value = self.typed_value(field, &def.name, &def.kind, def.choices.as_deref())?;
+        let b = self.b;
+        let def = b.schema.user_field(id)?;
+        let choices = Choices {
+            list: def.choices.as_deref(),
+            by_name: b.names.user_choices.get(&id),
+        };
+        let value = self.typed_value(field, &def.name, &def.kind, choices)?;
         Some((format!("c-cf-{id}"), value))
     }
 
