@@ -40,6 +40,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+#[path = "journal_messages.rs"]
+mod messages;
+pub use messages::{MessageCounts, MessageOutcome, MessageRow, NewMessage, TicketConversation};
+
 /// The schema this build writes. Bump it and add a step to `migrate` when tables change.
 pub const SCHEMA_VERSION: i64 = 1;
 /// Marks the file as ours (`hfmj`), so a random SQLite file is not mistaken for a journal.
@@ -466,6 +470,8 @@ CREATE TABLE messages (
     position           INTEGER NOT NULL,
     kind               TEXT NOT NULL,
     author             TEXT,
+    author_name        TEXT,
+    payload            TEXT,
     payload_hash       TEXT,
     state              TEXT NOT NULL,
     happyfox_update_id INTEGER,
@@ -475,6 +481,10 @@ CREATE TABLE messages (
     UNIQUE (ticket_source_id, position)
 );
 CREATE INDEX messages_state ON messages(state);
+CREATE TABLE contacts (
+    email TEXT PRIMARY KEY,
+    id    INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Brings a journal of an older version up to [`SCHEMA_VERSION`], one step per version,

@@ -3,4 +3,5 @@
 mod client;
 mod dry_run;
 mod journal;
+mod replies;
 mod sandbox;

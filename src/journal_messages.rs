@@ -1,0 +1,283 @@
+//! The conversation half of the journal: one row per later message of a ticket, and the
+//! contacts already resolved to HappyFox ids.
+//!
+//! HappyFox cannot backdate or delete an update, so each message must be posted exactly
+//! once and in order. Like batches, a message's intent (`sending`) is committed before its
+//! POST; a message found `sending` when a later run starts has an unknown outcome and is
+//! reconciled by reading the ticket back before it is sent again.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Journal, JournalError, now_ms};
+
+/// A message to store when its ticket is enqueued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// 1-based order within the ticket's conversation.
+    pub position: i64,
+    /// `staff_reply`, `private_note`, `contact_reply` or `final_note`.
+    pub kind: String,
+    /// The original author's email (contacts are resolved to ids when posting).
+    pub author: String,
+    pub author_name: String,
+    /// The JSON body to post (without `user` for contact replies).
+    pub payload: String,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    pub id: i64,
+    pub position: i64,
+    pub kind: String,
+    pub author: String,
+    pub author_name: String,
+    pub payload: String,
+    /// `pending`, or `sending` when an earlier attempt's outcome is unknown.
+    pub state: String,
+    pub attempts: i64,
+}
+
+/// A created ticket with messages still to post, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketConversation {
+    /// The record's row id, for paging.
+    pub row: i64,
+    pub source_id: String,
+    pub happyfox_id: u64,
+    /// The ticket contact's email (from the create payload), the fallback author of
+    /// contact replies whose own author has no email.
+    pub contact_email: String,
+    pub contact_name: String,
+    pub messages: Vec<MessageRow>,
+}
+
+/// How a message ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessageOutcome {
+    Posted { update_id: Option<u64> },
+    Failed { error: String },
+}
+
+/// Messages by state, for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MessageCounts {
+    pub pending: u64,
+    pub sending: u64,
+    pub posted: u64,
+    pub failed: u64,
+}
+
+impl Journal {
+    /// Stores the messages of enqueued tickets; messages already stored (same ticket and
+    /// position) are left as they are, so a re-run never posts one twice.
+    pub fn add_messages(
+        &mut self,
+        tickets: &[(String, Vec<NewMessage>)],
+    ) -> Result<u64, JournalError> {
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        let mut added = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO messages
+                   (ticket_source_id, position, kind, author, author_name, payload, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+            )?;
+            for (source_id, messages) in tickets {
+                for m in messages {
+                    added += insert.execute(params![
+                        source_id,
+                        m.position,
+                        m.kind,
+                        m.author,
+                        m.author_name,
+                        m.payload,
+                        now
+                    ])? as u64;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Created tickets that still have messages to post, after record row `after`.
+    pub fn conversations_to_post(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<TicketConversation>, JournalError> {
+        let mut tickets = self.conn.prepare_cached(
+            "SELECT r.id, r.source_id, r.happyfox_id, r.payload FROM records r
+             WHERE r.id > ?1 AND r.state = 'created' AND r.happyfox_id IS NOT NULL
+               AND EXISTS (SELECT 1 FROM messages m WHERE m.ticket_source_id = r.source_id
+                           AND m.state IN ('pending', 'sending'))
+             ORDER BY r.id LIMIT ?2",
+        )?;
+        let mut messages = self.conn.prepare_cached(
+            "SELECT id, position, kind, coalesce(author, ''), coalesce(author_name, ''),
+                    coalesce(payload, '{}'), state, attempts
+             FROM messages WHERE ticket_source_id = ?1 AND state IN ('pending', 'sending')
+             ORDER BY position",
+        )?;
+        let rows = tickets
+            .query_map(params![after, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, source_id, happyfox_id, payload) in rows {
+            let payload: serde_json::Value = payload
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default();
+            let text = |k: &str| {
+                payload
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let list = messages
+                .query_map([&source_id], |r| {
+                    Ok(MessageRow {
+                        id: r.get(0)?,
+                        position: r.get(1)?,
+                        kind: r.get(2)?,
+                        author: r.get(3)?,
+                        author_name: r.get(4)?,
+                        payload: r.get(5)?,
+                        state: r.get(6)?,
+                        attempts: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            out.push(TicketConversation {
+                row,
+                source_id,
+                happyfox_id: u64::try_from(happyfox_id).unwrap_or_default(),
+                contact_email: text("email"),
+                contact_name: text("name"),
+                messages: list,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Commits the intent to post a message, before the POST.
+    pub fn begin_message(&mut self, id: i64) -> Result<(), JournalError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?2
+                 WHERE id = ?1 AND state IN ('pending', 'sending')",
+            )?
+            .execute(params![id, now_ms()])?;
+        Ok(())
+    }
+
+    /// Records a message's outcome.
+    pub fn finish_message(
+        &mut self,
+        id: i64,
+        outcome: &MessageOutcome,
+    ) -> Result<(), JournalError> {
+        let now = now_ms();
+        match outcome {
+            MessageOutcome::Posted { update_id } => self
+                .conn
+                .prepare_cached(
+                    "UPDATE messages SET state = 'posted', happyfox_update_id = ?2, last_error = NULL, updated_at = ?3
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, update_id.map(|u| i64::try_from(u).unwrap_or(i64::MAX)), now])?,
+            MessageOutcome::Failed { error } => self
+                .conn
+                .prepare_cached(
+                    "UPDATE messages SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, error, now])?,
+        };
+        Ok(())
+    }
+
+    /// Failed messages go back to pending (`--retry-failed`).
+    pub fn requeue_failed_messages(&mut self) -> Result<u64, JournalError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'pending', updated_at = ?1 WHERE state = 'failed'",
+            )?
+            .execute([now_ms()])?;
+        Ok(n as u64)
+    }
+
+    /// Messages by state.
+    pub fn message_counts(&self) -> Result<MessageCounts, JournalError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT state, count(*) FROM messages GROUP BY state")?;
+        let mut c = MessageCounts::default();
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (state, n) = row?;
+            let n = n as u64;
+            match state.as_str() {
+                "pending" => c.pending = n,
+                "sending" => c.sending = n,
+                "posted" => c.posted = n,
+                "failed" => c.failed = n,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    /// Failed messages with their ticket, position and error, for `results`.
+    pub fn failed_messages(&self) -> Result<Vec<(String, i64, String, String)>, JournalError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT ticket_source_id, position, kind, coalesce(last_error, '') FROM messages
+             WHERE state = 'failed' ORDER BY ticket_source_id, position",
+        )?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The newest update id posted for a ticket: later updates are where an unknown
+    /// message would be.
+    pub fn last_update_id(&self, source_id: &str) -> Result<Option<u64>, JournalError> {
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT max(happyfox_update_id) FROM messages WHERE ticket_source_id = ?1 AND state = 'posted'",
+            )?
+            .query_row([source_id], |r| r.get(0))?;
+        Ok(id.and_then(|i| u64::try_from(i).ok()))
+    }
+
+    /// A contact already resolved to its HappyFox id.
+    pub fn contact_id(&self, email: &str) -> Result<Option<u64>, JournalError> {
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM contacts WHERE email = ?1")?
+            .query_row([email.to_lowercase()], |r| r.get(0))
+            .optional()?;
+        Ok(id.and_then(|i| u64::try_from(i).ok()))
+    }
+
+    pub fn set_contact_id(&mut self, email: &str, id: u64) -> Result<(), JournalError> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO contacts (email, id) VALUES (?1, ?2)")?
+            .execute(params![
+                email.to_lowercase(),
+                i64::try_from(id).unwrap_or(i64::MAX)
+            ])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,450 @@
+//! Follow-up conversation: after a ticket exists, post the rest of its history.
+//!
+//! HappyFox can backdate only a ticket's `created_at`, so every later entry is posted
+//! afterwards, oldest first, one at a time per ticket (HappyFox does not support
+//! concurrent updates to one ticket), many tickets in parallel under the client's POST
+//! ceiling. Staff replies never email the customer (`update_customer: false`,
+//! `send_survey: false`). The ticket's final state rides on its last staff post; a closing
+//! private note is added only when the last entry cannot carry it and something must
+//! change.
+//!
+//! Every message is a journal row: its intent is committed before the POST, its outcome
+//! after. A message whose outcome is unknown (timeout, dropped connection, crash) is
+//! reconciled by reading the ticket back and looking for it among the updates after the
+//! last one we know we posted, so nothing is posted twice and nothing is lost.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::client::{Client, ClientError, WriteOutcome};
+use crate::journal::{Journal, JournalError, MessageOutcome, NewMessage, TicketConversation};
+use crate::mapping::Plan;
+use crate::mapping::template::html_to_text;
+use crate::payload::{EntryKind, TicketPlan};
+use crate::schema::{self, Schema};
+
+/// The body of the closing note that carries a final state no other post could carry.
+pub const CLOSING_NOTE: &str = "<p><i>Migrated with hfmigrate: final state applied.</i></p>";
+
+/// Tickets whose conversations are posted at the same time (each one message at a time).
+pub const DEFAULT_TICKETS_IN_PARALLEL: usize = 32;
+
+/// Why posting conversations stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RepliesError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("the journal lock was poisoned by a crashed task")]
+    Poisoned,
+}
+
+/// The agent who signs closing notes: the mapping's fallback agent, else the first
+/// active account admin, else the first active agent.
+pub fn closing_staff(plan: &Plan, schema: &Schema) -> Option<u64> {
+    let fallback = plan
+        .conversation
+        .as_ref()
+        .and_then(|c| c.fallback_agent.as_deref())
+        .and_then(|f| {
+            schema.staff.iter().find(|s| {
+                s.active && (schema::same_name(&s.email, f) || schema::same_name(&s.name, f))
+            })
+        });
+    fallback
+        .or_else(|| schema.staff.iter().find(|s| s.active && s.is_account_admin))
+        .or_else(|| schema.staff.iter().find(|s| s.active))
+        .map(|s| s.id)
+}
+
+/// The messages a valid ticket needs after creation, with their exact bodies; the final
+/// state is folded into the last staff post, or a closing note when needed.
+pub fn plan_messages(
+    ticket: &TicketPlan,
+    schema: &Schema,
+    closing_staff: Option<u64>,
+) -> Vec<NewMessage> {
+    let mut out: Vec<(String, Map<String, Value>, String, String)> = ticket
+        .conversation
+        .iter()
+        .map(|e| {
+            let mut body = Map::new();
+            let kind = match e.kind {
+                EntryKind::StaffReply => {
+                    body.insert("staff".into(), json!(e.staff));
+                    body.insert("html".into(), json!(e.html));
+                    body.insert("update_customer".into(), json!(false));
+                    body.insert("send_survey".into(), json!(false));
+                    "staff_reply"
+                }
+                EntryKind::PrivateNote => {
+                    body.insert("staff".into(), json!(e.staff));
+                    body.insert("html".into(), json!(e.html));
+                    "private_note"
+                }
+                EntryKind::ContactReply => {
+                    body.insert("text".into(), json!(e.html));
+                    "contact_reply"
+                }
+            };
+            let author = if e.fell_back && e.kind == EntryKind::ContactReply {
+                String::new()
+            } else {
+                e.author.clone()
+            };
+            (kind.to_string(), body, author, String::new())
+        })
+        .collect();
+    let f = &ticket.final_state;
+    if f.needs_post(schema) {
+        let carrier = out.last_mut().filter(|(kind, ..)| kind != "contact_reply");
+        let target = match carrier {
+            Some((_, body, ..)) => Some(body),
+            None => match closing_staff {
+                Some(staff) => {
+                    let mut body = Map::new();
+                    body.insert("staff".into(), json!(staff));
+                    body.insert("html".into(), json!(CLOSING_NOTE));
+                    out.push(("final_note".into(), body, String::new(), String::new()));
+                    out.last_mut().map(|(_, b, ..)| b)
+                }
+                None => None,
+            },
+        };
+        if let Some(body) = target {
+            if let Some(status) = f.status {
+                body.insert("status".into(), json!(status));
+            }
+            for (k, v) in &f.custom_fields {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, (kind, body, author, author_name))| NewMessage {
+            position: i as i64 + 1,
+            kind,
+            author,
+            author_name,
+            payload: Value::Object(body).to_string(),
+        })
+        .collect()
+}
+
+/// The endpoint a message kind is posted to.
+fn endpoint(kind: &str, ticket: u64) -> String {
+    match kind {
+        "staff_reply" => format!("ticket/{ticket}/staff_update/"),
+        "contact_reply" => format!("ticket/{ticket}/user_reply/"),
+        _ => format!("ticket/{ticket}/staff_pvtnote/"),
+    }
+}
+
+/// What posting did, for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RepliesReport {
+    pub posted: u64,
+    pub failed: u64,
+    pub reconciled: u64,
+    pub contacts_created: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    posted: AtomicU64,
+    failed: AtomicU64,
+    reconciled: AtomicU64,
+    contacts_created: AtomicU64,
+}
+
+/// Posts every pending message of every created ticket in the journal.
+pub async fn post_all(
+    client: &Client,
+    journal: &Arc<Mutex<Journal>>,
+    parallel: usize,
+    stop: &AtomicBool,
+) -> Result<RepliesReport, RepliesError> {
+    let counters = Counters::default();
+    let mut after = 0;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let page = lock(journal)?.conversations_to_post(after, 256)?;
+        let Some(last) = page.last() else { break };
+        after = last.row;
+        let results: Vec<Result<(), RepliesError>> = futures::stream::iter(page)
+            .map(|t| post_ticket(client, journal, t, stop, &counters))
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+    }
+    Ok(RepliesReport {
+        posted: counters.posted.load(Ordering::Relaxed),
+        failed: counters.failed.load(Ordering::Relaxed),
+        reconciled: counters.reconciled.load(Ordering::Relaxed),
+        contacts_created: counters.contacts_created.load(Ordering::Relaxed),
+    })
+}
+
+fn lock(journal: &Arc<Mutex<Journal>>) -> Result<std::sync::MutexGuard<'_, Journal>, RepliesError> {
+    journal.lock().map_err(|_| RepliesError::Poisoned)
+}
+
+/// One ticket's messages, strictly in order.
+async fn post_ticket(
+    client: &Client,
+    journal: &Arc<Mutex<Journal>>,
+    ticket: TicketConversation,
+    stop: &AtomicBool,
+    counters: &Counters,
+) -> Result<(), RepliesError> {
+    let mut last_update = lock(journal)?.last_update_id(&ticket.source_id)?;
+    for m in &ticket.messages {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut body: Map<String, Value> = serde_json::from_str(&m.payload).unwrap_or_default();
+        // A message left `sending` by an earlier attempt may already be there.
+        if m.state == "sending" {
+            if let Some(id) = find_posted(client, ticket.happyfox_id, &body, last_update).await? {
+                lock(journal)?.finish_message(
+                    m.id,
+                    &MessageOutcome::Posted {
+                        update_id: Some(id),
+                    },
+                )?;
+                counters.reconciled.fetch_add(1, Ordering::Relaxed);
+                last_update = Some(id);
+                continue;
+            }
+        }
+        if m.kind == "contact_reply" {
+            let (email, name) = if m.author.is_empty() {
+                (ticket.contact_email.clone(), ticket.contact_name.clone())
+            } else {
+                (m.author.clone(), m.author_name.clone())
+            };
+            match contact_id(client, journal, &email, &name, counters).await? {
+                Some(user) => {
+                    body.insert("user".into(), json!(user));
+                }
+                None => {
+                    lock(journal)?.finish_message(
+                        m.id,
+                        &MessageOutcome::Failed {
+                            error: format!("contact {email:?} could not be found or created"),
+                        },
+                    )?;
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+        }
+        let path = endpoint(&m.kind, ticket.happyfox_id);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            lock(journal)?.begin_message(m.id)?;
+            match client.post_json(&path, &body).await? {
+                WriteOutcome::Done(v) => {
+                    let id = latest_update_id(&v);
+                    lock(journal)?
+                        .finish_message(m.id, &MessageOutcome::Posted { update_id: id })?;
+                    counters.posted.fetch_add(1, Ordering::Relaxed);
+                    last_update = id.or(last_update);
+                    break;
+                }
+                WriteOutcome::Rejected(e) => {
+                    lock(journal)?.finish_message(
+                        m.id,
+                        &MessageOutcome::Failed {
+                            error: e.to_string(),
+                        },
+                    )?;
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                WriteOutcome::Items(_) => {
+                    lock(journal)?.finish_message(
+                        m.id,
+                        &MessageOutcome::Failed {
+                            error: "unexpected list answer to a single post".into(),
+                        },
+                    )?;
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                WriteOutcome::Unknown(_) => {
+                    // Give a slow write time to land, then look before sending again.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if let Some(id) =
+                        find_posted(client, ticket.happyfox_id, &body, last_update).await?
+                    {
+                        lock(journal)?.finish_message(
+                            m.id,
+                            &MessageOutcome::Posted {
+                                update_id: Some(id),
+                            },
+                        )?;
+                        counters.reconciled.fetch_add(1, Ordering::Relaxed);
+                        last_update = Some(id);
+                        break;
+                    }
+                    if attempts >= 5 || stop.load(Ordering::SeqCst) {
+                        // Left `sending`: the next run reconciles it first.
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The id of the newest update in a ticket-detail answer.
+fn latest_update_id(ticket: &Value) -> Option<u64> {
+    ticket
+        .get("updates")
+        .and_then(Value::as_array)
+        .and_then(|u| {
+            u.iter()
+                .filter_map(|x| x.get("update_id").and_then(Value::as_u64))
+                .max()
+        })
+}
+
+/// Text used to recognise a message among a ticket's updates, whatever HTML cleaning the
+/// server applied.
+fn fingerprint(html: &str) -> String {
+    let text = html_to_text(html);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    joined.chars().take(400).collect()
+}
+
+/// Reads the ticket back and finds the update carrying `body` after `after`.
+async fn find_posted(
+    client: &Client,
+    ticket: u64,
+    body: &Map<String, Value>,
+    after: Option<u64>,
+) -> Result<Option<u64>, RepliesError> {
+    let ours = body
+        .get("html")
+        .or_else(|| body.get("text"))
+        .and_then(Value::as_str)
+        .map(fingerprint)
+        .unwrap_or_default();
+    let detail = client.get_json(&format!("ticket/{ticket}/"), &[]).await?;
+    let Some(updates) = detail.get("updates").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    for u in updates {
+        let Some(id) = u.get("update_id").and_then(Value::as_u64) else {
+            continue;
+        };
+        if after.is_some_and(|a| id <= a) {
+            continue;
+        }
+        let msg = u.get("message");
+        let theirs = ["html", "text"]
+            .iter()
+            .filter_map(|k| msg.and_then(|m| m.get(*k)).and_then(Value::as_str))
+            .map(fingerprint)
+            .any(|f| !f.is_empty() && f == ours);
+        if theirs {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// A contact's HappyFox id: from the journal, else looked up, else created with login
+/// disabled. Existing contacts are never re-posted (an upsert would reset their custom
+/// fields).
+async fn contact_id(
+    client: &Client,
+    journal: &Arc<Mutex<Journal>>,
+    email: &str,
+    name: &str,
+    counters: &Counters,
+) -> Result<Option<u64>, RepliesError> {
+    if email.is_empty() {
+        return Ok(None);
+    }
+    if let Some(id) = lock(journal)?.contact_id(email)? {
+        return Ok(Some(id));
+    }
+    let encoded: String = email
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let found = match client.get_json(&format!("user/{encoded}/"), &[]).await {
+        Ok(v) => v.get("id").and_then(Value::as_u64),
+        Err(ClientError::Rejected { error, .. }) if error.status == 404 => None,
+        Err(e) => return Err(e.into()),
+    };
+    let id = match found {
+        Some(id) => Some(id),
+        None => {
+            let name = if name.trim().is_empty() { email } else { name };
+            let body = json!({ "name": name, "email": email, "is_login_enabled": "FALSE" });
+            match client.post_json("users/", &body).await? {
+                WriteOutcome::Done(v) => {
+                    counters.contacts_created.fetch_add(1, Ordering::Relaxed);
+                    v.get("id").and_then(Value::as_u64).or_else(|| {
+                        v.as_array()
+                            .and_then(|a| a.first())
+                            .and_then(|x| x.get("id"))
+                            .and_then(Value::as_u64)
+                    })
+                }
+                // An upsert keyed on email is safe to repeat for a contact we just saw
+                // did not exist; look it up again next time.
+                _ => None,
+            }
+        }
+    };
+    if let Some(id) = id {
+        lock(journal)?.set_contact_id(email, id)?;
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_markup_and_spacing() {
+        assert_eq!(
+            fingerprint("<p>Hello <b>there</b></p>\n<p>Bye</p>"),
+            fingerprint("Hello there\nBye")
+        );
+        assert_ne!(fingerprint("<p>Hello</p>"), fingerprint("<p>Goodbye</p>"));
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(endpoint("staff_reply", 7), "ticket/7/staff_update/");
+        assert_eq!(endpoint("private_note", 7), "ticket/7/staff_pvtnote/");
+        assert_eq!(endpoint("final_note", 7), "ticket/7/staff_pvtnote/");
+        assert_eq!(endpoint("contact_reply", 7), "ticket/7/user_reply/");
+    }
+}
