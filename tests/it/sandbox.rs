@@ -1397,6 +1397,55 @@ async fn concurrent_writes_to_one_ticket_are_recorded_and_may_be_refused() {
 }
 
 #[tokio::test]
+async fn urlencoded_payloads_are_read_like_json() {
+    let sb = start(config()).await;
+    let resp = sb
+        .auth(sb.http.post(sb.url("tickets/")))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("name=Form+User&email=form%40example.com&category=1&subject=Via+form&text=hello&t-cf-3=21&t-cf-3=23")
+        .send()
+        .await
+        .expect("POST form");
+    let (status, t) = Sb::read(resp).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["subject"], "Via form");
+    assert_eq!(t["user"]["email"], "form@example.com");
+    let modules = t["custom_fields"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == 3))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        modules["value_id"],
+        json!([21, 23]),
+        "repeated keys are a list"
+    );
+}
+
+#[tokio::test]
+async fn the_state_file_is_saved_while_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.json");
+    let mut c = config();
+    c.state_file = Some(path.clone());
+    c.save_every = Duration::from_millis(50);
+    let sb = start(c).await;
+    sb.ticket(json!({"subject": "saved before any crash"}))
+        .await;
+    let t0 = Instant::now();
+    let mut saved = String::new();
+    while t0.elapsed() < Duration::from_secs(5) && !saved.contains("saved before any crash") {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        saved = std::fs::read_to_string(&path).unwrap_or_default();
+    }
+    assert!(
+        saved.contains("saved before any crash"),
+        "state written periodically"
+    );
+    drop(sb);
+}
+
+#[tokio::test]
 async fn reset_clears_the_account() {
     let sb = start(config()).await;
     sb.ticket(json!({})).await;
