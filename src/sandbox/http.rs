@@ -899,7 +899,7 @@ fn list_tickets(shared: &Shared, q: &HashMap<String, String>) -> Response {
         .filter(|t| category.is_none_or(|c| t.category == c))
         .filter(|t| query.matches(schema, &store, t))
         .collect();
-    if super::search::sort(schema, &store, &sort, &mut matches).is_none() {
+    if super::search::sort(schema, &sort, &mut matches).is_none() {
         return bad_request_list(&request_error(&format!("`{sort}` is not a sort option")));
     }
     let minify = q.get("minify_response").is_some_and(|v| v == "true");

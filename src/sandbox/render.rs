@@ -245,11 +245,6 @@ pub fn ticket(schema: &Schema, store: &Store, base_url: &str, t: &Ticket, d: Det
         .find_map(|u| u.message.as_ref())
         .map(|m| m.body.text())
         .unwrap_or_default();
-    let unresponded = match (t.last_user_reply_at, t.last_staff_reply_at) {
-        (Some(_), None) => true,
-        (Some(u), Some(s)) => u > s,
-        _ => false,
-    };
     let user = store
         .contacts
         .get(&t.user)
@@ -284,7 +279,7 @@ pub fn ticket(schema: &Schema, store: &Store, base_url: &str, t: &Ticket, d: Det
     put("last_modified", json!(timestamp(t.last_modified)));
     put("user", user);
     put("subscribers", json!([]));
-    put("unresponded", json!(unresponded));
+    put("unresponded", json!(t.unresponded()));
     put("created_at", json!(timestamp(t.created_at)));
     put("source", json!("TKT_CREATION_API"));
     put("assigned_to", assigned);

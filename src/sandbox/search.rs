@@ -338,14 +338,7 @@ fn filter_matches(f: &Filter, schema: &Schema, store: &Store, t: &Ticket) -> boo
             (_, None) => false,
         }),
         Filter::HasAttachments(b) => (t.attachments_count() > 0) == *b,
-        Filter::Unresponded(b) => {
-            let unresponded = match (t.last_user_reply_at, t.last_staff_reply_at) {
-                (Some(_), None) => true,
-                (Some(u), Some(s)) => u > s,
-                _ => false,
-            };
-            unresponded == *b
-        }
+        Filter::Unresponded(b) => t.unresponded() == *b,
         Filter::Date(field, op, d) => {
             let at = match field {
                 DateField::Created => Some(t.created_at),
@@ -428,7 +421,7 @@ fn since_date(s: &str) -> Option<Date> {
 }
 
 /// Orders tickets for `sort=`; `None` for an unknown sort key.
-pub fn sort(schema: &Schema, store: &Store, key: &str, tickets: &mut [&Ticket]) -> Option<()> {
+pub fn sort(schema: &Schema, key: &str, tickets: &mut [&Ticket]) -> Option<()> {
     let status_order = |t: &Ticket| schema.status(t.status).map_or(0, |s| s.order);
     let priority_order = |t: &Ticket| schema.priority(t.priority).map_or(0, |p| p.order);
     let category_name = |t: &Ticket| schema.category(t.category).map(|c| c.name.clone());
@@ -437,12 +430,6 @@ pub fn sort(schema: &Schema, store: &Store, key: &str, tickets: &mut [&Ticket]) 
             .and_then(|a| schema.staff_member(a))
             .map(|s| s.name.clone())
     };
-    let unresponded = |t: &Ticket| match (t.last_user_reply_at, t.last_staff_reply_at) {
-        (Some(_), None) => true,
-        (Some(u), Some(s)) => u > s,
-        _ => false,
-    };
-    let _ = store;
     match key {
         "updated" => tickets.sort_by_key(|t| std::cmp::Reverse((t.last_updated_at, t.id))),
         "updatea" => tickets.sort_by_key(|t| (t.last_updated_at, t.id)),
@@ -464,7 +451,7 @@ pub fn sort(schema: &Schema, store: &Store, key: &str, tickets: &mut [&Ticket]) 
         "subjectd" => tickets.sort_by_key(|t| std::cmp::Reverse(t.subject.to_lowercase())),
         "due" => tickets.sort_by_key(|t| (t.due_date.is_none(), t.due_date.clone(), t.id)),
         "unresponded" => {
-            tickets.sort_by_key(|t| (!unresponded(t), std::cmp::Reverse(t.last_updated_at)))
+            tickets.sort_by_key(|t| (!t.unresponded(), std::cmp::Reverse(t.last_updated_at)))
         }
         "assigneea" => tickets.sort_by_key(|t| (assignee_name(t), t.id)),
         "assigneed" => tickets.sort_by_key(|t| std::cmp::Reverse((assignee_name(t), t.id))),

@@ -235,6 +235,15 @@ impl Ticket {
             .sum()
     }
 
+    /// The contact wrote last and no staff reply came after.
+    pub fn unresponded(&self) -> bool {
+        match (self.last_user_reply_at, self.last_staff_reply_at) {
+            (Some(_), None) => true,
+            (Some(u), Some(s)) => u > s,
+            _ => false,
+        }
+    }
+
     pub fn messages_count(&self) -> usize {
         self.updates.iter().filter(|u| u.message.is_some()).count()
     }

@@ -128,34 +128,31 @@ fn digits(s: &str, n: usize) -> Option<i16> {
     }
 }
 
-/// `yyyy-mm-dd`, the only format for custom-field dates.
-pub fn parse_ymd(s: &str) -> Option<Date> {
-    let mut it = s.split('-');
-    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+/// Three digit groups split by `sep`, in the order year-month-day (`ymd`) or
+/// day-month-year, as a valid calendar date.
+fn date_parts(s: &str, sep: char, ymd: bool) -> Option<Date> {
+    let mut it = s.split(sep);
+    let (a, m, c) = (it.next()?, it.next()?, it.next()?);
     if it.next().is_some() {
         return None;
     }
+    let (y, d) = if ymd { (a, c) } else { (c, a) };
     Date::new(digits(y, 4)?, digits(m, 2)? as i8, digits(d, 2)? as i8).ok()
+}
+
+/// `yyyy-mm-dd`, the only format for custom-field dates.
+pub fn parse_ymd(s: &str) -> Option<Date> {
+    date_parts(s, '-', true)
 }
 
 /// `dd/mm/yyyy`, accepted for `due_date` besides `yyyy-mm-dd`.
 pub fn parse_dmy(s: &str) -> Option<Date> {
-    let mut it = s.split('/');
-    let (d, m, y) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() {
-        return None;
-    }
-    Date::new(digits(y, 4)?, digits(m, 2)? as i8, digits(d, 2)? as i8).ok()
+    date_parts(s, '/', false)
 }
 
 /// `yyyy/mm/dd`, the date format of search terms.
 pub fn parse_search_date(s: &str) -> Option<Date> {
-    let mut it = s.split('/');
-    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() {
-        return None;
-    }
-    Date::new(digits(y, 4)?, digits(m, 2)? as i8, digits(d, 2)? as i8).ok()
+    date_parts(s, '/', true)
 }
 
 /// `due_date`: `yyyy-mm-dd` or `dd/mm/yyyy`.
