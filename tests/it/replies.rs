@@ -33,12 +33,24 @@ fn plans(mapping: &str, input: &str) -> (hfmigrate::mapping::Plan, Arc<Schema>, 
     (plan, schema, out)
 }
 
-fn fast_options() -> ClientOptions {
-    ClientOptions {
+/// A client for the sandbox with ceilings far above anything the tests send.
+fn client_for(sb: &sandbox::RunningSandbox) -> Client {
+    let options = ClientOptions {
         post_per_min: 100_000,
         get_per_min: 100_000,
         ..ClientOptions::default()
-    }
+    };
+    let credentials = Credentials::new(sb.api_key.clone(), sb.auth_code.clone()).unwrap();
+    Client::new(Target::parse(&sb.url).unwrap(), credentials, options).unwrap()
+}
+
+/// A sandbox on the sample account with its rate limits off (these tests are about
+/// correctness, not pacing).
+fn unlimited(schema: &Schema) -> SandboxConfig {
+    let mut config = SandboxConfig::new(schema.clone());
+    config.limits.post_per_min = 0;
+    config.limits.get_per_min = 0;
+    config
 }
 
 /// Creates the tickets (bulk) and journals them as created with their messages.
@@ -127,16 +139,9 @@ async fn updates(client: &Client, ticket: u64) -> Vec<(String, u64, String)> {
 async fn zendesk_conversations_match_the_source_in_order_kind_author_and_text() {
     let (plan, schema, tickets) = plans("mappings/zendesk.yaml", "samples/zendesk/");
     assert_eq!(tickets.len(), 22);
-    let mut config = SandboxConfig::new((*schema).clone());
-    config.limits.post_per_min = 0;
-    config.limits.get_per_min = 0;
+    let config = unlimited(&schema);
     let sb = sandbox::spawn(config).await.unwrap();
-    let client = Client::new(
-        Target::parse(&sb.url).unwrap(),
-        Credentials::new(sb.api_key.clone(), sb.auth_code.clone()).unwrap(),
-        fast_options(),
-    )
-    .unwrap();
+    let client = client_for(&sb);
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("run.db"), &run_info(&sb.url)).unwrap();
     let ids = create_and_journal(&client, &mut journal, &plan, &schema, &tickets).await;
@@ -199,19 +204,12 @@ async fn zendesk_conversations_match_the_source_in_order_kind_author_and_text() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_neither_duplicate_nor_lose_a_message() {
     let (plan, schema, tickets) = plans("mappings/freshdesk.yaml", "samples/freshdesk/");
-    let mut config = SandboxConfig::new((*schema).clone());
-    config.limits.post_per_min = 0;
-    config.limits.get_per_min = 0;
+    let mut config = unlimited(&schema);
     config.faults.fail_rate = 0.15;
     config.faults.drop_rate = 0.15;
     config.faults.seed = Some(7);
     let sb = sandbox::spawn(config).await.unwrap();
-    let client = Client::new(
-        Target::parse(&sb.url).unwrap(),
-        Credentials::new(sb.api_key.clone(), sb.auth_code.clone()).unwrap(),
-        fast_options(),
-    )
-    .unwrap();
+    let client = client_for(&sb);
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("run.db"), &run_info(&sb.url)).unwrap();
     let pending: Vec<PendingRecord> = tickets
