@@ -161,6 +161,9 @@ pub struct ImportArgs {
     /// Interval of the progress lines when stdout is not a terminal.
     #[arg(long, default_value = "10s", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
     pub progress_every: std::time::Duration,
+    /// Tickets per bulk create (HappyFox takes up to 100); smaller only for rehearsals.
+    #[arg(long, default_value_t = crate::import::BATCH_SIZE, value_parser = parse_batch_size, hide = true)]
+    pub batch_size: usize,
     /// Refused: the dry run is its own command.
     #[arg(long, hide = true)]
     pub dry_run: bool,
@@ -186,6 +189,13 @@ pub struct ResultsArgs {
     /// Folder for success.csv and errors.csv (created if needed).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+fn parse_batch_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=crate::import::BATCH_SIZE).contains(&n) => Ok(n),
+        _ => Err(format!("expected 1 to {}", crate::import::BATCH_SIZE)),
+    }
 }
 
 fn parse_side(s: &str) -> Result<(String, PathBuf), String> {
@@ -578,7 +588,7 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
 
     // The plan: what will be sent and how long it takes at the ceiling.
     let r = prepared.summary.records;
-    let posts = prepared.posts_left();
+    let posts = prepared.posts_left(args.batch_size);
     let _ = writeln!(out, "import into {}", target.label);
     let _ = writeln!(
         out,
@@ -630,7 +640,7 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
     let _ = writeln!(
         out,
         "  {posts} bulk create(s) of up to {} tickets at {} POST/min: about {}",
-        import::BATCH_SIZE,
+        args.batch_size,
         args.post_per_min,
         import::progress::human(std::time::Duration::from_secs(secs))
     );
@@ -645,7 +655,7 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
     }
 
     let send = SendOptions {
-        batch_size: import::BATCH_SIZE,
+        batch_size: args.batch_size,
         reconcile_delay: if args.sandbox {
             std::time::Duration::ZERO
         } else {

@@ -127,9 +127,9 @@ pub struct Prepared {
 impl Prepared {
     /// Bulk creates still to send (pending records, plus batches to reconcile and maybe
     /// resend).
-    pub fn posts_left(&self) -> u64 {
+    pub fn posts_left(&self, batch_size: usize) -> u64 {
         let r = &self.summary.records;
-        r.pending.div_ceil(BATCH_SIZE as u64) + self.summary.batches.sending
+        r.pending.div_ceil(batch_size.max(1) as u64) + self.summary.batches.sending
     }
 }
 
@@ -290,9 +290,19 @@ fn enqueue(
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
-                rejected.push(RejectedRecord {
+                let duplicate = problems
+                    .iter()
+                    .any(|p| p.kind == crate::problem::ProblemKind::DuplicateSourceId);
+                let source_id = match source_id {
+                    // The first record with this id is the one imported; journaling the
+                    // repeat under the same id would overwrite it.
+                    Some(id) if duplicate => format!("{id} (repeated at {})", p.location),
+                    Some(id) => id,
                     // A record without a readable id is still listed, under its position.
-                    source_id: source_id.unwrap_or_else(|| format!("(no id) {}", p.location)),
+                    None => format!("(no id) {}", p.location),
+                };
+                rejected.push(RejectedRecord {
+                    source_id,
                     file,
                     line,
                     stage: "validation".into(),

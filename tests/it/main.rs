@@ -2,6 +2,7 @@
 
 mod client;
 mod dry_run;
+mod import;
 mod journal;
 mod replies;
 mod sandbox;

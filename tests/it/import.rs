@@ -1,0 +1,551 @@
+//! The import through the built binary against a real sandbox over HTTP: faults, crashes,
+//! the rate limit, and every way a run can be refused, each checked against what the
+//! sandbox holds and what the journal says.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hfmigrate::client::{Client, ClientOptions, Credentials, Target};
+use hfmigrate::journal::Journal;
+use hfmigrate::sandbox::{self, Latency, Limits, RunningSandbox, SandboxConfig};
+use hfmigrate::schema::Schema;
+
+const KEY: &str = "key-TOPSECRET-4711";
+const CODE: &str = "code-TOPSECRET-0815";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sample_schema() -> Schema {
+    Schema::load(&root().join("samples/happyfox-schema.json")).unwrap()
+}
+
+async fn start(configure: impl FnOnce(&mut SandboxConfig)) -> RunningSandbox {
+    let mut config = SandboxConfig::new(sample_schema());
+    config.api_key = KEY.into();
+    config.auth_code = CODE.into();
+    configure(&mut config);
+    sandbox::spawn(config).await.unwrap()
+}
+
+/// The generic-CSV sample repeated `copies` times with distinct ticket ids, so a run has
+/// enough batches for faults and kills to land in; comments.csv comes along unchanged.
+fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
+    let src = root().join("samples/generic-csv");
+    let out = dir.join("export");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(src.join("comments.csv"), out.join("comments.csv")).unwrap();
+    let mut reader = csv::Reader::from_path(src.join("tickets.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut writer = csv::Writer::from_path(out.join("tickets.csv")).unwrap();
+    writer.write_record(&headers).unwrap();
+    for k in 1..=copies {
+        for row in &rows {
+            let mut fields: Vec<String> = row.iter().map(str::to_owned).collect();
+            if !fields[0].trim().is_empty() {
+                fields[0] = format!("{}-{k}", fields[0].trim());
+            }
+            writer.write_record(&fields).unwrap();
+        }
+    }
+    writer.flush().unwrap();
+    out
+}
+
+/// One run of the built binary, as a user would start it.
+struct Run<'a> {
+    url: &'a str,
+    journal: &'a Path,
+    mapping: &'a str,
+    input: &'a Path,
+    extra: Vec<String>,
+    key: &'a str,
+}
+
+impl Run<'_> {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hfmigrate"));
+        cmd.current_dir(root())
+            .env("HAPPYFOX_API_KEY", self.key)
+            .env("HAPPYFOX_AUTH_CODE", CODE)
+            .env_remove("HAPPYFOX_URL")
+            .args(["import", "--yes", "--mapping", self.mapping, "--input"])
+            .arg(self.input)
+            .arg("--journal")
+            .arg(self.journal)
+            .args([
+                "--url",
+                self.url,
+                "--schema",
+                "samples/happyfox-schema.json",
+            ])
+            .args([
+                "--post-per-min",
+                "60000",
+                "--get-per-min",
+                "60000",
+                "--reconcile-delay",
+                "0s",
+                "--progress-every",
+                "1s",
+            ])
+            .args(&self.extra)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    async fn output(&self) -> Output {
+        let mut cmd = self.command();
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn client(sb: &RunningSandbox) -> Client {
+    let options = ClientOptions {
+        post_per_min: 60_000,
+        get_per_min: 60_000,
+        ..ClientOptions::default()
+    };
+    Client::new(
+        Target::parse(&sb.url).unwrap(),
+        Credentials::new(KEY, CODE).unwrap(),
+        options,
+    )
+    .unwrap()
+}
+
+/// Searches the sandbox for one marker; returns the ids of tickets carrying it exactly.
+async fn tickets_with_marker(c: &Client, marker: &str) -> Vec<u64> {
+    let q = format!("\"Source ID\":\"{marker}\"");
+    let answer = c
+        .get_json("tickets/", &[("status", "_all"), ("q", &q), ("size", "50")])
+        .await
+        .unwrap();
+    answer["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["custom_fields"].as_array().unwrap().iter().any(|f| {
+                f["name"] == "Source ID" && f["value"].as_str().map(str::trim) == Some(marker)
+            })
+        })
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// Every created record of the journal is exactly one ticket in the sandbox, found by its
+/// marker with the id the journal recorded, and the sandbox holds nothing else.
+async fn assert_exactly_once(sb: &RunningSandbox, journal: &Path, dir: &Path, valid: u64) {
+    let j = Journal::open_read_only(journal).unwrap();
+    let s = j.summary().unwrap();
+    assert_eq!(s.records.created, valid, "{s:?}");
+    assert_eq!(s.records.pending + s.records.sending, 0, "{s:?}");
+    let out = dir.join("results");
+    j.write_results(&out).unwrap();
+    let mut success = csv::Reader::from_path(out.join("success.csv")).unwrap();
+    let c = client(sb);
+    let mut n = 0;
+    for row in success.records() {
+        let row = row.unwrap();
+        let source_id = &row[0];
+        let ticket_id: u64 = row[1].parse().unwrap();
+        let found = tickets_with_marker(&c, &format!("CSV-{source_id}")).await;
+        assert_eq!(found, vec![ticket_id], "marker CSV-{source_id}");
+        n += 1;
+    }
+    assert_eq!(n, valid);
+    assert_eq!(
+        sb.stats().tickets,
+        valid,
+        "the sandbox holds exactly the created tickets"
+    );
+}
+
+/// Valid records of an export, counted in-process by the same pipeline the import uses.
+fn valid_records(mapping: &str, input: &Path) -> u64 {
+    let schema = std::sync::Arc::new(sample_schema());
+    let plan = hfmigrate::mapping::load(&root().join(mapping), Some(schema.clone())).unwrap();
+    let mut valid = 0;
+    hfmigrate::pipeline::for_each(&plan, schema, &[input.to_path_buf()], &[], |p| {
+        if matches!(p.outcome, hfmigrate::payload::RecordOutcome::Valid { .. }) {
+            valid += 1;
+        }
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap();
+    valid
+}
+
+/// "validated N records: V valid, ..." from the plan the import prints.
+fn valid_count(o: &Output) -> u64 {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.contains("validated"))
+        .unwrap_or_else(|| panic!("{}", text(o)));
+    line.split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_end_with_exactly_one_ticket_per_valid_record() {
+    let sb = start(|c| {
+        c.limits = Limits {
+            post_per_min: 0,
+            get_per_min: 0,
+            lockout: Duration::from_secs(1),
+        };
+        c.faults.fail_rate = 0.05;
+        c.faults.drop_rate = 0.05;
+        c.faults.latency = Some(Latency::Range(
+            Duration::from_millis(1),
+            Duration::from_millis(8),
+        ));
+        c.faults.seed = Some(7);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = replicated_csv(dir.path(), 4);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: "mappings/generic-csv.yaml",
+        input: &input,
+        extra: vec!["--batch-size".into(), "4".into()],
+        key: KEY,
+    };
+    let o = run.output().await;
+    // The sample has deliberate rejects: exit 3, everything valid created.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let valid = valid_count(&o);
+    assert!(valid > 60, "{valid}");
+    let stats = sb.stats();
+    assert!(
+        stats.faults.fail + stats.faults.drop > 0,
+        "no fault was injected: {stats:?}"
+    );
+    assert_exactly_once(&sb, &journal, dir.path(), valid).await;
+    // A second run sends nothing.
+    let posts_before = sb
+        .stats()
+        .requests
+        .get("POST tickets/")
+        .map_or(0, |m| m.values().sum::<u64>());
+    let again = run.output().await;
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
+    let posts_after = sb
+        .stats()
+        .requests
+        .get("POST tickets/")
+        .map_or(0, |m| m.values().sum::<u64>());
+    assert_eq!(posts_before, posts_after, "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("not read again"),
+        "{}",
+        text(&again)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_moments_every_record_is_created_once() {
+    let sb = start(|c| {
+        c.limits = Limits {
+            post_per_min: 0,
+            get_per_min: 0,
+            lockout: Duration::from_secs(1),
+        };
+        c.faults.latency = Some(Latency::Range(
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+        ));
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = replicated_csv(dir.path(), 3);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: "mappings/generic-csv.yaml",
+        input: &input,
+        extra: vec!["--batch-size".into(), "2".into()],
+        key: KEY,
+    };
+    let mut kills = 0;
+    let mut finished = None;
+    let mut attempts = 0;
+    while kills < 12 && attempts < 40 {
+        attempts += 1;
+        let mut child = run
+            .command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let wait = Duration::from_millis(rand::random_range(150..600));
+        tokio::time::sleep(wait).await;
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                finished = Some(status);
+                break;
+            }
+            None => {
+                // SIGKILL: no handler, no cleanup; the journal must cope.
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    assert!(
+        kills >= 10,
+        "only {kills} kills landed mid-run (finished: {finished:?})"
+    );
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let j = Journal::open_read_only(&journal).unwrap();
+    let s = j.summary().unwrap();
+    drop(j);
+    assert_eq!(
+        s.records.created,
+        valid_records("mappings/generic-csv.yaml", &input)
+    );
+    assert_exactly_once(&sb, &journal, dir.path(), s.records.created).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_pauses_for_the_lockout_and_nothing_is_sent_during_it() {
+    let lockout = Duration::from_secs(2);
+    let sb = start(|c| {
+        c.limits = Limits {
+            post_per_min: 3,
+            get_per_min: 0,
+            lockout,
+        };
+        c.faults.latency = Some(Latency::Fixed(Duration::from_millis(5)));
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let input = root().join("samples/zendesk");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: "mappings/zendesk.yaml",
+        input: &input,
+        extra: vec![
+            "--batch-size".into(),
+            "5".into(),
+            "--lockout".into(),
+            "2s".into(),
+        ],
+        key: KEY,
+    };
+    let started = Instant::now();
+    let o = run.output().await;
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let stats = sb.stats();
+    // 22 valid tickets in 5 batches against 3 POSTs a minute: one lockout, waited out.
+    assert_eq!(stats.lockouts, 1, "{stats:?}\n{}", text(&o));
+    assert!(took >= lockout, "{took:?}");
+    // Only requests already on their way when the first 429 came back were refused: the
+    // importer sent nothing while the lockout lasted.
+    assert!(stats.rate_limited <= 4, "{stats:?}");
+    assert_eq!(stats.tickets, 22, "{stats:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("throttled"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_clear_lose_nothing_and_never_show_credentials() {
+    let sb = start(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let input = root().join("samples/zendesk");
+    let mut outputs: Vec<String> = vec![];
+    let base = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: "mappings/zendesk.yaml",
+        input: &input,
+        extra: vec![],
+        key: KEY,
+    };
+    let ok = base.output().await;
+    assert_eq!(ok.status.code(), Some(3), "{}", text(&ok));
+    outputs.push(text(&ok));
+    let created = || {
+        Journal::open_read_only(&journal)
+            .unwrap()
+            .summary()
+            .unwrap()
+            .records
+    };
+    let before = created();
+    assert_eq!(before.created, 22);
+
+    // Wrong credentials: exit 1, the variables named, the value never echoed.
+    let wrong = Run {
+        key: "key-WRONG-99999",
+        ..base_clone(&base)
+    };
+    let o = wrong.output().await;
+    outputs.push(text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("HAPPYFOX_API_KEY") && err.contains("401"),
+        "{err}"
+    );
+    assert!(!err.contains("key-WRONG-99999"), "{err}");
+
+    // Nobody at that address: exit 1, a clear message.
+    let gone = Run {
+        url: "http://127.0.0.1:9",
+        ..base_clone(&base)
+    };
+    let o = gone.output().await;
+    outputs.push(text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot reach"),
+        "{}",
+        text(&o)
+    );
+
+    // A journal from another mapping: exit 2, what changed, the way out.
+    let other = Run {
+        mapping: "mappings/freshdesk.yaml",
+        input: &root().join("samples/freshdesk"),
+        ..base_clone(&base)
+    };
+    let o = other.output().await;
+    outputs.push(text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the mapping changed") && err.contains("--allow-changes"),
+        "{err}"
+    );
+
+    // A read-only journal: exit 2, said plainly.
+    let mut perms = std::fs::metadata(&journal).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&journal, perms.clone()).unwrap();
+    let o = base.output().await;
+    outputs.push(text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("read-only"),
+        "{}",
+        text(&o)
+    );
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&journal, perms).unwrap();
+
+    // No terminal and no --yes: refused before anything happens.
+    let o = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
+        .current_dir(root())
+        .args(["import", "--mapping", "mappings/zendesk.yaml", "--input"])
+        .arg(&input)
+        .arg("--journal")
+        .arg(&journal)
+        .args(["--url", &sb.url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    outputs.push(text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+
+    // --dry-run belongs to its own command.
+    let dry = Run {
+        extra: vec!["--dry-run".into()],
+        ..base_clone(&base)
+    };
+    let o = dry.output().await;
+    outputs.push(text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hfmigrate dry-run"));
+
+    // Nothing lost or sent twice by any of it.
+    assert_eq!(created(), before);
+    assert_eq!(sb.stats().tickets, 22);
+
+    // status and results, then: no credential anywhere a run wrote.
+    let status = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
+        .args(["status", "--json", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    let summary: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(summary["records"]["created"], 22);
+    outputs.push(text(&status));
+    let results = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
+        .args(["results", "--journal"])
+        .arg(&journal)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(results.status.code(), Some(0), "{}", text(&results));
+    outputs.push(text(&results));
+    let token = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{CODE}"))
+    };
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    for entry in std::fs::read_dir(dir.path().join("out")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    for f in files.iter().filter(|f| f.is_file()) {
+        outputs.push(String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned());
+    }
+    for o in &outputs {
+        for secret in [KEY, CODE, token.as_str(), "TOPSECRET"] {
+            assert!(!o.contains(secret), "{secret} leaked into:\n{o}");
+        }
+    }
+}
+
+fn base_clone<'a>(r: &Run<'a>) -> Run<'a> {
+    Run {
+        url: r.url,
+        journal: r.journal,
+        mapping: r.mapping,
+        input: r.input,
+        extra: r.extra.clone(),
+        key: r.key,
+    }
+}
