@@ -266,9 +266,10 @@ pub struct ContactGroup {
 /// Why a schema file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("cannot read schema file {path}: {source}")]
+    #[error("cannot read schema file {path}")]
     Read {
         path: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("schema file {path} is not a HappyFox schema snapshot (line {line}, column {column}): {message}")]
