@@ -549,3 +549,85 @@ fn base_clone<'a>(r: &Run<'a>) -> Run<'a> {
         key: r.key,
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_waits_for_requests_in_flight_and_exits_4() {
+    let sb = start(|c| {
+        c.limits = Limits {
+            post_per_min: 0,
+            get_per_min: 0,
+            lockout: Duration::from_secs(1),
+        };
+        c.faults.latency = Some(Latency::Fixed(Duration::from_millis(300)));
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let input = root().join("samples/zendesk");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: "mappings/zendesk.yaml",
+        input: &input,
+        extra: vec!["--batch-size".into(), "1".into()],
+        key: KEY,
+    };
+    let mut child = run
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the plan (sending starts right after it), then let requests get in flight.
+    let stdout = child.stdout.take().unwrap();
+    let (lines, stdout) = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut seen = String::new();
+        while reader.read_line(&mut seen).unwrap() > 0 {
+            if seen.contains("conversations (") {
+                break;
+            }
+        }
+        (seen, reader)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut rest = String::new();
+        let mut stdout = stdout;
+        stdout.read_to_string(&mut rest).unwrap();
+        let mut o = child.wait_with_output().unwrap();
+        o.stdout = format!("{lines}{rest}").into_bytes();
+        o
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("run the same command again"),
+        "{}",
+        text(&o)
+    );
+    let s = Journal::open_read_only(&journal)
+        .unwrap()
+        .summary()
+        .unwrap();
+    assert_eq!(
+        s.batches.sending, 0,
+        "in-flight batches were waited for: {s:?}"
+    );
+    assert!(s.records.created < 22, "{s:?}");
+    assert_eq!(s.records.created, sb.stats().tickets);
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(sb.stats().tickets, 22);
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Import benchmark against the sandbox process (prints figures; not a test).
+#
+#   bench/import.sh            # a, b and c
+#   bench/import.sh a          # pacing: real 300 POST/min limit, 200-2000 ms latency, >= 3 min
+#   bench/import.sh b          # throughput: limits off, 50 ms latency, perf profile of the journal
+#   bench/import.sh c          # resume start-up on a 1,000,000-record journal
+#
+# Overrides: HFMIGRATE (binary), N_A (80000), SECS_A (200), N_B (200000), N_C (1000000),
+# PORT (18765), TMPDIR. Needs python3, curl, sqlite3 and (for b) perf.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${HFMIGRATE:-target/release/hfmigrate}
+[ -x "$BIN" ] || cargo build --release
+PORT=${PORT:-18765}
+URL=http://127.0.0.1:$PORT
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hfimport.XXXXXX")
+export HAPPYFOX_API_KEY=bench-key-123456 HAPPYFOX_AUTH_CODE=bench-code-654321
+MAPPING=mappings/generic-csv.yaml
+SCHEMA=samples/happyfox-schema.json
+echo "work directory: $WORK"
+
+SB=
+start_sandbox() {
+  "$BIN" sandbox --listen "127.0.0.1:$PORT" --schema "$SCHEMA" "$@" >"$WORK/sandbox.log" 2>&1 &
+  SB=$!
+  for _ in $(seq 100); do
+    curl -sf -u "$HAPPYFOX_API_KEY:$HAPPYFOX_AUTH_CODE" "$URL/_sandbox/stats" >/dev/null && return
+    sleep 0.1
+  done
+  echo "sandbox did not start"; cat "$WORK/sandbox.log"; exit 1
+}
+stop_sandbox() { [ -n "$SB" ] && kill "$SB" 2>/dev/null && wait "$SB" 2>/dev/null || true; SB=; }
+trap stop_sandbox EXIT
+stats() { curl -sf -u "$HAPPYFOX_API_KEY:$HAPPYFOX_AUTH_CODE" "$URL/_sandbox/stats"; }
+
+gen() { # N DIR: the generic-CSV export only
+  [ -f "$2/tickets.csv" ] || python3 bench/gen.py "$1" "$2" >/dev/null
+  rm -f "$2/tickets.ndjson" "$2"/tickets-100k.*
+}
+
+# Runs an import and sends Ctrl-C once its plan is printed (validation and enqueueing done),
+# so the next run of the same command starts from a filled journal. Prints the start-up time.
+enqueue_then_stop() { # DIR JOURNAL extra-args...
+  local dir=$1 journal=$2; shift 2
+  python3 - "$BIN" "$dir" "$journal" "$URL" "$MAPPING" "$SCHEMA" "$@" <<'EOF'
+import signal, subprocess, sys, time
+bin_, d, j, url, mapping, schema, *extra = sys.argv[1:]
+t = time.monotonic()
+p = subprocess.Popen([bin_, "import", "--yes", "--mapping", mapping, "--input", d, "--journal", j,
+                      "--url", url, "--schema", schema, *extra], stdout=subprocess.PIPE, text=True)
+for line in p.stdout:
+    if "conversations (" in line:
+        print(f"  plan printed after {time.monotonic() - t:.2f} s")
+        p.send_signal(signal.SIGINT)
+        break
+p.stdout.read(); p.wait()
+EOF
+}
+
+journal_rate() { # JOURNAL: POSTs, span of sending, rate
+  sqlite3 "$1" "SELECT count(*) || ' bulk creates, ' || sum(members) || ' tickets in ' ||
+    printf('%.1f', (max(finished_at) - min(sent_at)) / 1000.0) || ' s: ' ||
+    printf('%.1f', (count(*) - 1) * 60000.0 / (max(sent_at) - min(sent_at))) || ' POST/min (first to last send), ' ||
+    printf('%.0f', sum(members) * 1000.0 / (max(finished_at) - min(sent_at))) || ' tickets/s'
+    FROM batches WHERE state = 'finished'"
+}
+
+bench_a() {
+  echo "== (a) pacing: sandbox at HappyFox's 300 POST/min, latency 200ms..2000ms, ceiling 240/min"
+  local d=$WORK/a; gen "${N_A:-80000}" "$d"
+  start_sandbox --latency 200ms..2000ms
+  set +e
+  timeout -s INT "${SECS_A:-200}" "$BIN" import --yes --mapping "$MAPPING" --input "$d" \
+    --journal "$WORK/a.db" --url "$URL" --schema "$SCHEMA" --progress-every 30s
+  echo "  import exit code $? (4 = interrupted by the benchmark's timeout, as intended)"
+  set -e
+  echo "  $(journal_rate "$WORK/a.db")"
+  stats | python3 -c 'import json,sys; s=json.load(sys.stdin); print("  sandbox: POST tickets/ by status", s["requests"].get("POST tickets/"), "| 429s served:", s["rate_limited"], "| lockouts:", s["lockouts"])'
+  stop_sandbox
+}
+
+bench_b() {
+  echo "== (b) throughput: sandbox limits off, latency 50ms, client ceilings raised"
+  local d=$WORK/b; gen "${N_B:-200000}" "$d"
+  start_sandbox --latency 50ms --post-per-min 0 --get-per-min 0
+  local args=(--post-per-min 1000000 --get-per-min 1000000 --progress-every 10s)
+  enqueue_then_stop "$d" "$WORK/b.db" "${args[@]}"
+  # The resumed run only sends: that is the phase profiled.
+  perf record -F 499 -g --call-graph dwarf,32768 -o "$WORK/perf.data" -- \
+    "$BIN" import --yes --mapping "$MAPPING" --input "$d" --journal "$WORK/b.db" \
+    --url "$URL" --schema "$SCHEMA" "${args[@]}" 2>"$WORK/perf.log" || true
+  echo "  $(journal_rate "$WORK/b.db")"
+  perf report -i "$WORK/perf.data" --children --sort symbol --stdio 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' >"$WORK/perf.txt" || true
+  echo "  share of the importer's CPU samples (inclusive), from perf:"
+  grep -E 'journal::Journal::(begin_batch|finish_batch|next_pending|resend_batch|summary|open|unknown_batches|finish_run)' "$WORK/perf.txt" \
+    | awk '{print "    " $1 "  " $NF; gsub("%","",$1); s += $1} END {printf "    journal total: %.1f%%\n", s}'
+  stop_sandbox
+}
+
+bench_c() {
+  echo "== (c) resume start-up on a ${N_C:-1000000}-record journal"
+  local d=$WORK/c; gen "${N_C:-1000000}" "$d"
+  start_sandbox --post-per-min 0 --get-per-min 0
+  echo "  first run (validates and enqueues every record):"
+  enqueue_then_stop "$d" "$WORK/c.db" --post-per-min 60
+  echo "  journal: $(sqlite3 "$WORK/c.db" 'SELECT count(*) FROM records') records, $(du -h "$WORK/c.db" | cut -f1)"
+  echo "  resumed run (same command; inputs unchanged, so not read again):"
+  enqueue_then_stop "$d" "$WORK/c.db" --post-per-min 60
+  stop_sandbox
+}
+
+case "${1:-all}" in
+  a) bench_a ;;
+  b) bench_b ;;
+  c) bench_c ;;
+  all) bench_a; bench_b; bench_c ;;
+  *) echo "usage: $0 [a|b|c|all]"; exit 2 ;;
+esac
