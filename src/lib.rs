@@ -6,6 +6,7 @@
 //! speaks the HappyFox API on loopback so all of it can be rehearsed. `main.rs` only parses
 //! arguments and calls [`cli::run`].
 
+pub mod attachments;
 pub mod cli;
 pub mod client;
 pub mod dryrun;

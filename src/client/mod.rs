@@ -412,6 +412,101 @@ struct Sent {
     detail: Option<String>,
 }
 
+/// The multipart field HappyFox reads a ticket's, reply's or note's files from (repeated).
+pub const ATTACHMENTS_FIELD: &str = "attachments";
+/// The multipart field of `ticket-inline-attachment` (one image).
+pub const INLINE_FILE_FIELD: &str = "file";
+
+/// One file of a multipart write, read from disk when the request is sent (attachments
+/// can be large, so they are never held in memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePart {
+    /// [`ATTACHMENTS_FIELD`] or [`INLINE_FILE_FIELD`].
+    pub field: &'static str,
+    /// The file name HappyFox shows (not the name on disk, which may be a temp file).
+    pub name: String,
+    pub path: std::path::PathBuf,
+    /// Guessed from `path`'s extension when absent or not a valid MIME type.
+    pub content_type: Option<String>,
+}
+
+/// A write's body, kept in a form that can be rebuilt for each attempt.
+enum WriteBody<'a> {
+    Json(Vec<u8>),
+    Multipart {
+        fields: Vec<(String, String)>,
+        files: &'a [FilePart],
+    },
+}
+
+/// The text fields of a multipart write. Multipart values are strings, so numbers and
+/// booleans are written as JSON writes them, lists and objects (multiple-choice custom
+/// fields) as JSON text, which is what HappyFox's own C# helper sends; a null is left out,
+/// which for every HappyFox field means the same as not setting it.
+pub fn form_fields(
+    path: &str,
+    fields: &impl Serialize,
+) -> Result<Vec<(String, String)>, ClientError> {
+    let encode = |detail: String| ClientError::Encode {
+        path: path.into(),
+        detail,
+    };
+    let value = serde_json::to_value(fields).map_err(|e| encode(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(encode("multipart fields must be an object".into()));
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            list @ (Value::Array(_) | Value::Object(_)) => list.to_string(),
+        };
+        out.push((name, text));
+    }
+    Ok(out)
+}
+
+/// Builds a fresh form (the files opened again) and the total size of its files.
+async fn multipart_form(
+    path: &str,
+    fields: &[(String, String)],
+    files: &[FilePart],
+) -> Result<(reqwest::multipart::Form, u64), ClientError> {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, text) in fields {
+        form = form.text(name.clone(), text.clone());
+    }
+    let mut total = 0u64;
+    for file in files {
+        let unreadable = |e: std::io::Error| ClientError::Encode {
+            path: path.into(),
+            detail: format!("cannot read attachment {:?}: {e}", file.name),
+        };
+        let size = tokio::fs::metadata(&file.path)
+            .await
+            .map_err(unreadable)?
+            .len();
+        total += size;
+        let open = || async { reqwest::multipart::Part::file(&file.path).await };
+        let part = open().await.map_err(unreadable)?;
+        // The type is guessed from the file's extension; a valid type from the source
+        // wins, an invalid one is ignored.
+        let part = match &file.content_type {
+            Some(mime) => match part.mime_str(mime) {
+                Ok(part) => part,
+                Err(_) => open().await.map_err(unreadable)?,
+            },
+            None => part,
+        };
+        let part = part.file_name(file.name.clone());
+        form = form.part(file.field, part);
+    }
+    Ok((form, total))
+}
+
 impl Client {
     pub fn new(
         target: Target,
@@ -533,29 +628,64 @@ impl Client {
             .await
     }
 
+    /// A paced single write as `multipart/form-data`: the text `fields` (an object; see
+    /// [`form_fields`]) plus `files` streamed from disk, for ticket creates, replies and
+    /// notes with attachments and for `ticket-inline-attachment`. Same retry rules as
+    /// [`Client::post_json`]; the files are reopened for each attempt, since a streamed
+    /// body is used up by sending it.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &impl Serialize,
+        files: &[FilePart],
+    ) -> Result<WriteOutcome, ClientError> {
+        let fields = form_fields(path, fields)?;
+        self.write_body(
+            path,
+            RequestKind::Post,
+            WriteBody::Multipart { fields, files },
+        )
+        .await
+    }
+
     async fn write(
         &self,
         path: &str,
         kind: RequestKind,
         body: &(impl Serialize + ?Sized),
     ) -> Result<WriteOutcome, ClientError> {
-        let url = self.inner.target.endpoint(path)?;
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Encode {
             path: path.into(),
             detail: e.to_string(),
         })?;
+        self.write_body(path, kind, WriteBody::Json(bytes)).await
+    }
+
+    async fn write_body(
+        &self,
+        path: &str,
+        kind: RequestKind,
+        body: WriteBody<'_>,
+    ) -> Result<WriteOutcome, ClientError> {
+        let url = self.inner.target.endpoint(path)?;
         let mut failures = 0;
         let mut throttles = 0;
         loop {
-            let sent = self
-                .send(Method::Post, kind, || {
-                    self.inner
-                        .http
-                        .post(url.clone())
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(bytes.clone())
-                })
-                .await;
+            let request = self.inner.http.post(url.clone());
+            let request = match &body {
+                WriteBody::Json(bytes) => request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.clone()),
+                WriteBody::Multipart { fields, files } => {
+                    let (form, bytes) = multipart_form(path, fields, files).await?;
+                    // A large upload needs longer than a JSON write: allow for 256 KiB/s.
+                    let allowance = Duration::from_secs(bytes / (256 * 1024));
+                    request
+                        .multipart(form)
+                        .timeout(self.inner.options.request_timeout + allowance)
+                }
+            };
+            let sent = self.send(Method::Post, kind, || request).await;
             match sent.outcome {
                 Outcome::Success(v) => return Ok(WriteOutcome::Done(v)),
                 Outcome::BulkItems(items) => {
@@ -603,7 +733,7 @@ impl Client {
         &self,
         method: Method,
         kind: RequestKind,
-        build: impl Fn() -> reqwest::RequestBuilder,
+        build: impl FnOnce() -> reqwest::RequestBuilder,
     ) -> Sent {
         let inner = &self.inner;
         let slot = inner.pacer.admit(method).await;
@@ -941,6 +1071,30 @@ mod tests {
             ..ClientOptions::default()
         };
         Client::new(target, creds, options).unwrap()
+    }
+
+    #[test]
+    fn multipart_fields_are_strings_with_lists_as_json() {
+        let fields = form_fields(
+            "tickets/",
+            &serde_json::json!({"subject": "Hi", "category": 1, "update_customer": false,
+                "assignee": null, "t-cf-5": [11, 12]}),
+        )
+        .unwrap();
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("subject", "Hi"),
+                ("category", "1"),
+                ("update_customer", "false"),
+                ("t-cf-5", "[11,12]")
+            ]
+        );
+        assert!(form_fields("tickets/", &serde_json::json!([1])).is_err());
     }
 
     #[tokio::test]

@@ -1,0 +1,1138 @@
+//! Attachments and inline images: from the export to files ready to upload.
+//!
+//! A migrated ticket keeps its files, but reading them is where a migration tool can do
+//! harm: an export is data from outside (customers wrote those messages), so a path in it
+//! must never read anything outside the export folder, and a URL in it must never carry
+//! the source helpdesk's credentials anywhere but where they belong. This module resolves
+//! each [`AttachmentRef`] the mapping produces into a [`Resolved`] file on disk (the
+//! export's own file, or a download streamed to a temp file), plans how a message's files
+//! are split into requests under HappyFox's 25 MB per request ([`plan_groups`]), and finds
+//! and rewrites the inline images of an HTML body ([`inline_images`], [`rewrite_src`]).
+//! Every failure is per attachment: the caller reports it and carries on with the rest.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::header::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::client::{ATTACHMENTS_FIELD, FilePart};
+
+/// What HappyFox accepts per request: all attachments of a create, reply or note
+/// together, and the one image of an inline upload. Taken as 25 MiB, the size the
+/// sandbox enforces; HappyFox does not say whether its "25 MB" is binary or decimal.
+pub const MAX_REQUEST_BYTES: u64 = 25 * 1024 * 1024;
+
+/// The environment variable holding the header sent with attachment downloads, such as
+/// `Authorization: Basic ...` for a Zendesk export. Only the environment, never an
+/// argument, so the value stays out of shell history and process listings.
+pub const SOURCE_AUTH_HEADER_VAR: &str = "HFMIGRATE_SOURCE_AUTH_HEADER";
+/// Optional comma-separated host names the header may go to; unset means the host of
+/// any attachment URL (never the hosts it redirects to).
+pub const SOURCE_AUTH_HOSTS_VAR: &str = "HFMIGRATE_SOURCE_AUTH_HOSTS";
+
+/// Redirects followed per download: enough for a CDN hop or two, not a loop.
+const MAX_REDIRECTS: usize = 5;
+
+/// One attachment of a message, as the mapping produces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    /// The file name HappyFox shows.
+    pub name: String,
+    pub source: AttachmentSource,
+    /// The size the export states, if any: used for planning before anything is read
+    /// (the dry-run); the real size wins once the file is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentSource {
+    /// Relative to the export folder.
+    Path(PathBuf),
+    /// Downloaded over https.
+    Url(String),
+}
+
+/// Why one attachment cannot be sent. Messages name the attachment and its path, or its
+/// URL without query string or user info (signed URLs carry tokens there); they never hold
+/// the source's auth header.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachmentError {
+    #[error(
+        "attachment {name:?}: {path:?} is absolute; attachment paths are relative to the export folder"
+    )]
+    Absolute { name: String, path: PathBuf },
+    #[error("attachment {name:?}: {path:?} is outside the export folder; it was not read")]
+    OutsideExport { name: String, path: PathBuf },
+    #[error("attachment {name:?}: file {path:?} not found in the export folder {root:?}")]
+    Missing {
+        name: String,
+        path: PathBuf,
+        root: PathBuf,
+    },
+    #[error("attachment {name:?}: {path:?} is not a regular file")]
+    NotAFile { name: String, path: PathBuf },
+    #[error("attachment {name:?}: cannot read {path:?}: {detail}")]
+    Unreadable {
+        name: String,
+        path: PathBuf,
+        detail: String,
+    },
+    #[error(
+        "attachment {name:?}: {size} bytes is over the {limit} bytes HappyFox accepts per request; not sent"
+    )]
+    TooLarge { name: String, size: u64, limit: u64 },
+    #[error("attachment {name:?}: {url} is not usable: {reason}")]
+    BadUrl {
+        name: String,
+        url: String,
+        reason: String,
+    },
+    #[error("attachment {name:?}: downloading {url} failed: {detail}")]
+    Download {
+        name: String,
+        url: String,
+        detail: String,
+    },
+    #[error("attachment {name:?}: {url} answered HTTP {status}")]
+    HttpStatus {
+        name: String,
+        url: String,
+        status: u16,
+    },
+    #[error("attachment {name:?}: cannot write the download to a temp file: {detail}")]
+    TempFile { name: String, detail: String },
+}
+
+/// The source's auth header, from [`SOURCE_AUTH_HEADER_VAR`]. Neither `Debug` nor
+/// `Display` shows the value.
+#[derive(Clone)]
+pub struct SourceAuth {
+    name: HeaderName,
+    value: HeaderValue,
+    /// Lower-cased hosts the header may go to; empty: the first host of each download.
+    hosts: Vec<String>,
+}
+
+impl fmt::Debug for SourceAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceAuth")
+            .field("name", &self.name)
+            .field("value", &"[redacted]")
+            .field("hosts", &self.hosts)
+            .finish()
+    }
+}
+
+/// A header line that cannot be used; the message never contains the value.
+#[derive(Debug, thiserror::Error)]
+#[error("{var} is not usable: {reason}")]
+pub struct BadAuthHeader {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl SourceAuth {
+    /// Reads [`SOURCE_AUTH_HEADER_VAR`] (and [`SOURCE_AUTH_HOSTS_VAR`]); `None` when unset.
+    pub fn from_env() -> Result<Option<SourceAuth>, BadAuthHeader> {
+        let Some(line) = std::env::var(SOURCE_AUTH_HEADER_VAR)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let hosts = std::env::var(SOURCE_AUTH_HOSTS_VAR).unwrap_or_default();
+        SourceAuth::parse(&line, &hosts).map(Some)
+    }
+
+    /// `line` is `Name: value`; `hosts` a comma-separated list, possibly empty.
+    pub fn parse(line: &str, hosts: &str) -> Result<SourceAuth, BadAuthHeader> {
+        let bad = |reason: &str| BadAuthHeader {
+            var: SOURCE_AUTH_HEADER_VAR,
+            reason: reason.into(),
+        };
+        let (name, value) = line.split_once(':').ok_or_else(|| {
+            bad("expected `Header-Name: value`, such as `Authorization: Basic ...`")
+        })?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| bad("the part before ':' is not a header name"))?;
+        let mut value = HeaderValue::from_str(value.trim())
+            .map_err(|_| bad("the value contains characters a header cannot carry"))?;
+        if value.is_empty() {
+            return Err(bad("the value after ':' is empty"));
+        }
+        // Keeps the value out of reqwest's own Debug output and HTTP/2 header tables.
+        value.set_sensitive(true);
+        let hosts = hosts
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        Ok(SourceAuth { name, value, hosts })
+    }
+
+    /// Replaces the value wherever it appears in `text` (a server may echo it back).
+    fn scrub(&self, text: &str) -> String {
+        match self.value.to_str() {
+            Ok(v) if v.len() >= 4 => {
+                let mut out = text.replace(v, "[redacted]");
+                // The credential alone, without a scheme such as `Basic `.
+                if let Some((_, token)) = v.split_once(' ')
+                    && token.len() >= 4
+                {
+                    out = out.replace(token, "[redacted]");
+                }
+                out
+            }
+            _ => text.to_owned(),
+        }
+    }
+
+    fn applies_to(&self, url: &Url, first: &Url) -> bool {
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        if self.hosts.is_empty() {
+            url.origin() == first.origin()
+        } else {
+            self.hosts.contains(&host)
+        }
+    }
+}
+
+/// How downloads behave; [`Default`] suits a real source helpdesk.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    pub auth: Option<SourceAuth>,
+    pub connect_timeout: Duration,
+    /// Longest silence while reading an answer.
+    pub read_timeout: Duration,
+    /// Longest whole download.
+    pub timeout: Duration,
+    /// Larger downloads are stopped: a single file over HappyFox's per-request limit can
+    /// never be sent, so reading it further is wasted.
+    pub max_bytes: u64,
+    /// Allows `http://` to loopback addresses (tests, a local mirror). Off by default: an
+    /// inline image in a customer's message could otherwise make the tool read a service
+    /// on the migrating machine and upload the answer to HappyFox.
+    pub allow_loopback_http: bool,
+    /// Where downloads are written; the system temp dir when `None`.
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            auth: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(600),
+            max_bytes: MAX_REQUEST_BYTES,
+            allow_loopback_http: false,
+            temp_dir: None,
+        }
+    }
+}
+
+/// An attachment ready to upload. A download lives in a temp file removed when this is
+/// dropped, so keep it until the post that sends it has an outcome.
+#[derive(Debug)]
+pub struct Resolved {
+    pub name: String,
+    /// The file to send: the export's own file (canonical path) or the temp file.
+    pub path: PathBuf,
+    pub size: u64,
+    pub content_type: Option<String>,
+    _temp: Option<tempfile::TempPath>,
+}
+
+impl Resolved {
+    /// The multipart part that sends it as an attachment (`attachments`); set `field` to
+    /// [`crate::client::INLINE_FILE_FIELD`] for an inline image.
+    pub fn file_part(&self) -> FilePart {
+        FilePart {
+            field: ATTACHMENTS_FIELD,
+            name: self.name.clone(),
+            path: self.path.clone(),
+            content_type: self.content_type.clone(),
+        }
+    }
+}
+
+/// Resolves attachments of one export: local files under its folder, URLs by download.
+#[derive(Debug)]
+pub struct Fetcher {
+    root: PathBuf,
+    http: reqwest::Client,
+    options: FetchOptions,
+}
+
+impl Fetcher {
+    /// `export_root` is the folder relative paths are read from; it must exist.
+    pub fn new(export_root: &Path, options: FetchOptions) -> std::io::Result<Fetcher> {
+        let root = export_root.canonicalize()?;
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            // Followed by hand, so each hop is checked and the auth header stays with
+            // its host.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .timeout(options.timeout)
+            .user_agent(concat!("hfmigrate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| std::io::Error::other(e.without_url().to_string()))?;
+        Ok(Fetcher {
+            root,
+            http,
+            options,
+        })
+    }
+
+    /// The canonical export folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Reads or downloads one attachment; every failure is this attachment's alone.
+    pub async fn fetch(&self, attachment: &AttachmentRef) -> Result<Resolved, AttachmentError> {
+        match &attachment.source {
+            AttachmentSource::Path(path) => {
+                let (path, size) = resolve_local(&self.root, &attachment.name, path)?;
+                if size > self.options.max_bytes {
+                    return Err(AttachmentError::TooLarge {
+                        name: attachment.name.clone(),
+                        size,
+                        limit: self.options.max_bytes,
+                    });
+                }
+                Ok(Resolved {
+                    name: attachment.name.clone(),
+                    path,
+                    size,
+                    content_type: attachment.content_type.clone(),
+                    _temp: None,
+                })
+            }
+            AttachmentSource::Url(url) => self.download(attachment, url).await,
+        }
+    }
+
+    fn check_url(&self, name: &str, url: &Url) -> Result<(), AttachmentError> {
+        let bad = |reason: &str| AttachmentError::BadUrl {
+            name: name.into(),
+            url: shown(url),
+            reason: reason.into(),
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("user names or passwords in URLs are not sent"));
+        }
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.options.allow_loopback_http && is_loopback(url) => Ok(()),
+            "http" => Err(bad("only https:// is downloaded")),
+            _ => Err(bad("only https:// is downloaded")),
+        }
+    }
+
+    async fn download(
+        &self,
+        attachment: &AttachmentRef,
+        raw: &str,
+    ) -> Result<Resolved, AttachmentError> {
+        let name = attachment.name.as_str();
+        let first = Url::parse(raw.trim()).map_err(|e| AttachmentError::BadUrl {
+            name: name.into(),
+            url: shown_raw(raw),
+            reason: e.to_string(),
+        })?;
+        let scrub = |text: String| match &self.options.auth {
+            Some(auth) => auth.scrub(&text),
+            None => text,
+        };
+        let mut url = first.clone();
+        let mut hops = 0;
+        let mut response = loop {
+            self.check_url(name, &url)?;
+            let mut request = self.http.get(url.clone());
+            if let Some(auth) = &self.options.auth
+                && auth.applies_to(&url, &first)
+            {
+                request = request.header(auth.name.clone(), auth.value.clone());
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| AttachmentError::Download {
+                    name: name.into(),
+                    url: shown(&url),
+                    detail: scrub(describe(&e)),
+                })?;
+            let status = response.status();
+            if status.is_redirection() {
+                hops += 1;
+                let next = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok());
+                let Some(next) = next.filter(|_| hops <= MAX_REDIRECTS) else {
+                    return Err(AttachmentError::Download {
+                        name: name.into(),
+                        url: shown(&url),
+                        detail: format!(
+                            "HTTP {} without a usable Location, or more than {MAX_REDIRECTS} redirects",
+                            status.as_u16()
+                        ),
+                    });
+                };
+                url = next;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(AttachmentError::HttpStatus {
+                    name: name.into(),
+                    url: shown(&url),
+                    status: status.as_u16(),
+                });
+            }
+            break response;
+        };
+        let too_large = |size| AttachmentError::TooLarge {
+            name: name.into(),
+            size,
+            limit: self.options.max_bytes,
+        };
+        if let Some(len) = response.content_length()
+            && len > self.options.max_bytes
+        {
+            return Err(too_large(len));
+        }
+        let content_type = attachment.content_type.clone().or_else(|| {
+            response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let temp_error = |e: std::io::Error| AttachmentError::TempFile {
+            name: name.into(),
+            detail: e.to_string(),
+        };
+        // The extension is kept so the upload's type can be guessed from the temp file.
+        let suffix = Path::new(name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.len() <= 16 && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("hfmigrate-attachment-").suffix(&suffix);
+        let temp = match &self.options.temp_dir {
+            Some(dir) => builder.tempfile_in(dir),
+            None => builder.tempfile(),
+        }
+        .map_err(temp_error)?;
+        let (file, temp_path) = temp.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        let mut size = 0u64;
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| AttachmentError::Download {
+                    name: name.into(),
+                    url: shown(&url),
+                    detail: scrub(describe(&e)),
+                })?;
+            let Some(chunk) = chunk else { break };
+            size += chunk.len() as u64;
+            if size > self.options.max_bytes {
+                return Err(too_large(size));
+            }
+            file.write_all(&chunk).await.map_err(temp_error)?;
+        }
+        file.flush().await.map_err(temp_error)?;
+        Ok(Resolved {
+            name: name.into(),
+            path: temp_path.to_path_buf(),
+            size,
+            content_type,
+            _temp: Some(temp_path),
+        })
+    }
+}
+
+/// Finds a relative path inside `root` (canonical) and returns its canonical path and
+/// size. Absolute paths and `..` that climb above the folder are refused before anything
+/// is touched; symlinks are followed and the target must still be inside the folder.
+pub fn resolve_local(
+    root: &Path,
+    name: &str,
+    relative: &Path,
+) -> Result<(PathBuf, u64), AttachmentError> {
+    let outside = || AttachmentError::OutsideExport {
+        name: name.into(),
+        path: relative.into(),
+    };
+    let mut depth = 0usize;
+    for component in relative.components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir => {
+                return Err(AttachmentError::Absolute {
+                    name: name.into(),
+                    path: relative.into(),
+                });
+            }
+            Component::CurDir => {}
+            Component::ParentDir => depth = depth.checked_sub(1).ok_or_else(outside)?,
+            Component::Normal(_) => depth += 1,
+        }
+    }
+    if depth == 0 {
+        return Err(AttachmentError::NotAFile {
+            name: name.into(),
+            path: relative.into(),
+        });
+    }
+    let joined = root.join(relative);
+    let canonical = match joined.canonicalize() {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symlink is "missing" too; whether it pointed outside does not
+            // matter, since nothing is read.
+            return Err(AttachmentError::Missing {
+                name: name.into(),
+                path: relative.into(),
+                root: root.into(),
+            });
+        }
+        Err(e) => {
+            return Err(AttachmentError::Unreadable {
+                name: name.into(),
+                path: relative.into(),
+                detail: e.to_string(),
+            });
+        }
+    };
+    if !canonical.starts_with(root) {
+        return Err(outside());
+    }
+    let meta = std::fs::metadata(&canonical).map_err(|e| AttachmentError::Unreadable {
+        name: name.into(),
+        path: relative.into(),
+        detail: e.to_string(),
+    })?;
+    if !meta.is_file() {
+        return Err(AttachmentError::NotAFile {
+            name: name.into(),
+            path: relative.into(),
+        });
+    }
+    Ok((canonical, meta.len()))
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL for messages: no user info, no query or fragment (signed links carry tokens).
+fn shown(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    let hidden = u.query().is_some();
+    u.set_query(None);
+    u.set_fragment(None);
+    if hidden {
+        format!("{u}?…")
+    } else {
+        u.to_string()
+    }
+}
+
+/// [`shown`] for text that did not parse as a URL.
+fn shown_raw(raw: &str) -> String {
+    let cut = raw.split(['?', '#']).next().unwrap_or("");
+    let cut = match cut.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => cut.to_owned(),
+    };
+    cut.chars().take(200).collect()
+}
+
+/// The causes of a transport error ("connection refused"), without the URL.
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        parts.insert(0, "timed out".into());
+    }
+    if parts.is_empty() {
+        return "transport error".into();
+    }
+    parts.join(": ")
+}
+
+// Splitting into requests.
+
+/// A file that can never be sent, since it alone exceeds the per-request limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OversizeFile {
+    /// Its index in the planned list.
+    pub index: usize,
+    pub name: String,
+    pub size: u64,
+}
+
+/// Files over the limit, plus the plan for the others (which can still be sent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} attachment(s) over the {limit} bytes HappyFox accepts per request: {}", files.len(), files.iter().map(|f| format!("{:?} ({} bytes)", f.name, f.size)).collect::<Vec<_>>().join(", "))]
+pub struct Oversize {
+    pub files: Vec<OversizeFile>,
+    pub limit: u64,
+    /// The groups of the files that fit, as [`plan_groups`] would return them.
+    pub groups: Vec<Vec<usize>>,
+}
+
+/// Splits one message's attachments (name, size) into as few requests as first-fit
+/// decreasing finds, each totalling at most `limit` bytes. Each group lists indices in
+/// their original order, and groups are ordered by their first index, so the message's
+/// first attachment goes with its first post. A file over `limit` alone is reported in
+/// [`Oversize`] (with the plan for the rest), never sent.
+pub fn plan_groups<N: AsRef<str>>(
+    items: &[(N, u64)],
+    limit: u64,
+) -> Result<Vec<Vec<usize>>, Oversize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    // Stable: equal sizes keep their original order.
+    order.sort_by(|&a, &b| items[b].1.cmp(&items[a].1));
+    let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
+    let mut oversize = Vec::new();
+    for i in order {
+        let size = items[i].1;
+        if size > limit {
+            oversize.push(OversizeFile {
+                index: i,
+                name: items[i].0.as_ref().to_owned(),
+                size,
+            });
+            continue;
+        }
+        match groups.iter_mut().find(|(used, _)| limit - *used >= size) {
+            Some((used, members)) => {
+                *used += size;
+                members.push(i);
+            }
+            None => groups.push((size, vec![i])),
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = groups
+        .into_iter()
+        .map(|(_, mut members)| {
+            members.sort_unstable();
+            members
+        })
+        .collect();
+    groups.sort_unstable_by_key(|g| g[0]);
+    if oversize.is_empty() {
+        Ok(groups)
+    } else {
+        oversize.sort_unstable_by_key(|f| f.index);
+        Err(Oversize {
+            files: oversize,
+            limit,
+            groups,
+        })
+    }
+}
+
+// Inline images.
+
+/// An `<img>` source to upload through `ticket-inline-attachment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// The `src` value, entities decoded: what [`rewrite_src`] matches.
+    pub src: String,
+    /// Where to read it: a URL (protocol-relative ones as https) or a path relative to the
+    /// export folder.
+    pub source: AttachmentSource,
+    /// A file name for the upload, from the last path segment.
+    pub name: String,
+}
+
+impl ImageRef {
+    /// The attachment to fetch for it.
+    pub fn attachment(&self) -> AttachmentRef {
+        AttachmentRef {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            size: None,
+            content_type: None,
+        }
+    }
+}
+
+/// The images of an HTML body that must be uploaded to survive the source account's
+/// closing: `<img src>` values that are http(s) URLs or relative paths, each once, in
+/// order of first appearance. `data:` images are already inline, `cid:` references name
+/// an e-mail part the export no longer has, and images already on HappyFox (an account
+/// host, or a `get_hdp_temporarily_attachment` link) need nothing.
+pub fn inline_images(html: &str) -> Vec<ImageRef> {
+    let mut out: Vec<ImageRef> = Vec::new();
+    for tag in img_tags(html) {
+        let Some(src) = tag.src else { continue };
+        if out.iter().any(|i| i.src == src.value) {
+            continue;
+        }
+        if let Some(image) = classify_src(&src.value) {
+            out.push(image);
+        }
+    }
+    out
+}
+
+/// Replaces `<img src>` values equal (entities decoded) to an `old` with its `new`,
+/// leaving everything else of the HTML byte for byte as it was.
+pub fn rewrite_src(html: &str, replacements: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut last = 0;
+    for tag in img_tags(html) {
+        let Some(src) = tag.src else { continue };
+        let Some((_, new)) = replacements.iter().find(|(old, _)| *old == src.value) else {
+            continue;
+        };
+        out.push_str(&html[last..src.start]);
+        out.push('"');
+        out.push_str(&html_escape::encode_double_quoted_attribute(new));
+        out.push('"');
+        last = src.end;
+    }
+    out.push_str(&html[last..]);
+    out
+}
+
+fn classify_src(src: &str) -> Option<ImageRef> {
+    let trimmed = src.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return None;
+    }
+    let url = if let Some(rest) = trimmed.strip_prefix("//") {
+        Some(format!("https://{rest}"))
+    } else {
+        let scheme = trimmed
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                    && !s.contains('/')
+            })
+            .map(str::to_ascii_lowercase);
+        match scheme.as_deref() {
+            None => None,
+            Some("http" | "https") => Some(trimmed.to_owned()),
+            // data:, cid:, file:, javascript: and the rest are never fetched.
+            Some(_) => return None,
+        }
+    };
+    match url {
+        Some(u) => {
+            let parsed = Url::parse(&u).ok()?;
+            let host = parsed.host_str().unwrap_or("").to_ascii_lowercase();
+            if host.ends_with(".happyfox.com")
+                || host.ends_with(".happyfox.net")
+                || parsed.path().contains("/get_hdp_temporarily_attachment/")
+            {
+                return None;
+            }
+            let name = file_name_of(parsed.path());
+            Some(ImageRef {
+                src: src.to_owned(),
+                source: AttachmentSource::Url(u),
+                name,
+            })
+        }
+        None => {
+            let path = trimmed.split(['?', '#']).next().unwrap_or(trimmed);
+            let path = percent_decode(path);
+            Some(ImageRef {
+                src: src.to_owned(),
+                name: file_name_of(&path),
+                source: AttachmentSource::Path(PathBuf::from(path)),
+            })
+        }
+    }
+}
+
+fn file_name_of(path: &str) -> String {
+    let last = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
+    let last = percent_decode(last);
+    if last.is_empty() {
+        "image".into()
+    } else {
+        last
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An attribute value's span in the HTML (quotes included) and its decoded text.
+struct AttrSpan {
+    start: usize,
+    end: usize,
+    value: String,
+}
+
+struct ImgTag {
+    src: Option<AttrSpan>,
+}
+
+/// The `<img>` tags of `html`, skipping comments. A small scanner rather than an HTML
+/// parser: it only has to find `src` attributes and their exact byte spans, so a rewrite
+/// leaves the rest of the body untouched.
+fn img_tags(html: &str) -> Vec<ImgTag> {
+    let bytes = html.as_bytes();
+    let mut tags = Vec::new();
+    let mut i = 0;
+    while let Some(off) = html[i..].find('<') {
+        let start = i + off;
+        if html[start..].starts_with("<!--") {
+            i = html[start..]
+                .find("-->")
+                .map_or(bytes.len(), |e| start + e + 3);
+            continue;
+        }
+        let name_end = start + 4;
+        let is_img = bytes.len() > name_end
+            && html.is_char_boundary(name_end)
+            && html[start + 1..name_end].eq_ignore_ascii_case("img")
+            && (bytes[name_end].is_ascii_whitespace() || bytes[name_end] == b'/');
+        if !is_img {
+            i = start + 1;
+            continue;
+        }
+        let (src, end) = scan_attributes(html, name_end);
+        tags.push(ImgTag { src });
+        i = end;
+    }
+    tags
+}
+
+/// Reads attributes from `pos` to the tag's `>`; returns the `src` span and where the
+/// tag ends.
+fn scan_attributes(html: &str, mut pos: usize) -> (Option<AttrSpan>, usize) {
+    let bytes = html.as_bytes();
+    let mut src = None;
+    loop {
+        while pos < bytes.len() && (bytes[pos].is_ascii_whitespace() || bytes[pos] == b'/') {
+            pos += 1;
+        }
+        if pos >= bytes.len() {
+            return (src, pos);
+        }
+        if bytes[pos] == b'>' {
+            return (src, pos + 1);
+        }
+        let name_start = pos;
+        while pos < bytes.len()
+            && !bytes[pos].is_ascii_whitespace()
+            && !b"=>/".contains(&bytes[pos])
+        {
+            pos += 1;
+        }
+        let name = &html[name_start..pos];
+        while pos < bytes.len() && bytes[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        if pos >= bytes.len() || bytes[pos] != b'=' {
+            continue;
+        }
+        pos += 1;
+        while pos < bytes.len() && bytes[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        let value_start = pos;
+        let raw = match bytes.get(pos) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let close = html[pos + 1..].find(q as char).map(|e| pos + 1 + e);
+                let Some(close) = close else {
+                    return (src, bytes.len());
+                };
+                pos = close + 1;
+                &html[value_start + 1..close]
+            }
+            _ => {
+                while pos < bytes.len() && !bytes[pos].is_ascii_whitespace() && bytes[pos] != b'>' {
+                    pos += 1;
+                }
+                &html[value_start..pos]
+            }
+        };
+        if name.eq_ignore_ascii_case("src") && src.is_none() {
+            src = Some(AttrSpan {
+                start: value_start,
+                end: pos,
+                value: html_escape::decode_html_entities(raw).into_owned(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB25: u64 = MAX_REQUEST_BYTES;
+
+    fn plan(sizes: &[u64], limit: u64) -> Result<Vec<Vec<usize>>, Oversize> {
+        let items: Vec<(String, u64)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("f{i}"), *s))
+            .collect();
+        plan_groups(&items, limit)
+    }
+
+    #[test]
+    fn a_message_exactly_at_the_limit_is_one_request() {
+        assert_eq!(plan(&[MB25], MB25), Ok(vec![vec![0]]));
+        assert_eq!(
+            plan(&[MB25 - 10, 4, 6], MB25),
+            Ok(vec![vec![0, 1, 2]]),
+            "together exactly 25 MB"
+        );
+        assert_eq!(plan(&[], MB25), Ok(vec![]));
+        assert_eq!(plan(&[0, 0], MB25), Ok(vec![vec![0, 1]]));
+    }
+
+    #[test]
+    fn one_byte_over_splits_or_is_reported() {
+        assert_eq!(
+            plan(&[MB25 - 10, 5, 6], MB25),
+            Ok(vec![vec![0, 2], vec![1]]),
+            "11 bytes over: the larger small file joins the first request"
+        );
+        let e = plan(&[10, MB25 + 1, 20], MB25).unwrap_err();
+        assert_eq!(
+            e.files,
+            vec![OversizeFile {
+                index: 1,
+                name: "f1".into(),
+                size: MB25 + 1
+            }]
+        );
+        assert_eq!(e.groups, vec![vec![0, 2]], "the rest can still be sent");
+        assert!(e.to_string().contains("\"f1\" (26214401 bytes)"), "{e}");
+    }
+
+    #[test]
+    fn many_small_files_fill_few_requests_in_order() {
+        // 60 files of 1 MB: 25 + 25 + 10.
+        let mb = 1024 * 1024;
+        let groups = plan(&[mb; 60], MB25).unwrap();
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups[0], (0..25).collect::<Vec<_>>());
+        assert_eq!(groups[2], (50..60).collect::<Vec<_>>());
+        // Decreasing order packs what first-fit in input order would not: 4 + 3 + 3 + 2 +
+        // 2 + 1 with limit 5 fits in three requests (4+1, 3+2, 3+2).
+        let groups = plan(&[1, 2, 3, 4, 2, 3], 5).unwrap();
+        assert_eq!(groups.len(), 3, "{groups:?}");
+        for g in &groups {
+            assert!(g.windows(2).all(|w| w[0] < w[1]), "order kept: {g:?}");
+            let total: u64 = g.iter().map(|&i| [1, 2, 3, 4, 2, 3][i]).sum();
+            assert!(total <= 5);
+        }
+        assert_eq!(groups[0][0], 0, "the first file goes first");
+    }
+
+    #[test]
+    fn every_file_is_planned_once() {
+        let sizes: Vec<u64> = (0..200).map(|i| (i * 7919 % 1000) * 26_000).collect();
+        let groups = plan(&sizes, MB25).unwrap();
+        let mut seen: Vec<usize> = groups.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+        let total: u64 = sizes.iter().sum();
+        assert!(
+            groups.len() as u64 <= total.div_ceil(MB25) + 1,
+            "{}",
+            groups.len()
+        );
+    }
+
+    #[test]
+    fn finds_inline_images_to_upload() {
+        let html = r#"<p>Hi</p><IMG alt="x" SRC="https://cdn.zendesk.com/a/b/shot%201.png?token=abc&amp;x=1">
+            <img src='images/logo.gif'/><img src=data:image/png;base64,AAAA>
+            <img src="cid:part1@mail"><img src="https://acme.happyfox.com/x.png">
+            <img src="http://127.0.0.1:1/get_hdp_temporarily_attachment/7/">
+            <!-- <img src="https://commented.example/out.png"> -->
+            <img src="//cdn.example.org/p.jpg"><imgx src="no.png"><img src="images/logo.gif">
+            <img src="file:///etc/passwd"><img src="../up.png">"#;
+        let found = inline_images(html);
+        let srcs: Vec<(&str, &AttachmentSource, &str)> = found
+            .iter()
+            .map(|i| (i.src.as_str(), &i.source, i.name.as_str()))
+            .collect();
+        assert_eq!(
+            srcs,
+            vec![
+                (
+                    "https://cdn.zendesk.com/a/b/shot%201.png?token=abc&x=1",
+                    &AttachmentSource::Url(
+                        "https://cdn.zendesk.com/a/b/shot%201.png?token=abc&x=1".into()
+                    ),
+                    "shot 1.png"
+                ),
+                (
+                    "images/logo.gif",
+                    &AttachmentSource::Path("images/logo.gif".into()),
+                    "logo.gif"
+                ),
+                (
+                    "//cdn.example.org/p.jpg",
+                    &AttachmentSource::Url("https://cdn.example.org/p.jpg".into()),
+                    "p.jpg"
+                ),
+                // Found here, refused by the fetcher as outside the export.
+                (
+                    "../up.png",
+                    &AttachmentSource::Path("../up.png".into()),
+                    "up.png"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn rewrites_only_the_matching_src_attributes() {
+        let html = r#"<p title="images/a.png">images/a.png</p><img width=3 src='images/a.png' alt="a"><img src="https://x.example/b.png?a=1&amp;b=2"><img src=images/a.png>"#;
+        let out = rewrite_src(
+            html,
+            &[
+                (
+                    "images/a.png".into(),
+                    "https://acme.happyfox.com/get_hdp_temporarily_attachment/1/".into(),
+                ),
+                (
+                    "https://x.example/b.png?a=1&b=2".into(),
+                    "https://h/2/?q=\"&".into(),
+                ),
+            ],
+        );
+        assert_eq!(
+            out,
+            r#"<p title="images/a.png">images/a.png</p><img width=3 src="https://acme.happyfox.com/get_hdp_temporarily_attachment/1/" alt="a"><img src="https://h/2/?q=&quot;&amp;"><img src="https://acme.happyfox.com/get_hdp_temporarily_attachment/1/">"#
+        );
+        assert_eq!(rewrite_src(html, &[]), html);
+        // Broken HTML is left alone rather than mangled.
+        assert_eq!(
+            rewrite_src("<img src=\"x", &[("x".into(), "y".into())]),
+            "<img src=\"x"
+        );
+        assert!(inline_images("<img").is_empty());
+        assert!(inline_images("<img src=>").is_empty());
+    }
+
+    #[test]
+    fn local_paths_stay_in_the_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("files")).unwrap();
+        std::fs::write(root.join("files/a.txt"), b"hello").unwrap();
+        let ok = resolve_local(&root, "a", Path::new("files/./sub/../a.txt"));
+        // `sub` does not exist, so canonicalize cannot pass through it.
+        assert!(matches!(ok, Err(AttachmentError::Missing { .. })), "{ok:?}");
+        let (p, size) = resolve_local(&root, "a", Path::new("files/a.txt")).unwrap();
+        assert_eq!((p, size), (root.join("files/a.txt"), 5));
+        for (path, want) in [
+            ("../a.txt", "outside"),
+            ("files/../../a.txt", "outside"),
+            ("/etc/passwd", "absolute"),
+            ("", "regular file"),
+            ("files", "regular file"),
+            ("nope.txt", "not found"),
+        ] {
+            let e = resolve_local(&root, "a", Path::new(path)).unwrap_err();
+            assert!(e.to_string().contains(want), "{path}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_auth_header_is_parsed_and_never_printed() {
+        let a = SourceAuth::parse("Authorization: Basic c2VjcmV0LXZhbHVl", "").unwrap();
+        let text = format!("{a:?}");
+        assert!(!text.contains("c2VjcmV0"), "{text}");
+        assert_eq!(
+            a.scrub("echo Basic c2VjcmV0LXZhbHVl and c2VjcmV0LXZhbHVl"),
+            "echo [redacted] and [redacted]"
+        );
+        for bad in [
+            "no colon here",
+            "Bad Name: x",
+            "X-Key:   ",
+            "X-Key: a\u{7}b",
+        ] {
+            let e = SourceAuth::parse(bad, "").unwrap_err();
+            assert!(e.to_string().contains(SOURCE_AUTH_HEADER_VAR), "{e}");
+            assert!(!e.to_string().contains("a\u{7}b"), "{e}");
+        }
+        let first = Url::parse("https://acme.zendesk.com/a").unwrap();
+        let cdn = Url::parse("https://cdn.example/x").unwrap();
+        assert!(a.applies_to(&first, &first));
+        assert!(!a.applies_to(&cdn, &first), "not across redirects");
+        let listed = SourceAuth::parse("X-Key: abcdef", "Acme.Zendesk.com, other").unwrap();
+        assert!(listed.applies_to(&first, &cdn));
+        assert!(!listed.applies_to(&cdn, &cdn), "only listed hosts");
+    }
+
+    #[test]
+    fn urls_in_messages_hide_tokens() {
+        let u = Url::parse("https://user:pw@x.example/f.png?token=SECRET#frag").unwrap();
+        assert_eq!(shown(&u), "https://x.example/f.png?…");
+        assert_eq!(shown_raw("ht!tp://u:p@x/?token=SECRET"), "ht!tp://x/");
+    }
+}
