@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -392,7 +393,18 @@ fn unauthorized() -> Response {
 /// keeps names and sizes, not contents, so memory stays bounded).
 struct Input {
     value: Value,
-    files: Vec<(String, String, u64, Vec<u8>)>,
+    files: Vec<Upload>,
+}
+
+/// One uploaded file part. The digest lets a test check that the bytes arrived intact
+/// without the sandbox keeping them.
+struct Upload {
+    field: String,
+    filename: String,
+    size: u64,
+    /// The first bytes, for image sniffing (only when asked).
+    head: Vec<u8>,
+    sha256: String,
 }
 
 enum BodyError {
@@ -431,6 +443,7 @@ async fn read_input(req: Request, keep_bytes: bool) -> Result<Input, BodyError> 
             if let Some(filename) = field.file_name().map(str::to_string) {
                 let mut size = 0u64;
                 let mut head = Vec::new();
+                let mut digest = Sha256::new();
                 while let Some(chunk) = field.chunk().await.map_err(|e| {
                     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                         BodyError::TooLarge
@@ -439,11 +452,18 @@ async fn read_input(req: Request, keep_bytes: bool) -> Result<Input, BodyError> 
                     }
                 })? {
                     size += chunk.len() as u64;
+                    digest.update(&chunk);
                     if keep_bytes && head.len() < 64 {
                         head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
                     }
                 }
-                files.push((name, filename, size, head));
+                files.push(Upload {
+                    field: name,
+                    filename,
+                    size,
+                    head,
+                    sha256: hex::encode(digest.finalize()),
+                });
             } else {
                 let text = field
                     .text()
@@ -757,12 +777,9 @@ fn body_error(e: BodyError, list_shape: bool) -> Response {
 
 /// Turns uploaded `attachments` parts into stored attachment records, or the error when
 /// they exceed 25 MB together.
-fn take_attachments(
-    store: &mut Store,
-    files: &[(String, String, u64, Vec<u8>)],
-) -> Result<Vec<Attachment>, FieldErrors> {
-    let files: Vec<_> = files.iter().filter(|f| f.0 == "attachments").collect();
-    let total: u64 = files.iter().map(|f| f.2).sum();
+fn take_attachments(store: &mut Store, files: &[Upload]) -> Result<Vec<Attachment>, FieldErrors> {
+    let files: Vec<_> = files.iter().filter(|f| f.field == "attachments").collect();
+    let total: u64 = files.iter().map(|f| f.size).sum();
     if total > MAX_ATTACHMENTS {
         let mut e = FieldErrors::default();
         e.add(
@@ -773,10 +790,11 @@ fn take_attachments(
     }
     Ok(files
         .into_iter()
-        .map(|(_, name, size, _)| Attachment {
+        .map(|f| Attachment {
             id: store.next_attachment_id(),
-            filename: name.clone(),
-            size: *size,
+            filename: f.filename.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
         })
         .collect())
 }
@@ -1122,11 +1140,11 @@ async fn inline_attachment(shared: &Shared, req: Request) -> Response {
         Ok(i) => i,
         Err(e) => return body_error(e, true),
     };
-    let files: Vec<_> = input.files.iter().filter(|f| f.0 == "file").collect();
+    let files: Vec<_> = input.files.iter().filter(|f| f.field == "file").collect();
     let mut e = FieldErrors::default();
     match files.as_slice() {
         [] => e.add("file", "This field is required."),
-        [(_, _, size, head)] => {
+        [Upload { size, head, .. }] => {
             if *size > MAX_ATTACHMENTS {
                 e.add("file", "The file should not exceed 25 MB.");
             } else if !is_image(head) {

@@ -163,6 +163,16 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
+/// An uploaded attachment as the sandbox keeps it (contents are not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub id: u64,
+    pub filename: String,
+    pub size: u64,
+    /// Hex SHA-256 of the uploaded bytes.
+    pub sha256: String,
+}
+
 /// A sandbox started by [`spawn`]; dropping it stops the server.
 pub struct RunningSandbox {
     /// The account URL, e.g. `http://127.0.0.1:40123`; the API is under `/api/1.1/json/`.
@@ -192,6 +202,25 @@ impl RunningSandbox {
     /// The same counters as `GET /_sandbox/stats`, read in-process.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// An attachment stored on a ticket (by the id `GET ticket/<n>/` lists), with what
+    /// HappyFox does not show: its size and SHA-256, so tests can check the bytes arrived.
+    pub fn attachment(&self, id: u64) -> Option<StoredAttachment> {
+        let store = lock(&self.shared.store);
+        store
+            .tickets
+            .values()
+            .flat_map(|t| &t.updates)
+            .filter_map(|u| u.message.as_deref())
+            .flat_map(|m| &m.attachments)
+            .find(|a| a.id == id)
+            .map(|a| StoredAttachment {
+                id: a.id,
+                filename: a.filename.clone(),
+                size: a.size,
+                sha256: a.sha256.clone(),
+            })
     }
 
     /// Stops accepting requests, lets in-flight ones finish and saves the state file.

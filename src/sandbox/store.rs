@@ -113,6 +113,9 @@ pub struct Attachment {
     pub id: u64,
     pub filename: String,
     pub size: u64,
+    /// Hex SHA-256 of the content, for tests (HappyFox does not show it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test runs the real program or the real sandbox.
 
+mod attachments;
 mod client;
 mod dry_run;
 mod import;
