@@ -15,8 +15,8 @@ use serde_json::{Map, Value as Json};
 
 use crate::mapping::compile::{ConversationPlan, FieldRef, Mapped, Marker, ValueMap};
 use crate::mapping::template::{
-    INVALID_DATE, INVALID_NUMBER, RecordCtx, Sides, parse_instant, parse_number, value_to_list,
-    value_to_string,
+    INVALID_DATE, INVALID_NUMBER, RecordCtx, RecordInput, Sides, parse_instant, parse_number,
+    value_to_list, value_to_string,
 };
 use crate::mapping::{Field, Plan};
 use crate::problem::{Problem, ProblemKind};
@@ -224,13 +224,38 @@ impl<'p> Builder<'p> {
             .map(|i| &self.schema.staff[*i])
     }
 
-    /// The source id alone (for records that are rejected before anything else).
-    pub fn build(&self, record: &SourceRecord) -> RecordOutcome {
-        let ctx = RecordCtx::new(Value::from_serialize(&record.value), self.sides.clone());
-        let ctx = Value::from_dyn_object(ctx);
+    /// The source id [`Builder::build`] will give `record` when its outcome can be a
+    /// duplicate (valid, or rejected with an id); `None` for a skipped record or one with
+    /// no id. Cheap on the fast path, so the pipeline can catch repeated ids in input order
+    /// before the records are built in parallel.
+    pub fn dedupe_key(&self, record: &SourceRecord) -> Option<String> {
+        let input = RecordInput::new(&record.value, &self.sides);
         let mut r = Run {
             b: self,
-            ctx: &ctx,
+            ctx: &input,
+            problems: vec![],
+        };
+        let source_id = r.string(&self.plan.source.id).unwrap_or_default();
+        let source_id = source_id.trim();
+        if source_id.is_empty() {
+            return None;
+        }
+        if let Some(skip) = &self.plan.source.skip_if {
+            if let Ok(v) = skip.expr.eval_record(&input) {
+                if v.is_true() {
+                    return None;
+                }
+            }
+        }
+        Some(source_id.to_string())
+    }
+
+    /// The source id alone (for records that are rejected before anything else).
+    pub fn build(&self, record: &SourceRecord) -> RecordOutcome {
+        let input = RecordInput::new(&record.value, &self.sides);
+        let mut r = Run {
+            b: self,
+            ctx: &input,
             problems: vec![],
         };
         let source_id = r.string(&self.plan.source.id).unwrap_or_default();
@@ -247,7 +272,7 @@ impl<'p> Builder<'p> {
         }
         let source_id = source_id.trim().to_string();
         if let Some(skip) = &self.plan.source.skip_if {
-            match skip.expr.eval(&ctx) {
+            match skip.expr.eval_record(&input) {
                 Ok(v) if v.is_true() => {
                     return RecordOutcome::Skipped {
                         source_id: Some(source_id),
@@ -287,10 +312,18 @@ struct Choices<'a> {
     by_name: Option<&'a HashMap<String, u64>>,
 }
 
+/// What a template is evaluated against: the record being built (fast path where the
+/// template allows), or a context built for conversation entries and headers.
+#[derive(Clone, Copy)]
+enum Ctx<'a> {
+    Record(&'a RecordInput<'a>),
+    Value(&'a Value),
+}
+
 /// The state of building one record.
 struct Run<'a, 'p> {
     b: &'a Builder<'p>,
-    ctx: &'a Value,
+    ctx: &'a RecordInput<'a>,
     problems: Vec<Problem>,
 }
 
@@ -355,8 +388,12 @@ fn is_created_at(s: &str) -> bool {
 }
 
 impl Run<'_, '_> {
-    fn eval(&mut self, field: &Field, ctx: &Value) -> Option<Value> {
-        match field.expr.eval(ctx) {
+    fn eval(&mut self, field: &Field, ctx: Ctx<'_>) -> Option<Value> {
+        let result = match ctx {
+            Ctx::Record(input) => field.expr.eval_record(input),
+            Ctx::Value(v) => field.expr.eval(v),
+        };
+        match result {
             Ok(v) => Some(v),
             Err(e) => {
                 self.problems.push(template_problem(&field.name, &e));
@@ -382,7 +419,7 @@ impl Run<'_, '_> {
     }
 
     /// A field rendered as a string, value map applied.
-    fn string_in(&mut self, field: &Field, ctx: &Value) -> Option<String> {
+    fn string_in(&mut self, field: &Field, ctx: Ctx<'_>) -> Option<String> {
         let v = self.eval(field, ctx)?;
         let s = value_to_string(&v);
         Some(match &field.map {
@@ -392,7 +429,7 @@ impl Run<'_, '_> {
     }
 
     fn string(&mut self, field: &Field) -> Option<String> {
-        let ctx = self.ctx;
+        let ctx = Ctx::Record(self.ctx);
         self.string_in(field, ctx)
     }
 
@@ -406,7 +443,7 @@ impl Run<'_, '_> {
 
     /// A field rendered as a list, each item through the value map.
     fn list(&mut self, field: &Field) -> Vec<String> {
-        let ctx = self.ctx;
+        let ctx = Ctx::Record(self.ctx);
         let Some(v) = self.eval(field, ctx) else {
             return vec![];
         };
@@ -696,7 +733,7 @@ impl Run<'_, '_> {
             }
         }
         if let Some(field) = &t.visible_only_staff {
-            let ctx = self.ctx;
+            let ctx = Ctx::Record(self.ctx);
             if let Some(v) = self.eval(field, ctx) {
                 let yes = match v.as_str() {
                     Some(s) => matches!(
@@ -995,7 +1032,7 @@ impl Run<'_, '_> {
     }
 
     fn conversation(&mut self, conv: &ConversationPlan) -> Vec<EntryPlan> {
-        let ctx = self.ctx;
+        let ctx = Ctx::Record(self.ctx);
         let Some(entries) = self.eval(&conv.entries, ctx) else {
             return vec![];
         };
@@ -1018,20 +1055,22 @@ impl Run<'_, '_> {
                 continue;
             }
             let extra = vec![
-                ("ticket".to_string(), self.ctx.clone()),
+                ("ticket".to_string(), self.ctx.value().clone()),
                 ("position".to_string(), Value::from(i)),
             ];
             let ectx =
                 Value::from_dyn_object(RecordCtx::with_extra(entry, self.b.sides.clone(), extra));
             if let Some(keep) = &conv.keep_if {
-                match self.eval(keep, &ectx) {
+                match self.eval(keep, Ctx::Value(&ectx)) {
                     Some(v) if !v.is_true() => continue,
                     None => continue,
                     _ => {}
                 }
             }
             let at = format!("{} #{}", conv.entries.name, i + 1);
-            let kind_s = self.string_in(&conv.kind, &ectx).unwrap_or_default();
+            let kind_s = self
+                .string_in(&conv.kind, Ctx::Value(&ectx))
+                .unwrap_or_default();
             let Some(kind) = EntryKind::parse(&kind_s) else {
                 self.problems.push(Problem::error(
                     ProblemKind::InvalidConversation,
@@ -1041,24 +1080,24 @@ impl Run<'_, '_> {
                 continue;
             };
             let author = self
-                .string_in(&conv.author, &ectx)
+                .string_in(&conv.author, Ctx::Value(&ectx))
                 .unwrap_or_default()
                 .trim()
                 .to_string();
             let author_name = conv
                 .author_name
                 .as_ref()
-                .and_then(|f| self.string_in(f, &ectx))
+                .and_then(|f| self.string_in(f, Ctx::Value(&ectx)))
                 .unwrap_or_default();
             let created_at = conv
                 .created_at
                 .as_ref()
-                .and_then(|f| self.string_in(f, &ectx))
+                .and_then(|f| self.string_in(f, Ctx::Value(&ectx)))
                 .unwrap_or_default();
             let body = match (&conv.html, &conv.text) {
-                (Some(h), _) => self.string_in(h, &ectx).unwrap_or_default(),
+                (Some(h), _) => self.string_in(h, Ctx::Value(&ectx)).unwrap_or_default(),
                 (None, Some(t)) => crate::mapping::template::text_to_html(
-                    &self.string_in(t, &ectx).unwrap_or_default(),
+                    &self.string_in(t, Ctx::Value(&ectx)).unwrap_or_default(),
                 ),
                 (None, None) => String::new(),
             };
@@ -1121,13 +1160,13 @@ impl Run<'_, '_> {
                         ("author_name".to_string(), Value::from(author_name.clone())),
                         ("created_at".to_string(), Value::from(created_at.clone())),
                     ];
-                    hctx.push(("ticket".to_string(), self.ctx.clone()));
+                    hctx.push(("ticket".to_string(), self.ctx.value().clone()));
                     let hv = Value::from_dyn_object(RecordCtx::with_extra(
                         ectx.clone(),
                         self.b.sides.clone(),
                         hctx,
                     ));
-                    self.string_in(h, &hv).unwrap_or_default()
+                    self.string_in(h, Ctx::Value(&hv)).unwrap_or_default()
                 }
                 None => String::new(),
             };

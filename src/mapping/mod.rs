@@ -8,6 +8,7 @@
 
 pub mod compile;
 pub mod error;
+pub mod fast;
 pub mod spec;
 pub mod template;
 

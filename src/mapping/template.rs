@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use super::fast::Fast;
+
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, fmt::strtime};
@@ -27,6 +29,8 @@ pub const INVALID_NUMBER: &str = "invalid number";
 /// The template environment of one compiled mapping.
 pub struct Engine {
     env: &'static Environment<'static>,
+    /// The default zone, for date filters compiled onto the fast path.
+    tz: TimeZone,
 }
 
 /// A compiled value.
@@ -34,6 +38,16 @@ pub enum Expr {
     Const(Value),
     Template(Template<'static, 'static>),
     Expression(Expression<'static, 'static>),
+    /// A template in the subset [`Fast`] evaluates on the record directly, with its
+    /// minijinja compilation for contexts other than a plain record and for fallbacks.
+    Fast(Box<FastExpr>),
+}
+
+/// A template with both compilations.
+#[derive(Debug)]
+pub struct FastExpr {
+    pub fast: Fast,
+    pub slow: Expr,
 }
 
 impl fmt::Debug for Expr {
@@ -42,6 +56,7 @@ impl fmt::Debug for Expr {
             Expr::Const(v) => write!(f, "Const({v:?})"),
             Expr::Template(t) => write!(f, "Template({:?})", t.source()),
             Expr::Expression(_) => write!(f, "Expression"),
+            Expr::Fast(e) => write!(f, "Fast({:?})", e.slow),
         }
     }
 }
@@ -55,7 +70,7 @@ impl Engine {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_keep_trailing_newline(true);
-        env.add_global("__tz", Value::from_object(Zone(tz)));
+        env.add_global("__tz", Value::from_object(Zone(tz.clone())));
         env.add_filter("datetime", filter_datetime);
         env.add_filter("date", filter_date);
         env.add_filter("format_datetime", filter_format_datetime);
@@ -70,6 +85,7 @@ impl Engine {
         env.add_filter("adf_to_text", |v: Value| adf_to_text(&v));
         Engine {
             env: Box::leak(Box::new(env)),
+            tz,
         }
     }
 
@@ -96,12 +112,18 @@ impl Engine {
         if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
             return Ok(Expr::Const(Value::from(source)));
         }
-        if let Some(inner) = single_expression(source) {
-            let expr = self.env.compile_expression_owned(inner.to_string())?;
-            return Ok(Expr::Expression(expr));
-        }
-        let leaked: &'static str = Box::leak(source.to_string().into_boxed_str());
-        self.env.template_from_str(leaked).map(Expr::Template)
+        let single = single_expression(source);
+        let slow = match single {
+            Some(inner) => Expr::Expression(self.env.compile_expression_owned(inner.to_string())?),
+            None => {
+                let leaked: &'static str = Box::leak(source.to_string().into_boxed_str());
+                Expr::Template(self.env.template_from_str(leaked)?)
+            }
+        };
+        Ok(match Fast::compile(source, single, &self.tz) {
+            Some(fast) => Expr::Fast(Box::new(FastExpr { fast, slow })),
+            None => slow,
+        })
     }
 
     pub fn constant(v: Value) -> Expr {
@@ -128,6 +150,20 @@ impl Expr {
             Expr::Const(v) => Ok(v.clone()),
             Expr::Template(t) => t.render(ctx).map(Value::from),
             Expr::Expression(e) => e.eval(ctx),
+            Expr::Fast(e) => e.slow.eval(ctx),
+        }
+    }
+
+    /// Evaluates against a source record: on the fast path when the template allows,
+    /// else through minijinja with the record's full context (built once, on first need).
+    pub fn eval_record(&self, input: &RecordInput<'_>) -> Result<Value, Error> {
+        match self {
+            Expr::Const(v) => Ok(v.clone()),
+            Expr::Fast(e) => match e.fast.eval(input.json, input.sides) {
+                Some(v) => Ok(v),
+                None => e.slow.eval(input.value()),
+            },
+            other => other.eval(input.value()),
         }
     }
 
@@ -137,6 +173,7 @@ impl Expr {
             Expr::Const(_) => return vec![],
             Expr::Template(t) => t.undeclared_variables(false).into_iter().collect(),
             Expr::Expression(e) => e.undeclared_variables(false).into_iter().collect(),
+            Expr::Fast(e) => return e.slow.variables(),
         };
         v.sort();
         v
@@ -209,9 +246,11 @@ impl fmt::Debug for Sides {
 }
 
 /// A side file seen from templates. `None` index: an optional file that is absent.
+///
+/// [`SideIndex`] locks internally, so one table is shared by all builder threads as it is.
 pub struct SideTable {
     pub name: String,
-    pub index: Option<Mutex<SideIndex>>,
+    pub index: Option<SideIndex>,
 }
 
 impl fmt::Debug for SideTable {
@@ -225,9 +264,6 @@ impl SideTable {
         let Some(index) = &self.index else {
             return Value::UNDEFINED;
         };
-        let Ok(index) = index.lock() else {
-            return Value::UNDEFINED;
-        };
         match index.first(key) {
             Ok(Some(v)) => Value::from_serialize(&v),
             _ => Value::UNDEFINED,
@@ -236,9 +272,6 @@ impl SideTable {
 
     fn all(&self, key: &str) -> Value {
         let Some(index) = &self.index else {
-            return Value::from(Vec::<Value>::new());
-        };
-        let Ok(index) = index.lock() else {
             return Value::from(Vec::<Value>::new());
         };
         match index.get(key) {
@@ -260,6 +293,35 @@ impl Object for SideTable {
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::NonEnumerable
+    }
+}
+
+/// A source record about to be built: the record as read, and its template context,
+/// created only if a template off the fast path needs it (converting the whole record into
+/// a minijinja value is the largest single cost of a record otherwise).
+pub struct RecordInput<'a> {
+    json: &'a serde_json::Value,
+    sides: &'a Arc<Sides>,
+    full: std::sync::OnceLock<Value>,
+}
+
+impl<'a> RecordInput<'a> {
+    pub fn new(json: &'a serde_json::Value, sides: &'a Arc<Sides>) -> Self {
+        RecordInput {
+            json,
+            sides,
+            full: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The record as templates see it (with `row` and the side files).
+    pub fn value(&self) -> &Value {
+        self.full.get_or_init(|| {
+            Value::from_dyn_object(RecordCtx::new(
+                Value::from_serialize(self.json),
+                self.sides.clone(),
+            ))
+        })
     }
 }
 
@@ -523,11 +585,21 @@ fn filter_datetime(
     format: Option<String>,
     tz: Option<String>,
 ) -> Result<Value, Error> {
-    if is_empty(&value) {
+    datetime_value(&value, format.as_deref(), || zone_named(tz, state))
+}
+
+/// The `datetime` filter with its zone passed in (resolved only when the value is not
+/// empty, so an empty value never reports a bad zone); shared with the fast path.
+pub(crate) fn datetime_value(
+    value: &Value,
+    format: Option<&str>,
+    tz: impl FnOnce() -> Result<TimeZone, Error>,
+) -> Result<Value, Error> {
+    if is_empty(value) {
         return Ok(Value::UNDEFINED);
     }
-    let tz = zone_named(tz, state)?;
-    let ts = parse_instant(&input_string(&value), format.as_deref(), &tz)
+    let tz = tz()?;
+    let ts = parse_instant(&input_string(value), format, &tz)
         .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))?;
     Ok(Value::from(
         ts.to_zoned(TimeZone::UTC)
@@ -543,10 +615,19 @@ fn filter_date(
     format: Option<String>,
     tz: Option<String>,
 ) -> Result<Value, Error> {
-    if is_empty(&value) {
+    date_value(&value, format.as_deref(), || zone_named(tz, state))
+}
+
+/// The `date` filter with its zone passed in; shared with the fast path.
+pub(crate) fn date_value(
+    value: &Value,
+    format: Option<&str>,
+    tz: impl FnOnce() -> Result<TimeZone, Error>,
+) -> Result<Value, Error> {
+    if is_empty(value) {
         return Ok(Value::UNDEFINED);
     }
-    let s = input_string(&value);
+    let s = input_string(value);
     if format.is_none() {
         if let Ok(d) = s.trim().parse::<Date>() {
             if s.trim().len() == 10 {
@@ -554,9 +635,9 @@ fn filter_date(
             }
         }
     }
-    let tz = zone_named(tz, state)?;
-    let ts = parse_instant(&s, format.as_deref(), &tz)
-        .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))?;
+    let tz = tz()?;
+    let ts =
+        parse_instant(&s, format, &tz).map_err(|m| Error::new(ErrorKind::InvalidOperation, m))?;
     Ok(Value::from(
         ts.to_zoned(tz).strftime("%Y-%m-%d").to_string(),
     ))
@@ -592,18 +673,20 @@ fn filter_format_datetime(
 /// `"a; b;c" | split(';')` → `["a", "b", "c"]` (trimmed, empty parts dropped);
 /// `split(';', 2)` splits at most twice (Jira's `date;author;body` comment cells).
 fn filter_split(value: Value, sep: Option<String>, max: Option<usize>) -> Value {
+    split_value(&value, sep.as_deref(), max)
+}
+
+/// The `split` filter; shared with the fast path.
+pub(crate) fn split_value(value: &Value, sep: Option<&str>, max: Option<usize>) -> Value {
     if value.kind() == minijinja::value::ValueKind::Seq {
-        return value;
+        return value.clone();
     }
-    let s = value_to_string(&value);
-    let sep = sep.unwrap_or_else(|| ",".to_string());
+    let s = value_to_string(value);
+    let sep = sep.unwrap_or(",");
     let parts: Vec<String> = match max {
-        Some(n) => s
-            .splitn(n + 1, sep.as_str())
-            .map(|p| p.trim().to_string())
-            .collect(),
+        Some(n) => s.splitn(n + 1, sep).map(|p| p.trim().to_string()).collect(),
         None => s
-            .split(sep.as_str())
+            .split(sep)
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())
             .collect(),
@@ -613,7 +696,11 @@ fn filter_split(value: Value, sep: Option<String>, max: Option<usize>) -> Value 
 
 /// `custom_fields | field(360001)`: the value of a Zendesk-style `[{id, value}]` list.
 fn filter_field(value: Value, id: Value) -> Value {
-    let want = value_to_string(&id);
+    field_value(&value, &value_to_string(&id))
+}
+
+/// The `field` filter with the wanted id as a string; shared with the fast path.
+pub(crate) fn field_value(value: &Value, want: &str) -> Value {
     if let Ok(iter) = value.try_iter() {
         for item in iter {
             if let Ok(item_id) = item.get_attr("id") {
@@ -648,17 +735,19 @@ fn filter_lookup(
 
 /// `"1234.50" | number`, or `"1.234,50" | number(',')` naming the decimal separator.
 fn filter_number(value: Value, decimal: Option<String>) -> Result<Value, Error> {
-    if is_empty(&value) {
+    number_value(&value, decimal.as_deref())
+}
+
+/// The `number` filter; shared with the fast path.
+pub(crate) fn number_value(value: &Value, decimal: Option<&str>) -> Result<Value, Error> {
+    if is_empty(value) {
         return Ok(Value::UNDEFINED);
     }
     if value.as_i64().is_some() || value.kind() == minijinja::value::ValueKind::Number {
-        return Ok(value);
+        return Ok(value.clone());
     }
-    let s = value_to_string(&value);
-    let decimal = decimal
-        .as_deref()
-        .and_then(|d| d.chars().next())
-        .unwrap_or('.');
+    let s = value_to_string(value);
+    let decimal = decimal.and_then(|d| d.chars().next()).unwrap_or('.');
     parse_number_with(&s, decimal)
         .map(Value::from)
         .ok_or_else(|| {
@@ -761,15 +850,31 @@ pub fn html_to_text(html: &str) -> String {
 }
 
 /// HTML from plain text: escaped, paragraphs for blank lines, `<br>` for line breaks.
+///
+/// Written as one pass into one buffer: every ticket body goes through it.
 pub fn text_to_html(text: &str) -> String {
-    let escaped = html_escape::encode_text(text).to_string();
-    escaped
-        .replace("\r\n", "\n")
-        .split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| format!("<p>{}</p>", p.trim().replace('\n', "<br>")))
-        .collect::<Vec<_>>()
-        .join("")
+    let escaped = html_escape::encode_text(text);
+    let text: std::borrow::Cow<'_, str> = if escaped.contains('\r') {
+        escaped.replace("\r\n", "\n").into()
+    } else {
+        escaped
+    };
+    let mut out = String::with_capacity(text.len() + 64);
+    for p in text.split("\n\n") {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        out.push_str("<p>");
+        for (i, line) in p.split('\n').enumerate() {
+            if i > 0 {
+                out.push_str("<br>");
+            }
+            out.push_str(line);
+        }
+        out.push_str("</p>");
+    }
+    out
 }
 
 /// `"Rachel <rachel@example.com>"` → `rachel@example.com`.
