@@ -347,6 +347,16 @@ fn template_problem(field: &str, e: &minijinja::Error) -> Problem {
     Problem::error(kind, field, message)
 }
 
+/// `s` without surrounding whitespace, reusing its buffer when there is none (the usual
+/// case), since every field of every record is trimmed.
+fn trimmed(s: String) -> String {
+    if s.trim().len() == s.len() {
+        s
+    } else {
+        s.trim().to_string()
+    }
+}
+
 fn is_email(s: &str) -> bool {
     let s = s.trim();
     if s.len() > 254
@@ -420,8 +430,16 @@ impl Run<'_, '_> {
 
     /// A field rendered as a string, value map applied.
     fn string_in(&mut self, field: &Field, ctx: Ctx<'_>) -> Option<String> {
-        let v = self.eval(field, ctx)?;
-        let s = value_to_string(&v);
+        let s = match ctx {
+            Ctx::Record(input) => match field.expr.eval_record_string(input) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.problems.push(template_problem(&field.name, &e));
+                    return None;
+                }
+            },
+            Ctx::Value(_) => value_to_string(&self.eval(field, ctx)?),
+        };
         Some(match &field.map {
             Some(map) => self.apply_map(field, map, s),
             None => s,
@@ -437,7 +455,7 @@ impl Run<'_, '_> {
         field
             .as_ref()
             .and_then(|f| self.string(f))
-            .map(|s| s.trim().to_string())
+            .map(trimmed)
             .filter(|s| !s.is_empty())
     }
 
@@ -509,9 +527,8 @@ impl Run<'_, '_> {
         // Contact.
         let email = self
             .string(&t.contact_email)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+            .map(trimmed)
+            .unwrap_or_default();
         if email.is_empty() {
             self.problems.push(Problem::error(
                 ProblemKind::MissingRequired,
@@ -541,11 +558,7 @@ impl Run<'_, '_> {
         }
 
         // Subject and body.
-        let subject = self
-            .string(&t.subject)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        let subject = self.string(&t.subject).map(trimmed).unwrap_or_default();
         if subject.is_empty() {
             self.problems.push(Problem::error(
                 ProblemKind::EmptySubject,
@@ -588,11 +601,7 @@ impl Run<'_, '_> {
         p.insert(body_key.into(), Json::from(body));
 
         // Category.
-        let cat_name = self
-            .string(&t.category)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        let cat_name = self.string(&t.category).map(trimmed).unwrap_or_default();
         let category = self.category(&cat_name, &t.category.name).cloned();
         if let Some(c) = &category {
             p.insert("category".into(), Json::from(c.id));
@@ -601,7 +610,7 @@ impl Run<'_, '_> {
         // Priority and assignee.
         if let Some(name) = t.priority.as_ref().and_then(|f| {
             let s = self.string(f)?;
-            Some((f.name.clone(), s.trim().to_string()))
+            Some((f.name.clone(), trimmed(s)))
         }) {
             let (field, name) = name;
             if !name.is_empty() {
@@ -632,11 +641,7 @@ impl Run<'_, '_> {
             }
         }
         if let Some(field) = &t.assignee {
-            if let Some(who) = self
-                .string(field)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-            {
+            if let Some(who) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
                 match self.b.staff(&who) {
                     Some(s) if s.active => {
                         p.insert("assignee".into(), Json::from(s.id));
@@ -668,11 +673,7 @@ impl Run<'_, '_> {
             None => vec![],
         };
         if let Some(Marker::Tag(f)) = &plan.marker {
-            if let Some(tag) = self
-                .string(f)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-            {
+            if let Some(tag) = self.string(f).map(trimmed).filter(|s| !s.is_empty()) {
                 tags.push(tag);
             }
         }
@@ -698,11 +699,7 @@ impl Run<'_, '_> {
 
         // Dates and visibility.
         if let Some(field) = &t.created_at {
-            if let Some(s) = self
-                .string(field)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-            {
+            if let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
                 if is_created_at(&s) {
                     p.insert("created_at".into(), Json::from(s));
                 } else {
@@ -715,11 +712,7 @@ impl Run<'_, '_> {
             }
         }
         if let Some(field) = &t.due_date {
-            if let Some(s) = self
-                .string(field)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-            {
+            if let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
                 match self.date(&s) {
                     Some(d) => {
                         p.insert("due_date".into(), Json::from(d));
@@ -762,7 +755,7 @@ impl Run<'_, '_> {
         }
         if let Some(Marker::CustomField { field: r, value }) = &plan.marker {
             let marker = match value {
-                Some(f) => self.string(f).unwrap_or_default().trim().to_string(),
+                Some(f) => trimmed(self.string(f).unwrap_or_default()),
                 None => source_id.to_string(),
             };
             if let (Some(id), Some(cat)) = (r.id, cat_id) {
@@ -786,11 +779,7 @@ impl Run<'_, '_> {
         // Final state.
         let mut final_state = FinalState::default();
         if let Some(field) = &plan.final_state.status {
-            if let Some(name) = self
-                .string(field)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-            {
+            if let Some(name) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
                 match self
                     .b
                     .names
@@ -896,7 +885,7 @@ impl Run<'_, '_> {
                 Some(Json::from(ids))
             }
             _ => {
-                let s = self.string(field)?.trim().to_string();
+                let s = trimmed(self.string(field)?);
                 if s.is_empty() {
                     return None;
                 }
@@ -1081,9 +1070,8 @@ impl Run<'_, '_> {
             };
             let author = self
                 .string_in(&conv.author, Ctx::Value(&ectx))
-                .unwrap_or_default()
-                .trim()
-                .to_string();
+                .map(trimmed)
+                .unwrap_or_default();
             let author_name = conv
                 .author_name
                 .as_ref()

@@ -19,7 +19,7 @@ use minijinja::value::Value;
 use serde_json::Value as Json;
 
 use super::template::{
-    Sides, date_value, datetime_value, email_address, email_name, field_value, html_to_text,
+    self, Sides, date_value, datetime_value, email_address, email_name, field_value, html_to_text,
     number_value, split_value, text_to_html,
 };
 
@@ -100,6 +100,9 @@ const RESERVED: &[&str] = &[
 enum V<'a> {
     Json(&'a Json),
     Undefined,
+    /// A string a filter made; kept as a `String` so that string-valued fields are not
+    /// copied into a minijinja value and back.
+    Str(String),
     Value(Value),
 }
 
@@ -109,13 +112,25 @@ impl V<'_> {
             V::Json(Json::String(s)) => Value::from(s.as_str()),
             V::Json(j) => Value::from_serialize(j),
             V::Undefined => Value::UNDEFINED,
+            V::Str(s) => Value::from(s),
             V::Value(v) => v,
+        }
+    }
+
+    /// The value as [`template::value_to_string`] renders it.
+    fn into_string(self) -> String {
+        match self {
+            V::Json(Json::String(s)) => s.clone(),
+            V::Str(s) => s,
+            V::Undefined | V::Json(Json::Null) => String::new(),
+            other => template::value_to_string(&other.into_value()),
         }
     }
 
     fn as_str(&self) -> Option<&str> {
         match self {
             V::Json(Json::String(s)) => Some(s),
+            V::Str(s) => Some(s),
             V::Value(v) => v.as_str(),
             _ => None,
         }
@@ -164,8 +179,18 @@ impl Fast {
 
     /// The value for `record`, or `None` when minijinja must evaluate it.
     pub fn eval(&self, record: &Json, sides: &Sides) -> Option<Value> {
+        self.eval_v(record, sides).map(V::into_value)
+    }
+
+    /// The value for `record` rendered as a payload string (as
+    /// [`template::value_to_string`] would), or `None` when minijinja must evaluate it.
+    pub fn eval_string(&self, record: &Json, sides: &Sides) -> Option<String> {
+        self.eval_v(record, sides).map(V::into_string)
+    }
+
+    fn eval_v<'a>(&self, record: &'a Json, sides: &Sides) -> Option<V<'a>> {
         match self {
-            Fast::Expr(e) => e.eval(record, sides).map(V::into_value),
+            Fast::Expr(e) => e.eval(record, sides),
             Fast::Template(parts) => {
                 let mut out = String::new();
                 for part in parts {
@@ -180,7 +205,7 @@ impl Fast {
                         },
                     }
                 }
-                Some(Value::from(out))
+                Some(V::Str(out))
             }
         }
     }
@@ -210,7 +235,7 @@ impl FastExpr {
                 (V::Json(Json::String(_)), Step::Index(_)) => return None,
                 // Chainable undefined: any other failed lookup is undefined.
                 (V::Json(_) | V::Undefined, _) => V::Undefined,
-                (V::Value(_), _) => return None,
+                (V::Value(_) | V::Str(_), _) => return None,
             };
         }
         for filter in &self.filters {
@@ -253,13 +278,13 @@ impl Filter {
                 V::Undefined | V::Json(Json::Null) => V::Undefined,
                 other => V::Value(field_value(&other.into_value(), want)),
             },
-            Filter::TextToHtml => V::Value(Value::from(text_to_html(v.as_str()?))),
-            Filter::HtmlToText => V::Value(Value::from(html_to_text(v.as_str()?))),
-            Filter::EmailAddress => V::Value(Value::from(email_address(v.as_str()?))),
-            Filter::EmailName => V::Value(Value::from(email_name(v.as_str()?))),
-            Filter::Lower => V::Value(Value::from(v.as_str()?.to_lowercase())),
-            Filter::Upper => V::Value(Value::from(v.as_str()?.to_uppercase())),
-            Filter::Trim => V::Value(Value::from(v.as_str()?.trim())),
+            Filter::TextToHtml => V::Str(text_to_html(v.as_str()?)),
+            Filter::HtmlToText => V::Str(html_to_text(v.as_str()?)),
+            Filter::EmailAddress => V::Str(email_address(v.as_str()?).to_string()),
+            Filter::EmailName => V::Str(email_name(v.as_str()?).to_string()),
+            Filter::Lower => V::Str(v.as_str()?.to_lowercase()),
+            Filter::Upper => V::Str(v.as_str()?.to_uppercase()),
+            Filter::Trim => V::Str(v.as_str()?.trim().to_string()),
         })
     }
 }
@@ -511,6 +536,8 @@ mod tests {
                 .unwrap_or_else(|| panic!("{src} fell back"));
             let slow = f.slow.eval(&ctx).unwrap();
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{src}");
+            let string = f.fast.eval_string(&record, &sides).unwrap();
+            assert_eq!(string, template::value_to_string(&slow), "{src}");
         }
         // Errors and unusual shapes go to minijinja.
         for src in [

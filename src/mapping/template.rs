@@ -167,6 +167,18 @@ impl Expr {
         }
     }
 
+    /// [`Expr::eval_record`] rendered as a payload string ([`value_to_string`]), without a
+    /// detour through a minijinja value on the fast path.
+    pub fn eval_record_string(&self, input: &RecordInput<'_>) -> Result<String, Error> {
+        match self {
+            Expr::Fast(e) => match e.fast.eval_string(input.json, input.sides) {
+                Some(s) => Ok(s),
+                None => e.slow.eval(input.value()).map(|v| value_to_string(&v)),
+            },
+            other => other.eval_record(input).map(|v| value_to_string(&v)),
+        }
+    }
+
     /// The names a template reads from its context (for checking CSV columns).
     pub fn variables(&self) -> Vec<String> {
         let mut v: Vec<String> = match self {
