@@ -615,11 +615,14 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
     };
     let verdict = lock(&shared.limiter).check(class, Instant::now());
     if let Verdict::Limited { started_lockout } = verdict {
-        let mut stats = lock(&shared.stats);
-        stats.rate_limited += 1;
-        if started_lockout {
-            stats.lockouts += 1;
+        {
+            let mut stats = lock(&shared.stats);
+            stats.rate_limited += 1;
+            if started_lockout {
+                stats.lockouts += 1;
+            }
         }
+        drain(req).await;
         return (
             json_response(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -637,20 +640,24 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
                 *n > 1
             };
             let guard = InflightGuard { shared, ticket };
-            if overlapping {
+            let reject = overlapping && {
                 let mut stats = lock(&shared.stats);
                 stats.overlapping_writes += 1;
                 *stats.overlaps_by_ticket.entry(ticket).or_default() += 1;
                 if shared.reject_overlaps {
                     stats.conflicts += 1;
-                    return (
-                        json_response(
-                            StatusCode::CONFLICT,
-                            &json!({"error": "Another update to this ticket is in progress"}),
-                        ),
-                        false,
-                    );
                 }
+                shared.reject_overlaps
+            };
+            if reject {
+                drain(req).await;
+                return (
+                    json_response(
+                        StatusCode::CONFLICT,
+                        &json!({"error": "Another update to this ticket is in progress"}),
+                    ),
+                    false,
+                );
             }
             Some(guard)
         }
@@ -663,6 +670,7 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
     }
     if draw.fail {
         lock(&shared.stats).faults.fail += 1;
+        drain(req).await;
         return (
             plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
             false,
@@ -678,6 +686,24 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
         return (response, true);
     }
     (response, false)
+}
+
+/// Reads and discards a request body (up to [`MAX_BODY`]) before an early answer. A
+/// server that answers before reading an upload and closes the connection makes the client
+/// see a broken pipe instead of the answer, which turns a provable "nothing happened" (a
+/// 429 or 500 before storing) into an unknown outcome. A buffering front end (nginx's
+/// default) reads the whole request before the application answers; whether HappyFox's
+/// does is not documented, so the client still treats a broken pipe as unknown.
+async fn drain(req: Request) {
+    use futures::StreamExt as _;
+    let mut body = req.into_body().into_data_stream();
+    let mut read = 0usize;
+    while let Some(Ok(chunk)) = body.next().await {
+        read += chunk.len();
+        if read > MAX_BODY {
+            break;
+        }
+    }
 }
 
 fn method_not_allowed() -> Response {
@@ -1085,6 +1111,7 @@ async fn post_users(shared: &Shared, req: Request) -> Response {
 async fn ticket_action(shared: &Shared, n: u64, action: Action, req: Request) -> Response {
     let schema = &shared.schema;
     if !lock(&shared.store).tickets.contains_key(&n) {
+        drain(req).await;
         return not_found();
     }
     let input = match read_input(req, false).await {

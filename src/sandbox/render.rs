@@ -142,6 +142,19 @@ fn change(old: u64, new: u64, name: impl Fn(u64) -> Option<String>) -> Value {
     json!({"new_name": name(new), "new": new, "old": old, "old_name": name(old)})
 }
 
+/// A file name as one URL path segment (names have spaces, `#`, `?` and non-ASCII).
+fn url_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn update(schema: &Schema, store: &Store, base_url: &str, u: &Update, show_cf: bool) -> Value {
     let status_name = |id| schema.status(id).map(|s| s.name.clone());
     let priority_name = |id| schema.priority(id).map(|p| p.name.clone());
@@ -151,7 +164,7 @@ fn update(schema: &Schema, store: &Store, base_url: &str, u: &Update, show_cf: b
             .iter()
             .map(|a| {
                 json!({
-                    "url": format!("{base_url}/attachments/{}/{}", a.id, a.filename),
+                    "url": format!("{base_url}/attachments/{}/{}", a.id, url_segment(&a.filename)),
                     "id": a.id,
                     "filename": a.filename,
                 })
