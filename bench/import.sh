@@ -7,7 +7,7 @@
 #   bench/import.sh c          # resume start-up on a 1,000,000-record journal
 #
 # Overrides: HFMIGRATE (binary), N_A (80000), SECS_A (200), N_B (200000), N_C (1000000),
-# PORT (18765), TMPDIR. Needs python3, curl, sqlite3 and (for b) perf.
+# PORT (18765), DATA_A/DATA_B/DATA_C (reuse a generated export folder), TMPDIR. Needs python3, curl, sqlite3 and (for b) perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${HFMIGRATE:-target/release/hfmigrate}
@@ -52,6 +52,7 @@ p = subprocess.Popen([bin_, "import", "--yes", "--mapping", mapping, "--input", 
 for line in p.stdout:
     if "conversations (" in line:
         print(f"  plan printed after {time.monotonic() - t:.2f} s")
+        time.sleep(1)  # Ctrl-C is handled once sending has begun
         p.send_signal(signal.SIGINT)
         break
 p.stdout.read(); p.wait()
@@ -68,10 +69,10 @@ journal_rate() { # JOURNAL: POSTs, span of sending, rate
 
 bench_a() {
   echo "== (a) pacing: sandbox at HappyFox's 300 POST/min, latency 200ms..2000ms, ceiling 240/min"
-  local d=$WORK/a; gen "${N_A:-80000}" "$d"
+  local d=${DATA_A:-$WORK/a}; gen "${N_A:-80000}" "$d"
   start_sandbox --latency 200ms..2000ms
   set +e
-  timeout -s INT "${SECS_A:-200}" "$BIN" import --yes --mapping "$MAPPING" --input "$d" \
+  timeout --preserve-status -s INT "${SECS_A:-200}" "$BIN" import --yes --mapping "$MAPPING" --input "$d" \
     --journal "$WORK/a.db" --url "$URL" --schema "$SCHEMA" --progress-every 30s
   echo "  import exit code $? (4 = interrupted by the benchmark's timeout, as intended)"
   set -e
@@ -82,10 +83,10 @@ bench_a() {
 
 bench_b() {
   echo "== (b) throughput: sandbox limits off, latency 50ms, client ceilings raised"
-  local d=$WORK/b; gen "${N_B:-200000}" "$d"
+  local d=${DATA_B:-$WORK/b}; gen "${N_B:-200000}" "$d"
   start_sandbox --latency 50ms --post-per-min 0 --get-per-min 0
   local args=(--post-per-min 1000000 --get-per-min 1000000 --progress-every 10s)
-  enqueue_then_stop "$d" "$WORK/b.db" "${args[@]}"
+  enqueue_then_stop "$d" "$WORK/b.db" --post-per-min 60
   # The resumed run only sends: that is the phase profiled.
   perf record -F 499 -g --call-graph dwarf,32768 -o "$WORK/perf.data" -- \
     "$BIN" import --yes --mapping "$MAPPING" --input "$d" --journal "$WORK/b.db" \
@@ -94,14 +95,15 @@ bench_b() {
   perf report -i "$WORK/perf.data" --children --sort symbol --stdio 2>/dev/null \
     | grep -E '^ +[0-9.]+%' >"$WORK/perf.txt" || true
   echo "  share of the importer's CPU samples (inclusive), from perf:"
-  grep -E 'journal::Journal::(begin_batch|finish_batch|next_pending|resend_batch|summary|open|unknown_batches|finish_run)' "$WORK/perf.txt" \
-    | awk '{print "    " $1 "  " $NF; gsub("%","",$1); s += $1} END {printf "    journal total: %.1f%%\n", s}'
+  awk '$4 ~ /^hfmigrate::journal::Journal::(begin_batch|finish_batch|next_pending|resend_batch|reject|upsert_pending|summary|open|unknown_batches|payload|finish_run)$/ {
+         print "    " $1 "  " $4; v = $1; gsub("%", "", v); s += v }
+       END { printf "    journal total: %.1f%%\n", s }' "$WORK/perf.txt"
   stop_sandbox
 }
 
 bench_c() {
   echo "== (c) resume start-up on a ${N_C:-1000000}-record journal"
-  local d=$WORK/c; gen "${N_C:-1000000}" "$d"
+  local d=${DATA_C:-$WORK/c}; gen "${N_C:-1000000}" "$d"
   start_sandbox --post-per-min 0 --get-per-min 0
   echo "  first run (validates and enqueues every record):"
   enqueue_then_stop "$d" "$WORK/c.db" --post-per-min 60

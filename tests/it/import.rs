@@ -129,7 +129,7 @@ fn client(sb: &RunningSandbox) -> Client {
 }
 
 /// Searches the sandbox for one marker; returns the ids of tickets carrying it exactly.
-async fn tickets_with_marker(c: &Client, marker: &str) -> Vec<u64> {
+async fn tickets_with_marker(c: &Client, marker: String) -> Vec<u64> {
     let q = format!("\"Source ID\":\"{marker}\"");
     let answer = c
         .get_json("tickets/", &[("status", "_all"), ("q", &q), ("size", "50")])
@@ -141,7 +141,7 @@ async fn tickets_with_marker(c: &Client, marker: &str) -> Vec<u64> {
         .iter()
         .filter(|t| {
             t["custom_fields"].as_array().unwrap().iter().any(|f| {
-                f["name"] == "Source ID" && f["value"].as_str().map(str::trim) == Some(marker)
+                f["name"] == "Source ID" && f["value"].as_str().map(str::trim) == Some(&*marker)
             })
         })
         .map(|t| t["id"].as_u64().unwrap())
@@ -158,16 +158,23 @@ async fn assert_exactly_once(sb: &RunningSandbox, journal: &Path, dir: &Path, va
     let out = dir.join("results");
     j.write_results(&out).unwrap();
     let mut success = csv::Reader::from_path(out.join("success.csv")).unwrap();
+    let rows: Vec<(String, u64)> = success
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_owned(), r[1].parse().unwrap())
+        })
+        .collect();
     let c = client(sb);
-    let mut n = 0;
-    for row in success.records() {
-        let row = row.unwrap();
-        let source_id = &row[0];
-        let ticket_id: u64 = row[1].parse().unwrap();
-        let found = tickets_with_marker(&c, &format!("CSV-{source_id}")).await;
-        assert_eq!(found, vec![ticket_id], "marker CSV-{source_id}");
-        n += 1;
+    let found = futures::future::join_all(
+        rows.iter()
+            .map(|(source_id, _)| tickets_with_marker(&c, format!("CSV-{source_id}"))),
+    )
+    .await;
+    for ((source_id, ticket_id), found) in rows.iter().zip(found) {
+        assert_eq!(found, vec![*ticket_id], "marker CSV-{source_id}");
     }
+    let n = rows.len() as u64;
     assert_eq!(n, valid);
     assert_eq!(
         sb.stats().tickets,
@@ -283,7 +290,7 @@ async fn killed_at_random_moments_every_record_is_created_once() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let input = replicated_csv(dir.path(), 3);
+    let input = replicated_csv(dir.path(), 5);
     let journal = dir.path().join("run.db");
     let run = Run {
         url: &sb.url,
