@@ -51,6 +51,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Write success.csv and errors.csv from a journal.
     Results(ResultsArgs),
+    /// Read every ticket back from HappyFox and compare with the journal: each created
+    /// record exactly once, with the id the journal holds (GET only).
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +185,19 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The journal to compare with (never modified).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Account URL; the one the journal recorded when absent.
+    #[arg(long, env = "HAPPYFOX_URL")]
+    pub url: Option<String>,
+    /// GET ceiling per minute (HappyFox allows 500).
+    #[arg(long, default_value_t = ClientOptions::default().get_per_min)]
+    pub get_per_min: u32,
+}
+
+#[derive(Debug, Args)]
 pub struct ResultsArgs {
     /// The journal to read (never modified).
     #[arg(long)]
@@ -264,6 +280,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Import(args) => import(args),
         Command::Status(args) => status(&args),
         Command::Results(args) => results(&args),
+        Command::Verify(args) => verify(&args),
     }
 }
 
@@ -277,7 +294,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn load_schema_file(path: &Path) -> Result<Schema, Failure> {
-    Schema::load(path).map_err(|e| usage(anyhow::anyhow!("{e}")).with_help("pull one with `hfmigrate schema pull --out schema.json`, or use samples/happyfox-schema.json"))
+    Schema::load(path).map_err(|e| usage(anyhow::Error::new(e)).with_help("pull one with `hfmigrate schema pull --out schema.json`, or use samples/happyfox-schema.json"))
 }
 
 trait WithHelp {
@@ -287,7 +304,7 @@ trait WithHelp {
 impl WithHelp for Failure {
     fn with_help(self, help: &str) -> Self {
         match self {
-            Failure::Usage(e) => Failure::Usage(e.context(format!("help: {help}"))),
+            Failure::Usage(e) => Failure::Usage(anyhow::anyhow!("{e:#}\n  help: {help}")),
             other => other,
         }
     }
@@ -820,4 +837,60 @@ fn results(args: &ResultsArgs) -> Result<u8, Failure> {
         w.errors
     );
     Ok(0)
+}
+
+fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
+    use crate::import::verify::{self, VerifyError};
+    let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
+    let url = match &args.url {
+        Some(u) => u.clone(),
+        None => {
+            journal
+                .summary()
+                .context("cannot read the journal summary")?
+                .target_url
+        }
+    };
+    let credentials = Credentials::from_env().map_err(usage)?;
+    let target = Target::parse(&url).map_err(usage)?;
+    let options = ClientOptions {
+        get_per_min: args.get_per_min.max(1),
+        ..ClientOptions::default()
+    };
+    let client = Client::new(target, credentials, options).map_err(usage)?;
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let v = match runtime()?.block_on(verify::verify(&journal, &client, scratch.path())) {
+        Ok(v) => v,
+        Err(VerifyError::Client(e)) => return Err(client_failure(e, "cannot read the tickets")),
+        Err(e @ VerifyError::NoMarker) => return Err(usage(e)),
+        Err(e) => return Err(Failure::Fatal(e.into())),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "read {} tickets from {}; the journal lists {} created: {} verified",
+        v.tickets_read,
+        client.target(),
+        v.created,
+        v.ok
+    );
+    for id in &v.missing {
+        let _ = writeln!(out, "  missing: {id} (no ticket carries its marker)");
+    }
+    for (id, tickets) in &v.duplicated {
+        let _ = writeln!(out, "  duplicated: {id} is on tickets {tickets:?}");
+    }
+    for (id, journal_id, found) in &v.other_id {
+        let _ = writeln!(
+            out,
+            "  different ticket: {id} is ticket {found}, the journal says {journal_id}"
+        );
+    }
+    for (marker, ticket) in &v.unexpected {
+        let _ = writeln!(
+            out,
+            "  not in the journal as created: ticket {ticket} carries marker {marker}"
+        );
+    }
+    Ok(if v.is_clean() { 0 } else { 3 })
 }

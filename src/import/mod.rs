@@ -15,6 +15,7 @@
 pub mod marker;
 pub mod progress;
 pub mod send;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -205,6 +206,7 @@ pub fn prepare(
     if !changes.is_empty() {
         journal.accept_changes(&info)?;
     }
+    journal.set_note(verify::MARKER_NOTE, &marker.to_note())?;
     let fingerprint = enqueue_fingerprint(&info, &schema);
     let enqueued = if journal.note(ENQUEUED_NOTE)?.as_deref() == Some(fingerprint.as_str()) {
         None

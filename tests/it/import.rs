@@ -254,7 +254,25 @@ async fn faults_end_with_exactly_one_ticket_per_valid_record() {
         "no fault was injected: {stats:?}"
     );
     assert_exactly_once(&sb, &journal, dir.path(), valid).await;
-    // A second run sends nothing.
+    // verify reads the account back and agrees...
+    let journal_path = journal.clone();
+    let verify = move || {
+        Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
+            .env("HAPPYFOX_API_KEY", KEY)
+            .env("HAPPYFOX_AUTH_CODE", CODE)
+            .env_remove("HAPPYFOX_URL")
+            .args(["verify", "--get-per-min", "60000", "--journal"])
+            .arg(&journal_path)
+            .output()
+            .unwrap()
+    };
+    let o = tokio::task::spawn_blocking(verify.clone()).await.unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("{valid} verified")),
+        "{}",
+        text(&o)
+    );
     let posts_before = sb
         .stats()
         .requests
@@ -272,6 +290,27 @@ async fn faults_end_with_exactly_one_ticket_per_valid_record() {
         String::from_utf8_lossy(&again.stdout).contains("not read again"),
         "{}",
         text(&again)
+    );
+    // ...and notices a ticket created twice behind the journal's back.
+    let j = Journal::open_read_only(&journal).unwrap();
+    let out = dir.path().join("dup");
+    j.write_results(&out).unwrap();
+    let first = csv::Reader::from_path(out.join("success.csv"))
+        .unwrap()
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()[0]
+        .to_owned();
+    let payload: serde_json::Value =
+        serde_json::from_str(&j.payload(&first).unwrap().unwrap()).unwrap();
+    client(&sb).post_json("tickets/", &payload).await.unwrap();
+    let o = tokio::task::spawn_blocking(verify).await.unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("duplicated: {first}")),
+        "{}",
+        text(&o)
     );
 }
 
