@@ -104,8 +104,9 @@ impl Progress {
         }
     }
 
-    /// POSTs per minute over the last minute (or since the start, if shorter).
-    fn rate(&mut self, posts: u64) -> f64 {
+    /// POSTs per minute over the last minute; `None` for the first 10 s, when the start-up
+    /// burst would make a short window read above the ceiling.
+    fn rate(&mut self, posts: u64) -> Option<f64> {
         let now = Instant::now();
         self.window.push_back((now, posts));
         while self
@@ -116,17 +117,19 @@ impl Progress {
             self.window.pop_front();
         }
         match self.window.front() {
-            Some((t, p)) if now.duration_since(*t) >= Duration::from_secs(1) => {
-                (posts - p) as f64 * 60.0 / now.duration_since(*t).as_secs_f64()
+            Some((t, p)) if now.duration_since(*t) >= Duration::from_secs(10) => {
+                Some(posts.saturating_sub(*p) as f64 * 60.0 / now.duration_since(*t).as_secs_f64())
             }
-            _ => 0.0,
+            _ => None,
         }
     }
 
     fn describe(&mut self, s: &Snapshot) -> String {
-        let rate = self.rate(s.posts);
+        let rate = self
+            .rate(s.posts)
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.0}"));
         let mut text = format!(
-            "| POST {rate:.0}/min of {} | concurrency {} ({} in flight) | retries {} | failed {}",
+            "| POST {rate}/min of {} | concurrency {} ({} in flight) | retries {} | failed {}",
             s.ceiling, s.concurrency, s.in_flight, s.retries, s.failed
         );
         if s.reconciling > 0 {
