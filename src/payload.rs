@@ -522,7 +522,9 @@ impl Run<'_, '_> {
     fn ticket(&mut self, source_id: &str) -> Option<TicketPlan> {
         let plan = self.b.plan;
         let t = &plan.ticket;
-        let mut p = Map::new();
+        // Sized for a typical payload (contact, subject, body, ids, a dozen custom fields)
+        // so that it does not grow step by step for every record.
+        let mut p = Map::with_capacity(16 + t.custom_fields.len() + t.contact_fields.len());
 
         // Contact.
         let email = self

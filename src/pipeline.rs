@@ -689,6 +689,8 @@ impl SeenIds {
     }
 
     fn flush(&mut self) -> Result<(), PipelineError> {
+        // In key order, inserts walk the B-tree once instead of jumping around its pages.
+        self.pending.sort_unstable();
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;

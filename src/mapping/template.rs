@@ -613,11 +613,28 @@ pub(crate) fn datetime_value(
     let tz = tz()?;
     let ts = parse_instant(&input_string(value), format, &tz)
         .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))?;
-    Ok(Value::from(
+    Ok(Value::from(utc_seconds(ts)))
+}
+
+/// `ts` in UTC as `yyyy-mm-ddThh:mm:ss` (strftime `%Y-%m-%dT%H:%M:%S`), written directly
+/// for four-digit years: every record's `created_at` goes through here.
+fn utc_seconds(ts: Timestamp) -> String {
+    let dt = ts.to_zoned(TimeZone::UTC).datetime();
+    if (0..=9999).contains(&dt.year()) {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        )
+    } else {
         ts.to_zoned(TimeZone::UTC)
             .strftime("%Y-%m-%dT%H:%M:%S")
-            .to_string(),
-    ))
+            .to_string()
+    }
 }
 
 /// `due_at | date`: `yyyy-mm-dd` in the default zone (dates without time stay as they are).
@@ -1012,6 +1029,23 @@ mod tests {
         let err = utc("next tuesday", None).unwrap_err();
         assert!(err.starts_with(INVALID_DATE), "{err}");
         assert!(err.contains("next tuesday"));
+    }
+
+    #[test]
+    fn utc_seconds_matches_strftime() {
+        for s in [
+            "2024-03-05T13:22:10Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-30T21:59:59.999Z",
+            "1970-01-01T00:00:00.5+01:00",
+        ] {
+            let ts: Timestamp = s.parse().unwrap();
+            let want = ts
+                .to_zoned(TimeZone::UTC)
+                .strftime("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            assert_eq!(utc_seconds(ts), want, "{s}");
+        }
     }
 
     #[test]
