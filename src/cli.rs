@@ -661,11 +661,18 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
         args.post_per_min,
         import::progress::human(std::time::Duration::from_secs(secs))
     );
-    let _ = writeln!(
-        out,
-        "  conversations (replies, notes, final status) are not sent by this version"
-    );
-    if posts > 0 && !args.yes && !confirm(&target.label) {
+    let m = prepared.summary.messages;
+    let messages_left = m.pending + m.sending;
+    if messages_left > 0 || m.created > 0 {
+        let secs = (messages_left * 60).div_ceil(u64::from(args.post_per_min.max(1)));
+        let _ = writeln!(
+            out,
+            "  conversations: {messages_left} message(s) to post after creation (replies, notes, final states), {} already posted: about {}",
+            m.created,
+            import::progress::human(std::time::Duration::from_secs(secs))
+        );
+    }
+    if (posts > 0 || messages_left > 0) && !args.yes && !confirm(&target.label) {
         let _ = writeln!(out, "nothing sent");
         let _ = prepared.journal.finish_run("cancelled");
         return Ok(4);
@@ -694,8 +701,48 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
         .await
     });
     progress.finish();
-    let (end, summary) = import::finish(&mut prepared.journal, &report)
+    // The conversations of created tickets, once no ticket is left to create: each
+    // ticket's messages in order, many tickets at a time, under the same POST ceiling.
+    let journal = std::sync::Mutex::new(prepared.journal);
+    let mut conversation = None;
+    let mut interrupted_replies = false;
+    if report.stop.is_none() {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let result = rt.block_on(async {
+            let work = crate::replies::post_all(
+                &target.client,
+                &journal,
+                crate::replies::DEFAULT_TICKETS_IN_PARALLEL,
+                &stop,
+            );
+            tokio::pin!(work);
+            let mut signals = 0;
+            loop {
+                tokio::select! {
+                    r = &mut work => break Some(r),
+                    _ = tokio::signal::ctrl_c() => {
+                        signals += 1;
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        if signals > 1 {
+                            // Abandoned: posts in flight stay `sending` and are
+                            // reconciled by the next run.
+                            break None;
+                        }
+                    }
+                }
+            }
+        });
+        interrupted_replies = stop.load(std::sync::atomic::Ordering::SeqCst);
+        conversation = Some(result);
+    }
+    let mut journal = journal
+        .into_inner()
+        .map_err(|_| Failure::Fatal(anyhow::anyhow!("the journal lock was poisoned")))?;
+    let (mut end, summary) = import::finish(&mut journal, &report)
         .context("cannot record the end of the run in the journal")?;
+    if interrupted_replies {
+        end = import::RunEnd::Interrupted;
+    }
     let r = summary.records;
     let _ = writeln!(
         out,
@@ -707,6 +754,29 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
         r.failed,
         r.pending + r.sending
     );
+    match &conversation {
+        Some(Some(Ok(c))) => {
+            let _ = writeln!(
+                out,
+                "conversations: {} message(s) posted, {} failed, {} reconciled after an unknown outcome, {} contact(s) created; journal: {} posted, {} left",
+                c.posted,
+                c.failed,
+                c.reconciled,
+                c.contacts_created,
+                summary.messages.created,
+                summary.messages.pending + summary.messages.sending
+            );
+        }
+        Some(Some(Err(e))) => {
+            return Err(Failure::Fatal(anyhow::anyhow!(
+                "posting conversations stopped: {e}; nothing is lost: run the same command again once this is fixed"
+            )));
+        }
+        Some(None) => {
+            let _ = writeln!(out, "conversations: abandoned on a second Ctrl-C");
+        }
+        None => {}
+    }
     if report.unknown > 0 {
         let _ = writeln!(
             out,
@@ -801,6 +871,12 @@ fn status(args: &StatusArgs) -> Result<u8, Failure> {
         out,
         "  records:  {} total: {} created, {} failed or rejected, {} pending, {} sending",
         r.total, r.created, r.failed, r.pending, r.sending
+    );
+    let m = s.messages;
+    let _ = writeln!(
+        out,
+        "  messages: {} total: {} posted, {} failed, {} pending, {} of unknown outcome (reconciled on the next run)",
+        m.total, m.created, m.failed, m.pending, m.sending
     );
     let b = &s.batches;
     let _ = writeln!(

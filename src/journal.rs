@@ -1221,6 +1221,34 @@ impl Journal {
             .map_err(|e| csv_err(&errors_csv, e))?;
             errors += 1;
         }
+        // Conversation messages that failed, under their ticket; the stage says which.
+        let mut stmt = self.conn.prepare(
+            "SELECT coalesce(r.file, ''), r.line, m.ticket_source_id, m.position, m.kind,
+                    coalesce(m.last_error, ''), m.attempts
+             FROM messages m LEFT JOIN records r ON r.source_id = m.ticket_source_id
+             WHERE m.state = 'failed' ORDER BY r.id, m.position",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let file: String = row.get(0)?;
+            let line: Option<i64> = row.get(1)?;
+            let source_id: String = row.get(2)?;
+            let position: i64 = row.get(3)?;
+            let kind: String = row.get(4)?;
+            let error: String = row.get(5)?;
+            let attempts: i64 = row.get(6)?;
+            let stage = format!("conversation #{position} ({kind})");
+            w.write_record([
+                neutralise(&file).as_ref(),
+                line.map(|l| l.to_string()).unwrap_or_default().as_str(),
+                neutralise(&source_id).as_ref(),
+                stage.as_str(),
+                neutralise(&error).as_ref(),
+                attempts.to_string().as_str(),
+            ])
+            .map_err(|e| csv_err(&errors_csv, e))?;
+            errors += 1;
+        }
         w.flush().map_err(|e| io(&errors_csv, e))?;
         Ok(ResultsWritten {
             success_csv,

@@ -1,6 +1,8 @@
 //! The conversation half of the journal: one row per later message of a ticket, and the
 //! contacts already resolved to HappyFox ids.
 //!
+//! States are the records' own: `pending → sending → created | failed`.
+//!
 //! HappyFox cannot backdate or delete an update, so each message must be posted exactly
 //! once and in order. Like batches, a message's intent (`sending`) is committed before its
 //! POST; a message found `sending` when a later run starts has an unknown outcome and is
@@ -192,7 +194,7 @@ impl Journal {
             MessageOutcome::Posted { update_id } => self
                 .conn
                 .prepare_cached(
-                    "UPDATE messages SET state = 'posted', happyfox_update_id = ?2, last_error = NULL, updated_at = ?3
+                    "UPDATE messages SET state = 'created', happyfox_update_id = ?2, last_error = NULL, updated_at = ?3
                      WHERE id = ?1",
                 )?
                 .execute(params![id, update_id.map(|u| i64::try_from(u).unwrap_or(i64::MAX)), now])?,
@@ -229,7 +231,7 @@ impl Journal {
             match state.as_str() {
                 "pending" => c.pending = n,
                 "sending" => c.sending = n,
-                "posted" => c.posted = n,
+                "created" => c.posted = n,
                 "failed" => c.failed = n,
                 _ => {}
             }
@@ -255,7 +257,7 @@ impl Journal {
         let id: Option<i64> = self
             .conn
             .prepare_cached(
-                "SELECT max(happyfox_update_id) FROM messages WHERE ticket_source_id = ?1 AND state = 'posted'",
+                "SELECT max(happyfox_update_id) FROM messages WHERE ticket_source_id = ?1 AND state = 'created'",
             )?
             .query_row([source_id], |r| r.get(0))?;
         Ok(id.and_then(|i| u64::try_from(i).ok()))

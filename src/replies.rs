@@ -13,8 +13,8 @@
 //! reconciled by reading the ticket back and looking for it among the updates after the
 //! last one we know we posted, so nothing is posted twice and nothing is lost.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -167,7 +167,7 @@ struct Counters {
 /// Posts every pending message of every created ticket in the journal.
 pub async fn post_all(
     client: &Client,
-    journal: &Arc<Mutex<Journal>>,
+    journal: &Mutex<Journal>,
     parallel: usize,
     stop: &AtomicBool,
 ) -> Result<RepliesReport, RepliesError> {
@@ -197,14 +197,14 @@ pub async fn post_all(
     })
 }
 
-fn lock(journal: &Arc<Mutex<Journal>>) -> Result<std::sync::MutexGuard<'_, Journal>, RepliesError> {
+fn lock(journal: &Mutex<Journal>) -> Result<std::sync::MutexGuard<'_, Journal>, RepliesError> {
     journal.lock().map_err(|_| RepliesError::Poisoned)
 }
 
 /// One ticket's messages, strictly in order.
 async fn post_ticket(
     client: &Client,
-    journal: &Arc<Mutex<Journal>>,
+    journal: &Mutex<Journal>,
     ticket: TicketConversation,
     stop: &AtomicBool,
     counters: &Counters,
@@ -375,7 +375,7 @@ async fn find_posted(
 /// fields).
 async fn contact_id(
     client: &Client,
-    journal: &Arc<Mutex<Journal>>,
+    journal: &Mutex<Journal>,
     email: &str,
     name: &str,
     counters: &Counters,

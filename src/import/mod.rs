@@ -9,8 +9,8 @@
 //! An unchanged resume skips the validation pass: the payloads are in the journal, and
 //! re-reading a large export would make every restart as slow as the first run.
 //!
-//! Created records are where the conversation (issue 5) starts from: each has its
-//! HappyFox id in the journal, and nothing here sends replies, notes or final states yet.
+//! Each valid record's later conversation is journaled with it ([`crate::replies`]): once
+//! its ticket is created, [`crate::replies::post_all`] posts the messages in order.
 
 pub mod marker;
 pub mod progress;
@@ -23,8 +23,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::journal::{
-    Change, InputFingerprint, Journal, JournalError, PendingRecord, RejectedRecord, RunInfo,
-    Summary, UpsertReport, fingerprint_bytes,
+    Change, InputFingerprint, Journal, JournalError, NewMessage, PendingRecord, RejectedRecord,
+    RunInfo, Summary, UpsertReport, fingerprint_bytes,
 };
 use crate::mapping::Plan;
 use crate::payload::RecordOutcome;
@@ -242,12 +242,21 @@ fn enqueue(
 ) -> Result<EnqueueCounts, ImportError> {
     let mut counts = EnqueueCounts::default();
     let mut valid: Vec<PendingRecord> = Vec::with_capacity(ENQUEUE_CHUNK);
+    let mut messages: Vec<(String, Vec<NewMessage>)> = Vec::new();
     let mut rejected: Vec<RejectedRecord> = Vec::new();
+    let closing = crate::replies::closing_staff(plan, &schema);
+    let account = schema.clone();
     let flush = |journal: &mut Journal,
                  valid: &mut Vec<PendingRecord>,
+                 messages: &mut Vec<(String, Vec<NewMessage>)>,
                  rejected: &mut Vec<RejectedRecord>,
                  counts: &mut EnqueueCounts|
      -> Result<(), JournalError> {
+        if !messages.is_empty() {
+            // Messages first: a ticket must never be sendable without its conversation.
+            journal.add_messages(messages)?;
+            messages.clear();
+        }
         if !valid.is_empty() {
             let r = journal.upsert_pending(valid)?;
             counts.upsert.inserted += r.inserted;
@@ -274,6 +283,10 @@ fn enqueue(
                         path: opts.journal_path.display().to_string(),
                         reason: format!("cannot encode the payload of {}: {e}", t.source_id),
                     })?;
+                let follow_up = crate::replies::plan_messages(&t, &account, closing);
+                if !follow_up.is_empty() {
+                    messages.push((t.source_id.clone(), follow_up));
+                }
                 valid.push(PendingRecord {
                     source_id: t.source_id,
                     file,
@@ -314,11 +327,23 @@ fn enqueue(
             RecordOutcome::Skipped { .. } => counts.skipped += 1,
         }
         if valid.len() >= ENQUEUE_CHUNK || rejected.len() >= ENQUEUE_CHUNK {
-            flush(journal, &mut valid, &mut rejected, &mut counts)?;
+            flush(
+                journal,
+                &mut valid,
+                &mut messages,
+                &mut rejected,
+                &mut counts,
+            )?;
         }
         Ok(())
     })?;
-    flush(journal, &mut valid, &mut rejected, &mut counts)?;
+    flush(
+        journal,
+        &mut valid,
+        &mut messages,
+        &mut rejected,
+        &mut counts,
+    )?;
     Ok(counts)
 }
 
@@ -366,7 +391,10 @@ pub fn finish(
         Some(Stop::Interrupted | Stop::Abandoned { .. }) => RunEnd::Interrupted,
         Some(_) => RunEnd::Failed,
         None if summary.records.pending + summary.records.sending > 0 => RunEnd::Failed,
-        None if summary.records.failed > 0 => RunEnd::DoneWithFailures,
+        None if summary.messages.pending + summary.messages.sending > 0 => RunEnd::Failed,
+        None if summary.records.failed > 0 || summary.messages.failed > 0 => {
+            RunEnd::DoneWithFailures
+        }
         None => RunEnd::Done,
     };
     journal.finish_run(end.as_str())?;
