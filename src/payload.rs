@@ -240,12 +240,11 @@ impl<'p> Builder<'p> {
         if source_id.is_empty() {
             return None;
         }
-        if let Some(skip) = &self.plan.source.skip_if {
-            if let Ok(v) = skip.expr.eval_record(&input) {
-                if v.is_true() {
-                    return None;
-                }
-            }
+        if let Some(skip) = &self.plan.source.skip_if
+            && let Ok(v) = skip.expr.eval_record(&input)
+            && v.is_true()
+        {
+            return None;
         }
         Some(source_id.to_string())
     }
@@ -642,26 +641,26 @@ impl Run<'_, '_> {
                 }
             }
         }
-        if let Some(field) = &t.assignee {
-            if let Some(who) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
-                match self.b.staff(&who) {
-                    Some(s) if s.active => {
-                        p.insert("assignee".into(), Json::from(s.id));
-                    }
-                    Some(s) => self.problems.push(Problem::warning(
-                        ProblemKind::InactiveAssignee,
-                        &field.name,
-                        format!(
-                            "agent {:?} is inactive in HappyFox; the ticket will be unassigned",
-                            s.email
-                        ),
-                    )),
-                    None => self.problems.push(Problem::warning(
-                        ProblemKind::UnknownAssignee,
-                        &field.name,
-                        format!("{who:?} is not a HappyFox agent; the ticket will be unassigned"),
-                    )),
+        if let Some(field) = &t.assignee
+            && let Some(who) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            match self.b.staff(&who) {
+                Some(s) if s.active => {
+                    p.insert("assignee".into(), Json::from(s.id));
                 }
+                Some(s) => self.problems.push(Problem::warning(
+                    ProblemKind::InactiveAssignee,
+                    &field.name,
+                    format!(
+                        "agent {:?} is inactive in HappyFox; the ticket will be unassigned",
+                        s.email
+                    ),
+                )),
+                None => self.problems.push(Problem::warning(
+                    ProblemKind::UnknownAssignee,
+                    &field.name,
+                    format!("{who:?} is not a HappyFox agent; the ticket will be unassigned"),
+                )),
             }
         }
 
@@ -674,10 +673,10 @@ impl Run<'_, '_> {
                 .collect(),
             None => vec![],
         };
-        if let Some(Marker::Tag(f)) = &plan.marker {
-            if let Some(tag) = self.string(f).map(trimmed).filter(|s| !s.is_empty()) {
-                tags.push(tag);
-            }
+        if let Some(Marker::Tag(f)) = &plan.marker
+            && let Some(tag) = self.string(f).map(trimmed).filter(|s| !s.is_empty())
+        {
+            tags.push(tag);
         }
         tags.dedup();
         if !tags.is_empty() {
@@ -700,31 +699,33 @@ impl Run<'_, '_> {
         }
 
         // Dates and visibility.
-        if let Some(field) = &t.created_at {
-            if let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
-                if is_created_at(&s) {
-                    p.insert("created_at".into(), Json::from(s));
-                } else {
-                    self.problems.push(Problem::error(
-                        ProblemKind::InvalidDate,
-                        &field.name,
-                        format!("{s:?} is not yyyy-mm-ddThh:mm:ss; convert it with the `datetime` filter"),
-                    ));
-                }
+        if let Some(field) = &t.created_at
+            && let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            if is_created_at(&s) {
+                p.insert("created_at".into(), Json::from(s));
+            } else {
+                self.problems.push(Problem::error(
+                    ProblemKind::InvalidDate,
+                    &field.name,
+                    format!(
+                        "{s:?} is not yyyy-mm-ddThh:mm:ss; convert it with the `datetime` filter"
+                    ),
+                ));
             }
         }
-        if let Some(field) = &t.due_date {
-            if let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
-                match self.date(&s) {
-                    Some(d) => {
-                        p.insert("due_date".into(), Json::from(d));
-                    }
-                    None => self.problems.push(Problem::error(
-                        ProblemKind::InvalidDate,
-                        &field.name,
-                        format!("cannot read {s:?} as a date"),
-                    )),
+        if let Some(field) = &t.due_date
+            && let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            match self.date(&s) {
+                Some(d) => {
+                    p.insert("due_date".into(), Json::from(d));
                 }
+                None => self.problems.push(Problem::error(
+                    ProblemKind::InvalidDate,
+                    &field.name,
+                    format!("cannot read {s:?} as a date"),
+                )),
             }
         }
         if let Some(field) = &t.visible_only_staff {
@@ -780,32 +781,32 @@ impl Run<'_, '_> {
 
         // Final state.
         let mut final_state = FinalState::default();
-        if let Some(field) = &plan.final_state.status {
-            if let Some(name) = self.string(field).map(trimmed).filter(|s| !s.is_empty()) {
-                match self
-                    .b
-                    .names
-                    .statuses
-                    .get(norm_name(&name).as_ref())
-                    .map(|i| &self.b.schema.statuses[*i])
-                {
-                    Some(st) => {
-                        final_state.status = Some(st.id);
-                        final_state.completed = st.behavior == Behavior::Completed;
-                    }
-                    None => {
-                        let hint = schema::did_you_mean(
-                            &name,
-                            self.b.schema.statuses.iter().map(|x| x.name.as_str()),
-                        )
-                        .map(|s| format!(" (did you mean {s:?}?)"))
-                        .unwrap_or_default();
-                        self.problems.push(Problem::error(
-                            ProblemKind::UnknownStatus,
-                            &field.name,
-                            format!("unknown status {name:?}{hint}"),
-                        ));
-                    }
+        if let Some(field) = &plan.final_state.status
+            && let Some(name) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            match self
+                .b
+                .names
+                .statuses
+                .get(norm_name(&name).as_ref())
+                .map(|i| &self.b.schema.statuses[*i])
+            {
+                Some(st) => {
+                    final_state.status = Some(st.id);
+                    final_state.completed = st.behavior == Behavior::Completed;
+                }
+                None => {
+                    let hint = schema::did_you_mean(
+                        &name,
+                        self.b.schema.statuses.iter().map(|x| x.name.as_str()),
+                    )
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                    self.problems.push(Problem::error(
+                        ProblemKind::UnknownStatus,
+                        &field.name,
+                        format!("unknown status {name:?}{hint}"),
+                    ));
                 }
             }
         }
@@ -814,18 +815,19 @@ impl Run<'_, '_> {
                 final_state.custom_fields.insert(key, value);
             }
         }
-        if final_state.completed {
-            if let Some(cat) = cat_id {
-                for def in self
-                    .b
-                    .schema
-                    .ticket_custom_fields
-                    .iter()
-                    .filter(|f| f.compulsory_on_completed && f.applies_to(cat))
-                {
-                    let key = format!("t-cf-{}", def.id);
-                    if !p.contains_key(&key) && !final_state.custom_fields.contains_key(&key) {
-                        self.problems.push(Problem::error(
+        if final_state.completed
+            && let Some(cat) = cat_id
+        {
+            for def in self
+                .b
+                .schema
+                .ticket_custom_fields
+                .iter()
+                .filter(|f| f.compulsory_on_completed && f.applies_to(cat))
+            {
+                let key = format!("t-cf-{}", def.id);
+                if !p.contains_key(&key) && !final_state.custom_fields.contains_key(&key) {
+                    self.problems.push(Problem::error(
                             ProblemKind::CompulsoryOnCompletion,
                             format!("custom_fields.{}", def.name),
                             format!(
@@ -833,7 +835,6 @@ impl Run<'_, '_> {
                                 def.name
                             ),
                         ));
-                    }
                 }
             }
         }
@@ -988,24 +989,24 @@ impl Run<'_, '_> {
             by_name: b.names.ticket_choices.get(&id),
         };
         let value = self.typed_value(field, &def.name, &def.kind, choices)?;
-        if let Some(cat) = category {
-            if !def.applies_to(cat) {
-                let cat_name = self
-                    .b
-                    .schema
-                    .category(cat)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default();
-                self.problems.push(Problem::error(
-                    ProblemKind::FieldNotInCategory,
-                    &field.name,
-                    format!(
-                        "custom field {:?} does not apply to category {cat_name:?}",
-                        def.name
-                    ),
-                ));
-                return None;
-            }
+        if let Some(cat) = category
+            && !def.applies_to(cat)
+        {
+            let cat_name = self
+                .b
+                .schema
+                .category(cat)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            self.problems.push(Problem::error(
+                ProblemKind::FieldNotInCategory,
+                &field.name,
+                format!(
+                    "custom field {:?} does not apply to category {cat_name:?}",
+                    def.name
+                ),
+            ));
+            return None;
         }
         Some((format!("t-cf-{id}"), value))
     }

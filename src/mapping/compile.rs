@@ -292,12 +292,11 @@ impl Compiler<'_> {
         extra_check: impl Fn(&str) -> Option<String>,
     ) {
         let mut produced: Vec<String> = vec![];
-        if let Expr::Const(v) = &field.expr {
-            if field.map.is_none() {
-                if let Some(s) = v.as_str() {
-                    produced.push(s.to_string());
-                }
-            }
+        if let Expr::Const(v) = &field.expr
+            && field.map.is_none()
+            && let Some(s) = v.as_str()
+        {
+            produced.push(s.to_string());
         }
         if let Some(m) = &field.map {
             produced.extend(m.targets().cloned());

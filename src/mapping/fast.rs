@@ -388,16 +388,14 @@ fn parse_expr(src: &str, tz: &TimeZone) -> Option<FastExpr> {
     while c.eat('|') {
         let name = c.ident()?;
         let mut args = vec![];
-        if c.eat('(') {
-            if !c.eat(')') {
-                loop {
-                    args.push(c.arg()?);
-                    if c.eat(')') {
-                        break;
-                    }
-                    if !c.eat(',') {
-                        return None;
-                    }
+        if c.eat('(') && !c.eat(')') {
+            loop {
+                args.push(c.arg()?);
+                if c.eat(')') {
+                    break;
+                }
+                if !c.eat(',') {
+                    return None;
                 }
             }
         }

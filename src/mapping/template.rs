@@ -205,14 +205,14 @@ pub fn value_to_string(v: &Value) -> String {
     if let Some(s) = v.as_str() {
         return s.to_string();
     }
-    if v.kind() == minijinja::value::ValueKind::Seq {
-        if let Ok(iter) = v.try_iter() {
-            return iter
-                .map(|x| value_to_string(&x))
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(",");
-        }
+    if v.kind() == minijinja::value::ValueKind::Seq
+        && let Ok(iter) = v.try_iter()
+    {
+        return iter
+            .map(|x| value_to_string(&x))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(",");
     }
     v.to_string()
 }
@@ -222,13 +222,13 @@ pub fn value_to_list(v: &Value) -> Vec<String> {
     if v.is_undefined() || v.is_none() {
         return vec![];
     }
-    if v.kind() == minijinja::value::ValueKind::Seq {
-        if let Ok(iter) = v.try_iter() {
-            return iter
-                .map(|x| value_to_string(&x).trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-        }
+    if v.kind() == minijinja::value::ValueKind::Seq
+        && let Ok(iter) = v.try_iter()
+    {
+        return iter
+            .map(|x| value_to_string(&x).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
     }
     value_to_string(v)
         .split(',')
@@ -381,10 +381,10 @@ impl RecordCtx {
 
     fn joined(&self, name: &str) -> Option<Value> {
         let (table, key_expr) = self.sides.joins.get(name)?;
-        if let Ok(cache) = self.joined.lock() {
-            if let Some(v) = cache.get(name) {
-                return Some(v.clone());
-            }
+        if let Ok(cache) = self.joined.lock()
+            && let Some(v) = cache.get(name)
+        {
+            return Some(v.clone());
         }
         // The join key is read from the record alone (with `row`), never from other side
         // files, so joins cannot recurse.
@@ -554,10 +554,12 @@ pub fn parse_instant(
             .map(|z| z.timestamp())
             .map_err(|_| fail());
     }
-    if format.is_none() && (9..=11).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = s.parse::<i64>() {
-            return Timestamp::from_second(n).map_err(|_| fail());
-        }
+    if format.is_none()
+        && (9..=11).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = s.parse::<i64>()
+    {
+        return Timestamp::from_second(n).map_err(|_| fail());
     }
     if let Some(ts) = with_pattern(s, "%a %b %d %H:%M:%S %z %Y", tz) {
         return Ok(ts);
@@ -657,12 +659,11 @@ pub(crate) fn date_value(
         return Ok(Value::UNDEFINED);
     }
     let s = input_string(value);
-    if format.is_none() {
-        if let Ok(d) = s.trim().parse::<Date>() {
-            if s.trim().len() == 10 {
-                return Ok(Value::from(d.to_string()));
-            }
-        }
+    if format.is_none()
+        && let Ok(d) = s.trim().parse::<Date>()
+        && s.trim().len() == 10
+    {
+        return Ok(Value::from(d.to_string()));
     }
     let tz = tz()?;
     let ts =
@@ -732,10 +733,10 @@ fn filter_field(value: Value, id: Value) -> Value {
 pub(crate) fn field_value(value: &Value, want: &str) -> Value {
     if let Ok(iter) = value.try_iter() {
         for item in iter {
-            if let Ok(item_id) = item.get_attr("id") {
-                if value_to_string(&item_id) == want {
-                    return item.get_attr("value").unwrap_or(Value::UNDEFINED);
-                }
+            if let Ok(item_id) = item.get_attr("id")
+                && value_to_string(&item_id) == want
+            {
+                return item.get_attr("value").unwrap_or(Value::UNDEFINED);
             }
         }
     }
@@ -925,10 +926,10 @@ pub fn email_name(s: &str) -> &str {
 /// Plain text from an Atlassian Document Format body (Jira REST v3 comments).
 fn adf_to_text(v: &Value) -> String {
     fn walk(v: &Value, out: &mut String) {
-        if let Ok(t) = v.get_attr("text") {
-            if let Some(s) = t.as_str() {
-                out.push_str(s);
-            }
+        if let Ok(t) = v.get_attr("text")
+            && let Some(s) = t.as_str()
+        {
+            out.push_str(s);
         }
         let kind = v
             .get_attr("type")
@@ -937,11 +938,11 @@ fn adf_to_text(v: &Value) -> String {
         if kind.as_deref() == Some("hardBreak") {
             out.push('\n');
         }
-        if let Ok(content) = v.get_attr("content") {
-            if let Ok(iter) = content.try_iter() {
-                for child in iter {
-                    walk(&child, out);
-                }
+        if let Ok(content) = v.get_attr("content")
+            && let Ok(iter) = content.try_iter()
+        {
+            for child in iter {
+                walk(&child, out);
             }
         }
         if matches!(
