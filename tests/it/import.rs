@@ -31,27 +31,29 @@ async fn start(configure: impl FnOnce(&mut SandboxConfig)) -> RunningSandbox {
 }
 
 /// The generic-CSV sample repeated `copies` times with distinct ticket ids, so a run has
-/// enough batches for faults and kills to land in; comments.csv comes along unchanged.
+/// enough batches for faults and kills to land in; each copy keeps its conversation
+/// (comments.csv repeated with the same ids), so kills land mid-conversation too.
 fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
     let src = root().join("samples/generic-csv");
     let out = dir.join("export");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::copy(src.join("comments.csv"), out.join("comments.csv")).unwrap();
-    let mut reader = csv::Reader::from_path(src.join("tickets.csv")).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let mut writer = csv::Writer::from_path(out.join("tickets.csv")).unwrap();
-    writer.write_record(&headers).unwrap();
-    for k in 1..=copies {
-        for row in &rows {
-            let mut fields: Vec<String> = row.iter().map(str::to_owned).collect();
-            if !fields[0].trim().is_empty() {
-                fields[0] = format!("{}-{k}", fields[0].trim());
+    for file in ["tickets.csv", "comments.csv"] {
+        let mut reader = csv::Reader::from_path(src.join(file)).unwrap();
+        let headers = reader.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let mut writer = csv::Writer::from_path(out.join(file)).unwrap();
+        writer.write_record(&headers).unwrap();
+        for k in 1..=copies {
+            for row in &rows {
+                let mut fields: Vec<String> = row.iter().map(str::to_owned).collect();
+                if !fields[0].trim().is_empty() {
+                    fields[0] = format!("{}-{k}", fields[0].trim());
+                }
+                writer.write_record(&fields).unwrap();
             }
-            writer.write_record(&fields).unwrap();
         }
+        writer.flush().unwrap();
     }
-    writer.flush().unwrap();
     out
 }
 
@@ -180,6 +182,41 @@ async fn assert_exactly_once(sb: &RunningSandbox, journal: &Path, dir: &Path, va
         sb.stats().tickets,
         valid,
         "the sandbox holds exactly the created tickets"
+    );
+    // Every journaled message is on its ticket exactly once, after the creation update.
+    assert_eq!(s.messages.pending + s.messages.sending, 0, "{s:?}");
+    let db = rusqlite::Connection::open(journal).unwrap();
+    let mut posted = std::collections::HashMap::new();
+    let mut st = db
+        .prepare("SELECT ticket_source_id, count(*) FROM messages WHERE state = 'created' GROUP BY ticket_source_id")
+        .unwrap();
+    for row in st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .unwrap()
+    {
+        let (id, count) = row.unwrap();
+        posted.insert(id, count as usize);
+    }
+    for (source_id, ticket_id) in &rows {
+        let detail = c
+            .get_json(&format!("ticket/{ticket_id}/"), &[])
+            .await
+            .unwrap();
+        let updates = detail["updates"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_default();
+        let want = posted.get(source_id).copied().unwrap_or_default();
+        assert_eq!(
+            updates,
+            1 + want,
+            "ticket {source_id}: creation plus each message once"
+        );
+    }
+    assert_eq!(
+        sb.stats().overlapping_writes,
+        0,
+        "no two writes to one ticket at once"
     );
 }
 
