@@ -16,7 +16,7 @@ use serde_json::{Map, Value as Json};
 use crate::mapping::compile::{ConversationPlan, FieldRef, Mapped, Marker, ValueMap};
 use crate::mapping::template::{
     INVALID_DATE, INVALID_NUMBER, RecordCtx, RecordInput, Sides, parse_instant, parse_number,
-    value_to_list, value_to_string,
+    value_to_string,
 };
 use crate::mapping::{Field, Plan};
 use crate::problem::{Problem, ProblemKind};
@@ -460,11 +460,13 @@ impl Run<'_, '_> {
 
     /// A field rendered as a list, each item through the value map.
     fn list(&mut self, field: &Field) -> Vec<String> {
-        let ctx = Ctx::Record(self.ctx);
-        let Some(v) = self.eval(field, ctx) else {
-            return vec![];
+        let items = match field.expr.eval_record_list(self.ctx) {
+            Ok(items) => items,
+            Err(e) => {
+                self.problems.push(template_problem(&field.name, &e));
+                return vec![];
+            }
         };
-        let items = value_to_list(&v);
         match &field.map {
             Some(map) => items
                 .into_iter()

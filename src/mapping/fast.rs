@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 
 use super::template::{
     self, Sides, date_value, datetime_value, email_address, email_name, field_value, html_to_text,
-    number_value, split_value, text_to_html,
+    number_value, split_parts, split_value, text_to_html,
 };
 
 /// A template that can be evaluated without minijinja.
@@ -103,6 +103,8 @@ enum V<'a> {
     /// A string a filter made; kept as a `String` so that string-valued fields are not
     /// copied into a minijinja value and back.
     Str(String),
+    /// What `split` made of a string.
+    List(Vec<String>),
     Value(Value),
 }
 
@@ -113,7 +115,45 @@ impl V<'_> {
             V::Json(j) => Value::from_serialize(j),
             V::Undefined => Value::UNDEFINED,
             V::Str(s) => Value::from(s),
+            V::List(l) => Value::from(l),
             V::Value(v) => v,
+        }
+    }
+
+    /// The value as [`template::value_to_list`] makes it a list.
+    fn into_list(self) -> Vec<String> {
+        fn parts(s: &str) -> Vec<String> {
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        }
+        match self {
+            V::Undefined | V::Json(Json::Null) => vec![],
+            V::Json(Json::String(s)) => parts(s),
+            V::Str(s) => parts(&s),
+            V::List(l) => l
+                .into_iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            V::Json(Json::Array(items))
+                if items.iter().all(|i| {
+                    matches!(i, Json::String(_) | Json::Null)
+                        || matches!(i, Json::Number(n) if n.is_u64() || n.is_i64())
+                }) =>
+            {
+                items
+                    .iter()
+                    .map(|i| match i {
+                        Json::String(s) => s.trim().to_string(),
+                        Json::Number(n) => n.to_string(),
+                        _ => String::new(),
+                    })
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            }
+            other => template::value_to_list(&other.into_value()),
         }
     }
 
@@ -132,6 +172,7 @@ impl V<'_> {
             V::Json(Json::String(s)) => Some(s),
             V::Str(s) => Some(s),
             V::Value(v) => v.as_str(),
+            V::List(_) => None,
             _ => None,
         }
     }
@@ -188,6 +229,12 @@ impl Fast {
         self.eval_v(record, sides).map(V::into_string)
     }
 
+    /// The value for `record` as a list of strings (as [`template::value_to_list`] would
+    /// make it), or `None` when minijinja must evaluate it.
+    pub fn eval_list(&self, record: &Json, sides: &Sides) -> Option<Vec<String>> {
+        self.eval_v(record, sides).map(V::into_list)
+    }
+
     fn eval_v<'a>(&self, record: &'a Json, sides: &Sides) -> Option<V<'a>> {
         match self {
             Fast::Expr(e) => e.eval(record, sides),
@@ -235,7 +282,7 @@ impl FastExpr {
                 (V::Json(Json::String(_)), Step::Index(_)) => return None,
                 // Chainable undefined: any other failed lookup is undefined.
                 (V::Json(_) | V::Undefined, _) => V::Undefined,
-                (V::Value(_) | V::Str(_), _) => return None,
+                (V::Value(_) | V::Str(_) | V::List(_), _) => return None,
             };
         }
         for filter in &self.filters {
@@ -258,7 +305,10 @@ impl Filter {
             Filter::Number(decimal) => {
                 V::Value(number_value(&v.into_value(), decimal.as_deref()).ok()?)
             }
-            Filter::Split(sep, max) => V::Value(split_value(&v.into_value(), sep.as_deref(), *max)),
+            Filter::Split(sep, max) => match v.as_str() {
+                Some(s) => V::List(split_parts(s, sep.as_deref(), *max)),
+                None => V::Value(split_value(&v.into_value(), sep.as_deref(), *max)),
+            },
             Filter::Field(want) => match v {
                 V::Json(Json::Array(items)) => {
                     for item in items {
@@ -536,6 +586,8 @@ mod tests {
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{src}");
             let string = f.fast.eval_string(&record, &sides).unwrap();
             assert_eq!(string, template::value_to_string(&slow), "{src}");
+            let list = f.fast.eval_list(&record, &sides).unwrap();
+            assert_eq!(list, template::value_to_list(&slow), "{src}");
         }
         // Errors and unusual shapes go to minijinja.
         for src in [

@@ -179,6 +179,18 @@ impl Expr {
         }
     }
 
+    /// [`Expr::eval_record`] as a list of strings ([`value_to_list`]), without a detour
+    /// through minijinja values on the fast path.
+    pub fn eval_record_list(&self, input: &RecordInput<'_>) -> Result<Vec<String>, Error> {
+        match self {
+            Expr::Fast(e) => match e.fast.eval_list(input.json, input.sides) {
+                Some(l) => Ok(l),
+                None => e.slow.eval(input.value()).map(|v| value_to_list(&v)),
+            },
+            other => other.eval_record(input).map(|v| value_to_list(&v)),
+        }
+    }
+
     /// The names a template reads from its context (for checking CSV columns).
     pub fn variables(&self) -> Vec<String> {
         let mut v: Vec<String> = match self {
@@ -711,17 +723,20 @@ pub(crate) fn split_value(value: &Value, sep: Option<&str>, max: Option<usize>) 
     if value.kind() == minijinja::value::ValueKind::Seq {
         return value.clone();
     }
-    let s = value_to_string(value);
+    Value::from(split_parts(&value_to_string(value), sep, max))
+}
+
+/// The parts `split` makes of a string.
+pub(crate) fn split_parts(s: &str, sep: Option<&str>, max: Option<usize>) -> Vec<String> {
     let sep = sep.unwrap_or(",");
-    let parts: Vec<String> = match max {
+    match max {
         Some(n) => s.splitn(n + 1, sep).map(|p| p.trim().to_string()).collect(),
         None => s
             .split(sep)
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())
             .collect(),
-    };
-    Value::from(parts)
+    }
 }
 
 /// `custom_fields | field(360001)`: the value of a Zendesk-style `[{id, value}]` list.
