@@ -451,7 +451,6 @@ CREATE TABLE records (
     file         TEXT NOT NULL,
     line         INTEGER,
     payload_hash TEXT,
-    payload      TEXT,
     state        TEXT NOT NULL,
     happyfox_id  INTEGER,
     display_id   TEXT,
@@ -463,6 +462,13 @@ CREATE TABLE records (
     updated_at   INTEGER NOT NULL
 );
 CREATE INDEX records_state ON records(state);
+-- Payloads live apart from records so that the state changes written for every ticket
+-- rewrite small rows, not kilobytes of payload (a record has a payload exactly when its
+-- payload_hash is set).
+CREATE TABLE payloads (
+    record_id INTEGER PRIMARY KEY,
+    payload   TEXT NOT NULL
+);
 CREATE INDEX records_batch ON records(batch) WHERE batch IS NOT NULL;
 CREATE TABLE messages (
     id                 INTEGER PRIMARY KEY,
@@ -811,7 +817,9 @@ impl Journal {
     pub fn payload(&self, source_id: &str) -> Result<Option<String>, JournalError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT payload FROM records WHERE source_id = ?1")?
+            .prepare_cached(
+                "SELECT p.payload FROM records r JOIN payloads p ON p.record_id = r.id WHERE r.source_id = ?1",
+            )?
             .query_row([source_id], |r| r.get::<_, Option<String>>(0))
             .optional()?
             .flatten())
@@ -832,14 +840,17 @@ impl Journal {
                 "SELECT id, state, payload_hash, stage FROM records WHERE source_id = ?1",
             )?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO records (source_id, file, line, payload_hash, payload, state, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+                "INSERT INTO records (source_id, file, line, payload_hash, state, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+            )?;
+            let mut store = tx.prepare_cached(
+                "INSERT OR REPLACE INTO payloads (record_id, payload) VALUES (?1, ?2)",
             )?;
             let mut update = tx.prepare_cached(
-                "UPDATE records SET file = ?2, line = ?3, payload_hash = ?4, payload = ?5, state = ?6,
-                    stage = CASE WHEN ?6 = 'pending' THEN NULL ELSE stage END,
-                    last_error = CASE WHEN ?6 = 'pending' THEN NULL ELSE last_error END,
-                    updated_at = ?7
+                "UPDATE records SET file = ?2, line = ?3, payload_hash = ?4, state = ?5,
+                    stage = CASE WHEN ?5 = 'pending' THEN NULL ELSE stage END,
+                    last_error = CASE WHEN ?5 = 'pending' THEN NULL ELSE last_error END,
+                    updated_at = ?6
                  WHERE id = ?1",
             )?;
             for r in records {
@@ -857,7 +868,8 @@ impl Journal {
                     .optional()?;
                 match existing {
                     None => {
-                        insert.execute(params![r.source_id, r.file, line, hash, r.payload, now])?;
+                        insert.execute(params![r.source_id, r.file, line, hash, now])?;
+                        store.execute(params![tx.last_insert_rowid(), r.payload])?;
                         report.inserted += 1;
                     }
                     Some((_, _, Some(old), _)) if old == hash => report.unchanged += 1,
@@ -869,9 +881,8 @@ impl Journal {
                                 } else {
                                     "pending"
                                 };
-                            update.execute(params![
-                                id, r.file, line, hash, r.payload, new_state, now
-                            ])?;
+                            update.execute(params![id, r.file, line, hash, new_state, now])?;
+                            store.execute(params![id, r.payload])?;
                             report.updated += 1;
                         }
                         _ => report.frozen += 1,
@@ -896,14 +907,21 @@ impl Journal {
                  ON CONFLICT (source_id) DO UPDATE SET
                     file = excluded.file, line = excluded.line, state = 'failed',
                     stage = excluded.stage, last_error = excluded.last_error,
-                    payload = NULL, payload_hash = NULL, updated_at = excluded.updated_at
+                    payload_hash = NULL, updated_at = excluded.updated_at
                  WHERE records.state IN ('pending', 'failed')",
+            )?;
+            let mut drop_payload = tx.prepare_cached(
+                "DELETE FROM payloads WHERE record_id =
+                    (SELECT id FROM records WHERE source_id = ?1 AND payload_hash IS NULL)",
             )?;
             for r in records {
                 let line = r.line.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-                changed +=
-                    upsert.execute(params![r.source_id, r.file, line, r.stage, r.error, now])?
-                        as u64;
+                let n =
+                    upsert.execute(params![r.source_id, r.file, line, r.stage, r.error, now])?;
+                if n > 0 {
+                    drop_payload.execute([&r.source_id])?;
+                }
+                changed += n as u64;
             }
         }
         tx.commit()?;
@@ -913,8 +931,8 @@ impl Journal {
     /// Up to `limit` pending records after row `after` (0 to start), in input order.
     pub fn next_pending(&self, after: i64, limit: usize) -> Result<Vec<PendingRow>, JournalError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, source_id, payload FROM records
-             WHERE state = 'pending' AND id > ?1 AND payload IS NOT NULL ORDER BY id LIMIT ?2",
+            "SELECT r.id, r.source_id, p.payload FROM records r JOIN payloads p ON p.record_id = r.id
+             WHERE r.state = 'pending' AND r.id > ?1 ORDER BY r.id LIMIT ?2",
         )?;
         let rows = stmt
             .query_map(
@@ -948,7 +966,7 @@ impl Journal {
             batch = tx.last_insert_rowid();
             let mut claim = tx.prepare_cached(
                 "UPDATE records SET state = 'sending', batch = ?1, attempts = attempts + 1, updated_at = ?2
-                 WHERE source_id = ?3 AND state = 'pending' AND payload IS NOT NULL",
+                 WHERE source_id = ?3 AND state = 'pending' AND payload_hash IS NOT NULL",
             )?;
             let mut state_of =
                 tx.prepare_cached("SELECT state FROM records WHERE source_id = ?1")?;
@@ -1083,7 +1101,7 @@ impl Journal {
     pub fn requeue_failed(&mut self) -> Result<u64, JournalError> {
         let n = self.conn.execute(
             "UPDATE records SET state = 'pending', updated_at = ?1
-             WHERE state = 'failed' AND payload IS NOT NULL",
+             WHERE state = 'failed' AND payload_hash IS NOT NULL",
             [now_ms()],
         )?;
         Ok(n as u64)

@@ -112,7 +112,8 @@ impl Journal {
         limit: usize,
     ) -> Result<Vec<TicketConversation>, JournalError> {
         let mut tickets = self.conn.prepare_cached(
-            "SELECT r.id, r.source_id, r.happyfox_id, r.payload FROM records r
+            "SELECT r.id, r.source_id, r.happyfox_id, p.payload FROM records r
+             LEFT JOIN payloads p ON p.record_id = r.id
              WHERE r.id > ?1 AND r.state = 'created' AND r.happyfox_id IS NOT NULL
                AND EXISTS (SELECT 1 FROM messages m WHERE m.ticket_source_id = r.source_id
                            AND m.state IN ('pending', 'sending'))
