@@ -19,8 +19,8 @@ use minijinja::value::Value;
 use serde_json::Value as Json;
 
 use super::template::{
-    self, Sides, date_value, datetime_value, email_address, email_name, field_value, html_to_text,
-    number_value, split_parts, split_value, text_to_html,
+    self, Expr, Sides, date_value, datetime_value, email_address, email_name, field_value,
+    html_to_text, number_value, split_parts, split_value, text_to_html,
 };
 
 /// A template that can be evaluated without minijinja.
@@ -260,10 +260,24 @@ impl Fast {
 
 impl FastExpr {
     fn eval<'a>(&self, record: &'a Json, sides: &Sides) -> Option<V<'a>> {
-        let mut cur = match &self.root {
+        let cur = match &self.root {
             None => V::Json(record),
             Some(name) => {
-                if sides.tables.contains_key(name) || sides.joins.contains_key(name) {
+                if let Some((table, key_expr)) = sides.joins.get(name) {
+                    // As `RecordCtx` does it: the key from the record alone, then the
+                    // joined rows (an absent optional file joins nothing).
+                    let key = match &**key_expr {
+                        Expr::Fast(k) => k.fast.eval_string(record, &Sides::default())?,
+                        _ => return None,
+                    };
+                    let rows = if key.is_empty() {
+                        Value::from(Vec::<Value>::new())
+                    } else {
+                        table.all(&key)
+                    };
+                    return self.rest(V::Value(rows));
+                }
+                if sides.tables.contains_key(name) {
                     return None;
                 }
                 match record.get(name) {
@@ -272,6 +286,11 @@ impl FastExpr {
                 }
             }
         };
+        self.rest(cur)
+    }
+
+    /// The steps and filters after the first name.
+    fn rest<'a>(&self, mut cur: V<'a>) -> Option<V<'a>> {
         for step in &self.steps {
             cur = match (cur, step) {
                 (V::Json(Json::Object(m)), Step::Key(k)) => m.get(k).map_or(V::Undefined, V::Json),

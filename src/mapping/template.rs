@@ -294,7 +294,7 @@ impl SideTable {
         }
     }
 
-    fn all(&self, key: &str) -> Value {
+    pub(crate) fn all(&self, key: &str) -> Value {
         let Some(index) = &self.index else {
             return Value::from(Vec::<Value>::new());
         };
