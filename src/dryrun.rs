@@ -113,7 +113,8 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
 
     let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
         counts.read += 1;
-        let loc = item.location.to_string();
+        // Formatted only for records that report something: most are valid and silent.
+        let loc = || item.location.to_string();
         let file = &item.location.file;
         match item.outcome {
             RecordOutcome::Valid { plan: p, warnings } => {
@@ -121,8 +122,11 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                 if !warnings.is_empty() {
                     counts.with_warnings += 1;
                 }
-                for w in &warnings {
-                    tally.add(&loc, Some(&p.source_id), w);
+                if !warnings.is_empty() {
+                    let loc = loc();
+                    for w in &warnings {
+                        tally.add(&loc, Some(&p.source_id), w);
+                    }
                 }
                 if !p.conversation.is_empty() {
                     conv.tickets_with_entries += 1;
@@ -154,6 +158,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                 problems,
             } => {
                 counts.rejected += 1;
+                let loc = loc();
                 for p in &problems {
                     tally.add(&loc, source_id.as_deref(), p);
                 }
