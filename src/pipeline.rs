@@ -655,7 +655,7 @@ impl SeenIds {
         })?;
         let conn = Connection::open(dir.path().join("seen.db"))?;
         conn.execute_batch(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -8192;
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2048;
              PRAGMA locking_mode = EXCLUSIVE;
              CREATE TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID;",
         )?;
