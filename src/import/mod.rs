@@ -401,13 +401,19 @@ pub fn finish(
     Ok((end, summary))
 }
 
-/// The journal file's directory must exist; say so plainly rather than through SQLite.
+/// The journal file's directory is created when missing (a fresh checkout running the
+/// quick start has no `out/`); when it cannot be, say so plainly rather than through SQLite.
 pub fn check_journal_dir(path: &Path) -> Result<(), ImportError> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) if !dir.is_dir() => Err(ImportError::Journal(JournalError::CannotOpen {
-            path: path.display().to_string(),
-            reason: format!("directory {} does not exist", dir.display()),
-        })),
+        Some(dir) if !dir.is_dir() => std::fs::create_dir_all(dir).map_err(|e| {
+            ImportError::Journal(JournalError::CannotOpen {
+                path: path.display().to_string(),
+                reason: format!(
+                    "directory {} does not exist and cannot be created: {e}",
+                    dir.display()
+                ),
+            })
+        }),
         _ => Ok(()),
     }
 }
