@@ -272,7 +272,9 @@ pub enum SchemaError {
         #[source]
         source: std::io::Error,
     },
-    #[error("schema file {path} is not a HappyFox schema snapshot (line {line}, column {column}): {message}")]
+    #[error(
+        "schema file {path} is not a HappyFox schema snapshot (line {line}, column {column}): {message}"
+    )]
     Parse {
         path: String,
         line: usize,
@@ -339,7 +341,12 @@ impl Schema {
 
 /// Case- and space-insensitive name comparison, the way an admin reads names.
 pub fn same_name(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
     norm(a) == norm(b)
 }
 
@@ -384,7 +391,11 @@ mod tests {
                 "no ticket field of type {t:?}"
             );
         }
-        assert!(s.ticket_custom_fields.iter().any(|f| f.compulsory_on_completed));
+        assert!(
+            s.ticket_custom_fields
+                .iter()
+                .any(|f| f.compulsory_on_completed)
+        );
         let all: Vec<u64> = s.categories.iter().map(|c| c.id).collect();
         assert!(
             s.ticket_custom_fields
@@ -397,8 +408,7 @@ mod tests {
     #[test]
     fn unknown_field_types_are_kept() {
         let f: TicketCustomField =
-            serde_json::from_str(r#"{"id":1,"name":"X","type":"rating","categories":[]}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"id":1,"name":"X","type":"rating","categories":[]}"#).unwrap();
         assert_eq!(f.kind, FieldType::Other("rating".into()));
         assert_eq!(serde_json::to_value(&f).unwrap()["type"], "rating");
     }
