@@ -216,18 +216,18 @@ async fn post_ticket(
         }
         let mut body: Map<String, Value> = serde_json::from_str(&m.payload).unwrap_or_default();
         // A message left `sending` by an earlier attempt may already be there.
-        if m.state == "sending" {
-            if let Some(id) = find_posted(client, ticket.happyfox_id, &body, last_update).await? {
-                lock(journal)?.finish_message(
-                    m.id,
-                    &MessageOutcome::Posted {
-                        update_id: Some(id),
-                    },
-                )?;
-                counters.reconciled.fetch_add(1, Ordering::Relaxed);
-                last_update = Some(id);
-                continue;
-            }
+        if m.state == "sending"
+            && let Some(id) = find_posted(client, ticket.happyfox_id, &body, last_update).await?
+        {
+            lock(journal)?.finish_message(
+                m.id,
+                &MessageOutcome::Posted {
+                    update_id: Some(id),
+                },
+            )?;
+            counters.reconciled.fetch_add(1, Ordering::Relaxed);
+            last_update = Some(id);
+            continue;
         }
         if m.kind == "contact_reply" {
             let (email, name) = if m.author.is_empty() {
