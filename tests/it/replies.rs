@@ -238,10 +238,9 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
             if let Ok(WriteOutcome::Items(items)) = client
                 .bulk_create("tickets/", std::slice::from_ref(&t.payload.0))
                 .await
+                && let Some(ItemResult::Created { id, .. }) = items.first()
             {
-                if let Some(ItemResult::Created { id, .. }) = items.first() {
-                    break *id;
-                }
+                break *id;
             }
         };
         journal
