@@ -67,22 +67,29 @@ run() {
     say "run: $label on $input"
     /usr/bin/time -v -o "$log.time" "$@" >"$log.out" 2>"$log.err"
     local rc=$?
-    local wall rss
+    local wall rss cpu
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log.time")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log.time")
+    # CPU seconds (user + system): unlike wall time, barely affected by other load on the
+    # machine, so runs on a busy machine can still be compared per CPU-second.
+    cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$log.time")
     # h:mm:ss or m:ss.cc -> seconds
     wall=$(echo "$wall" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
     if [ "$rc" -ne 0 ] && ! { [ "$label" = hfmigrate ] && [ "$rc" -eq 3 ]; }; then
         say "  failed (exit $rc): $(tail -n 3 "$log.err" | tr '\n' ' ')"
-        printf '%s\t%s\t%s\tFAILED(exit %s)\t-\t-\n' "$label" "$input" "$records" "$rc" >>"$RESULTS"
+        printf '%s\t%s\t%s\tFAILED(exit %s)\t-\t-\t-\t-\n' "$label" "$input" "$records" "$rc" >>"$RESULTS"
         return 1
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$input" "$records" "$wall" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$input" "$records" "$wall" \
         "$(awk -v n="$records" -v s="$wall" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')" \
-        "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" >>"$RESULTS"
+        "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$cpu" \
+        "$(awk -v n="$records" -v s="$cpu" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')" >>"$RESULTS"
 }
 
 # --- hfmigrate -------------------------------------------------------------------------------
+# Other work on the machine slows hfmigrate (which uses every core) more than the one-core
+# baselines; the load averages printed with the table say how busy the machine was.
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 HF_OK=1
 if [ ! -x "$BIN" ]; then
     say "build: $BIN missing, running cargo build --release once"
@@ -92,7 +99,7 @@ hf() {  # hf MAPPING INPUT RECORDS
     local mapping="$1" input="$2" records="$3"
     if [ ! -f "$mapping" ]; then
         say "skip: $mapping not found, hfmigrate on $input not measured"
-        printf 'hfmigrate\t%s\t%s\tSKIPPED(no %s)\t-\t-\n' "$input" "$records" "$mapping" >>"$RESULTS"
+        printf 'hfmigrate\t%s\t%s\tSKIPPED(no %s)\t-\t-\t-\t-\n' "$input" "$records" "$mapping" >>"$RESULTS"
         return
     fi
     local rep="$OUT/report-$(basename "$input")"
@@ -108,7 +115,7 @@ if [ "$HF_OK" -eq 1 ]; then
         hf "$NDJSON_MAPPING" "$DATA/tickets-100k.ndjson" 100000
     fi
 else
-    printf 'hfmigrate\t%s\t%s\tSKIPPED(no binary)\t-\t-\n' "$CSV" "$N" >>"$RESULTS"
+    printf 'hfmigrate\t%s\t%s\tSKIPPED(no binary)\t-\t-\t-\t-\n' "$CSV" "$N" >>"$RESULTS"
 fi
 
 # --- baselines -------------------------------------------------------------------------------
@@ -122,10 +129,10 @@ fi
 
 # --- table -----------------------------------------------------------------------------------
 echo
-printf '%-10s %-32s %9s %9s %11s %12s\n' tool input records seconds records/s "peak RSS MB"
-printf '%-10s %-32s %9s %9s %11s %12s\n' ---- ----- ------- ------- --------- -----------
-while IFS=$'\t' read -r tool input records secs rate rss; do
-    printf '%-10s %-32s %9s %9s %11s %12s\n' "$tool" "$input" "$records" "$secs" "$rate" "$rss"
+printf '%-10s %-32s %9s %9s %11s %12s %8s %13s\n' tool input records seconds records/s "peak RSS MB" "CPU s" "records/CPU-s"
+printf '%-10s %-32s %9s %9s %11s %12s %8s %13s\n' ---- ----- ------- ------- --------- ----------- ----- -------------
+while IFS=$'\t' read -r tool input records secs rate rss cpu cpurate; do
+    printf '%-10s %-32s %9s %9s %11s %12s %8s %13s\n' "$tool" "$input" "$records" "$secs" "$rate" "$rss" "$cpu" "$cpurate"
 done <"$RESULTS"
 echo
 rate_of() { awk -F'\t' -v t="$1" -v i="$2" '$1 == t && $2 == i && $5 ~ /^[0-9]+$/ { print $5 }' "$RESULTS"; }
@@ -142,4 +149,5 @@ echo "hfmigrate/python (CSV):    $(ratio hfmigrate "$CSV" python "$CSV")     tar
 echo "hfmigrate/python (NDJSON): $(ratio hfmigrate "$NDJSON" python "$NDJSON")     target >= 10x"
 echo "hfmigrate/jq (NDJSON):     $(ratio hfmigrate "$NDJSON" jq "$NDJSON")     target >= 8x"
 if [ "$N" -gt 100000 ]; then echo "peak RSS target: < 100 MB, and the same at 100k and $N records (compare the hfmigrate rows)"; else echo "peak RSS target: < 100 MB (run with N=1000000 to compare 100k and 1M)"; fi
+echo "load average (1, 5, 15 min) at start: ${LOAD_START:-?}; at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "logs, reports and outputs: $OUT"
