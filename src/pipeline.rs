@@ -807,6 +807,27 @@ mod tests {
         assert!(seen[0].record.is_none());
     }
 
+    /// A failing consumer stops the run at once: every thread ends, nothing hangs.
+    #[test]
+    fn consumer_error_stops_the_threads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
+        let plan =
+            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.ndjson");
+        let line = r#"{"id": 1, "subject": "s", "description": "b", "requester": {"name": "A", "email": "a@example.com"}}"#;
+        std::fs::write(&path, format!("{line}\n").repeat(5_000)).unwrap();
+        let mut n = 0;
+        let err = for_each(&plan, schema, &[path], &[], |_p: Processed| {
+            n += 1;
+            if n == 300 { Err("stop") } else { Ok(()) }
+        })
+        .unwrap_err();
+        assert!(matches!(err, PipelineError::Consumer("stop")));
+        assert_eq!(n, 300);
+    }
+
     impl Processed {
         fn outcome_is_unreadable(&self) -> bool {
             matches!(&self.outcome, RecordOutcome::Rejected { source_id: None, problems }
