@@ -688,8 +688,10 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
         post_per_min: args.post_per_min,
     };
     let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
+    // One Ctrl-C counter for the whole run: ticket creation and conversations.
+    let interrupts = rt.block_on(async { Interrupts::ctrl_c() });
     let report = rt.block_on(async {
-        let interrupts = Interrupts::ctrl_c();
+        let interrupts = interrupts.clone();
         import::send_all(
             &mut prepared.journal,
             &target.client,
@@ -716,14 +718,14 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
                 &stop,
             );
             tokio::pin!(work);
-            let mut signals = 0;
+            let mut presses = interrupts.clone();
+            let before = presses.count();
             loop {
                 tokio::select! {
                     r = &mut work => break Some(r),
-                    _ = tokio::signal::ctrl_c() => {
-                        signals += 1;
+                    n = presses.next() => {
                         stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                        if signals > 1 {
+                        if n > before + 1 {
                             // Abandoned: posts in flight stay `sending` and are
                             // reconciled by the next run.
                             break None;
@@ -825,6 +827,12 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
             )));
         }
         Some(import::Stop::Interrupted | import::Stop::Abandoned { .. }) => {
+            let _ = writeln!(
+                out,
+                "interrupted: run the same command again to continue where it stopped"
+            );
+        }
+        None if interrupted_replies => {
             let _ = writeln!(
                 out,
                 "interrupted: run the same command again to continue where it stopped"

@@ -66,6 +66,20 @@ impl Interrupts {
         Interrupts(rx)
     }
 
+    /// Ctrl-C presses so far.
+    pub fn count(&self) -> u32 {
+        *self.0.borrow()
+    }
+
+    /// Waits for the next press and returns the count; never returns if the counter
+    /// is gone (nothing can press any more).
+    pub async fn next(&mut self) -> u32 {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        *self.0.borrow_and_update()
+    }
+
     /// Interrupts driven by the caller (tests).
     pub fn manual() -> (watch::Sender<u32>, Interrupts) {
         let (tx, rx) = watch::channel(0);
