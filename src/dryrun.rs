@@ -20,6 +20,41 @@ use crate::report::{
 use crate::schema::Schema;
 use crate::source::SourceError;
 
+/// Attachments counted while records stream by.
+#[derive(Debug, Default)]
+struct AttachmentTally {
+    files: u64,
+    /// Sizes the export states (files without one count as 0).
+    bytes: u64,
+    /// Posts beyond the message's own, when its files exceed 25 MB together.
+    extra_posts: u64,
+    /// Single files over 25 MB: reported, never sent.
+    oversize: u64,
+}
+
+impl AttachmentTally {
+    fn add(&mut self, items: &[crate::attachments::AttachmentRef]) {
+        if items.is_empty() {
+            return;
+        }
+        self.files += items.len() as u64;
+        let sized: Vec<(&str, u64)> = items
+            .iter()
+            .map(|a| (a.name.as_str(), a.size.unwrap_or(0)))
+            .collect();
+        self.bytes += sized.iter().map(|(_, s)| s).sum::<u64>();
+        let groups =
+            match crate::attachments::plan_groups(&sized, crate::attachments::MAX_REQUEST_BYTES) {
+                Ok(g) => g,
+                Err(o) => {
+                    self.oversize += o.files.len() as u64;
+                    o.groups
+                }
+            };
+        self.extra_posts += groups.len().saturating_sub(1) as u64;
+    }
+}
+
 /// Default POST ceiling: 80% of HappyFox's 300 a minute.
 pub const DEFAULT_POST_PER_MIN: u32 = 240;
 
@@ -110,6 +145,9 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     let mut conv = ConversationCounts::default();
     let mut final_posts = 0u64;
     let mut contact_lookups = 0u64;
+    let mut bulk_members = 0u64;
+    let mut tally_files = AttachmentTally::default();
+    let closing = crate::replies::closing_staff(plan, &schema);
 
     let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
         counts.read += 1;
@@ -143,14 +181,28 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                     }
                     if e.fell_back {
                         conv.fallback_authors += 1;
+                    } else {
+                        conv.resolved_authors += 1;
                     }
+                    tally_files.add(&e.attachments);
                 }
                 contact_lookups += contacts.len() as u64;
-                if p.conversation.is_empty() && p.final_state.needs_post(&schema) {
-                    final_posts += 1;
-                }
-                if let Some(w) = payloads.as_mut() {
-                    w.push(&p.source_id, &p.payload).map_err(report_err(file))?;
+                // The same messages the import will journal: closing notes included.
+                final_posts += crate::replies::plan_messages(&p, &schema, closing)
+                    .iter()
+                    .filter(|m| m.kind == "final_note")
+                    .count() as u64;
+                if p.attachments.is_empty() {
+                    bulk_members += 1;
+                    if let Some(w) = payloads.as_mut() {
+                        w.push(&p.source_id, &p.payload).map_err(report_err(file))?;
+                    }
+                } else {
+                    tally_files.add(&p.attachments);
+                    if let Some(w) = payloads.as_mut() {
+                        w.push_single(&p.source_id, &p.payload, &p.attachments)
+                            .map_err(report_err(file))?;
+                    }
                 }
             }
             RecordOutcome::Rejected {
@@ -189,15 +241,20 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
             .map_err(report_err(Path::new("payloads.ndjson")))?;
     }
 
-    let bulk = counts.valid.div_ceil(BATCH_SIZE as u64);
+    let bulk = bulk_members.div_ceil(BATCH_SIZE as u64);
+    let single = counts.valid - bulk_members;
     let conversation_posts = conv.staff_replies + conv.private_notes + conv.contact_replies;
-    let total = bulk + conversation_posts + final_posts;
+    let total = bulk + single + conversation_posts + final_posts + tally_files.extra_posts;
     let post_per_min = opts.post_per_min.max(1);
     let api = ApiPlan {
         bulk_creates: bulk,
-        single_creates: 0,
+        single_creates: single,
         conversation_posts,
         final_state_posts: final_posts,
+        attachments: tally_files.files,
+        attachment_bytes: tally_files.bytes,
+        attachment_extra_posts: tally_files.extra_posts,
+        oversize_attachments: tally_files.oversize,
         total_posts: total,
         gets: 7 + contact_lookups,
         post_ceiling_per_min: post_per_min,

@@ -13,7 +13,10 @@ use minijinja::value::Value;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use crate::mapping::compile::{ConversationPlan, FieldRef, Mapped, Marker, ValueMap};
+use crate::attachments::{AttachmentRef, AttachmentSource, MAX_REQUEST_BYTES};
+use crate::mapping::compile::{
+    AttachmentsPlan, ConversationPlan, FieldRef, Mapped, Marker, ValueMap,
+};
 use crate::mapping::template::{
     INVALID_DATE, INVALID_NUMBER, RecordCtx, RecordInput, Sides, parse_instant, parse_number,
     value_to_string,
@@ -70,6 +73,9 @@ pub struct EntryPlan {
     pub fell_back: bool,
     /// Header plus body.
     pub html: String,
+    /// Files posted with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// The state the ticket ends in, sent with its last POST.
@@ -97,6 +103,26 @@ pub struct TicketPlan {
     pub payload: TicketPayload,
     pub final_state: FinalState,
     pub conversation: Vec<EntryPlan>,
+    /// Files of the first message: the ticket is created on its own, multipart.
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// The key under which attachments travel in journaled payloads; stripped before sending.
+pub const ATTACHMENTS_KEY: &str = "__attachments";
+
+impl TicketPlan {
+    /// The payload as the journal stores it: the create payload plus its attachments.
+    pub fn stored_payload(&self) -> serde_json::Result<String> {
+        if self.attachments.is_empty() {
+            return serde_json::to_string(&self.payload);
+        }
+        let mut p = self.payload.0.clone();
+        p.insert(
+            ATTACHMENTS_KEY.into(),
+            serde_json::to_value(&self.attachments)?,
+        );
+        serde_json::to_string(&p)
+    }
 }
 
 /// What became of one record.
@@ -846,6 +872,13 @@ impl Run<'_, '_> {
             Some(conv) => self.conversation(conv),
             None => vec![],
         };
+        let attachments = match &plan.ticket.attachments {
+            Some(a) => {
+                let ticket = self.ctx.value().clone();
+                self.attachments(a, Ctx::Record(self.ctx), &ticket, "ticket.attachments")
+            }
+            None => vec![],
+        };
 
         Some(TicketPlan {
             source_id: source_id.to_string(),
@@ -853,7 +886,113 @@ impl Run<'_, '_> {
             payload: TicketPayload(p),
             final_state,
             conversation,
+            attachments,
         })
+    }
+
+    /// A message's attachments; items that cannot be sent are reported, never guessed.
+    fn attachments(
+        &mut self,
+        plan: &AttachmentsPlan,
+        ctx: Ctx<'_>,
+        ticket: &Value,
+        at: &str,
+    ) -> Vec<AttachmentRef> {
+        let Some(list) = self.eval(&plan.entries, ctx) else {
+            return vec![];
+        };
+        if list.is_undefined() || list.is_none() {
+            return vec![];
+        }
+        let Ok(items) = list.try_iter() else {
+            self.problems.push(Problem::error(
+                ProblemKind::InvalidConversation,
+                &plan.entries.name,
+                "does not give a list of attachments",
+            ));
+            return vec![];
+        };
+        let mut out = vec![];
+        for (i, item) in items.enumerate() {
+            let extra = vec![("ticket".to_string(), ticket.clone())];
+            let ictx =
+                Value::from_dyn_object(RecordCtx::with_extra(item, self.b.sides.clone(), extra));
+            let get = |run: &mut Self, f: &Option<Field>| {
+                f.as_ref()
+                    .and_then(|f| run.string_in(f, Ctx::Value(&ictx)))
+                    .map(trimmed)
+                    .filter(|s| !s.is_empty())
+            };
+            let path = get(self, &plan.path);
+            let url = get(self, &plan.url);
+            let size = get(self, &plan.size)
+                .and_then(|s| s.parse::<f64>().ok())
+                .map(|f| f as u64);
+            let content_type = get(self, &plan.content_type);
+            let name = self
+                .string_in(&plan.name, Ctx::Value(&ictx))
+                .map(trimmed)
+                .filter(|s| !s.is_empty());
+            let where_ = format!("{at} #{}", i + 1);
+            let source = match (path, url) {
+                (Some(p), _) => {
+                    let pb = std::path::PathBuf::from(&p);
+                    if pb.is_absolute()
+                        || pb
+                            .components()
+                            .any(|c| c == std::path::Component::ParentDir)
+                    {
+                        self.problems.push(Problem::warning(
+                            ProblemKind::AttachmentProblem,
+                            &where_,
+                            format!("{p:?} leaves the export folder; it will not be read"),
+                        ));
+                        continue;
+                    }
+                    AttachmentSource::Path(pb)
+                }
+                (None, Some(u)) => AttachmentSource::Url(u),
+                (None, None) => {
+                    self.problems.push(Problem::warning(
+                        ProblemKind::AttachmentProblem,
+                        &where_,
+                        "has neither a path nor a URL; left out",
+                    ));
+                    continue;
+                }
+            };
+            let name = name.unwrap_or_else(|| match &source {
+                AttachmentSource::Path(p) => p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                AttachmentSource::Url(u) => u
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("attachment")
+                    .split('?')
+                    .next()
+                    .unwrap_or("attachment")
+                    .to_string(),
+            });
+            if let Some(sz) = size.filter(|s| *s > MAX_REQUEST_BYTES) {
+                self.problems.push(Problem::warning(
+                    ProblemKind::Oversized,
+                    &where_,
+                    format!(
+                        "{name:?} is {:.1} MB; HappyFox takes at most 25 MB per request, so it will be reported, not sent",
+                        sz as f64 / (1024.0 * 1024.0)
+                    ),
+                ));
+            }
+            out.push(AttachmentRef {
+                name,
+                source,
+                size,
+                content_type,
+            });
+        }
+        out
     }
 
     fn date(&self, s: &str) -> Option<String> {
@@ -1163,12 +1302,20 @@ impl Run<'_, '_> {
                 }
                 None => String::new(),
             };
+            let attachments = match &conv.attachments {
+                Some(a) => {
+                    let ticket = self.ctx.value().clone();
+                    self.attachments(a, Ctx::Value(&ectx), &ticket, &format!("{at} attachments"))
+                }
+                None => vec![],
+            };
             out.push(EntryPlan {
                 kind,
                 author,
                 staff,
                 fell_back,
                 html: format!("{header}{body}"),
+                attachments,
             });
         }
         out

@@ -47,6 +47,8 @@ pub enum ProblemKind {
     UnmappedValue,
     UnknownAuthor,
     InvalidConversation,
+    /// An attachment that cannot be sent (no source, outside the export folder).
+    AttachmentProblem,
 }
 
 impl ProblemKind {
@@ -76,6 +78,7 @@ impl ProblemKind {
             ProblemKind::UnmappedValue => "unmapped value (default used)",
             ProblemKind::UnknownAuthor => "conversation author falls back",
             ProblemKind::InvalidConversation => "invalid conversation entry",
+            ProblemKind::AttachmentProblem => "attachment left out",
         }
     }
 

@@ -57,6 +57,8 @@ pub struct ConversationCounts {
     pub staff_replies: u64,
     pub private_notes: u64,
     pub contact_replies: u64,
+    /// Entries whose author resolves (an active agent, or a contact with an email).
+    pub resolved_authors: u64,
     /// Entries whose author is not an active HappyFox agent (posted as the fallback).
     pub fallback_authors: u64,
     pub tickets_with_entries: u64,
@@ -73,6 +75,14 @@ pub struct ApiPlan {
     pub conversation_posts: u64,
     /// Tickets whose final status or fields need a post of their own.
     pub final_state_posts: u64,
+    /// Files of first messages and later entries.
+    pub attachments: u64,
+    /// Their total size as the export states it.
+    pub attachment_bytes: u64,
+    /// Posts beyond a message's own when its files exceed 25 MB together.
+    pub attachment_extra_posts: u64,
+    /// Single files over 25 MB: reported, never sent.
+    pub oversize_attachments: u64,
     pub total_posts: u64,
     /// Reference data and contact look-ups (upper bound).
     pub gets: u64,
@@ -312,6 +322,30 @@ impl PayloadWriter {
         Ok(())
     }
 
+    /// A ticket whose first message has attachments: created on its own, multipart.
+    pub fn push_single(
+        &mut self,
+        source_id: &str,
+        payload: &TicketPayload,
+        attachments: &[crate::attachments::AttachmentRef],
+    ) -> std::io::Result<()> {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            request: &'static str,
+            source_ids: [&'a str; 1],
+            body: &'a TicketPayload,
+            attachments: &'a [crate::attachments::AttachmentRef],
+        }
+        let line = Line {
+            request: "POST /api/1.1/json/tickets/ (multipart/form-data)",
+            source_ids: [source_id],
+            body: payload,
+            attachments,
+        };
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")
+    }
+
     pub fn finish(mut self) -> std::io::Result<u64> {
         self.flush_batch()?;
         self.out.flush()?;
@@ -391,24 +425,42 @@ pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
     let cv = &s.conversation;
     let _ = writeln!(
         o,
-        "\nconversation: {} staff replies, {} private notes, {} contact replies on {} tickets ({} authors fall back to the migration agent)",
+        "\nconversation: {} staff replies, {} private notes, {} contact replies on {} tickets ({} authors resolve, {} fall back to the migration agent)",
         cv.staff_replies,
         cv.private_notes,
         cv.contact_replies,
         cv.tickets_with_entries,
+        cv.resolved_authors,
         cv.fallback_authors
     );
     let a = &s.api;
     let _ = writeln!(
         o,
-        "API work: {} POSTs ({} bulk creates of ≤100, {} single creates, {} conversation posts, {} final-state posts), ≤{} GETs",
+        "API work: {} POSTs ({} bulk creates of ≤100, {} single creates, {} conversation posts, {} final-state posts, {} extra attachment posts), ≤{} GETs",
         a.total_posts,
         a.bulk_creates,
         a.single_creates,
         a.conversation_posts,
         a.final_state_posts,
+        a.attachment_extra_posts,
         a.gets
     );
+    if a.attachments > 0 {
+        let _ = writeln!(
+            o,
+            "attachments: {} files, {:.1} MB as the export states sizes{}",
+            a.attachments,
+            a.attachment_bytes as f64 / (1024.0 * 1024.0),
+            if a.oversize_attachments > 0 {
+                format!(
+                    ", {} over 25 MB (reported, not sent)",
+                    a.oversize_attachments
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     let _ = writeln!(
         o,
         "time at {} POST/min (80% of HappyFox's 300/min): about {}",

@@ -139,6 +139,18 @@ pub struct TicketFields {
     pub due_date: Option<Field>,
     pub visible_only_staff: Option<Field>,
     pub custom_fields: Vec<(FieldRef, Field)>,
+    pub attachments: Option<AttachmentsPlan>,
+}
+
+/// A message's attachments, compiled.
+#[derive(Debug)]
+pub struct AttachmentsPlan {
+    pub entries: Field,
+    pub name: Field,
+    pub path: Option<Field>,
+    pub url: Option<Field>,
+    pub size: Option<Field>,
+    pub content_type: Option<Field>,
 }
 
 /// How the marker is written.
@@ -165,6 +177,7 @@ pub struct ConversationPlan {
     pub text: Option<Field>,
     pub header: Option<Field>,
     pub fallback_agent: Option<String>,
+    pub attachments: Option<AttachmentsPlan>,
 }
 
 /// The state a ticket ends in.
@@ -342,6 +355,34 @@ impl Compiler<'_> {
                 );
             }
         }
+    }
+
+    fn attachments(&mut self, section: &str, spec: &AttachmentsSpec) -> Option<AttachmentsPlan> {
+        if spec.path.is_none() && spec.url.is_none() {
+            self.errors.push(
+                MappingError::at(
+                    spec.entries.pos,
+                    format!("{section}: set `path` (a file in the export folder) or `url`"),
+                )
+                .help(
+                    "e.g. `url: \"{{ content_url }}\"` or `path: \"attachments/{{ file_name }}\"`",
+                ),
+            );
+        }
+        let entries = self.template(&format!("{section}.entries"), &spec.entries);
+        let name = self.field(&format!("{section}.name"), &spec.name);
+        let path = self.opt(&format!("{section}.path"), &spec.path);
+        let url = self.opt(&format!("{section}.url"), &spec.url);
+        let size = self.opt(&format!("{section}.size"), &spec.size);
+        let content_type = self.opt(&format!("{section}.content_type"), &spec.content_type);
+        Some(AttachmentsPlan {
+            entries: entries?,
+            name: name?,
+            path,
+            url,
+            size,
+            content_type,
+        })
     }
 
     fn ticket_fields(
@@ -726,6 +767,10 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
     let due_date = c.opt("ticket.due_date", &t.due_date);
     let visible_only_staff = c.opt("ticket.visible_only_staff", &t.visible_only_staff);
     let custom_fields = c.ticket_fields("ticket.custom_fields", &t.custom_fields);
+    let attachments = t
+        .attachments
+        .as_ref()
+        .and_then(|a| c.attachments("ticket.attachments", a));
 
     // Marker.
     let marker = match &spec.marker {
@@ -849,6 +894,10 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
             text,
             header,
             fallback_agent,
+            attachments: conv
+                .attachments
+                .as_ref()
+                .and_then(|a| c.attachments("conversation.attachments", a)),
         })
     });
 
@@ -897,6 +946,7 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
                 due_date,
                 visible_only_staff,
                 custom_fields,
+                attachments,
             },
             marker,
             conversation,

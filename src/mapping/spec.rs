@@ -289,6 +289,32 @@ pub struct TicketSpec {
     /// Ticket custom fields by the name the HappyFox admin sees.
     #[serde(default)]
     pub custom_fields: IndexMap<Sp<String>, Sp<ValueSpec>>,
+    /// Files of the first message. A ticket with attachments is created on its own
+    /// (multipart) instead of in a bulk request.
+    #[serde(default)]
+    pub attachments: Option<AttachmentsSpec>,
+}
+
+/// A message's attachments: a list from the record, and how to read each item. Item
+/// templates see the item's fields, plus `ticket` (the ticket record).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentsSpec {
+    /// An expression giving the list, e.g. `"{{ comments[0].attachments }}"`.
+    pub entries: Sp<String>,
+    /// The file name HappyFox shows.
+    pub name: Sp<ValueSpec>,
+    /// A file path relative to the export folder (nothing outside it is read).
+    #[serde(default)]
+    pub path: Option<Sp<ValueSpec>>,
+    /// Or a URL to download (with `HFMIGRATE_SOURCE_AUTH_HEADER` when set).
+    #[serde(default)]
+    pub url: Option<Sp<ValueSpec>>,
+    /// The size in bytes the export states, for planning (25 MB per request).
+    #[serde(default)]
+    pub size: Option<Sp<ValueSpec>>,
+    #[serde(default)]
+    pub content_type: Option<Sp<ValueSpec>>,
 }
 
 /// The ticket's contact.
@@ -356,6 +382,9 @@ pub struct ConversationSpec {
     /// Agent email used when an entry's agent is missing or inactive in HappyFox.
     #[serde(default)]
     pub fallback_agent: Option<Sp<String>>,
+    /// Files of each entry, posted with it.
+    #[serde(default)]
+    pub attachments: Option<AttachmentsSpec>,
 }
 
 /// The state a ticket ends in.
