@@ -579,6 +579,26 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
     let target = import_target(&args, &rt, options)?;
     let schema = Arc::new(target.schema);
     let plan = mapping::load(&args.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
+    // Attachments and inline images are read from the export's folder (never outside
+    // it) or downloaded, with the source's header from the environment.
+    let fetcher = {
+        use crate::attachments::{FetchOptions, Fetcher, SourceAuth};
+        let auth = SourceAuth::from_env().map_err(usage)?;
+        let root = crate::source::export_root(&args.input);
+        let options = FetchOptions {
+            auth,
+            // The in-process sandbox's test files are served over loopback http.
+            allow_loopback_http: args.sandbox,
+            ..FetchOptions::default()
+        };
+        Arc::new(Fetcher::new(&root, options).map_err(|e| {
+            usage(anyhow::anyhow!(
+                "cannot use the export folder {} for attachments: {e}",
+                root.display()
+            ))
+        })?)
+    };
+    let closing_staff = crate::replies::closing_staff(&plan, &schema);
     let opts = ImportOptions {
         mapping_path: args.mapping.clone(),
         inputs: args.input.clone(),
@@ -686,6 +706,8 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
             args.reconcile_delay
         },
         post_per_min: args.post_per_min,
+        fetcher: Some(fetcher.clone()),
+        closing_staff,
     };
     let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
     // One Ctrl-C counter for the whole run: ticket creation and conversations.
@@ -711,11 +733,12 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
     if report.stop.is_none() {
         let stop = std::sync::atomic::AtomicBool::new(false);
         let result = rt.block_on(async {
-            let work = crate::replies::post_all(
+            let work = crate::replies::post_all_with(
                 &target.client,
                 &journal,
                 crate::replies::DEFAULT_TICKETS_IN_PARALLEL,
                 &stop,
+                Some(&fetcher),
             );
             tokio::pin!(work);
             let mut presses = interrupts.clone();
@@ -756,6 +779,19 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
         r.failed,
         r.pending + r.sending
     );
+    let (files_sent, files_failed) = match &conversation {
+        Some(Some(Ok(c))) => (
+            report.attachments_sent + c.attachments_sent,
+            report.attachment_failures + c.attachment_failures,
+        ),
+        _ => (report.attachments_sent, report.attachment_failures),
+    };
+    if files_sent + files_failed > 0 {
+        let _ = writeln!(
+            out,
+            "attachments: {files_sent} file(s) sent, {files_failed} not sent (listed in `hfmigrate results` under stage attachment)"
+        );
+    }
     match &conversation {
         Some(Some(Ok(c))) => {
             let _ = writeln!(
@@ -803,7 +839,7 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
         );
         let _ = rt.block_on(sb.stop());
     }
-    if r.failed > 0 {
+    if r.failed > 0 || files_failed > 0 {
         let _ = writeln!(
             out,
             "  see what failed: hfmigrate results --journal {} --out results/",

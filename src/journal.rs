@@ -42,10 +42,12 @@ use sha2::{Digest, Sha256};
 
 #[path = "journal_messages.rs"]
 mod messages;
-pub use messages::{MessageCounts, MessageOutcome, MessageRow, NewMessage, TicketConversation};
+pub use messages::{
+    AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, NewMessage, TicketConversation,
+};
 
 /// The schema this build writes. Bump it and add a step to `migrate` when tables change.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// Marks the file as ours (`hfmj`), so a random SQLite file is not mistaken for a journal.
 const APPLICATION_ID: i64 = 0x6866_6d6a;
 
@@ -495,13 +497,30 @@ CREATE TABLE contacts (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: attachments that could not be sent (missing, too large, a failing URL)
+/// while their ticket or message was. They are not a state of the ticket, which exists,
+/// but the user must see them in `results`. `position` is the message's (0: the ticket's
+/// own first message); a re-run that fails the same file again replaces its row.
+const SCHEMA_V2: &str = "
+CREATE TABLE attachment_failures (
+    ticket_source_id TEXT NOT NULL,
+    position         INTEGER NOT NULL,
+    name             TEXT NOT NULL,
+    error            TEXT NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    PRIMARY KEY (ticket_source_id, position, name)
+) WITHOUT ROWID;
+";
+
 /// Brings a journal of an older version up to [`SCHEMA_VERSION`], one step per version,
 /// inside the caller's transaction.
 fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
     if from < 1 {
         conn.execute_batch(SCHEMA_V1)?;
     }
-    // Future steps: `if from < 2 { ... }`.
+    if from < 2 {
+        conn.execute_batch(SCHEMA_V2)?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     Ok(())
@@ -1265,6 +1284,29 @@ impl Journal {
                 stage.as_str(),
                 neutralise(&error).as_ref(),
                 attempts.to_string().as_str(),
+            ])
+            .map_err(|e| csv_err(&errors_csv, e))?;
+            errors += 1;
+        }
+        // Attachments left out of a ticket or message that was posted without them.
+        let mut stmt = self.conn.prepare(
+            "SELECT coalesce(r.file, ''), r.line, a.ticket_source_id, a.error
+             FROM attachment_failures a LEFT JOIN records r ON r.source_id = a.ticket_source_id
+             ORDER BY r.id, a.position, a.name",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let file: String = row.get(0)?;
+            let line: Option<i64> = row.get(1)?;
+            let source_id: String = row.get(2)?;
+            let error: String = row.get(3)?;
+            w.write_record([
+                neutralise(&file).as_ref(),
+                line.map(|l| l.to_string()).unwrap_or_default().as_str(),
+                neutralise(&source_id).as_ref(),
+                "attachment",
+                neutralise(&error).as_ref(),
+                "",
             ])
             .map_err(|e| csv_err(&errors_csv, e))?;
             errors += 1;

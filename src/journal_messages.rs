@@ -283,4 +283,51 @@ impl Journal {
             ])?;
         Ok(())
     }
+
+    /// Records attachments that were left out of a ticket (`position` 0) or a message:
+    /// the post went without them, and `results` lists each under stage `attachment`.
+    pub fn record_attachment_failures(
+        &mut self,
+        ticket_source_id: &str,
+        position: i64,
+        failures: &[AttachmentFailure],
+    ) -> Result<(), JournalError> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO attachment_failures
+                   (ticket_source_id, position, name, error, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for f in failures {
+                put.execute(params![ticket_source_id, position, f.name, f.error, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every attachment left out, as (ticket source id, position, name, error).
+    pub fn attachment_failures(&self) -> Result<Vec<(String, i64, String, String)>, JournalError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT ticket_source_id, position, name, error FROM attachment_failures
+             ORDER BY ticket_source_id, position, name",
+        )?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+/// One attachment that could not be sent with its ticket or message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentFailure {
+    /// The name HappyFox would have shown.
+    pub name: String,
+    pub error: String,
 }

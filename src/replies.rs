@@ -21,8 +21,12 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::client::{Client, ClientError, WriteOutcome};
-use crate::journal::{Journal, JournalError, MessageOutcome, NewMessage, TicketConversation};
+use crate::attachments::{Fetcher, MAX_REQUEST_BYTES};
+use crate::client::{Client, ClientError, FilePart, WriteOutcome};
+use crate::import::send::prepare_outgoing;
+use crate::journal::{
+    AttachmentFailure, Journal, JournalError, MessageOutcome, NewMessage, TicketConversation,
+};
 use crate::mapping::Plan;
 use crate::mapping::template::html_to_text;
 use crate::payload::{EntryKind, TicketPlan};
@@ -93,6 +97,13 @@ pub fn plan_messages(
                     "contact_reply"
                 }
             };
+            if !e.attachments.is_empty() {
+                // Posted with the message (multipart); stripped before sending.
+                body.insert(
+                    crate::payload::ATTACHMENTS_KEY.into(),
+                    serde_json::to_value(&e.attachments).unwrap_or_default(),
+                );
+            }
             let author = if e.fell_back && e.kind == EntryKind::ContactReply {
                 String::new()
             } else {
@@ -154,6 +165,10 @@ pub struct RepliesReport {
     pub failed: u64,
     pub reconciled: u64,
     pub contacts_created: u64,
+    /// Files sent with messages (attachments and inline images).
+    pub attachments_sent: u64,
+    /// Attachments left out of a posted message; listed in `results`.
+    pub attachment_failures: u64,
 }
 
 #[derive(Default)]
@@ -162,14 +177,29 @@ struct Counters {
     failed: AtomicU64,
     reconciled: AtomicU64,
     contacts_created: AtomicU64,
+    attachments_sent: AtomicU64,
+    attachment_failures: AtomicU64,
 }
 
-/// Posts every pending message of every created ticket in the journal.
+/// Posts every pending message of every created ticket in the journal, without reading
+/// attachments (each is reported as not sent): see [`post_all_with`].
 pub async fn post_all(
     client: &Client,
     journal: &Mutex<Journal>,
     parallel: usize,
     stop: &AtomicBool,
+) -> Result<RepliesReport, RepliesError> {
+    post_all_with(client, journal, parallel, stop, None).await
+}
+
+/// Posts every pending message of every created ticket in the journal; `fetcher` reads
+/// their attachments and inline images from the export.
+pub async fn post_all_with(
+    client: &Client,
+    journal: &Mutex<Journal>,
+    parallel: usize,
+    stop: &AtomicBool,
+    fetcher: Option<&Fetcher>,
 ) -> Result<RepliesReport, RepliesError> {
     let counters = Counters::default();
     let mut after = 0;
@@ -181,7 +211,7 @@ pub async fn post_all(
         let Some(last) = page.last() else { break };
         after = last.row;
         let results: Vec<Result<(), RepliesError>> = futures::stream::iter(page)
-            .map(|t| post_ticket(client, journal, t, stop, &counters))
+            .map(|t| post_ticket(client, journal, t, stop, &counters, fetcher))
             .buffer_unordered(parallel.max(1))
             .collect()
             .await;
@@ -194,6 +224,8 @@ pub async fn post_all(
         failed: counters.failed.load(Ordering::Relaxed),
         reconciled: counters.reconciled.load(Ordering::Relaxed),
         contacts_created: counters.contacts_created.load(Ordering::Relaxed),
+        attachments_sent: counters.attachments_sent.load(Ordering::Relaxed),
+        attachment_failures: counters.attachment_failures.load(Ordering::Relaxed),
     })
 }
 
@@ -208,6 +240,7 @@ async fn post_ticket(
     ticket: TicketConversation,
     stop: &AtomicBool,
     counters: &Counters,
+    fetcher: Option<&Fetcher>,
 ) -> Result<(), RepliesError> {
     let mut last_update = lock(journal)?.last_update_id(&ticket.source_id)?;
     for m in &ticket.messages {
@@ -251,17 +284,50 @@ async fn post_ticket(
                 }
             }
         }
+        // Files and inline images: whatever cannot be read is reported, and the message is
+        // posted without it.
+        let outgoing = prepare_outgoing(client, fetcher, body, &["html", "text"]).await;
+        let body = outgoing.fields;
+        let mut failures = outgoing.failures;
+        let mut groups = outgoing.groups.into_iter();
+        let first = groups.next().unwrap_or_default();
+        // A reply's files beyond its first 25 MB would need extra notes between this
+        // message and the next, which the journal's positions cannot order yet: reported
+        // rather than sent in a way that could be repeated.
+        failures.extend(groups.flatten().map(|(r, _)| AttachmentFailure {
+            error: format!(
+                "attachment {:?}: did not fit in this message's {MAX_REQUEST_BYTES} bytes per request with its other attachments; not sent (only a ticket's first message is split across notes)",
+                r.name
+            ),
+            name: r.name,
+        }));
+        if !failures.is_empty() {
+            lock(journal)?.record_attachment_failures(&ticket.source_id, m.position, &failures)?;
+            counters
+                .attachment_failures
+                .fetch_add(failures.len() as u64, Ordering::Relaxed);
+        }
+        let parts: Vec<FilePart> = first.iter().map(|(_, r)| r.file_part()).collect();
+        let files_sent = outgoing.inline_uploaded + parts.len() as u64;
         let path = endpoint(&m.kind, ticket.happyfox_id);
         let mut attempts = 0;
         loop {
             attempts += 1;
             lock(journal)?.begin_message(m.id)?;
-            match client.post_json(&path, &body).await? {
+            let outcome = if parts.is_empty() {
+                client.post_json(&path, &body).await?
+            } else {
+                client.post_multipart(&path, &body, &parts).await?
+            };
+            match outcome {
                 WriteOutcome::Done(v) => {
                     let id = latest_update_id(&v);
                     lock(journal)?
                         .finish_message(m.id, &MessageOutcome::Posted { update_id: id })?;
                     counters.posted.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .attachments_sent
+                        .fetch_add(files_sent, Ordering::Relaxed);
                     last_update = id.or(last_update);
                     break;
                 }
@@ -298,6 +364,9 @@ async fn post_ticket(
                             },
                         )?;
                         counters.reconciled.fetch_add(1, Ordering::Relaxed);
+                        counters
+                            .attachments_sent
+                            .fetch_add(files_sent, Ordering::Relaxed);
                         last_update = Some(id);
                         break;
                     }

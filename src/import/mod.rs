@@ -278,11 +278,10 @@ fn enqueue(
         match p.outcome {
             RecordOutcome::Valid { plan: t, .. } => {
                 counts.valid += 1;
-                let payload =
-                    serde_json::to_string(&t.payload).map_err(|e| JournalError::CannotOpen {
-                        path: opts.journal_path.display().to_string(),
-                        reason: format!("cannot encode the payload of {}: {e}", t.source_id),
-                    })?;
+                let payload = t.stored_payload().map_err(|e| JournalError::CannotOpen {
+                    path: opts.journal_path.display().to_string(),
+                    reason: format!("cannot encode the payload of {}: {e}", t.source_id),
+                })?;
                 let follow_up = crate::replies::plan_messages(&t, &account, closing);
                 if !follow_up.is_empty() {
                     messages.push((t.source_id.clone(), follow_up));

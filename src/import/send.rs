@@ -16,14 +16,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::marker::{self, MarkerKind};
 use super::progress::{Progress, Snapshot};
-use crate::client::{Client, ClientError, ItemResult, WriteOutcome};
-use crate::journal::{BatchId, ItemOutcome, Journal, JournalError, RejectedRecord};
+use crate::attachments::{
+    AttachmentRef, Fetcher, MAX_REQUEST_BYTES, Resolved, inline_images, plan_groups, rewrite_src,
+};
+use crate::client::{Client, ClientError, FilePart, INLINE_FILE_FIELD, ItemResult, WriteOutcome};
+use crate::journal::{
+    AttachmentFailure, BatchId, ItemOutcome, Journal, JournalError, NewMessage, RejectedRecord,
+};
 
 /// HappyFox takes at most 100 tickets per bulk create.
 pub const BATCH_SIZE: usize = 100;
@@ -38,6 +43,12 @@ pub struct SendOptions {
     pub reconcile_delay: Duration,
     /// The POST ceiling, for the progress display and the ETA.
     pub post_per_min: u32,
+    /// Reads attachments and inline images from the export (or their URLs). Without it,
+    /// tickets are still created and every attachment is reported as not sent.
+    pub fetcher: Option<Arc<Fetcher>>,
+    /// The agent who signs the private notes carrying a first message's attachments
+    /// beyond the first 25 MB; without one, those files are reported as not sent.
+    pub closing_staff: Option<u64>,
 }
 
 impl Default for SendOptions {
@@ -46,6 +57,8 @@ impl Default for SendOptions {
             batch_size: BATCH_SIZE,
             reconcile_delay: Duration::from_secs(5),
             post_per_min: 240,
+            fetcher: None,
+            closing_staff: None,
         }
     }
 }
@@ -115,6 +128,10 @@ pub struct SendReport {
     pub found: u64,
     /// Batches sent again after reconciliation found none of their members.
     pub resent: u64,
+    /// Files sent with ticket creates (attachments and inline images).
+    pub attachments_sent: u64,
+    /// Attachments left out of a created ticket; listed in `results`.
+    pub attachment_failures: u64,
     pub stop: Option<Stop>,
 }
 
@@ -136,10 +153,20 @@ enum Lookup {
 
 /// A finished HTTP task.
 enum Done {
+    /// A ticket with attachments, its files read and planned, ready for its multipart
+    /// create once its extra notes are journaled.
+    Prepared {
+        batch: BatchId,
+        members: Arc<Vec<Member>>,
+        outgoing: Outgoing,
+    },
     Sent {
         batch: BatchId,
         members: Arc<Vec<Member>>,
         result: Result<WriteOutcome, ClientError>,
+        /// Attachments (inline images) left out, by member source id.
+        failures: Vec<(String, Vec<AttachmentFailure>)>,
+        files_sent: u64,
     },
     Reconciled {
         batch: BatchId,
@@ -336,6 +363,16 @@ impl Sender<'_> {
             if !broken.is_empty() {
                 self.report.failed += self.journal.reject(&broken)?;
             }
+            // A ticket with attachments is created alone by a multipart POST: a bulk
+            // create is JSON only.
+            let (singles, members): (Vec<Member>, Vec<Member>) = members
+                .into_iter()
+                .partition(|m| has_attachments(&m.payload));
+            for m in singles {
+                let batch = self.journal.begin_batch(&[m.source_id.as_str()])?;
+                self.report.batches += 1;
+                self.send(batch, Arc::new(vec![m]));
+            }
             if members.is_empty() {
                 continue;
             }
@@ -347,19 +384,123 @@ impl Sender<'_> {
         Ok(())
     }
 
+    /// Starts a batch: a bulk create, or for a lone ticket with attachments the reading
+    /// of its files (its multipart create follows in [`Sender::handle`]).
     fn send(&mut self, batch: BatchId, members: Arc<Vec<Member>>) {
         let client = self.client.clone();
+        let fetcher = self.options.fetcher.clone();
         self.sending += 1;
+        if members.len() == 1 && has_attachments(&members[0].payload) {
+            self.tasks.spawn(async move {
+                let fields = as_fields(&members[0].payload);
+                let outgoing =
+                    prepare_outgoing(&client, fetcher.as_deref(), fields, TICKET_HTML).await;
+                Done::Prepared {
+                    batch,
+                    members,
+                    outgoing,
+                }
+            });
+            return;
+        }
         self.tasks.spawn(async move {
-            let payloads: Vec<&Value> = members.iter().map(|m| &m.payload).collect();
+            let mut payloads: Vec<Value> = Vec::with_capacity(members.len());
+            let mut failures = Vec::new();
+            let mut files_sent = 0;
+            for m in members.iter() {
+                let Value::Object(map) = &m.payload else {
+                    payloads.push(m.payload.clone());
+                    continue;
+                };
+                let mut fields = map.clone();
+                // Bulk creates are JSON only; a ticket with files never gets here, and
+                // the reserved key must never reach HappyFox.
+                fields.remove(ATTACHMENTS_KEY);
+                if has_inline_images(&fields, TICKET_HTML) {
+                    let out =
+                        prepare_outgoing(&client, fetcher.as_deref(), fields, TICKET_HTML).await;
+                    files_sent += out.inline_uploaded;
+                    if !out.failures.is_empty() {
+                        failures.push((m.source_id.clone(), out.failures));
+                    }
+                    fields = out.fields;
+                }
+                payloads.push(Value::Object(fields));
+            }
             let result = client.bulk_create("tickets/", &payloads).await;
-            drop(payloads);
             Done::Sent {
                 batch,
                 members,
                 result,
+                failures,
+                files_sent,
             }
         });
+    }
+
+    /// Journals a prepared ticket's extra attachment notes and its left-out files, then
+    /// starts its multipart create. The notes are journaled before the create, so the
+    /// files that did not fit in it are posted exactly once after it, before the rest of
+    /// its conversation (negative positions sort first).
+    fn send_prepared(
+        &mut self,
+        batch: BatchId,
+        members: Arc<Vec<Member>>,
+        outgoing: Outgoing,
+    ) -> Result<(), JournalError> {
+        let Outgoing {
+            fields,
+            mut groups,
+            mut failures,
+            inline_uploaded,
+        } = outgoing;
+        let source_id = members[0].source_id.clone();
+        let first = if groups.is_empty() {
+            Vec::new()
+        } else {
+            groups.remove(0)
+        };
+        if !groups.is_empty() {
+            match self.options.closing_staff {
+                Some(staff) => {
+                    let notes = continuation_notes(staff, "", &groups);
+                    self.journal.add_messages(&[(source_id.clone(), notes)])?;
+                }
+                None => failures.extend(groups.iter().flatten().map(|(r, _)| AttachmentFailure {
+                    name: r.name.clone(),
+                    error: format!(
+                        "attachment {:?}: did not fit in the ticket's {MAX_REQUEST_BYTES} bytes per request, and no active agent can sign a note to carry it; not sent",
+                        r.name
+                    ),
+                })),
+            }
+        }
+        self.journal
+            .record_attachment_failures(&source_id, 0, &failures)?;
+        self.report.attachment_failures += failures.len() as u64;
+        if self.report.stop.is_some() {
+            self.sending -= 1;
+            return self.not_sent(batch, &members);
+        }
+        let client = self.client.clone();
+        self.tasks.spawn(async move {
+            let parts: Vec<FilePart> = first.iter().map(|(_, r)| r.file_part()).collect();
+            let files_sent = inline_uploaded + parts.len() as u64;
+            let result = client
+                .post_multipart("tickets/", &fields, &parts)
+                .await
+                .map(single_as_items);
+            // The files (downloads are temp files) live until the answer is in.
+            drop(first);
+            Done::Sent {
+                batch,
+                members,
+                result,
+                failures: Vec::new(),
+                files_sent,
+            }
+        });
+        Ok(())
     }
 
     fn reconcile(&mut self, batch: BatchId, members: Arc<Vec<Member>>) {
@@ -381,12 +522,26 @@ impl Sender<'_> {
     /// Records a finished task's outcome: the one place outcomes reach the journal.
     fn handle(&mut self, done: Done) -> Result<(), JournalError> {
         match done {
+            Done::Prepared {
+                batch,
+                members,
+                outgoing,
+            } => self.send_prepared(batch, members, outgoing),
             Done::Sent {
                 batch,
                 members,
                 result,
+                failures,
+                files_sent,
             } => {
                 self.sending -= 1;
+                for (source_id, f) in &failures {
+                    self.journal.record_attachment_failures(source_id, 0, f)?;
+                    self.report.attachment_failures += f.len() as u64;
+                }
+                if matches!(result, Ok(WriteOutcome::Items(_))) {
+                    self.report.attachments_sent += files_sent;
+                }
                 match result {
                     Ok(WriteOutcome::Items(items)) if items.len() == members.len() => {
                         let outcomes: Vec<ItemOutcome> = members
@@ -416,13 +571,17 @@ impl Sender<'_> {
                         Ok(())
                     }
                     Ok(WriteOutcome::Rejected(e)) => {
-                        let error = e.to_string();
+                        let error = if members.len() == 1 {
+                            format!("HappyFox refused it: {e}")
+                        } else {
+                            format!("HappyFox refused the whole batch: {e}")
+                        };
                         let outcomes: Vec<ItemOutcome> = members
                             .iter()
                             .map(|m| ItemOutcome::Failed {
                                 source_id: m.source_id.clone(),
                                 stage: "create".into(),
-                                error: format!("HappyFox refused the whole batch: {error}"),
+                                error: error.clone(),
                             })
                             .collect();
                         self.finish(batch, &outcomes)
@@ -542,4 +701,254 @@ async fn lookup(client: &Client, kind: &MarkerKind, m: &Member) -> Result<Lookup
         Some((id, display)) => Lookup::Found(id, display),
         None => Lookup::Absent,
     })
+}
+
+// Attachments: shared with the conversation ([`crate::replies`]).
+
+/// The reserved payload key under which the mapping stores a message's attachments (an
+/// array of [`AttachmentRef`]); it is read here and never sent to HappyFox.
+pub use crate::payload::ATTACHMENTS_KEY;
+
+/// The HTML field of a ticket create whose inline images are uploaded.
+const TICKET_HTML: &[&str] = &["html"];
+
+/// A body ready to post: its fields without [`ATTACHMENTS_KEY`] and with inline images
+/// pointing at HappyFox, its files grouped into requests of at most
+/// [`MAX_REQUEST_BYTES`] (the first group goes with the post itself), and the files left
+/// out.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub fields: Map<String, Value>,
+    pub groups: Vec<Vec<(AttachmentRef, Resolved)>>,
+    pub failures: Vec<AttachmentFailure>,
+    /// Inline images uploaded through `ticket-inline-attachment`.
+    pub inline_uploaded: u64,
+}
+
+/// Whether a stored payload carries attachments (anything but an empty list or null
+/// under [`ATTACHMENTS_KEY`], so a malformed value is reported rather than ignored).
+pub fn has_attachments(payload: &Value) -> bool {
+    match payload.get(ATTACHMENTS_KEY) {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// Whether any of `keys` holds HTML referencing images to upload.
+pub fn has_inline_images(fields: &Map<String, Value>, keys: &[&str]) -> bool {
+    keys.iter().any(|k| {
+        fields
+            .get(*k)
+            .and_then(Value::as_str)
+            .is_some_and(|html| !inline_images(html).is_empty())
+    })
+}
+
+fn as_fields(payload: &Value) -> Map<String, Value> {
+    match payload {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    }
+}
+
+/// Reads a body's attachments and uploads its inline images; every failure is one file's
+/// alone and ends up in [`Outgoing::failures`], so the body is always sendable.
+pub async fn prepare_outgoing(
+    client: &Client,
+    fetcher: Option<&Fetcher>,
+    mut fields: Map<String, Value>,
+    html_keys: &[&str],
+) -> Outgoing {
+    let mut failures = Vec::new();
+    let mut refs = Vec::new();
+    match fields.remove(ATTACHMENTS_KEY) {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for item in items {
+                match serde_json::from_value::<AttachmentRef>(item.clone()) {
+                    Ok(r) => refs.push(r),
+                    Err(e) => failures.push(AttachmentFailure {
+                        name: item
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("(unnamed)")
+                            .to_owned(),
+                        error: format!("not a usable attachment reference ({e}): {item}"),
+                    }),
+                }
+            }
+        }
+        Some(other) => failures.push(AttachmentFailure {
+            name: "(attachments)".into(),
+            error: format!("{ATTACHMENTS_KEY} must be a list of attachments, not {other}"),
+        }),
+    }
+    let Some(fetcher) = fetcher else {
+        failures.extend(refs.into_iter().map(|r| AttachmentFailure {
+            error: format!(
+                "attachment {:?}: no export folder to read it from; not sent",
+                r.name
+            ),
+            name: r.name,
+        }));
+        return Outgoing {
+            fields,
+            groups: Vec::new(),
+            failures,
+            inline_uploaded: 0,
+        };
+    };
+
+    // Inline images first: the body must point at HappyFox before it is sent.
+    let mut replacements: Vec<(String, String)> = Vec::new();
+    let mut tried: Vec<String> = Vec::new();
+    for key in html_keys {
+        let Some(html) = fields.get(*key).and_then(Value::as_str) else {
+            continue;
+        };
+        for image in inline_images(html) {
+            if tried.contains(&image.src) {
+                continue;
+            }
+            tried.push(image.src.clone());
+            match upload_inline(client, fetcher, &image.attachment()).await {
+                Ok(url) => replacements.push((image.src, url)),
+                Err(error) => failures.push(AttachmentFailure {
+                    name: image.name,
+                    error,
+                }),
+            }
+        }
+    }
+    let inline_uploaded = replacements.len() as u64;
+    if !replacements.is_empty() {
+        for key in html_keys {
+            if let Some(Value::String(html)) = fields.get_mut(*key) {
+                *html = rewrite_src(html, &replacements);
+            }
+        }
+    }
+
+    let fetched = futures::future::join_all(refs.iter().map(|r| fetcher.fetch(r))).await;
+    let mut resolved: Vec<Option<(AttachmentRef, Resolved)>> = Vec::new();
+    for (r, f) in refs.into_iter().zip(fetched) {
+        match f {
+            Ok(file) => resolved.push(Some((r, file))),
+            Err(e) => failures.push(AttachmentFailure {
+                name: r.name,
+                error: e.to_string(),
+            }),
+        }
+    }
+    let sizes: Vec<(&str, u64)> = resolved
+        .iter()
+        .flatten()
+        .map(|(r, f)| (r.name.as_str(), f.size))
+        .collect();
+    let plan = match plan_groups(&sizes, MAX_REQUEST_BYTES) {
+        Ok(groups) => groups,
+        Err(over) => {
+            failures.extend(over.files.iter().map(|f| AttachmentFailure {
+                name: f.name.clone(),
+                error: format!(
+                    "attachment {:?}: {} bytes is over the {} bytes HappyFox accepts per request; not sent",
+                    f.name, f.size, over.limit
+                ),
+            }));
+            over.groups
+        }
+    };
+    let groups = plan
+        .into_iter()
+        .map(|g| g.into_iter().filter_map(|i| resolved[i].take()).collect())
+        .collect();
+    Outgoing {
+        fields,
+        groups,
+        failures,
+        inline_uploaded,
+    }
+}
+
+/// Uploads one inline image; the HappyFox URL that replaces its `src`, or why not.
+async fn upload_inline(
+    client: &Client,
+    fetcher: &Fetcher,
+    image: &AttachmentRef,
+) -> Result<String, String> {
+    let file = fetcher
+        .fetch(image)
+        .await
+        .map_err(|e| format!("inline image: {e}"))?;
+    let part = FilePart {
+        field: INLINE_FILE_FIELD,
+        ..file.file_part()
+    };
+    let failed = |why: String| format!("inline image {:?}: upload failed: {why}", image.name);
+    match client
+        .post_multipart("ticket-inline-attachment", &json!({}), &[part])
+        .await
+    {
+        Ok(WriteOutcome::Done(v)) => v
+            .get("url")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| failed("the answer has no url".into())),
+        Ok(WriteOutcome::Rejected(e)) => Err(failed(e.to_string())),
+        Ok(WriteOutcome::Unknown(why)) => Err(failed(format!("its outcome is unknown ({why})"))),
+        Ok(WriteOutcome::Items(_)) => Err(failed("an unexpected list answer".into())),
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
+
+/// The private notes that carry a message's files beyond its first request, journaled
+/// as messages of their own so each is posted exactly once. `of` names the message
+/// ("" for the ticket's first message); the numbering makes each note's text unique
+/// within its ticket, which is how an unknown post is found again.
+pub fn continuation_notes(
+    staff: u64,
+    of: &str,
+    extra: &[Vec<(AttachmentRef, Resolved)>],
+) -> Vec<NewMessage> {
+    let total = extra.len() + 1;
+    extra
+        .iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let refs: Vec<&AttachmentRef> = group.iter().map(|(r, _)| r).collect();
+            let body = json!({
+                "staff": staff,
+                "html": format!("<p>Attachments{of} continued ({}/{total})</p>", i + 2),
+                ATTACHMENTS_KEY: refs,
+            });
+            NewMessage {
+                // Before the conversation's first message (position 1), in order.
+                position: i as i64 - extra.len() as i64,
+                kind: "attachments_note".into(),
+                author: String::new(),
+                author_name: String::new(),
+                payload: body.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// A single create's answer (the ticket detail) as the per-item answer of a batch of
+/// one; an answer without an id is as good as none: reconciled by marker.
+fn single_as_items(outcome: WriteOutcome) -> WriteOutcome {
+    match outcome {
+        WriteOutcome::Done(v) => match v.get("id").and_then(Value::as_u64) {
+            Some(id) => WriteOutcome::Items(vec![ItemResult::Created {
+                id,
+                display_id: v
+                    .get("display_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            }]),
+            None => WriteOutcome::Unknown("the create answer has no ticket id".into()),
+        },
+        other => other,
+    }
 }

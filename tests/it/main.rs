@@ -4,6 +4,7 @@ mod attachments;
 mod client;
 mod dry_run;
 mod import;
+mod import_attachments;
 mod journal;
 mod replies;
 mod sandbox;
