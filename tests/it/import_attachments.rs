@@ -450,3 +450,97 @@ async fn a_dropped_multipart_create_is_found_by_marker_and_not_sent_again() {
         vec![vec![("log.txt".to_string(), 18, sha)]]
     );
 }
+
+/// The built binary with a mapping that declares attachments: the export folder is where
+/// paths are read from, the summary counts files sent and left out, and `results` lists
+/// the ones left out under stage `attachment`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reads_files_from_the_export_folder_and_reports_the_rest() {
+    let (sb, client) = sandbox_with(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(export.join("files")).unwrap();
+    std::fs::write(export.join("files/a.txt"), b"first file").unwrap();
+    std::fs::write(
+        export.join("tickets.json"),
+        json!({"tickets": [
+            {"id": 1, "subject": "With a file", "body": "<p>one</p>", "email": "a@example.com",
+             "files": [{"file": "a.txt", "at": "files/a.txt"},
+                       {"file": "gone.txt", "at": "files/gone.txt"}]},
+            {"id": 2, "subject": "Without", "body": "<p>two</p>", "email": "b@example.com",
+             "files": []}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let mapping = dir.path().join("mapping.yaml");
+    std::fs::write(
+        &mapping,
+        r#"source:
+  tickets: { file: tickets.json, records: tickets }
+  id: "{{ id }}"
+ticket:
+  category: Support
+  contact:
+    name: "{{ email }}"
+    email: "{{ email }}"
+  subject: "{{ subject }}"
+  html: "{{ body }}"
+  custom_fields:
+    Source ID: "CLI-{{ id }}"
+  attachments:
+    entries: "{{ files }}"
+    name: "{{ file }}"
+    path: "{{ at }}"
+marker: { custom_field: Source ID, value: "CLI-{{ id }}" }
+"#,
+    )
+    .unwrap();
+    let journal = dir.path().join("run.db");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hfmigrate"));
+    cmd.current_dir(root)
+        .env("HAPPYFOX_API_KEY", &sb.api_key)
+        .env("HAPPYFOX_AUTH_CODE", &sb.auth_code)
+        .env_remove("HAPPYFOX_URL")
+        .env_remove("HFMIGRATE_SOURCE_AUTH_HEADER")
+        .args(["import", "--yes", "--mapping"])
+        .arg(&mapping)
+        .arg("--input")
+        .arg(&export)
+        .arg("--journal")
+        .arg(&journal)
+        .args(["--url", &sb.url, "--schema", "samples/happyfox-schema.json"])
+        .args(["--post-per-min", "60000", "--get-per-min", "60000"])
+        .args(["--reconcile-delay", "0s"])
+        .stdin(std::process::Stdio::null());
+    let o = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let shown = format!("{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("attachments: 1 file(s) sent, 1 not sent"),
+        "{shown}"
+    );
+    // One multipart create for ticket 1, one bulk create for ticket 2.
+    assert_eq!(sb.stats().served("POST tickets/", "200"), 2, "{shown}");
+    let j = Journal::open_read_only(&journal).unwrap();
+    let out = dir.path().join("results");
+    let written = j.write_results(&out).unwrap();
+    let errors = std::fs::read_to_string(written.errors_csv).unwrap();
+    assert!(
+        errors.contains(",1,attachment,") && errors.contains("gone.txt"),
+        "{errors}"
+    );
+    let success = std::fs::read_to_string(written.success_csv).unwrap();
+    let id: u64 = success
+        .lines()
+        .find(|l| l.starts_with("1,"))
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{success}"));
+    let files = files_of(&sb, &client, id).await;
+    assert_eq!(files[0].len(), 1, "{files:?}");
+    assert_eq!(files[0][0].0, "a.txt");
+}
