@@ -440,6 +440,7 @@ async fn a_429_pauses_for_the_lockout_and_nothing_is_sent_during_it() {
     let mut in_attachments = false;
     let creation_only: String = head
         .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
         .filter(|line| {
             if line.starts_with("  attachments:") {
                 in_attachments = true;
