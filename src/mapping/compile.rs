@@ -206,6 +206,9 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// A custom field definition: id, name, type, choices.
+type FieldDef = (u64, String, FieldType, Option<Vec<schema::Choice>>);
+
 /// The header posted above each migrated reply when the mapping does not set one.
 pub const DEFAULT_HEADER: &str = "<p><i>{{ author_name or author }} wrote on {{ created_at | format_datetime('%Y-%m-%d %H:%M UTC', 'UTC') }}:</i></p>";
 
@@ -385,10 +388,43 @@ impl Compiler<'_> {
         })
     }
 
+    /// Ticket custom fields named in a section, resolved to their ids.
     fn ticket_fields(
         &mut self,
         section: &str,
         fields: &IndexMap<Sp<String>, Sp<ValueSpec>>,
+    ) -> Vec<(FieldRef, Field)> {
+        let defs: Option<Vec<FieldDef>> = self.schema.map(|s| {
+            s.ticket_custom_fields
+                .iter()
+                .map(|f| (f.id, f.name.clone(), f.kind.clone(), f.choices.clone()))
+                .collect()
+        });
+        self.custom_fields(section, "ticket", fields, defs)
+    }
+
+    /// Contact custom fields of the ticket's contact, resolved to their ids.
+    fn contact_fields(
+        &mut self,
+        fields: &IndexMap<Sp<String>, Sp<ValueSpec>>,
+    ) -> Vec<(FieldRef, Field)> {
+        let defs: Option<Vec<FieldDef>> = self.schema.map(|s| {
+            s.user_custom_fields
+                .iter()
+                .map(|f| (f.id, f.name.clone(), f.kind.clone(), f.choices.clone()))
+                .collect()
+        });
+        self.custom_fields("ticket.contact.custom_fields", "contact", fields, defs)
+    }
+
+    /// Custom fields by the names the admin sees: each compiled, resolved against the
+    /// account's definitions (when there is a schema) and its choice labels checked.
+    fn custom_fields(
+        &mut self,
+        section: &str,
+        which: &str,
+        fields: &IndexMap<Sp<String>, Sp<ValueSpec>>,
+        defs: Option<Vec<FieldDef>>,
     ) -> Vec<(FieldRef, Field)> {
         let mut out = vec![];
         for (name, spec) in fields {
@@ -396,103 +432,29 @@ impl Compiler<'_> {
             let Some(field) = self.field(&label, spec) else {
                 continue;
             };
-            let id = match self.schema {
+            let id = match &defs {
                 None => None,
-                Some(s) => {
-                    match s
-                        .ticket_custom_fields
-                        .iter()
-                        .find(|f| schema::same_name(&f.name, &name.value))
-                    {
-                        Some(f) => {
-                            self.check_choices(
-                                &field,
-                                &f.name,
-                                f.kind.clone(),
-                                f.choices.as_deref(),
-                            );
-                            Some(f.id)
-                        }
-                        None => {
-                            let names: Vec<&str> = s
-                                .ticket_custom_fields
-                                .iter()
-                                .map(|f| f.name.as_str())
-                                .collect();
-                            self.errors.push(
-                                MappingError::at(
-                                    name.pos,
-                                    format!("unknown ticket custom field {:?}", name.value),
-                                )
-                                .help(
-                                    schema::did_you_mean(&name.value, names.iter().copied())
-                                        .map(|n| format!("did you mean {n:?}?"))
-                                        .unwrap_or_else(|| {
-                                            format!(
-                                                "the account's ticket custom fields are: {}",
-                                                names.join(", ")
-                                            )
-                                        }),
-                                ),
-                            );
-                            continue;
-                        }
-                    }
-                }
-            };
-            out.push((
-                FieldRef {
-                    name: name.value.clone(),
-                    id,
-                },
-                field,
-            ));
-        }
-        out
-    }
-
-    fn contact_fields(
-        &mut self,
-        fields: &IndexMap<Sp<String>, Sp<ValueSpec>>,
-    ) -> Vec<(FieldRef, Field)> {
-        let mut out = vec![];
-        for (name, spec) in fields {
-            let label = format!("ticket.contact.custom_fields.{}", name.value);
-            let Some(field) = self.field(&label, spec) else {
-                continue;
-            };
-            let id = match self.schema {
-                None => None,
-                Some(s) => match s
-                    .user_custom_fields
-                    .iter()
-                    .find(|f| schema::same_name(&f.name, &name.value))
-                {
-                    Some(f) => {
-                        self.check_choices(&field, &f.name, f.kind.clone(), f.choices.as_deref());
-                        Some(f.id)
+                Some(defs) => match defs.iter().find(|d| schema::same_name(&d.1, &name.value)) {
+                    Some((id, def_name, kind, choices)) => {
+                        self.check_choices(&field, def_name, kind.clone(), choices.as_deref());
+                        Some(*id)
                     }
                     None => {
-                        let names: Vec<&str> = s
-                            .user_custom_fields
-                            .iter()
-                            .map(|f| f.name.as_str())
-                            .collect();
+                        let names: Vec<&str> = defs.iter().map(|d| d.1.as_str()).collect();
+                        let help = schema::did_you_mean(&name.value, names.iter().copied())
+                            .map(|n| format!("did you mean {n:?}?"))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "the account's {which} custom fields are: {}",
+                                    names.join(", ")
+                                )
+                            });
                         self.errors.push(
                             MappingError::at(
                                 name.pos,
-                                format!("unknown contact custom field {:?}", name.value),
+                                format!("unknown {which} custom field {:?}", name.value),
                             )
-                            .help(
-                                schema::did_you_mean(&name.value, names.iter().copied())
-                                    .map(|n| format!("did you mean {n:?}?"))
-                                    .unwrap_or_else(|| {
-                                        format!(
-                                            "the account's contact custom fields are: {}",
-                                            names.join(", ")
-                                        )
-                                    }),
-                            ),
+                            .help(help),
                         );
                         continue;
                     }
