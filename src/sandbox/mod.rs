@@ -300,7 +300,14 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn save(shared: &Shared, path: &std::path::Path) -> anyhow::Result<()> {
+/// Saves the state. Saves are serialised: a periodic save still writing when the final
+/// one starts must not finish after it with an older snapshot.
+async fn save(
+    shared: &Shared,
+    path: &std::path::Path,
+    one_at_a_time: &tokio::sync::Mutex<()>,
+) -> anyhow::Result<()> {
+    let _turn = one_at_a_time.lock().await;
     shared.dirty.store(false, Ordering::Release);
     let bytes = serde_json::to_vec(&*lock(&shared.store)).context("cannot serialise state")?;
     let path = path.to_path_buf();
@@ -316,8 +323,10 @@ async fn run(
     config: &SandboxConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let saving = Arc::new(tokio::sync::Mutex::new(()));
     let _saver = config.state_file.clone().map(|path| {
         let shared = shared.clone();
+        let saving = saving.clone();
         let every = config.save_every;
         AbortOnDrop(
             tokio::spawn(async move {
@@ -325,7 +334,7 @@ async fn run(
                 loop {
                     tick.tick().await;
                     if shared.dirty.load(Ordering::Acquire)
-                        && let Err(e) = save(&shared, &path).await
+                        && let Err(e) = save(&shared, &path, &saving).await
                     {
                         eprintln!("sandbox: {e:#}");
                     }
@@ -346,7 +355,7 @@ async fn run(
     .await
     .context("sandbox server failed")?;
     if let Some(path) = &config.state_file {
-        save(&shared, path).await?;
+        save(&shared, path, &saving).await?;
     }
     Ok(())
 }
