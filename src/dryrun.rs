@@ -195,7 +195,9 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                 if p.attachments.is_empty() {
                     bulk_members += 1;
                     if let Some(w) = payloads.as_mut() {
-                        w.push(&p.source_id, &p.payload).map_err(report_err(file))?;
+                        let plan = *p;
+                        w.push(plan.source_id, plan.payload)
+                            .map_err(report_err(file))?;
                     }
                 } else {
                     tally_files.add(&p.attachments);

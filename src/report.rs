@@ -290,8 +290,10 @@ impl PayloadWriter {
         })
     }
 
-    pub fn push(&mut self, source_id: &str, payload: &TicketPayload) -> std::io::Result<()> {
-        self.batch.push((source_id.to_string(), payload.clone()));
+    /// Takes the payload by value: the dry run is done with it, and copying every
+    /// payload was a measurable share of the run.
+    pub fn push(&mut self, source_id: String, payload: TicketPayload) -> std::io::Result<()> {
+        self.batch.push((source_id, payload));
         if self.batch.len() == BATCH_SIZE {
             self.flush_batch()?;
         }
