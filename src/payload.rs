@@ -382,6 +382,20 @@ fn trimmed(s: String) -> String {
     }
 }
 
+/// A name the account does not have, with the closest one it does as a hint.
+fn unknown_name<'n>(
+    kind: ProblemKind,
+    field: &str,
+    what: &str,
+    name: &str,
+    names: impl IntoIterator<Item = &'n str>,
+) -> Problem {
+    let hint = schema::did_you_mean(name, names)
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    Problem::error(kind, field, format!("unknown {what} {name:?}{hint}"))
+}
+
 fn is_email(s: &str) -> bool {
     let s = s.trim();
     if s.len() > 254
@@ -526,21 +540,21 @@ impl Run<'_, '_> {
                 None
             }
             None => {
-                let hint =
-                    schema::did_you_mean(name, schema.categories.iter().map(|c| c.name.as_str()))
-                        .map(|s| format!(" (did you mean {s:?}?)"))
-                        .unwrap_or_default();
-                let message = if name.is_empty() {
-                    "the category renders empty".to_string()
+                self.problems.push(if name.is_empty() {
+                    Problem::error(
+                        ProblemKind::MissingRequired,
+                        field,
+                        "the category renders empty",
+                    )
                 } else {
-                    format!("unknown category {name:?}{hint}")
-                };
-                let kind = if name.is_empty() {
-                    ProblemKind::MissingRequired
-                } else {
-                    ProblemKind::UnknownCategory
-                };
-                self.problems.push(Problem::error(kind, field, message));
+                    unknown_name(
+                        ProblemKind::UnknownCategory,
+                        field,
+                        "category",
+                        name,
+                        schema.categories.iter().map(|c| c.name.as_str()),
+                    )
+                });
                 None
             }
         }
@@ -653,19 +667,13 @@ impl Run<'_, '_> {
                     Some(pr) => {
                         p.insert("priority".into(), Json::from(pr.id));
                     }
-                    None => {
-                        let hint = schema::did_you_mean(
-                            &name,
-                            self.b.schema.priorities.iter().map(|x| x.name.as_str()),
-                        )
-                        .map(|s| format!(" (did you mean {s:?}?)"))
-                        .unwrap_or_default();
-                        self.problems.push(Problem::error(
-                            ProblemKind::UnknownPriority,
-                            field,
-                            format!("unknown priority {name:?}{hint}"),
-                        ));
-                    }
+                    None => self.problems.push(unknown_name(
+                        ProblemKind::UnknownPriority,
+                        &field,
+                        "priority",
+                        &name,
+                        self.b.schema.priorities.iter().map(|x| x.name.as_str()),
+                    )),
                 }
             }
         }
@@ -823,19 +831,13 @@ impl Run<'_, '_> {
                     final_state.status = Some(st.id);
                     final_state.completed = st.behavior == Behavior::Completed;
                 }
-                None => {
-                    let hint = schema::did_you_mean(
-                        &name,
-                        self.b.schema.statuses.iter().map(|x| x.name.as_str()),
-                    )
-                    .map(|s| format!(" (did you mean {s:?}?)"))
-                    .unwrap_or_default();
-                    self.problems.push(Problem::error(
-                        ProblemKind::UnknownStatus,
-                        &field.name,
-                        format!("unknown status {name:?}{hint}"),
-                    ));
-                }
+                None => self.problems.push(unknown_name(
+                    ProblemKind::UnknownStatus,
+                    &field.name,
+                    "status",
+                    &name,
+                    self.b.schema.statuses.iter().map(|x| x.name.as_str()),
+                )),
             }
         }
         for (r, field) in &plan.final_state.custom_fields {
