@@ -1236,80 +1236,43 @@ impl Journal {
         let mut w = csv::Writer::from_path(&errors_csv).map_err(|e| csv_err(&errors_csv, e))?;
         w.write_record(["file", "line", "source_id", "stage", "error", "attempts"])
             .map_err(|e| csv_err(&errors_csv, e))?;
-        let mut errors = 0;
-        let mut stmt = self.conn.prepare(
+        // Failed records, then conversation messages that failed (under their ticket; the
+        // stage says which), then attachments left out of a ticket or message that was
+        // posted without them. Every query gives the same six columns.
+        const FAILURES: [&str; 3] = [
             "SELECT file, line, source_id, coalesce(stage, ''), coalesce(last_error, ''), attempts
              FROM records WHERE state = 'failed' ORDER BY file, line, id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let file: String = row.get(0)?;
-            let line: Option<i64> = row.get(1)?;
-            let source_id: String = row.get(2)?;
-            let stage: String = row.get(3)?;
-            let error: String = row.get(4)?;
-            let attempts: i64 = row.get(5)?;
-            w.write_record([
-                neutralise(&file).as_ref(),
-                line.map(|l| l.to_string()).unwrap_or_default().as_str(),
-                neutralise(&source_id).as_ref(),
-                neutralise(&stage).as_ref(),
-                neutralise(&error).as_ref(),
-                attempts.to_string().as_str(),
-            ])
-            .map_err(|e| csv_err(&errors_csv, e))?;
-            errors += 1;
-        }
-        // Conversation messages that failed, under their ticket; the stage says which.
-        let mut stmt = self.conn.prepare(
-            "SELECT coalesce(r.file, ''), r.line, m.ticket_source_id, m.position, m.kind,
+            "SELECT coalesce(r.file, ''), r.line, m.ticket_source_id,
+                    'conversation #' || m.position || ' (' || m.kind || ')',
                     coalesce(m.last_error, ''), m.attempts
              FROM messages m LEFT JOIN records r ON r.source_id = m.ticket_source_id
              WHERE m.state = 'failed' ORDER BY r.id, m.position",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let file: String = row.get(0)?;
-            let line: Option<i64> = row.get(1)?;
-            let source_id: String = row.get(2)?;
-            let position: i64 = row.get(3)?;
-            let kind: String = row.get(4)?;
-            let error: String = row.get(5)?;
-            let attempts: i64 = row.get(6)?;
-            let stage = format!("conversation #{position} ({kind})");
-            w.write_record([
-                neutralise(&file).as_ref(),
-                line.map(|l| l.to_string()).unwrap_or_default().as_str(),
-                neutralise(&source_id).as_ref(),
-                stage.as_str(),
-                neutralise(&error).as_ref(),
-                attempts.to_string().as_str(),
-            ])
-            .map_err(|e| csv_err(&errors_csv, e))?;
-            errors += 1;
-        }
-        // Attachments left out of a ticket or message that was posted without them.
-        let mut stmt = self.conn.prepare(
-            "SELECT coalesce(r.file, ''), r.line, a.ticket_source_id, a.error
+            "SELECT coalesce(r.file, ''), r.line, a.ticket_source_id, 'attachment', a.error, NULL
              FROM attachment_failures a LEFT JOIN records r ON r.source_id = a.ticket_source_id
              ORDER BY r.id, a.position, a.name",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let file: String = row.get(0)?;
-            let line: Option<i64> = row.get(1)?;
-            let source_id: String = row.get(2)?;
-            let error: String = row.get(3)?;
-            w.write_record([
-                neutralise(&file).as_ref(),
-                line.map(|l| l.to_string()).unwrap_or_default().as_str(),
-                neutralise(&source_id).as_ref(),
-                "attachment",
-                neutralise(&error).as_ref(),
-                "",
-            ])
-            .map_err(|e| csv_err(&errors_csv, e))?;
-            errors += 1;
+        ];
+        let mut errors = 0;
+        for sql in FAILURES {
+            let mut stmt = self.conn.prepare(sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let file: String = row.get(0)?;
+                let line: Option<i64> = row.get(1)?;
+                let source_id: String = row.get(2)?;
+                let stage: String = row.get(3)?;
+                let error: String = row.get(4)?;
+                let attempts: Option<i64> = row.get(5)?;
+                w.write_record([
+                    neutralise(&file).as_ref(),
+                    line.map(|l| l.to_string()).unwrap_or_default().as_str(),
+                    neutralise(&source_id).as_ref(),
+                    neutralise(&stage).as_ref(),
+                    neutralise(&error).as_ref(),
+                    attempts.map(|a| a.to_string()).unwrap_or_default().as_str(),
+                ])
+                .map_err(|e| csv_err(&errors_csv, e))?;
+                errors += 1;
+            }
         }
         w.flush().map_err(|e| io(&errors_csv, e))?;
         Ok(ResultsWritten {
