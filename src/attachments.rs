@@ -578,15 +578,7 @@ fn shown_raw(raw: &str) -> String {
 
 /// The causes of a transport error ("connection refused"), without the URL.
 fn describe(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
+    let mut parts = crate::client::error_causes(e);
     if e.is_timeout() {
         parts.insert(0, "timed out".into());
     }

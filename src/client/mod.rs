@@ -859,8 +859,9 @@ fn transport_failure(e: &reqwest::Error) -> TransportFailure {
     }
 }
 
-/// The innermost causes of a transport error ("connection refused"), without the URL.
-fn describe(e: &reqwest::Error) -> String {
+/// The causes of a transport error, outermost first and without repeats; never the
+/// error itself, whose text carries the URL.
+pub(crate) fn error_causes(e: &reqwest::Error) -> Vec<String> {
     let mut parts = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -870,6 +871,12 @@ fn describe(e: &reqwest::Error) -> String {
         }
         source = s.source();
     }
+    parts
+}
+
+/// The innermost causes of a transport error ("connection refused"), without the URL.
+fn describe(e: &reqwest::Error) -> String {
+    let parts = error_causes(e);
     if parts.is_empty() {
         if e.is_timeout() {
             return "timed out".into();
