@@ -582,7 +582,7 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
     // Attachments and inline images are read from the export's folder (never outside
     // it) or downloaded, with the source's header from the environment.
     let fetcher = {
-        use crate::attachments::{FetchOptions, Fetcher, SourceAuth};
+        use crate::import::fetch::{FetchOptions, Fetcher, SourceAuth};
         let auth = SourceAuth::from_env().map_err(usage)?;
         let root = crate::source::export_root(&args.input);
         let options = FetchOptions {

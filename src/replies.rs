@@ -21,8 +21,9 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::attachments::{AttachmentRef, Fetcher, MAX_REQUEST_BYTES, plan_groups};
+use crate::attachments::{AttachmentRef, MAX_REQUEST_BYTES, plan_groups};
 use crate::client::{Client, ClientError, FilePart, WriteOutcome};
+use crate::import::fetch::Fetcher;
 use crate::import::send::prepare_outgoing;
 use crate::journal::{
     AttachmentFailure, Journal, JournalError, MessageOutcome, NewMessage, TicketConversation,

@@ -12,6 +12,7 @@
 //! Each valid record's later conversation is journaled with it ([`crate::replies`]): once
 //! its ticket is created, [`crate::replies::post_all`] posts the messages in order.
 
+pub mod fetch;
 pub mod marker;
 pub mod progress;
 pub mod send;

@@ -20,10 +20,11 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::fetch::{Fetcher, Resolved};
 use super::marker::{self, MarkerKind};
 use super::progress::{Progress, Snapshot};
 use crate::attachments::{
-    AttachmentRef, Fetcher, MAX_REQUEST_BYTES, Resolved, inline_images, plan_groups, rewrite_src,
+    AttachmentRef, MAX_REQUEST_BYTES, inline_images, plan_groups, rewrite_src,
 };
 use crate::client::{Client, ClientError, FilePart, INLINE_FILE_FIELD, ItemResult, WriteOutcome};
 use crate::journal::{

@@ -13,12 +13,12 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use hfmigrate::attachments::{
-    AttachmentError, AttachmentRef, AttachmentSource, FetchOptions, Fetcher, MAX_REQUEST_BYTES,
-    Resolved, SourceAuth, inline_images, plan_groups, rewrite_src,
+    AttachmentRef, AttachmentSource, MAX_REQUEST_BYTES, inline_images, plan_groups, rewrite_src,
 };
 use hfmigrate::client::{
     Client, ClientOptions, Credentials, FilePart, INLINE_FILE_FIELD, Target, WriteOutcome,
 };
+use hfmigrate::import::fetch::{AttachmentError, FetchOptions, Fetcher, Resolved, SourceAuth};
 use hfmigrate::sandbox::{self, RunningSandbox, SandboxConfig};
 use hfmigrate::schema::Schema;
 use serde_json::{Value, json};

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hfmigrate::attachments::{FetchOptions, Fetcher, MAX_REQUEST_BYTES};
+use hfmigrate::attachments::MAX_REQUEST_BYTES;
 use hfmigrate::client::{Client, ClientOptions, Credentials, Target};
+use hfmigrate::import::fetch::{FetchOptions, Fetcher};
 use hfmigrate::import::progress::Progress;
 use hfmigrate::import::{Interrupts, MarkerKind, SendOptions, SendReport, send_all};
 use hfmigrate::journal::{Journal, NewMessage, PendingRecord, RunInfo};
