@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::attachments::{AttachmentRef, MAX_REQUEST_BYTES, plan_groups};
 use crate::client::{Client, ClientError, FilePart, WriteOutcome};
 use crate::import::fetch::Fetcher;
-use crate::import::send::prepare_outgoing;
+use crate::import::outgoing::prepare_outgoing;
 use crate::journal::{
     AttachmentFailure, Journal, JournalError, MessageOutcome, NewMessage, TicketConversation,
 };

@@ -14,6 +14,7 @@
 
 pub mod fetch;
 pub mod marker;
+pub mod outgoing;
 pub mod progress;
 pub mod send;
 pub mod verify;
