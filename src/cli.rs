@@ -598,7 +598,7 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
             ))
         })?)
     };
-    let closing_staff = crate::replies::closing_staff(&plan, &schema);
+    let closing_staff = crate::import::replies::closing_staff(&plan, &schema);
     let opts = ImportOptions {
         mapping_path: args.mapping.clone(),
         inputs: args.input.clone(),
@@ -733,10 +733,10 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
     if report.stop.is_none() {
         let stop = std::sync::atomic::AtomicBool::new(false);
         let result = rt.block_on(async {
-            let work = crate::replies::post_all_with(
+            let work = crate::import::replies::post_all_with(
                 &target.client,
                 &journal,
-                crate::replies::DEFAULT_TICKETS_IN_PARALLEL,
+                crate::import::replies::DEFAULT_TICKETS_IN_PARALLEL,
                 &stop,
                 Some(&fetcher),
             );

@@ -147,7 +147,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     let mut contact_lookups = 0u64;
     let mut bulk_members = 0u64;
     let mut tally_files = AttachmentTally::default();
-    let closing = crate::replies::closing_staff(plan, &schema);
+    let closing = crate::import::replies::closing_staff(plan, &schema);
 
     let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
         counts.read += 1;
@@ -188,7 +188,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                 }
                 contact_lookups += contacts.len() as u64;
                 // The same messages the import will journal: closing notes included.
-                final_posts += crate::replies::plan_messages(&p, &schema, closing)
+                final_posts += crate::import::replies::plan_messages(&p, &schema, closing)
                     .iter()
                     .filter(|m| m.kind == "final_note")
                     .count() as u64;

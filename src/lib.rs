@@ -16,7 +16,6 @@ pub mod mapping;
 pub mod payload;
 pub mod pipeline;
 pub mod problem;
-pub mod replies;
 pub mod report;
 pub mod sandbox;
 pub mod schema;

@@ -9,13 +9,14 @@
 //! An unchanged resume skips the validation pass: the payloads are in the journal, and
 //! re-reading a large export would make every restart as slow as the first run.
 //!
-//! Each valid record's later conversation is journaled with it ([`crate::replies`]): once
-//! its ticket is created, [`crate::replies::post_all`] posts the messages in order.
+//! Each valid record's later conversation is journaled with it ([`replies`]): once
+//! its ticket is created, [`replies::post_all`] posts the messages in order.
 
 pub mod fetch;
 pub mod marker;
 pub mod outgoing;
 pub mod progress;
+pub mod replies;
 pub mod send;
 pub mod verify;
 
@@ -246,7 +247,7 @@ fn enqueue(
     let mut valid: Vec<PendingRecord> = Vec::with_capacity(ENQUEUE_CHUNK);
     let mut messages: Vec<(String, Vec<NewMessage>)> = Vec::new();
     let mut rejected: Vec<RejectedRecord> = Vec::new();
-    let closing = crate::replies::closing_staff(plan, &schema);
+    let closing = crate::import::replies::closing_staff(plan, &schema);
     let account = schema.clone();
     let flush = |journal: &mut Journal,
                  valid: &mut Vec<PendingRecord>,
@@ -284,7 +285,7 @@ fn enqueue(
                     path: opts.journal_path.display().to_string(),
                     reason: format!("cannot encode the payload of {}: {e}", t.source_id),
                 })?;
-                let follow_up = crate::replies::plan_messages(&t, &account, closing);
+                let follow_up = crate::import::replies::plan_messages(&t, &account, closing);
                 if !follow_up.is_empty() {
                     messages.push((t.source_id.clone(), follow_up));
                 }

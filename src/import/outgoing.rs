@@ -3,7 +3,7 @@
 //! beyond the first request carried by continuation notes.
 //!
 //! Shared by the ticket creates ([`super::send`]) and the conversation
-//! ([`crate::replies`]): both post bodies the mapping built, with the same attachment
+//! ([`super::replies`]): both post bodies the mapping built, with the same attachment
 //! key and the same rules for files that cannot be sent.
 
 use serde_json::{Map, Value, json};

@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use hfmigrate::client::{Client, ClientOptions, Credentials, ItemResult, Target, WriteOutcome};
+use hfmigrate::import::replies::{self, closing_staff, plan_messages};
 use hfmigrate::journal::{ItemOutcome, Journal, PendingRecord, RunInfo};
 use hfmigrate::payload::{RecordOutcome, TicketPlan};
-use hfmigrate::replies::{self, closing_staff, plan_messages};
 use hfmigrate::sandbox::{self, SandboxConfig};
 use hfmigrate::schema::Schema;
 use serde_json::Value;
