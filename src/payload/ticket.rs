@@ -1,0 +1,339 @@
+//! The ticket create payload of one record: contact, subject and first message,
+//! category, priority and assignee, tags and copies, dates, custom fields and the marker,
+//! and the final state, each checked against the account as it is built.
+
+use super::*;
+
+impl Run<'_, '_> {
+    pub(super) fn ticket(&mut self, source_id: &str) -> Option<TicketPlan> {
+        let plan = self.b.plan;
+        let t = &plan.ticket;
+        // Sized for a typical payload (contact, subject, body, ids, a dozen custom fields)
+        // so that it does not grow step by step for every record.
+        let mut p = Map::with_capacity(16 + t.custom_fields.len() + t.contact_fields.len());
+
+        // Contact.
+        let email = self
+            .string(&t.contact_email)
+            .map(trimmed)
+            .unwrap_or_default();
+        if email.is_empty() {
+            self.problems.push(Problem::error(
+                ProblemKind::MissingRequired,
+                &t.contact_email.name,
+                "the contact email is empty; HappyFox needs name and email for a new contact",
+            ));
+        } else if email.to_ascii_lowercase().ends_with(".invalid") && is_email(&email) {
+            self.problems.push(Problem::warning(
+                ProblemKind::PlaceholderEmail,
+                &t.contact_email.name,
+                format!("no email in the export; the contact is created as {email:?}, which can never receive mail"),
+            ));
+        } else if !is_email(&email) {
+            self.problems.push(Problem::error(
+                ProblemKind::InvalidEmail,
+                &t.contact_email.name,
+                format!("{email:?} is not a valid email address"),
+            ));
+        }
+        let name = self
+            .opt_string(&t.contact_name)
+            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string());
+        p.insert("name".into(), Json::from(name));
+        p.insert("email".into(), Json::from(email));
+        if let Some(phone) = self.opt_string(&t.contact_phone) {
+            p.insert("phone".into(), Json::from(phone));
+        }
+
+        // Subject and body.
+        let subject = self.string(&t.subject).map(trimmed).unwrap_or_default();
+        if subject.is_empty() {
+            self.problems.push(Problem::error(
+                ProblemKind::EmptySubject,
+                &t.subject.name,
+                "the subject is empty",
+            ));
+        } else if subject.chars().count() > MAX_SUBJECT_CHARS {
+            self.problems.push(Problem::error(
+                ProblemKind::Oversized,
+                &t.subject.name,
+                format!(
+                    "the subject has {} characters; at most {MAX_SUBJECT_CHARS} are accepted",
+                    subject.chars().count()
+                ),
+            ));
+        }
+        p.insert("subject".into(), Json::from(subject));
+        let (body_key, body_field) = match (&t.html, &t.text) {
+            (Some(h), _) => ("html", h),
+            (None, Some(x)) => ("text", x),
+            (None, None) => return None,
+        };
+        let body = self.string(body_field).unwrap_or_default();
+        if body.trim().is_empty() {
+            self.problems.push(Problem::error(
+                ProblemKind::EmptyBody,
+                &body_field.name,
+                "the first message is empty",
+            ));
+        } else if body.len() > MAX_BODY_BYTES {
+            self.problems.push(Problem::warning(
+                ProblemKind::Oversized,
+                &body_field.name,
+                format!(
+                    "the first message is {} KB; large bodies slow bulk creates",
+                    body.len() / 1024
+                ),
+            ));
+        }
+        p.insert(body_key.into(), Json::from(body));
+
+        // Category.
+        let cat_name = self.string(&t.category).map(trimmed).unwrap_or_default();
+        let category = self.category(&cat_name, &t.category.name).cloned();
+        if let Some(c) = &category {
+            p.insert("category".into(), Json::from(c.id));
+        }
+
+        // Priority and assignee.
+        if let Some(name) = t.priority.as_ref().and_then(|f| {
+            let s = self.string(f)?;
+            Some((f.name.clone(), trimmed(s)))
+        }) {
+            let (field, name) = name;
+            if !name.is_empty() {
+                match self
+                    .b
+                    .names
+                    .priorities
+                    .get(norm_name(&name).as_ref())
+                    .map(|i| &self.b.schema.priorities[*i])
+                {
+                    Some(pr) => {
+                        p.insert("priority".into(), Json::from(pr.id));
+                    }
+                    None => self.problems.push(unknown_name(
+                        ProblemKind::UnknownPriority,
+                        &field,
+                        "priority",
+                        &name,
+                        self.b.schema.priorities.iter().map(|x| x.name.as_str()),
+                    )),
+                }
+            }
+        }
+        if let Some(field) = &t.assignee
+            && let Some(who) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            match self.b.staff(&who) {
+                Some(s) if s.active => {
+                    p.insert("assignee".into(), Json::from(s.id));
+                }
+                Some(s) => self.problems.push(Problem::warning(
+                    ProblemKind::InactiveAssignee,
+                    &field.name,
+                    format!(
+                        "agent {:?} is inactive in HappyFox; the ticket will be unassigned",
+                        s.email
+                    ),
+                )),
+                None => self.problems.push(Problem::warning(
+                    ProblemKind::UnknownAssignee,
+                    &field.name,
+                    format!("{who:?} is not a HappyFox agent; the ticket will be unassigned"),
+                )),
+            }
+        }
+
+        // Tags, cc, bcc.
+        let mut tags: Vec<String> = match &t.tags {
+            Some(f) => self
+                .list(f)
+                .into_iter()
+                .map(|s| s.replace(',', " "))
+                .collect(),
+            None => vec![],
+        };
+        if let Some(Marker::Tag(f)) = &plan.marker
+            && let Some(tag) = self.string(f).map(trimmed).filter(|s| !s.is_empty())
+        {
+            tags.push(tag);
+        }
+        tags.dedup();
+        if !tags.is_empty() {
+            p.insert("tags".into(), Json::from(tags.join(",")));
+        }
+        for (key, field) in [("cc", &t.cc), ("bcc", &t.bcc)] {
+            let Some(field) = field else { continue };
+            let (good, bad): (Vec<String>, Vec<String>) =
+                self.list(field).into_iter().partition(|e| is_email(e));
+            for e in bad {
+                self.problems.push(Problem::warning(
+                    ProblemKind::InvalidEmail,
+                    &field.name,
+                    format!("{e:?} is not a valid email address; left out"),
+                ));
+            }
+            if !good.is_empty() {
+                p.insert(key.into(), Json::from(good.join(", ")));
+            }
+        }
+
+        // Dates and visibility.
+        if let Some(field) = &t.created_at
+            && let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            if is_created_at(&s) {
+                p.insert("created_at".into(), Json::from(s));
+            } else {
+                self.problems.push(Problem::error(
+                    ProblemKind::InvalidDate,
+                    &field.name,
+                    format!(
+                        "{s:?} is not yyyy-mm-ddThh:mm:ss; convert it with the `datetime` filter"
+                    ),
+                ));
+            }
+        }
+        if let Some(field) = &t.due_date
+            && let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            match self.date(&s) {
+                Some(d) => {
+                    p.insert("due_date".into(), Json::from(d));
+                }
+                None => self.problems.push(Problem::error(
+                    ProblemKind::InvalidDate,
+                    &field.name,
+                    format!("cannot read {s:?} as a date"),
+                )),
+            }
+        }
+        if let Some(field) = &t.visible_only_staff {
+            let ctx = Ctx::Record(self.ctx);
+            if let Some(v) = self.eval(field, ctx) {
+                let yes = match v.as_str() {
+                    Some(s) => matches!(
+                        s.trim().to_ascii_lowercase().as_str(),
+                        "true" | "yes" | "1" | "y"
+                    ),
+                    None => v.is_true(),
+                };
+                if yes {
+                    p.insert("visible_only_staff".into(), Json::from(true));
+                }
+            }
+        }
+
+        // Custom fields.
+        let cat_id = category.as_ref().map(|c| c.id);
+        for (r, field) in &t.custom_fields {
+            if let Some((key, value)) = self.ticket_field(r, field, cat_id) {
+                p.insert(key, value);
+            }
+        }
+        for (r, field) in &t.contact_fields {
+            if let Some((key, value)) = self.contact_field(r, field) {
+                p.insert(key, value);
+            }
+        }
+        if let Some(Marker::CustomField { field: r, value }) = &plan.marker {
+            let marker = match value {
+                Some(f) => trimmed(self.string(f).unwrap_or_default()),
+                None => source_id.to_string(),
+            };
+            if let (Some(id), Some(cat)) = (r.id, cat_id) {
+                match self.b.schema.ticket_field(id) {
+                    Some(def) if def.applies_to(cat) => {
+                        p.insert(format!("t-cf-{id}"), Json::from(marker));
+                    }
+                    _ => self.problems.push(Problem::error(
+                        ProblemKind::FieldNotInCategory,
+                        "marker",
+                        format!(
+                            "the marker field {:?} does not apply to category {:?}; add the category to the field in HappyFox",
+                            r.name,
+                            category.as_ref().map(|c| c.name.as_str()).unwrap_or_default()
+                        ),
+                    )),
+                }
+            }
+        }
+
+        // Final state.
+        let mut final_state = FinalState::default();
+        if let Some(field) = &plan.final_state.status
+            && let Some(name) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+        {
+            match self
+                .b
+                .names
+                .statuses
+                .get(norm_name(&name).as_ref())
+                .map(|i| &self.b.schema.statuses[*i])
+            {
+                Some(st) => {
+                    final_state.status = Some(st.id);
+                    final_state.completed = st.behavior == Behavior::Completed;
+                }
+                None => self.problems.push(unknown_name(
+                    ProblemKind::UnknownStatus,
+                    &field.name,
+                    "status",
+                    &name,
+                    self.b.schema.statuses.iter().map(|x| x.name.as_str()),
+                )),
+            }
+        }
+        for (r, field) in &plan.final_state.custom_fields {
+            if let Some((key, value)) = self.ticket_field(r, field, cat_id) {
+                final_state.custom_fields.insert(key, value);
+            }
+        }
+        if final_state.completed
+            && let Some(cat) = cat_id
+        {
+            for def in self
+                .b
+                .schema
+                .ticket_custom_fields
+                .iter()
+                .filter(|f| f.compulsory_on_completed && f.applies_to(cat))
+            {
+                let key = format!("t-cf-{}", def.id);
+                if !p.contains_key(&key) && !final_state.custom_fields.contains_key(&key) {
+                    self.problems.push(Problem::error(
+                            ProblemKind::CompulsoryOnCompletion,
+                            format!("custom_fields.{}", def.name),
+                            format!(
+                                "{:?} must be filled before the ticket can be moved to a completed status; map it under `ticket.custom_fields` or `final.custom_fields`",
+                                def.name
+                            ),
+                        ));
+                }
+            }
+        }
+
+        // Conversation.
+        let conversation = match &plan.conversation {
+            Some(conv) => self.conversation(conv),
+            None => vec![],
+        };
+        let attachments = match &plan.ticket.attachments {
+            Some(a) => {
+                let ticket = self.ctx.value().clone();
+                self.attachments(a, Ctx::Record(self.ctx), &ticket, "ticket.attachments")
+            }
+            None => vec![],
+        };
+
+        Some(TicketPlan {
+            source_id: source_id.to_string(),
+            location: None,
+            payload: TicketPayload(p),
+            final_state,
+            conversation,
+            attachments,
+        })
+    }
+}
