@@ -11,8 +11,48 @@ impl Run<'_, '_> {
         // Sized for a typical payload (contact, subject, body, ids, a dozen custom fields)
         // so that it does not grow step by step for every record.
         let mut p = Map::with_capacity(16 + t.custom_fields.len() + t.contact_fields.len());
+        self.contact(&mut p);
+        self.subject(&mut p);
+        self.first_message(&mut p)?;
+        let cat_name = self.string(&t.category).map(trimmed).unwrap_or_default();
+        let category = self.category(&cat_name, &t.category.name).cloned();
+        if let Some(c) = &category {
+            p.insert("category".into(), Json::from(c.id));
+        }
+        self.priority(&mut p);
+        self.assignee(&mut p);
+        self.tags(&mut p);
+        self.copies(&mut p);
+        self.dates(&mut p);
+        self.visibility(&mut p);
+        self.custom_fields(&mut p, category.as_ref().map(|c| c.id));
+        self.marker_field(&mut p, source_id, category.as_ref());
+        let final_state = self.final_state(&p, category.as_ref().map(|c| c.id));
+        let conversation = match &plan.conversation {
+            Some(conv) => self.conversation(conv),
+            None => vec![],
+        };
+        let attachments = match &plan.ticket.attachments {
+            Some(a) => {
+                let ticket = self.ctx.value().clone();
+                self.attachments(a, Ctx::Record(self.ctx), &ticket, "ticket.attachments")
+            }
+            None => vec![],
+        };
 
-        // Contact.
+        Some(TicketPlan {
+            source_id: source_id.to_string(),
+            location: None,
+            payload: TicketPayload(p),
+            final_state,
+            conversation,
+            attachments,
+        })
+    }
+
+    /// The contact: email (required, checked), name (else the email's local part), phone.
+    fn contact(&mut self, p: &mut Map<String, Json>) {
+        let t = &self.b.plan.ticket;
         let email = self
             .string(&t.contact_email)
             .map(trimmed)
@@ -44,8 +84,11 @@ impl Run<'_, '_> {
         if let Some(phone) = self.opt_string(&t.contact_phone) {
             p.insert("phone".into(), Json::from(phone));
         }
+    }
 
-        // Subject and body.
+    /// The subject: required and at most [`MAX_SUBJECT_CHARS`].
+    fn subject(&mut self, p: &mut Map<String, Json>) {
+        let t = &self.b.plan.ticket;
         let subject = self.string(&t.subject).map(trimmed).unwrap_or_default();
         if subject.is_empty() {
             self.problems.push(Problem::error(
@@ -64,6 +107,12 @@ impl Run<'_, '_> {
             ));
         }
         p.insert("subject".into(), Json::from(subject));
+    }
+
+    /// The first message as `html` or `text`; `None` when the mapping has neither (which
+    /// compiling it rules out).
+    fn first_message(&mut self, p: &mut Map<String, Json>) -> Option<()> {
+        let t = &self.b.plan.ticket;
         let (body_key, body_field) = match (&t.html, &t.text) {
             (Some(h), _) => ("html", h),
             (None, Some(x)) => ("text", x),
@@ -87,15 +136,12 @@ impl Run<'_, '_> {
             ));
         }
         p.insert(body_key.into(), Json::from(body));
+        Some(())
+    }
 
-        // Category.
-        let cat_name = self.string(&t.category).map(trimmed).unwrap_or_default();
-        let category = self.category(&cat_name, &t.category.name).cloned();
-        if let Some(c) = &category {
-            p.insert("category".into(), Json::from(c.id));
-        }
-
-        // Priority and assignee.
+    /// The priority by name; unknown names are errors with a hint.
+    fn priority(&mut self, p: &mut Map<String, Json>) {
+        let t = &self.b.plan.ticket;
         if let Some(name) = t.priority.as_ref().and_then(|f| {
             let s = self.string(f)?;
             Some((f.name.clone(), trimmed(s)))
@@ -122,6 +168,12 @@ impl Run<'_, '_> {
                 }
             }
         }
+    }
+
+    /// The assignee by email or name; an unknown or inactive agent leaves the ticket
+    /// unassigned with a warning.
+    fn assignee(&mut self, p: &mut Map<String, Json>) {
+        let t = &self.b.plan.ticket;
         if let Some(field) = &t.assignee
             && let Some(who) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
         {
@@ -144,8 +196,12 @@ impl Run<'_, '_> {
                 )),
             }
         }
+    }
 
-        // Tags, cc, bcc.
+    /// Tags, plus the marker when the marker is a tag.
+    fn tags(&mut self, p: &mut Map<String, Json>) {
+        let plan = self.b.plan;
+        let t = &plan.ticket;
         let mut tags: Vec<String> = match &t.tags {
             Some(f) => self
                 .list(f)
@@ -163,6 +219,11 @@ impl Run<'_, '_> {
         if !tags.is_empty() {
             p.insert("tags".into(), Json::from(tags.join(",")));
         }
+    }
+
+    /// `cc` and `bcc`: invalid addresses are left out with a warning.
+    fn copies(&mut self, p: &mut Map<String, Json>) {
+        let t = &self.b.plan.ticket;
         for (key, field) in [("cc", &t.cc), ("bcc", &t.bcc)] {
             let Some(field) = field else { continue };
             let (good, bad): (Vec<String>, Vec<String>) =
@@ -178,8 +239,11 @@ impl Run<'_, '_> {
                 p.insert(key.into(), Json::from(good.join(", ")));
             }
         }
+    }
 
-        // Dates and visibility.
+    /// `created_at` (already converted by the `datetime` filter) and the due date.
+    fn dates(&mut self, p: &mut Map<String, Json>) {
+        let t = &self.b.plan.ticket;
         if let Some(field) = &t.created_at
             && let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
         {
@@ -209,6 +273,11 @@ impl Run<'_, '_> {
                 )),
             }
         }
+    }
+
+    /// `visible_only_staff` from a boolean or a yes/no-like string.
+    fn visibility(&mut self, p: &mut Map<String, Json>) {
+        let t = &self.b.plan.ticket;
         if let Some(field) = &t.visible_only_staff {
             let ctx = Ctx::Record(self.ctx);
             if let Some(v) = self.eval(field, ctx) {
@@ -224,9 +293,11 @@ impl Run<'_, '_> {
                 }
             }
         }
+    }
 
-        // Custom fields.
-        let cat_id = category.as_ref().map(|c| c.id);
+    /// Ticket and contact custom fields, each checked against its definition.
+    fn custom_fields(&mut self, p: &mut Map<String, Json>, cat_id: Option<u64>) {
+        let t = &self.b.plan.ticket;
         for (r, field) in &t.custom_fields {
             if let Some((key, value)) = self.ticket_field(r, field, cat_id) {
                 p.insert(key, value);
@@ -237,6 +308,18 @@ impl Run<'_, '_> {
                 p.insert(key, value);
             }
         }
+    }
+
+    /// The marker custom field, which must apply to the ticket's category: reconciliation
+    /// searches for it, so a ticket without it could be created twice.
+    fn marker_field(
+        &mut self,
+        p: &mut Map<String, Json>,
+        source_id: &str,
+        category: Option<&Category>,
+    ) {
+        let plan = self.b.plan;
+        let cat_id = category.map(|c| c.id);
         if let Some(Marker::CustomField { field: r, value }) = &plan.marker {
             let marker = match value {
                 Some(f) => trimmed(self.string(f).unwrap_or_default()),
@@ -259,8 +342,11 @@ impl Run<'_, '_> {
                 }
             }
         }
+    }
 
-        // Final state.
+    /// The final status and fields, sent with the ticket's last post.
+    fn final_state(&mut self, p: &Map<String, Json>, cat_id: Option<u64>) -> FinalState {
+        let plan = self.b.plan;
         let mut final_state = FinalState::default();
         if let Some(field) = &plan.final_state.status
             && let Some(name) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
@@ -290,6 +376,18 @@ impl Run<'_, '_> {
                 final_state.custom_fields.insert(key, value);
             }
         }
+        self.compulsory_on_completion(p, &final_state, cat_id);
+        final_state
+    }
+
+    /// Fields compulsory on completion must have a value when the final status is a
+    /// completed one, or HappyFox refuses the final post.
+    fn compulsory_on_completion(
+        &mut self,
+        p: &Map<String, Json>,
+        final_state: &FinalState,
+        cat_id: Option<u64>,
+    ) {
         if final_state.completed
             && let Some(cat) = cat_id
         {
@@ -313,27 +411,5 @@ impl Run<'_, '_> {
                 }
             }
         }
-
-        // Conversation.
-        let conversation = match &plan.conversation {
-            Some(conv) => self.conversation(conv),
-            None => vec![],
-        };
-        let attachments = match &plan.ticket.attachments {
-            Some(a) => {
-                let ticket = self.ctx.value().clone();
-                self.attachments(a, Ctx::Record(self.ctx), &ticket, "ticket.attachments")
-            }
-            None => vec![],
-        };
-
-        Some(TicketPlan {
-            source_id: source_id.to_string(),
-            location: None,
-            payload: TicketPayload(p),
-            final_state,
-            conversation,
-            attachments,
-        })
     }
 }
