@@ -598,7 +598,7 @@ fn import(args: ImportArgs) -> Result<u8, Failure> {
             ))
         })?)
     };
-    let closing_staff = crate::import::replies::closing_staff(&plan, &schema);
+    let closing_staff = crate::payload::conversation::closing_staff(&plan, &schema);
     let opts = ImportOptions {
         mapping_path: args.mapping.clone(),
         inputs: args.input.clone(),

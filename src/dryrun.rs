@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::mapping::{MappingError, Plan};
+use crate::payload::conversation::MessageKind;
 use crate::payload::{EntryKind, RecordOutcome};
 use crate::pipeline::{Pipeline, PipelineError, Processed};
 use crate::report::{
@@ -147,7 +148,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     let mut contact_lookups = 0u64;
     let mut bulk_members = 0u64;
     let mut tally_files = AttachmentTally::default();
-    let closing = crate::import::replies::closing_staff(plan, &schema);
+    let closing = crate::payload::conversation::closing_staff(plan, &schema);
 
     let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
         counts.read += 1;
@@ -188,9 +189,9 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
                 }
                 contact_lookups += contacts.len() as u64;
                 // The same messages the import will journal: closing notes included.
-                final_posts += crate::import::replies::plan_messages(&p, &schema, closing)
+                final_posts += crate::payload::conversation::plan_messages(&p, &schema, closing)
                     .iter()
-                    .filter(|m| m.kind == "final_note")
+                    .filter(|m| m.kind == MessageKind::FinalNote)
                     .count() as u64;
                 if p.attachments.is_empty() {
                     bulk_members += 1;

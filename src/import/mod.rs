@@ -247,7 +247,7 @@ fn enqueue(
     let mut valid: Vec<PendingRecord> = Vec::with_capacity(ENQUEUE_CHUNK);
     let mut messages: Vec<(String, Vec<NewMessage>)> = Vec::new();
     let mut rejected: Vec<RejectedRecord> = Vec::new();
-    let closing = crate::import::replies::closing_staff(plan, &schema);
+    let closing = crate::payload::conversation::closing_staff(plan, &schema);
     let account = schema.clone();
     let flush = |journal: &mut Journal,
                  valid: &mut Vec<PendingRecord>,
@@ -285,7 +285,7 @@ fn enqueue(
                     path: opts.journal_path.display().to_string(),
                     reason: format!("cannot encode the payload of {}: {e}", t.source_id),
                 })?;
-                let follow_up = crate::import::replies::plan_messages(&t, &account, closing);
+                let follow_up = replies::journal_messages(&t, &account, closing);
                 if !follow_up.is_empty() {
                     messages.push((t.source_id.clone(), follow_up));
                 }

@@ -21,20 +21,17 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::attachments::{AttachmentRef, MAX_REQUEST_BYTES, plan_groups};
+use crate::attachments::MAX_REQUEST_BYTES;
 use crate::client::{Client, ClientError, FilePart, WriteOutcome};
 use crate::import::fetch::Fetcher;
 use crate::import::outgoing::prepare_outgoing;
 use crate::journal::{
     AttachmentFailure, Journal, JournalError, MessageOutcome, NewMessage, TicketConversation,
 };
-use crate::mapping::Plan;
 use crate::mapping::template::html_to_text;
-use crate::payload::{EntryKind, TicketPlan};
-use crate::schema::{self, Schema};
-
-/// The body of the closing note that carries a final state no other post could carry.
-pub const CLOSING_NOTE: &str = "<p><i>Migrated with hfmigrate: final state applied.</i></p>";
+use crate::payload::TicketPlan;
+use crate::payload::conversation::plan_messages;
+use crate::schema::Schema;
 
 /// Tickets whose conversations are posted at the same time (each one message at a time).
 pub const DEFAULT_TICKETS_IN_PARALLEL: usize = 32;
@@ -50,159 +47,22 @@ pub enum RepliesError {
     Poisoned,
 }
 
-/// The agent who signs closing notes: the mapping's fallback agent, else the first
-/// active account admin, else the first active agent.
-pub fn closing_staff(plan: &Plan, schema: &Schema) -> Option<u64> {
-    let fallback = plan
-        .conversation
-        .as_ref()
-        .and_then(|c| c.fallback_agent.as_deref())
-        .and_then(|f| {
-            schema.staff.iter().find(|s| {
-                s.active && (schema::same_name(&s.email, f) || schema::same_name(&s.name, f))
-            })
-        });
-    fallback
-        .or_else(|| schema.staff.iter().find(|s| s.active && s.is_account_admin))
-        .or_else(|| schema.staff.iter().find(|s| s.active))
-        .map(|s| s.id)
-}
-
-/// The messages a valid ticket needs after creation, with their exact bodies; the final
-/// state is folded into the last staff post, or a closing note when needed.
-pub fn plan_messages(
+/// The journal's rows for a ticket's planned messages ([`plan_messages`]), in order.
+pub fn journal_messages(
     ticket: &TicketPlan,
     schema: &Schema,
     closing_staff: Option<u64>,
 ) -> Vec<NewMessage> {
-    let mut out: Vec<(String, Map<String, Value>, String, String)> = Vec::new();
-    for e in &ticket.conversation {
-        let mut body = Map::new();
-        let kind = match e.kind {
-            EntryKind::StaffReply => {
-                body.insert("staff".into(), json!(e.staff));
-                body.insert("html".into(), json!(e.html));
-                body.insert("update_customer".into(), json!(false));
-                body.insert("send_survey".into(), json!(false));
-                "staff_reply"
-            }
-            EntryKind::PrivateNote => {
-                body.insert("staff".into(), json!(e.staff));
-                body.insert("html".into(), json!(e.html));
-                "private_note"
-            }
-            EntryKind::ContactReply => {
-                body.insert("text".into(), json!(e.html));
-                "contact_reply"
-            }
-        };
-        let author = if e.fell_back && e.kind == EntryKind::ContactReply {
-            String::new()
-        } else {
-            e.author.clone()
-        };
-        // HappyFox takes 25 MB per request: files beyond the first group (by the sizes the
-        // export states) follow in private notes right after the entry, in order.
-        let groups = attachment_groups(&e.attachments, closing_staff.is_some());
-        let mut groups = groups.into_iter();
-        if let Some(first) = groups.next() {
-            body.insert(
-                crate::payload::ATTACHMENTS_KEY.into(),
-                serde_json::to_value(&first).unwrap_or_default(),
-            );
-        }
-        out.push((kind.to_string(), body, author, String::new()));
-        let rest: Vec<_> = groups.collect();
-        let total = rest.len() + 1;
-        for (k, group) in rest.into_iter().enumerate() {
-            let mut note = Map::new();
-            note.insert("staff".into(), json!(closing_staff));
-            note.insert(
-                "html".into(),
-                json!(format!(
-                    "<p><i>Attachments continued ({}/{total})</i></p>",
-                    k + 2
-                )),
-            );
-            note.insert(
-                crate::payload::ATTACHMENTS_KEY.into(),
-                serde_json::to_value(&group).unwrap_or_default(),
-            );
-            out.push((
-                "attachments_note".into(),
-                note,
-                String::new(),
-                String::new(),
-            ));
-        }
-    }
-    let f = &ticket.final_state;
-    if f.needs_post(schema) {
-        let carrier = out.last_mut().filter(|(kind, ..)| kind != "contact_reply");
-        let target = match carrier {
-            Some((_, body, ..)) => Some(body),
-            None => match closing_staff {
-                Some(staff) => {
-                    let mut body = Map::new();
-                    body.insert("staff".into(), json!(staff));
-                    body.insert("html".into(), json!(CLOSING_NOTE));
-                    out.push(("final_note".into(), body, String::new(), String::new()));
-                    out.last_mut().map(|(_, b, ..)| b)
-                }
-                None => None,
-            },
-        };
-        if let Some(body) = target {
-            if let Some(status) = f.status {
-                body.insert("status".into(), json!(status));
-            }
-            for (k, v) in &f.custom_fields {
-                body.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    out.into_iter()
-        .enumerate()
-        .map(|(i, (kind, body, author, author_name))| NewMessage {
-            position: i as i64 + 1,
-            kind,
-            author,
-            author_name,
-            payload: Value::Object(body).to_string(),
+    plan_messages(ticket, schema, closing_staff)
+        .into_iter()
+        .map(|m| NewMessage {
+            position: m.position,
+            kind: m.kind.name().to_string(),
+            author: m.author,
+            author_name: m.author_name,
+            payload: Value::Object(m.body).to_string(),
         })
         .collect()
-}
-
-/// A message's files split into requests of at most 25 MB by their stated sizes (unknown
-/// sizes count as 0; a single file over the limit stays in the first group, where sending
-/// reports it). Without an agent to sign continuation notes everything stays together.
-fn attachment_groups(files: &[AttachmentRef], can_split: bool) -> Vec<Vec<AttachmentRef>> {
-    if files.is_empty() {
-        return vec![];
-    }
-    if !can_split {
-        return vec![files.to_vec()];
-    }
-    let sized: Vec<(&str, u64)> = files
-        .iter()
-        .map(|a| (a.name.as_str(), a.size.unwrap_or(0)))
-        .collect();
-    let (groups, oversize) = match plan_groups(&sized, MAX_REQUEST_BYTES) {
-        Ok(g) => (g, vec![]),
-        Err(o) => (
-            o.groups,
-            o.files.iter().map(|f| f.index).collect::<Vec<_>>(),
-        ),
-    };
-    let mut out: Vec<Vec<AttachmentRef>> = groups
-        .into_iter()
-        .map(|g| g.into_iter().map(|i| files[i].clone()).collect())
-        .collect();
-    if out.is_empty() {
-        out.push(vec![]);
-    }
-    out[0].extend(oversize.into_iter().map(|i| files[i].clone()));
-    out
 }
 
 /// The endpoint a message kind is posted to.
@@ -563,83 +423,6 @@ mod tests {
             fingerprint("Hello there\nBye")
         );
         assert_ne!(fingerprint("<p>Hello</p>"), fingerprint("<p>Goodbye</p>"));
-    }
-
-    fn file(name: &str, mb: u64) -> AttachmentRef {
-        AttachmentRef {
-            name: name.into(),
-            source: crate::attachments::AttachmentSource::Path(name.into()),
-            size: Some(mb * 1024 * 1024),
-            content_type: None,
-        }
-    }
-
-    fn ticket_with(files: Vec<AttachmentRef>) -> TicketPlan {
-        TicketPlan {
-            source_id: "1".into(),
-            location: None,
-            payload: Default::default(),
-            final_state: Default::default(),
-            conversation: vec![crate::payload::EntryPlan {
-                kind: EntryKind::StaffReply,
-                author: "a@b.co".into(),
-                staff: Some(2),
-                fell_back: false,
-                html: "<p>files</p>".into(),
-                attachments: files,
-            }],
-            attachments: vec![],
-        }
-    }
-
-    fn files_of(m: &NewMessage) -> Vec<String> {
-        let v: Value = serde_json::from_str(&m.payload).unwrap();
-        v[crate::payload::ATTACHMENTS_KEY]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|f| f["name"].as_str().unwrap().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn replies_over_25_mb_continue_in_notes_right_after_them() {
-        let schema = Schema::default();
-        let t = ticket_with(vec![file("a", 20), file("b", 10), file("c", 10)]);
-        let m = plan_messages(&t, &schema, Some(9));
-        assert_eq!(m.len(), 2);
-        assert_eq!(
-            (m[0].kind.as_str(), m[1].kind.as_str()),
-            ("staff_reply", "attachments_note")
-        );
-        assert_eq!(files_of(&m[0]), vec!["a"]);
-        assert_eq!(files_of(&m[1]), vec!["b", "c"]);
-        assert!(m[1].payload.contains("Attachments continued (2/2)"));
-        assert!(m[1].payload.contains("\"staff\":9"));
-        // At exactly 25 MB everything goes with the reply.
-        let m = plan_messages(
-            &ticket_with(vec![file("a", 20), file("b", 5)]),
-            &schema,
-            Some(9),
-        );
-        assert_eq!(m.len(), 1);
-        // A single file over 25 MB stays with the reply, where sending reports it.
-        let m = plan_messages(
-            &ticket_with(vec![file("big", 30), file("s", 1)]),
-            &schema,
-            Some(9),
-        );
-        assert_eq!(m.len(), 1);
-        assert_eq!(files_of(&m[0]).len(), 2);
-        // Nobody to sign a continuation note: nothing is split.
-        let m = plan_messages(
-            &ticket_with(vec![file("a", 20), file("b", 10)]),
-            &schema,
-            None,
-        );
-        assert_eq!(m.len(), 1);
     }
 
     #[test]

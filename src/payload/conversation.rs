@@ -1,7 +1,16 @@
 //! The later conversation of one record: which entries, their kind, who posts them, the
 //! header that keeps the original author and time, and their files.
 
+use serde_json::json;
+
 use super::*;
+use crate::attachments::plan_groups;
+
+/// Who posts an entry, and whether that is someone other than its author.
+struct Poster {
+    staff: Option<u64>,
+    fell_back: bool,
+}
 
 impl Run<'_, '_> {
     pub(super) fn conversation(&mut self, conv: &ConversationPlan) -> Vec<EntryPlan> {
@@ -81,49 +90,9 @@ impl Run<'_, '_> {
                 ));
                 continue;
             }
-            let (staff, fell_back) = match kind {
-                EntryKind::ContactReply => {
-                    if !is_email(&author) {
-                        self.problems.push(Problem::warning(
-                            ProblemKind::UnknownAuthor,
-                            &at,
-                            format!("contact reply author {author:?} has no valid email; it will be posted as the ticket's contact"),
-                        ));
-                        (None, true)
-                    } else {
-                        (None, false)
-                    }
-                }
-                _ => match self.b.staff(&author) {
-                    Some(s) if s.active => (Some(s.id), false),
-                    other => {
-                        let why = if other.is_some() {
-                            "is inactive in HappyFox"
-                        } else {
-                            "is not a HappyFox agent"
-                        };
-                        match fallback {
-                            Some(f) => {
-                                self.problems.push(Problem::warning(
-                                    ProblemKind::UnknownAuthor,
-                                    &at,
-                                    format!(
-                                        "author {author:?} {why}; posted as the fallback agent"
-                                    ),
-                                ));
-                                (Some(f), true)
-                            }
-                            None => {
-                                self.problems.push(Problem::error(
-                                    ProblemKind::UnknownAuthor,
-                                    &at,
-                                    format!("author {author:?} {why} and the mapping has no `conversation.fallback_agent`"),
-                                ));
-                                continue;
-                            }
-                        }
-                    }
-                },
+            let Some(Poster { staff, fell_back }) = self.poster(kind, &author, fallback, &at)
+            else {
+                continue;
             };
             let header = match &conv.header {
                 Some(h) => {
@@ -159,5 +128,361 @@ impl Run<'_, '_> {
             });
         }
         out
+    }
+
+    /// Who posts an entry: a contact reply its author's contact (or the ticket's contact
+    /// when the author has no valid email); a staff post the author's agent, or the
+    /// fallback agent with a warning. `None` (with an error) when nobody can post it.
+    fn poster(
+        &mut self,
+        kind: EntryKind,
+        author: &str,
+        fallback: Option<u64>,
+        at: &str,
+    ) -> Option<Poster> {
+        match kind {
+            EntryKind::ContactReply => {
+                if !is_email(author) {
+                    self.problems.push(Problem::warning(
+                        ProblemKind::UnknownAuthor,
+                        at,
+                        format!("contact reply author {author:?} has no valid email; it will be posted as the ticket's contact"),
+                    ));
+                    Some(Poster {
+                        staff: None,
+                        fell_back: true,
+                    })
+                } else {
+                    Some(Poster {
+                        staff: None,
+                        fell_back: false,
+                    })
+                }
+            }
+            _ => match self.b.staff(author) {
+                Some(s) if s.active => Some(Poster {
+                    staff: Some(s.id),
+                    fell_back: false,
+                }),
+                other => {
+                    let why = if other.is_some() {
+                        "is inactive in HappyFox"
+                    } else {
+                        "is not a HappyFox agent"
+                    };
+                    match fallback {
+                        Some(f) => {
+                            self.problems.push(Problem::warning(
+                                ProblemKind::UnknownAuthor,
+                                at,
+                                format!("author {author:?} {why}; posted as the fallback agent"),
+                            ));
+                            Some(Poster {
+                                staff: Some(f),
+                                fell_back: true,
+                            })
+                        }
+                        None => {
+                            self.problems.push(Problem::error(
+                                ProblemKind::UnknownAuthor,
+                                at,
+                                format!("author {author:?} {why} and the mapping has no `conversation.fallback_agent`"),
+                            ));
+                            None
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// The body of the closing note that carries a final state no other post could carry.
+pub const CLOSING_NOTE: &str = "<p><i>Migrated with hfmigrate: final state applied.</i></p>";
+
+/// What a message after the create is: the entry kinds of the source, and the two kinds
+/// of private note the migration itself writes. The journal records it by [`name`].
+///
+/// [`name`]: MessageKind::name
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    StaffReply,
+    PrivateNote,
+    ContactReply,
+    /// A private note carrying files beyond an entry's first 25 MB request.
+    AttachmentsNote,
+    /// The closing note: the final state when no entry can carry it.
+    FinalNote,
+}
+
+impl MessageKind {
+    /// The name the journal stores.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::StaffReply => "staff_reply",
+            MessageKind::PrivateNote => "private_note",
+            MessageKind::ContactReply => "contact_reply",
+            MessageKind::AttachmentsNote => "attachments_note",
+            MessageKind::FinalNote => "final_note",
+        }
+    }
+}
+
+/// One POST a valid ticket needs after its creation, with its exact body (files under
+/// [`ATTACHMENTS_KEY`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedMessage {
+    /// 1-based order within the ticket.
+    pub position: i64,
+    pub kind: MessageKind,
+    /// The original author's email; empty for the migration's own notes and for contact
+    /// replies posted as the ticket's contact.
+    pub author: String,
+    pub author_name: String,
+    pub body: Map<String, Json>,
+}
+
+/// The agent who signs closing notes: the mapping's fallback agent, else the first
+/// active account admin, else the first active agent.
+pub fn closing_staff(plan: &Plan, schema: &Schema) -> Option<u64> {
+    let fallback = plan
+        .conversation
+        .as_ref()
+        .and_then(|c| c.fallback_agent.as_deref())
+        .and_then(|f| {
+            schema.staff.iter().find(|s| {
+                s.active && (schema::same_name(&s.email, f) || schema::same_name(&s.name, f))
+            })
+        });
+    fallback
+        .or_else(|| schema.staff.iter().find(|s| s.active && s.is_account_admin))
+        .or_else(|| schema.staff.iter().find(|s| s.active))
+        .map(|s| s.id)
+}
+
+/// The messages a valid ticket needs after creation, with their exact bodies; the final
+/// state is folded into the last staff post, or a closing note when needed. The dry run
+/// counts these and the import journals them: both see the same plan.
+pub fn plan_messages(
+    ticket: &TicketPlan,
+    schema: &Schema,
+    closing_staff: Option<u64>,
+) -> Vec<PlannedMessage> {
+    let mut out: Vec<PlannedMessage> = Vec::new();
+    let mut push = |kind, body, author: String| {
+        out.push(PlannedMessage {
+            position: out.len() as i64 + 1,
+            kind,
+            author,
+            author_name: String::new(),
+            body,
+        })
+    };
+    for e in &ticket.conversation {
+        let mut body = Map::new();
+        let kind = match e.kind {
+            EntryKind::StaffReply => {
+                body.insert("staff".into(), json!(e.staff));
+                body.insert("html".into(), json!(e.html));
+                body.insert("update_customer".into(), json!(false));
+                body.insert("send_survey".into(), json!(false));
+                MessageKind::StaffReply
+            }
+            EntryKind::PrivateNote => {
+                body.insert("staff".into(), json!(e.staff));
+                body.insert("html".into(), json!(e.html));
+                MessageKind::PrivateNote
+            }
+            EntryKind::ContactReply => {
+                body.insert("text".into(), json!(e.html));
+                MessageKind::ContactReply
+            }
+        };
+        let author = if e.fell_back && e.kind == EntryKind::ContactReply {
+            String::new()
+        } else {
+            e.author.clone()
+        };
+        // HappyFox takes 25 MB per request: files beyond the first group (by the sizes the
+        // export states) follow in private notes right after the entry, in order.
+        let groups = attachment_groups(&e.attachments, closing_staff.is_some());
+        let mut groups = groups.into_iter();
+        if let Some(first) = groups.next() {
+            body.insert(
+                ATTACHMENTS_KEY.into(),
+                serde_json::to_value(&first).unwrap_or_default(),
+            );
+        }
+        push(kind, body, author);
+        let rest: Vec<_> = groups.collect();
+        let total = rest.len() + 1;
+        for (k, group) in rest.into_iter().enumerate() {
+            let mut note = Map::new();
+            note.insert("staff".into(), json!(closing_staff));
+            note.insert(
+                "html".into(),
+                json!(format!(
+                    "<p><i>Attachments continued ({}/{total})</i></p>",
+                    k + 2
+                )),
+            );
+            note.insert(
+                ATTACHMENTS_KEY.into(),
+                serde_json::to_value(&group).unwrap_or_default(),
+            );
+            push(MessageKind::AttachmentsNote, note, String::new());
+        }
+    }
+    let f = &ticket.final_state;
+    if f.needs_post(schema) {
+        let carrier = out
+            .last_mut()
+            .filter(|m| m.kind != MessageKind::ContactReply);
+        let target = match carrier {
+            Some(m) => Some(&mut m.body),
+            None => match closing_staff {
+                Some(staff) => {
+                    let mut body = Map::new();
+                    body.insert("staff".into(), json!(staff));
+                    body.insert("html".into(), json!(CLOSING_NOTE));
+                    out.push(PlannedMessage {
+                        position: out.len() as i64 + 1,
+                        kind: MessageKind::FinalNote,
+                        author: String::new(),
+                        author_name: String::new(),
+                        body,
+                    });
+                    out.last_mut().map(|m| &mut m.body)
+                }
+                None => None,
+            },
+        };
+        if let Some(body) = target {
+            if let Some(status) = f.status {
+                body.insert("status".into(), json!(status));
+            }
+            for (k, v) in &f.custom_fields {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A message's files split into requests of at most 25 MB by their stated sizes (unknown
+/// sizes count as 0; a single file over the limit stays in the first group, where sending
+/// reports it). Without an agent to sign continuation notes everything stays together.
+fn attachment_groups(files: &[AttachmentRef], can_split: bool) -> Vec<Vec<AttachmentRef>> {
+    if files.is_empty() {
+        return vec![];
+    }
+    if !can_split {
+        return vec![files.to_vec()];
+    }
+    let sized: Vec<(&str, u64)> = files
+        .iter()
+        .map(|a| (a.name.as_str(), a.size.unwrap_or(0)))
+        .collect();
+    let (groups, oversize) = match plan_groups(&sized, MAX_REQUEST_BYTES) {
+        Ok(g) => (g, vec![]),
+        Err(o) => (
+            o.groups,
+            o.files.iter().map(|f| f.index).collect::<Vec<_>>(),
+        ),
+    };
+    let mut out: Vec<Vec<AttachmentRef>> = groups
+        .into_iter()
+        .map(|g| g.into_iter().map(|i| files[i].clone()).collect())
+        .collect();
+    if out.is_empty() {
+        out.push(vec![]);
+    }
+    out[0].extend(oversize.into_iter().map(|i| files[i].clone()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, mb: u64) -> AttachmentRef {
+        AttachmentRef {
+            name: name.into(),
+            source: AttachmentSource::Path(name.into()),
+            size: Some(mb * 1024 * 1024),
+            content_type: None,
+        }
+    }
+
+    fn ticket_with(files: Vec<AttachmentRef>) -> TicketPlan {
+        TicketPlan {
+            source_id: "1".into(),
+            location: None,
+            payload: Default::default(),
+            final_state: Default::default(),
+            conversation: vec![EntryPlan {
+                kind: EntryKind::StaffReply,
+                author: "a@b.co".into(),
+                staff: Some(2),
+                fell_back: false,
+                html: "<p>files</p>".into(),
+                attachments: files,
+            }],
+            attachments: vec![],
+        }
+    }
+
+    fn files_of(m: &PlannedMessage) -> Vec<String> {
+        m.body[ATTACHMENTS_KEY]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| f["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn replies_over_25_mb_continue_in_notes_right_after_them() {
+        let schema = Schema::default();
+        let t = ticket_with(vec![file("a", 20), file("b", 10), file("c", 10)]);
+        let m = plan_messages(&t, &schema, Some(9));
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].kind, m[1].kind),
+            (MessageKind::StaffReply, MessageKind::AttachmentsNote)
+        );
+        assert_eq!(files_of(&m[0]), vec!["a"]);
+        assert_eq!(files_of(&m[1]), vec!["b", "c"]);
+        assert!(
+            m[1].body["html"]
+                .as_str()
+                .unwrap()
+                .contains("Attachments continued (2/2)")
+        );
+        assert_eq!(m[1].body["staff"], 9);
+        // At exactly 25 MB everything goes with the reply.
+        let m = plan_messages(
+            &ticket_with(vec![file("a", 20), file("b", 5)]),
+            &schema,
+            Some(9),
+        );
+        assert_eq!(m.len(), 1);
+        // A single file over 25 MB stays with the reply, where sending reports it.
+        let m = plan_messages(
+            &ticket_with(vec![file("big", 30), file("s", 1)]),
+            &schema,
+            Some(9),
+        );
+        assert_eq!(m.len(), 1);
+        assert_eq!(files_of(&m[0]).len(), 2);
+        // Nobody to sign a continuation note: nothing is split.
+        let m = plan_messages(
+            &ticket_with(vec![file("a", 20), file("b", 10)]),
+            &schema,
+            None,
+        );
+        assert_eq!(m.len(), 1);
     }
 }

@@ -27,7 +27,7 @@ use crate::schema::{self, Behavior, Category, FieldType, Schema, Staff};
 use crate::source::{Location, SourceRecord};
 
 mod attachments;
-mod conversation;
+pub mod conversation;
 mod fields;
 mod ticket;
 /// Longest subject we send; longer ones are rejected rather than silently cut.

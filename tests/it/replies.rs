@@ -7,8 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use hfmigrate::client::{Client, ClientOptions, Credentials, ItemResult, Target, WriteOutcome};
-use hfmigrate::import::replies::{self, closing_staff, plan_messages};
+use hfmigrate::import::replies;
 use hfmigrate::journal::{ItemOutcome, Journal, PendingRecord, RunInfo};
+use hfmigrate::payload::conversation::closing_staff;
 use hfmigrate::payload::{RecordOutcome, TicketPlan};
 use hfmigrate::sandbox::{self, SandboxConfig};
 use hfmigrate::schema::Schema;
@@ -95,7 +96,12 @@ async fn create_and_journal(
     let staff = closing_staff(plan, schema);
     let messages: Vec<_> = tickets
         .iter()
-        .map(|t| (t.source_id.clone(), plan_messages(t, schema, staff)))
+        .map(|t| {
+            (
+                t.source_id.clone(),
+                replies::journal_messages(t, schema, staff),
+            )
+        })
         .collect();
     journal.add_messages(&messages).unwrap();
     created
@@ -155,7 +161,7 @@ async fn zendesk_conversations_match_the_source_in_order_kind_author_and_text() 
     let mut expected_total = 0;
     for (t, id) in tickets.iter().zip(&ids) {
         let got = updates(&client, *id).await;
-        let want = plan_messages(t, &schema, closing_staff(&plan, &schema));
+        let want = replies::journal_messages(t, &schema, closing_staff(&plan, &schema));
         expected_total += want.len();
         assert_eq!(got.len(), want.len(), "ticket {} ({})", t.source_id, id);
         for ((kind, by, text), m) in got.iter().zip(&want) {
@@ -258,7 +264,12 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
     let staff = closing_staff(&plan, &schema);
     let messages: Vec<_> = tickets
         .iter()
-        .map(|t| (t.source_id.clone(), plan_messages(t, &schema, staff)))
+        .map(|t| {
+            (
+                t.source_id.clone(),
+                replies::journal_messages(t, &schema, staff),
+            )
+        })
         .collect();
     journal.add_messages(&messages).unwrap();
     let journal = Arc::new(Mutex::new(journal));
