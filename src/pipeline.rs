@@ -20,7 +20,6 @@ use crate::mapping::template::{SideTable, Sides};
 use crate::mapping::{MappingError, Plan};
 use crate::payload::{Builder, RecordOutcome};
 use crate::problem::{Problem, ProblemKind};
-use crate::report::SideFileReport;
 use crate::schema::Schema;
 use crate::source::{
     self, Format, Location, SideIndex, SideSpec, SourceError, SourceRecord, format_from_extension,
@@ -43,12 +42,23 @@ pub struct Processed {
 }
 
 /// What the pipeline learnt about its inputs, besides the records.
+/// A side file as it was indexed: what the report shows so a lead sees a side file that
+/// matched nothing.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct SideFileStats {
+    pub name: String,
+    pub path: Option<String>,
+    pub entries: u64,
+    pub keys: u64,
+    pub unreadable: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PipelineInfo {
     /// The files read, in the order they were read.
     pub files: Vec<PathBuf>,
     /// One entry per side file the mapping names.
-    pub side_files: Vec<SideFileReport>,
+    pub side_files: Vec<SideFileStats>,
 }
 
 /// Why the pipeline stopped (per-record problems never end up here). `E` is the error of
@@ -207,9 +217,16 @@ const MAX_WORKERS: usize = 8;
 /// (a file that cannot be opened, a CSV header that does not fit the mapping), which the
 /// consumer raises once everything before it has been handed on.
 enum ReadItem {
-    /// A record, whether it came from CSV, and whether its source id appeared before.
-    Record(SourceRecord, bool, bool),
-    Unreadable(source::RecordError, bool),
+    Record {
+        record: SourceRecord,
+        is_csv: bool,
+        /// Its source id appeared before.
+        duplicate: bool,
+    },
+    Unreadable {
+        error: source::RecordError,
+        is_csv: bool,
+    },
     Fatal(PipelineError),
 }
 
@@ -290,9 +307,13 @@ impl Reader<'_, '_> {
                             },
                             None => false,
                         };
-                        items.push(ReadItem::Record(record, is_csv, dup));
+                        items.push(ReadItem::Record {
+                            record,
+                            is_csv,
+                            duplicate: dup,
+                        });
                     }
-                    Err(e) => items.push(ReadItem::Unreadable(e, is_csv)),
+                    Err(error) => items.push(ReadItem::Unreadable { error, is_csv }),
                 }
                 if items.len() >= CHUNK && !send(&mut items, &mut seq) {
                     return;
@@ -330,7 +351,11 @@ fn build_chunks(
             .items
             .into_iter()
             .map(|item| match item {
-                ReadItem::Record(record, is_csv, dup) => {
+                ReadItem::Record {
+                    record,
+                    is_csv,
+                    duplicate: dup,
+                } => {
                     let outcome = builder.build(&record);
                     let outcome = if dup {
                         mark_duplicate(outcome)
@@ -352,7 +377,7 @@ fn build_chunks(
                         outcome,
                     })
                 }
-                ReadItem::Unreadable(e, is_csv) => {
+                ReadItem::Unreadable { error: e, is_csv } => {
                     let p = Problem::error(ProblemKind::UnreadableRecord, "", e.message);
                     Ok(Processed {
                         location: e.location,
@@ -400,7 +425,7 @@ pub fn build_sides(
     plan: &Plan,
     inputs: &[PathBuf],
     overrides: &[(String, PathBuf)],
-) -> Result<(Arc<Sides>, Vec<SideFileReport>), PipelineError> {
+) -> Result<(Arc<Sides>, Vec<SideFileStats>), PipelineError> {
     let root = source::export_root(inputs);
     let mut sides = Sides::default();
     let mut reports = vec![];
@@ -412,7 +437,7 @@ pub fn build_sides(
             .unwrap_or_else(|| root.join(&sp.file));
         let exists = path.is_file();
         let table = if !exists && sp.optional {
-            reports.push(SideFileReport {
+            reports.push(SideFileStats {
                 name: sp.name.clone(),
                 path: None,
                 entries: 0,
@@ -457,7 +482,7 @@ pub fn build_sides(
                     message: e.to_string(),
                 }
             })?;
-            reports.push(SideFileReport {
+            reports.push(SideFileStats {
                 name: sp.name.clone(),
                 path: Some(path.display().to_string()),
                 entries: index.len(),

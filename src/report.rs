@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::payload::TicketPayload;
+use crate::pipeline::SideFileStats;
 use crate::problem::{Problem, ProblemKind, Severity};
 
 /// How many examples each problem group keeps.
@@ -91,16 +92,6 @@ pub struct ApiPlan {
     pub estimated_seconds: u64,
 }
 
-/// A side file as it was indexed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SideFileReport {
-    pub name: String,
-    pub path: Option<String>,
-    pub entries: u64,
-    pub keys: u64,
-    pub unreadable: u64,
-}
-
 /// Everything the dry run found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
@@ -111,7 +102,7 @@ pub struct Summary {
     pub problems: Vec<ProblemGroup>,
     pub conversation: ConversationCounts,
     pub api: ApiPlan,
-    pub side_files: Vec<SideFileReport>,
+    pub side_files: Vec<SideFileStats>,
     pub seconds: f64,
 }
 
