@@ -1,0 +1,216 @@
+//! The command line as the user types it: every subcommand's flags, parsed by clap.
+//!
+//! Kept apart from what the commands do, so the whole surface (and its help text) reads
+//! in one place and the commands receive plain values.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::ClientOptions;
+use crate::dryrun;
+
+const EXIT_CODES: &str = "Exit codes: 0 everything done; 1 fatal error; 2 usage or configuration error; 3 finished, but some records were rejected or failed; 4 interrupted, resumable.";
+
+/// Move a whole helpdesk into HappyFox.
+///
+/// Credentials come only from the environment: HAPPYFOX_API_KEY and HAPPYFOX_AUTH_CODE.
+#[derive(Debug, Parser)]
+#[command(name = "hfmigrate", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a mapping file (and, with a schema, every name in it) without reading data.
+    Check(CheckArgs),
+    /// Read the export, build and validate every payload, write a report; send nothing.
+    #[command(name = "dry-run")]
+    DryRun(DryRunArgs),
+    /// Work with the HappyFox account's reference data.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Run a local HappyFox API on loopback for rehearsals and tests.
+    Sandbox(crate::sandbox::SandboxArgs),
+    /// Print the JSON Schema of mapping files (shipped as mappings/mapping.schema.json).
+    #[command(name = "mapping-schema")]
+    MappingSchema,
+    /// Create every valid ticket in HappyFox exactly once; safe to stop and re-run.
+    Import(ImportArgs),
+    /// Summarise a journal: records by state, batches, timings (read-only).
+    Status(StatusArgs),
+    /// Write success.csv and errors.csv from a journal.
+    Results(ResultsArgs),
+    /// Read every ticket back from HappyFox and compare with the journal: each created
+    /// record exactly once, with the id the journal holds (GET only).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Fetch categories, statuses, priorities, staff, custom fields and contact groups
+    /// (GET only) into one JSON snapshot.
+    Pull {
+        /// Where to write the snapshot.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// Where the HappyFox account is.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Account URL, e.g. https://acme.happyfox.com (EU: .happyfox.net).
+    #[arg(long, env = "HAPPYFOX_URL")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The mapping file.
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// A schema snapshot (`hfmigrate schema pull`); fetched live when a URL and
+    /// credentials are set instead; names are not checked without either.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// The mapping file.
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// Export files, or the export folder.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Override a side file's path: `--side users=exports/users.json`.
+    #[arg(long, value_parser = parse_side)]
+    pub side: Vec<(String, PathBuf)>,
+    /// A schema snapshot; fetched live when a URL and credentials are set instead.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Write report.html, report.json, rejects.csv and payloads.ndjson here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Start an in-process sandbox (with --schema, or samples/happyfox-schema.json) and
+    /// read the schema from it over HTTP.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The POST ceiling the time estimate assumes.
+    #[arg(long, default_value_t = dryrun::DEFAULT_POST_PER_MIN)]
+    pub post_per_min: u32,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The mapping file.
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// Export files, or the export folder.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Override a side file's path: `--side users=exports/users.json`.
+    #[arg(long, value_parser = parse_side)]
+    pub side: Vec<(String, PathBuf)>,
+    /// The journal (SQLite) that makes the import resumable: one file per migration. Run
+    /// the same command again to continue where it stopped.
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// A schema snapshot; fetched live from the account when absent.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Import into an in-process sandbox (with --schema, or samples/happyfox-schema.json):
+    /// the whole run with no account.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Send again the records that failed in an earlier run.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Continue a journal although the mapping or inputs changed since it began.
+    #[arg(long)]
+    pub allow_changes: bool,
+    /// POST ceiling per minute (HappyFox allows 300 for the whole account).
+    #[arg(long, default_value_t = ClientOptions::default().post_per_min)]
+    pub post_per_min: u32,
+    /// GET ceiling per minute (HappyFox allows 500).
+    #[arg(long, default_value_t = ClientOptions::default().get_per_min)]
+    pub get_per_min: u32,
+    /// How long to pause after a 429 that gives no Retry-After (HappyFox locks out for 10m).
+    #[arg(long, default_value = "10m", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    pub lockout: std::time::Duration,
+    /// Wait before searching for the tickets of a batch whose answer was lost.
+    #[arg(long, default_value = "5s", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    pub reconcile_delay: std::time::Duration,
+    /// Interval of the progress lines when stdout is not a terminal.
+    #[arg(long, default_value = "10s", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    pub progress_every: std::time::Duration,
+    /// Tickets per bulk create (HappyFox takes up to 100); smaller only for rehearsals.
+    #[arg(long, default_value_t = crate::import::BATCH_SIZE, value_parser = parse_batch_size, hide = true)]
+    pub batch_size: usize,
+    /// Refused: the dry run is its own command.
+    #[arg(long, hide = true)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The journal to read (never modified).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The journal to compare with (never modified).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Account URL; the one the journal recorded when absent.
+    #[arg(long, env = "HAPPYFOX_URL")]
+    pub url: Option<String>,
+    /// GET ceiling per minute (HappyFox allows 500).
+    #[arg(long, default_value_t = ClientOptions::default().get_per_min)]
+    pub get_per_min: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// The journal to read (never modified).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Folder for success.csv and errors.csv (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn parse_batch_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=crate::import::BATCH_SIZE).contains(&n) => Ok(n),
+        _ => Err(format!("expected 1 to {}", crate::import::BATCH_SIZE)),
+    }
+}
+
+fn parse_side(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected NAME=PATH, got {s:?}")),
+    }
+}

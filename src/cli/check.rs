@@ -1,0 +1,48 @@
+//! `hfmigrate check`: compile a mapping and say what it holds.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use super::Failure;
+use super::account::resolve_schema;
+use super::args::CheckArgs;
+use crate::mapping;
+
+pub(super) fn check(args: CheckArgs) -> Result<u8, Failure> {
+    let schema = resolve_schema(&args.schema, &args.target)?;
+    let label = schema.as_ref().map(|(_, l)| l.clone());
+    let plan =
+        mapping::load(&args.mapping, schema.map(|(s, _)| Arc::new(s))).map_err(Failure::Mapping)?;
+    let mut out = std::io::stdout().lock();
+    let t = &plan.ticket;
+    let _ = writeln!(out, "{}: mapping is valid", args.mapping.display());
+    let _ = writeln!(
+        out,
+        "  {} ticket custom fields, {} contact custom fields, {} side files, conversation: {}, final status: {}",
+        t.custom_fields.len(),
+        t.contact_fields.len(),
+        plan.source.sides.len(),
+        if plan.conversation.is_some() {
+            "yes"
+        } else {
+            "no"
+        },
+        if plan.final_state.status.is_some() {
+            "yes"
+        } else {
+            "no"
+        },
+    );
+    match label {
+        Some(l) => {
+            let _ = writeln!(out, "  names checked against the schema ({l})");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  names not checked: pass --schema FILE or set HAPPYFOX_URL with credentials"
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,356 @@
+//! `hfmigrate import`: the plan, the confirmation, the two phases and what they did.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::account::{import_target, runtime};
+use super::args::ImportArgs;
+use super::{Failure, usage};
+use crate::client::ClientOptions;
+use crate::mapping::{self, MappingErrors};
+
+pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
+    use crate::import::{self, ImportError, ImportOptions, Interrupts, SendOptions};
+    use std::io::IsTerminal;
+
+    if args.dry_run {
+        return Err(usage(anyhow::anyhow!(
+            "import has no --dry-run: use `hfmigrate dry-run` with the same --mapping and --input (it sends nothing)"
+        )));
+    }
+    let interactive = std::io::stdin().is_terminal();
+    if !args.yes && !interactive {
+        return Err(usage(anyhow::anyhow!(
+            "refusing to import without confirmation: stdin is not a terminal, so nobody can answer the prompt; pass --yes to import without asking"
+        )));
+    }
+    if args.sandbox && args.journal.exists() {
+        return Err(usage(anyhow::anyhow!(
+            "{} already exists, but an in-process sandbox starts empty every time, so that journal cannot be continued against it; pass a new --journal path (or delete the old one)",
+            args.journal.display()
+        )));
+    }
+    import::check_journal_dir(&args.journal).map_err(usage)?;
+
+    let rt = runtime()?;
+    let options = ClientOptions {
+        post_per_min: args.post_per_min.max(1),
+        get_per_min: args.get_per_min.max(1),
+        lockout: args.lockout,
+        ..ClientOptions::default()
+    };
+    let target = import_target(&args, &rt, options)?;
+    let schema = Arc::new(target.schema);
+    let plan = mapping::load(&args.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
+    // Attachments and inline images are read from the export's folder (never outside
+    // it) or downloaded, with the source's header from the environment.
+    let fetcher = {
+        use crate::import::fetch::{FetchOptions, Fetcher, SourceAuth};
+        let auth = SourceAuth::from_env().map_err(usage)?;
+        let root = crate::source::export_root(&args.input);
+        let options = FetchOptions {
+            auth,
+            // The in-process sandbox's test files are served over loopback http.
+            allow_loopback_http: args.sandbox,
+            ..FetchOptions::default()
+        };
+        Arc::new(Fetcher::new(&root, options).map_err(|e| {
+            usage(anyhow::anyhow!(
+                "cannot use the export folder {} for attachments: {e}",
+                root.display()
+            ))
+        })?)
+    };
+    let closing_staff = crate::payload::conversation::closing_staff(&plan, &schema);
+    let opts = ImportOptions {
+        mapping_path: args.mapping.clone(),
+        inputs: args.input.clone(),
+        sides: args.side.clone(),
+        journal_path: args.journal.clone(),
+        target_url: target.client.target().account_url(),
+        retry_failed: args.retry_failed,
+        allow_changes: args.allow_changes,
+    };
+    let mut out = std::io::stdout();
+    let mut prepared = match import::prepare(&plan, schema, &opts) {
+        Ok(p) => p,
+        Err(ImportError::Pipeline(crate::pipeline::PipelineError::Mapping(errors))) => {
+            let text = std::fs::read_to_string(&args.mapping).unwrap_or_default();
+            return Err(Failure::Mapping(MappingErrors::new(
+                &args.mapping,
+                &text,
+                errors,
+            )));
+        }
+        Err(e) if e.is_usage() => return Err(usage(e)),
+        Err(e) => return Err(Failure::Fatal(e.into())),
+    };
+
+    // The plan: what will be sent and how long it takes at the ceiling.
+    let r = prepared.summary.records;
+    let posts = prepared.posts_left(args.batch_size);
+    let _ = writeln!(out, "import into {}", target.label);
+    let _ = writeln!(
+        out,
+        "  journal {} ({})",
+        args.journal.display(),
+        if prepared.resumed { "resumed" } else { "new" }
+    );
+    for c in &prepared.changes {
+        let _ = writeln!(out, "  note: {c}");
+    }
+    match prepared.enqueued {
+        Some(e) => {
+            let _ = writeln!(
+                out,
+                "  validated {} records: {} valid, {} rejected, {} skipped",
+                e.read, e.valid, e.rejected, e.skipped
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  mapping and inputs unchanged since the journal recorded them: not read again"
+            );
+        }
+    }
+    if prepared.requeued > 0 {
+        let _ = writeln!(
+            out,
+            "  --retry-failed: {} failed record(s) queued again",
+            prepared.requeued
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  tickets: {} to create, {} already created, {} failed or rejected{}",
+        r.pending + r.sending,
+        r.created,
+        r.failed,
+        if prepared.summary.batches.sending > 0 {
+            format!(
+                ", {} batch(es) from an earlier run to reconcile first",
+                prepared.summary.batches.sending
+            )
+        } else {
+            String::new()
+        }
+    );
+    let secs = (posts * 60).div_ceil(u64::from(args.post_per_min.max(1)));
+    let _ = writeln!(
+        out,
+        "  {posts} bulk create(s) of up to {} tickets at {} POST/min: about {}",
+        args.batch_size,
+        args.post_per_min,
+        import::progress::human(std::time::Duration::from_secs(secs))
+    );
+    let m = prepared.summary.messages;
+    let messages_left = m.pending + m.sending;
+    if messages_left > 0 || m.created > 0 {
+        let secs = (messages_left * 60).div_ceil(u64::from(args.post_per_min.max(1)));
+        let _ = writeln!(
+            out,
+            "  conversations: {messages_left} message(s) to post after creation (replies, notes, final states), {} already posted: about {}",
+            m.created,
+            import::progress::human(std::time::Duration::from_secs(secs))
+        );
+    }
+    if (posts > 0 || messages_left > 0) && !args.yes && !confirm(&target.label) {
+        let _ = writeln!(out, "nothing sent");
+        let _ = prepared.journal.finish_run("cancelled");
+        return Ok(4);
+    }
+
+    let send = SendOptions {
+        batch_size: args.batch_size,
+        reconcile_delay: if args.sandbox {
+            std::time::Duration::ZERO
+        } else {
+            args.reconcile_delay
+        },
+        post_per_min: args.post_per_min,
+        fetcher: Some(fetcher.clone()),
+        closing_staff,
+    };
+    let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
+    // One Ctrl-C counter for the whole run: ticket creation and conversations.
+    let interrupts = rt.block_on(async { Interrupts::ctrl_c() });
+    let report = rt.block_on(async {
+        let interrupts = interrupts.clone();
+        import::send_all(
+            &mut prepared.journal,
+            &target.client,
+            &prepared.marker,
+            &send,
+            &mut progress,
+            interrupts,
+        )
+        .await
+    });
+    progress.finish();
+    // The conversations of created tickets, once no ticket is left to create: each
+    // ticket's messages in order, many tickets at a time, under the same POST ceiling.
+    let journal = std::sync::Mutex::new(prepared.journal);
+    let mut conversation = None;
+    let mut interrupted_replies = false;
+    if report.stop.is_none() {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let result = rt.block_on(async {
+            let work = crate::import::replies::post_all_with(
+                &target.client,
+                &journal,
+                crate::import::replies::DEFAULT_TICKETS_IN_PARALLEL,
+                &stop,
+                Some(&fetcher),
+            );
+            tokio::pin!(work);
+            let mut presses = interrupts.clone();
+            let before = presses.count();
+            loop {
+                tokio::select! {
+                    r = &mut work => break Some(r),
+                    n = presses.next() => {
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        if n > before + 1 {
+                            // Abandoned: posts in flight stay `sending` and are
+                            // reconciled by the next run.
+                            break None;
+                        }
+                    }
+                }
+            }
+        });
+        interrupted_replies = stop.load(std::sync::atomic::Ordering::SeqCst);
+        conversation = Some(result);
+    }
+    let mut journal = journal
+        .into_inner()
+        .map_err(|_| Failure::Fatal(anyhow::anyhow!("the journal lock was poisoned")))?;
+    let (mut end, summary) = import::finish(&mut journal, &report)
+        .context("cannot record the end of the run in the journal")?;
+    if interrupted_replies {
+        end = import::RunEnd::Interrupted;
+    }
+    let r = summary.records;
+    let _ = writeln!(
+        out,
+        "this run: {} created, {} failed, {} bulk create(s); journal: {} created, {} failed or rejected, {} not yet created",
+        report.created,
+        report.failed,
+        report.batches,
+        r.created,
+        r.failed,
+        r.pending + r.sending
+    );
+    let (files_sent, files_failed) = match &conversation {
+        Some(Some(Ok(c))) => (
+            report.attachments_sent + c.attachments_sent,
+            report.attachment_failures + c.attachment_failures,
+        ),
+        _ => (report.attachments_sent, report.attachment_failures),
+    };
+    if files_sent + files_failed > 0 {
+        let _ = writeln!(
+            out,
+            "attachments: {files_sent} file(s) sent, {files_failed} not sent (listed in `hfmigrate results` under stage attachment)"
+        );
+    }
+    match &conversation {
+        Some(Some(Ok(c))) => {
+            let _ = writeln!(
+                out,
+                "conversations: {} message(s) posted, {} failed, {} reconciled after an unknown outcome, {} contact(s) created; journal: {} posted, {} left",
+                c.posted,
+                c.failed,
+                c.reconciled,
+                c.contacts_created,
+                summary.messages.created,
+                summary.messages.pending + summary.messages.sending
+            );
+        }
+        Some(Some(Err(e))) => {
+            return Err(Failure::Fatal(anyhow::anyhow!(
+                "posting conversations stopped: {e}; nothing is lost: run the same command again once this is fixed"
+            )));
+        }
+        Some(None) => {
+            let _ = writeln!(out, "conversations: abandoned on a second Ctrl-C");
+        }
+        None => {}
+    }
+    if report.unknown > 0 {
+        let _ = writeln!(
+            out,
+            "  {} batch(es) of unknown outcome reconciled: {} ticket(s) found in HappyFox, {} batch(es) sent again",
+            report.unknown, report.found, report.resent
+        );
+    }
+    let stats = target.client.stats();
+    if stats.throttled > 0 {
+        let _ = writeln!(
+            out,
+            "  HappyFox throttled {} request(s): lower --post-per-min",
+            stats.throttled
+        );
+    }
+    if let Some(sb) = target.sandbox {
+        let s = sb.stats();
+        let _ = writeln!(
+            out,
+            "  sandbox: {} tickets, {} requests answered 429",
+            s.tickets, s.rate_limited
+        );
+        let _ = rt.block_on(sb.stop());
+    }
+    if r.failed > 0 || files_failed > 0 {
+        let _ = writeln!(
+            out,
+            "  see what failed: hfmigrate results --journal {} --out results/",
+            args.journal.display()
+        );
+    }
+    match report.stop {
+        Some(import::Stop::Client(e)) => {
+            return Err(Failure::Fatal(anyhow::Error::new(e).context(
+                "import stopped; nothing is lost: the journal has every outcome, so run the same command again once this is fixed",
+            )));
+        }
+        Some(import::Stop::Journal(e)) => {
+            return Err(Failure::Fatal(anyhow::Error::new(e).context(
+                "import stopped: the journal cannot record outcomes; batches in flight will be reconciled by the next run",
+            )));
+        }
+        Some(import::Stop::Internal(e)) => {
+            return Err(Failure::Fatal(anyhow::anyhow!(
+                "import stopped: {e}; run the same command again to continue"
+            )));
+        }
+        Some(import::Stop::Interrupted | import::Stop::Abandoned { .. }) => {
+            let _ = writeln!(
+                out,
+                "interrupted: run the same command again to continue where it stopped"
+            );
+        }
+        None if interrupted_replies => {
+            let _ = writeln!(
+                out,
+                "interrupted: run the same command again to continue where it stopped"
+            );
+        }
+        None => {}
+    }
+    Ok(end.exit_code())
+}
+
+/// Asks on the terminal; anything but yes is no.
+pub(super) fn confirm(target: &str) -> bool {
+    eprint!("create these tickets in {target}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}

@@ -1,0 +1,77 @@
+//! `hfmigrate status` and `hfmigrate results`: what a journal holds, read-only.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::args::{ResultsArgs, StatusArgs};
+use super::{Failure, usage};
+
+pub(super) fn status(args: &StatusArgs) -> Result<u8, Failure> {
+    let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
+    let s = journal
+        .summary()
+        .context("cannot read the journal summary")?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&s).context("cannot encode the summary")?;
+        let _ = writeln!(out, "{text}");
+        return Ok(0);
+    }
+    let r = s.records;
+    let _ = writeln!(out, "journal {}", args.journal.display());
+    let _ = writeln!(out, "  target:   {}", s.target_url);
+    let _ = writeln!(
+        out,
+        "  runs:     {} (first started {}, last finished {})",
+        s.runs,
+        s.started_at.as_deref().unwrap_or("-"),
+        s.last_finished_at.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        out,
+        "  records:  {} total: {} created, {} failed or rejected, {} pending, {} sending",
+        r.total, r.created, r.failed, r.pending, r.sending
+    );
+    let m = s.messages;
+    let _ = writeln!(
+        out,
+        "  messages: {} total: {} posted, {} failed, {} pending, {} of unknown outcome (reconciled on the next run)",
+        m.total, m.created, m.failed, m.pending, m.sending
+    );
+    let b = &s.batches;
+    let _ = writeln!(
+        out,
+        "  batches:  {} total, {} finished, {} without an answer{}",
+        b.total,
+        b.finished,
+        b.sending,
+        b.mean_seconds
+            .map(|m| format!(", {m:.2}s from send to answer on average"))
+            .unwrap_or_default()
+    );
+    if b.sending > 0 {
+        let _ = writeln!(
+            out,
+            "  the next import reconciles the {} batch(es) without an answer before sending anything",
+            b.sending
+        );
+    }
+    Ok(0)
+}
+
+pub(super) fn results(args: &ResultsArgs) -> Result<u8, Failure> {
+    let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))
+        .map_err(Failure::Usage)?;
+    let w = journal.write_results(&args.out).map_err(usage)?;
+    println!(
+        "wrote {} ({} tickets created) and {} ({} records to fix)",
+        w.success_csv.display(),
+        w.successes,
+        w.errors_csv.display(),
+        w.errors
+    );
+    Ok(0)
+}

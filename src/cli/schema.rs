@@ -1,0 +1,35 @@
+//! `hfmigrate schema pull`: a GET-only snapshot of the account's reference data.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::account::{client_for, pull, runtime};
+use super::args::TargetArgs;
+use super::{Failure, usage};
+use crate::client::Credentials;
+
+pub(super) fn schema_pull(out: &Path, target: &TargetArgs) -> Result<u8, Failure> {
+    let url = target.url.clone().ok_or_else(|| {
+        usage(anyhow::anyhow!(
+            "no account URL: pass --url https://ACCOUNT.happyfox.com or set HAPPYFOX_URL"
+        ))
+    })?;
+    let credentials = Credentials::from_env().map_err(usage)?;
+    let client = client_for(&url, credentials)?;
+    let schema = runtime()?.block_on(pull(&client))?;
+    let text = serde_json::to_string_pretty(&schema).context("cannot serialise the schema")?;
+    std::fs::write(out, text + "\n").with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {}: {} categories, {} statuses, {} priorities, {} staff, {} ticket and {} contact custom fields, {} contact groups",
+        out.display(),
+        schema.categories.len(),
+        schema.statuses.len(),
+        schema.priorities.len(),
+        schema.staff.len(),
+        schema.ticket_custom_fields.len(),
+        schema.user_custom_fields.len(),
+        schema.contact_groups.len()
+    );
+    Ok(0)
+}
