@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod cli;
 pub mod client;
 pub mod dryrun;
+pub mod duration;
 pub mod import;
 pub mod journal;
 pub mod mapping;

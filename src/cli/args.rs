@@ -82,8 +82,9 @@ pub struct CheckArgs {
     pub target: TargetArgs,
 }
 
+/// The export and the mapping that reads it, the same for `dry-run` and `import`.
 #[derive(Debug, Args)]
-pub struct DryRunArgs {
+pub struct ExportArgs {
     /// The mapping file.
     #[arg(long)]
     pub mapping: PathBuf,
@@ -93,6 +94,12 @@ pub struct DryRunArgs {
     /// Override a side file's path: `--side users=exports/users.json`.
     #[arg(long, value_parser = parse_side)]
     pub side: Vec<(String, PathBuf)>,
+}
+
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// A schema snapshot; fetched live when a URL and credentials are set instead.
     #[arg(long)]
     pub schema: Option<PathBuf>,
@@ -112,15 +119,8 @@ pub struct DryRunArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The mapping file.
-    #[arg(long)]
-    pub mapping: PathBuf,
-    /// Export files, or the export folder.
-    #[arg(long, required = true, num_args = 1..)]
-    pub input: Vec<PathBuf>,
-    /// Override a side file's path: `--side users=exports/users.json`.
-    #[arg(long, value_parser = parse_side)]
-    pub side: Vec<(String, PathBuf)>,
+    #[command(flatten)]
+    pub export: ExportArgs,
     /// The journal (SQLite) that makes the import resumable: one file per migration. Run
     /// the same command again to continue where it stopped.
     #[arg(long)]
@@ -148,13 +148,13 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = ClientOptions::default().get_per_min)]
     pub get_per_min: u32,
     /// How long to pause after a 429 that gives no Retry-After (HappyFox locks out for 10m).
-    #[arg(long, default_value = "10m", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    #[arg(long, default_value = "10m", value_parser = crate::duration::parse, hide = true)]
     pub lockout: std::time::Duration,
     /// Wait before searching for the tickets of a batch whose answer was lost.
-    #[arg(long, default_value = "5s", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse, hide = true)]
     pub reconcile_delay: std::time::Duration,
     /// Interval of the progress lines when stdout is not a terminal.
-    #[arg(long, default_value = "10s", value_parser = crate::sandbox::limits::parse_duration, hide = true)]
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse, hide = true)]
     pub progress_every: std::time::Duration,
     /// Tickets per bulk create (HappyFox takes up to 100); smaller only for rehearsals.
     #[arg(long, default_value_t = crate::import::BATCH_SIZE, value_parser = parse_batch_size, hide = true)]

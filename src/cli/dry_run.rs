@@ -45,11 +45,12 @@ pub(super) fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
         }
     };
     let schema = Arc::new(schema);
-    let plan = mapping::load(&args.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
+    let plan =
+        mapping::load(&args.export.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
     let opts = DryRunOptions {
-        mapping_path: args.mapping.clone(),
-        inputs: args.input.clone(),
-        sides: args.side.clone(),
+        mapping_path: args.export.mapping.clone(),
+        inputs: args.export.input.clone(),
+        sides: args.export.side.clone(),
         schema_label: label,
         report_dir: args.report.clone(),
         post_per_min: args.post_per_min,
@@ -57,9 +58,9 @@ pub(super) fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
     let summary = match dryrun::run(&plan, schema, &opts) {
         Ok(s) => s,
         Err(DryRunError::Mapping(errors)) => {
-            let text = std::fs::read_to_string(&args.mapping).unwrap_or_default();
+            let text = std::fs::read_to_string(&args.export.mapping).unwrap_or_default();
             return Err(Failure::Mapping(MappingErrors::new(
-                &args.mapping,
+                &args.export.mapping,
                 &text,
                 errors,
             )));

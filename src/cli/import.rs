@@ -43,13 +43,14 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
     };
     let target = import_target(&args, &rt, options)?;
     let schema = Arc::new(target.schema);
-    let plan = mapping::load(&args.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
+    let plan =
+        mapping::load(&args.export.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
     // Attachments and inline images are read from the export's folder (never outside
     // it) or downloaded, with the source's header from the environment.
     let fetcher = {
         use crate::import::fetch::{FetchOptions, Fetcher, SourceAuth};
         let auth = SourceAuth::from_env().map_err(usage)?;
-        let root = crate::source::export_root(&args.input);
+        let root = crate::source::export_root(&args.export.input);
         let options = FetchOptions {
             auth,
             // The in-process sandbox's test files are served over loopback http.
@@ -65,9 +66,9 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
     };
     let closing_staff = crate::payload::conversation::closing_staff(&plan, &schema);
     let opts = ImportOptions {
-        mapping_path: args.mapping.clone(),
-        inputs: args.input.clone(),
-        sides: args.side.clone(),
+        mapping_path: args.export.mapping.clone(),
+        inputs: args.export.input.clone(),
+        sides: args.export.side.clone(),
         journal_path: args.journal.clone(),
         target_url: target.client.target().account_url(),
         retry_failed: args.retry_failed,
@@ -77,9 +78,9 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
     let mut prepared = match import::prepare(&plan, schema, &opts) {
         Ok(p) => p,
         Err(ImportError::Pipeline(crate::pipeline::PipelineError::Mapping(errors))) => {
-            let text = std::fs::read_to_string(&args.mapping).unwrap_or_default();
+            let text = std::fs::read_to_string(&args.export.mapping).unwrap_or_default();
             return Err(Failure::Mapping(MappingErrors::new(
-                &args.mapping,
+                &args.export.mapping,
                 &text,
                 errors,
             )));
