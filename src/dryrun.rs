@@ -91,6 +91,16 @@ pub enum DryRunError {
     Index(#[from] rusqlite::Error),
 }
 
+impl crate::exit::Classify for DryRunError {
+    /// The export or a side file cannot be read as the mapping says: the user's to fix.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::usage_if(matches!(
+            self,
+            DryRunError::Source(_) | DryRunError::Side { .. } | DryRunError::Mapping(_)
+        ))
+    }
+}
+
 impl From<PipelineError<DryRunError>> for DryRunError {
     fn from(e: PipelineError<DryRunError>) -> Self {
         match e {

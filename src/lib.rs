@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod dryrun;
 pub mod duration;
+pub mod exit;
 pub mod import;
 pub mod journal;
 pub mod mapping;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::args::{ImportArgs, TargetArgs};
 use super::{Failure, usage};
 use crate::client::{Client, ClientOptions, Credentials, Target};
+use crate::exit::Exit;
 use crate::schema::Schema;
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -16,7 +17,7 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .map_err(Failure::Fatal)
+        .map_err(Failure::fatal)
 }
 
 pub(super) fn load_schema_file(path: &Path) -> Result<Schema, Failure> {
@@ -30,7 +31,10 @@ pub(super) trait WithHelp {
 impl WithHelp for Failure {
     fn with_help(self, help: &str) -> Self {
         match self {
-            Failure::Usage(e) => Failure::Usage(anyhow::anyhow!("{e:#}\n  help: {help}")),
+            Failure::Error {
+                exit: Exit::Usage,
+                error,
+            } => usage(anyhow::anyhow!("{error:#}\n  help: {help}")),
             other => other,
         }
     }
@@ -42,13 +46,9 @@ pub(super) fn client_for(url: &str, credentials: Credentials) -> Result<Client, 
 }
 
 pub(super) async fn pull(client: &Client) -> Result<Schema, Failure> {
-    crate::client::pull_schema(client).await.map_err(|e| {
-        if e.is_configuration() {
-            usage(e)
-        } else {
-            Failure::Fatal(anyhow::Error::new(e).context("cannot read the account schema"))
-        }
-    })
+    crate::client::pull_schema(client)
+        .await
+        .map_err(|e| Failure::of(e).context("cannot read the account schema"))
 }
 
 /// The schema for `check`/`dry-run`: a file, else live from the account, else none.
@@ -93,7 +93,7 @@ pub(super) fn import_target(
         config.limits.get_per_min = 0;
         let sandbox = rt
             .block_on(crate::sandbox::spawn(config))
-            .map_err(Failure::Fatal)?;
+            .map_err(Failure::fatal)?;
         let credentials =
             Credentials::new(sandbox.api_key.clone(), sandbox.auth_code.clone()).map_err(usage)?;
         let target = Target::parse(&sandbox.url).map_err(usage)?;
@@ -121,7 +121,7 @@ pub(super) fn import_target(
         Some(path) => {
             let schema = load_schema_file(path)?;
             rt.block_on(client.get_json("statuses/", &[]))
-                .map_err(|e| client_failure(e, "cannot reach the HappyFox account"))?;
+                .map_err(|e| Failure::of(e).context("cannot reach the HappyFox account"))?;
             schema
         }
         None => rt.block_on(pull(&client))?,
@@ -133,12 +133,4 @@ pub(super) fn import_target(
         label,
         sandbox: None,
     })
-}
-
-pub(super) fn client_failure(e: crate::client::ClientError, context: &str) -> Failure {
-    if e.is_configuration() {
-        usage(e)
-    } else {
-        Failure::Fatal(anyhow::Error::new(e).context(context.to_owned()))
-    }
 }

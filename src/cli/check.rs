@@ -6,9 +6,10 @@ use std::sync::Arc;
 use super::Failure;
 use super::account::resolve_schema;
 use super::args::CheckArgs;
+use crate::exit::Exit;
 use crate::mapping;
 
-pub(super) fn check(args: CheckArgs) -> Result<u8, Failure> {
+pub(super) fn check(args: CheckArgs) -> Result<Exit, Failure> {
     let schema = resolve_schema(&args.schema, &args.target)?;
     let label = schema.as_ref().map(|(_, l)| l.clone());
     let plan =
@@ -44,5 +45,5 @@ pub(super) fn check(args: CheckArgs) -> Result<u8, Failure> {
             );
         }
     }
-    Ok(0)
+    Ok(Exit::Done)
 }

@@ -9,9 +9,10 @@ use super::args::DryRunArgs;
 use super::{Failure, usage};
 use crate::client::Credentials;
 use crate::dryrun::{self, DryRunError, DryRunOptions};
+use crate::exit::Exit;
 use crate::mapping::{self, MappingErrors};
 
-pub(super) fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
+pub(super) fn dry_run(args: DryRunArgs) -> Result<Exit, Failure> {
     let (schema, label, _sandbox, _rt) = if args.sandbox {
         let path = args
             .schema
@@ -23,7 +24,7 @@ pub(super) fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
             .block_on(crate::sandbox::spawn(crate::sandbox::SandboxConfig::new(
                 account,
             )))
-            .map_err(Failure::Fatal)?;
+            .map_err(Failure::fatal)?;
         let credentials =
             Credentials::new(sandbox.api_key.clone(), sandbox.auth_code.clone()).map_err(usage)?;
         let client = client_for(&sandbox.url, credentials)?;
@@ -65,14 +66,13 @@ pub(super) fn dry_run(args: DryRunArgs) -> Result<u8, Failure> {
                 errors,
             )));
         }
-        Err(e @ (DryRunError::Source(_) | DryRunError::Side { .. })) => return Err(usage(e)),
-        Err(e) => return Err(Failure::Fatal(e.into())),
+        Err(e) => return Err(Failure::of(e)),
     };
     let text = crate::report::render_text(&summary, args.report.as_deref());
     let mut out = std::io::stdout().lock();
     if out.write_all(text.as_bytes()).is_err() {
         // A closed pipe (`| head`) is not an error worth a message.
-        return Ok(if summary.all_valid() { 0 } else { 3 });
+        return Ok(Exit::done_unless(!summary.all_valid()));
     }
-    Ok(if summary.all_valid() { 0 } else { 3 })
+    Ok(Exit::done_unless(!summary.all_valid()))
 }

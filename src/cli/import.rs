@@ -3,16 +3,15 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use super::account::{import_target, runtime};
 use super::args::ImportArgs;
 use super::{Failure, usage};
 use crate::client::ClientOptions;
+use crate::exit::Exit;
+use crate::import::{self, ConversationOutcome, ImportError, ImportOptions, SendOptions};
 use crate::mapping::{self, MappingErrors};
 
-pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
-    use crate::import::{self, ImportError, ImportOptions, Interrupts, SendOptions};
+pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
     use std::io::IsTerminal;
 
     if args.dry_run {
@@ -85,14 +84,95 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
                 errors,
             )));
         }
-        Err(e) if e.is_usage() => return Err(usage(e)),
-        Err(e) => return Err(Failure::Fatal(e.into())),
+        Err(e) => return Err(Failure::of(e)),
     };
 
-    // The plan: what will be sent and how long it takes at the ceiling.
+    let anything_to_send = print_plan(&mut out, &prepared, &args, &target.label);
+    if anything_to_send && !args.yes && !confirm(&target.label) {
+        let _ = writeln!(out, "nothing sent");
+        let _ = prepared.journal.finish_run("cancelled");
+        return Ok(Exit::Interrupted);
+    }
+
+    let send = SendOptions {
+        batch_size: args.batch_size,
+        reconcile_delay: if args.sandbox {
+            std::time::Duration::ZERO
+        } else {
+            args.reconcile_delay
+        },
+        post_per_min: args.post_per_min,
+        fetcher: Some(fetcher),
+        closing_staff,
+    };
+    let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
+    let outcome = rt
+        .block_on(import::run(prepared, &target.client, &send, &mut progress))
+        .map_err(Failure::fatal)?;
+    print_outcome(&mut out, &outcome)?;
+    let stats = target.client.stats();
+    if stats.throttled > 0 {
+        let _ = writeln!(
+            out,
+            "  HappyFox throttled {} request(s): lower --post-per-min",
+            stats.throttled
+        );
+    }
+    if let Some(sb) = target.sandbox {
+        let s = sb.stats();
+        let _ = writeln!(
+            out,
+            "  sandbox: {} tickets, {} requests answered 429",
+            s.tickets, s.rate_limited
+        );
+        let _ = rt.block_on(sb.stop());
+    }
+    let (_, files_failed) = outcome.files();
+    if outcome.summary.records.failed > 0 || files_failed > 0 {
+        let _ = writeln!(
+            out,
+            "  see what failed: hfmigrate results --journal {} --out results/",
+            args.journal.display()
+        );
+    }
+    match outcome.tickets.stop {
+        Some(import::Stop::Client(e)) => {
+            return Err(Failure::fatal(anyhow::Error::new(e).context(
+                "import stopped; nothing is lost: the journal has every outcome, so run the same command again once this is fixed",
+            )));
+        }
+        Some(import::Stop::Journal(e)) => {
+            return Err(Failure::fatal(anyhow::Error::new(e).context(
+                "import stopped: the journal cannot record outcomes; batches in flight will be reconciled by the next run",
+            )));
+        }
+        Some(import::Stop::Internal(e)) => {
+            return Err(Failure::fatal(anyhow::anyhow!(
+                "import stopped: {e}; run the same command again to continue"
+            )));
+        }
+        _ if outcome.interrupted() => {
+            let _ = writeln!(
+                out,
+                "interrupted: run the same command again to continue where it stopped"
+            );
+        }
+        _ => {}
+    }
+    Ok(outcome.end.exit())
+}
+
+/// The plan before confirmation: what will be sent and how long it takes at the ceiling.
+/// Whether there is anything to send at all.
+fn print_plan(
+    out: &mut impl Write,
+    prepared: &import::Prepared,
+    args: &ImportArgs,
+    label: &str,
+) -> bool {
     let r = prepared.summary.records;
     let posts = prepared.posts_left(args.batch_size);
-    let _ = writeln!(out, "import into {}", target.label);
+    let _ = writeln!(out, "import into {}", label);
     let _ = writeln!(
         out,
         "  journal {} ({})",
@@ -158,83 +238,13 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
             import::progress::human(std::time::Duration::from_secs(secs))
         );
     }
-    if (posts > 0 || messages_left > 0) && !args.yes && !confirm(&target.label) {
-        let _ = writeln!(out, "nothing sent");
-        let _ = prepared.journal.finish_run("cancelled");
-        return Ok(4);
-    }
+    posts > 0 || messages_left > 0
+}
 
-    let send = SendOptions {
-        batch_size: args.batch_size,
-        reconcile_delay: if args.sandbox {
-            std::time::Duration::ZERO
-        } else {
-            args.reconcile_delay
-        },
-        post_per_min: args.post_per_min,
-        fetcher: Some(fetcher.clone()),
-        closing_staff,
-    };
-    let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
-    // One Ctrl-C counter for the whole run: ticket creation and conversations.
-    let interrupts = rt.block_on(async { Interrupts::ctrl_c() });
-    let report = rt.block_on(async {
-        let interrupts = interrupts.clone();
-        import::send_all(
-            &mut prepared.journal,
-            &target.client,
-            &prepared.marker,
-            &send,
-            &mut progress,
-            interrupts,
-        )
-        .await
-    });
-    progress.finish();
-    // The conversations of created tickets, once no ticket is left to create: each
-    // ticket's messages in order, many tickets at a time, under the same POST ceiling.
-    let journal = std::sync::Mutex::new(prepared.journal);
-    let mut conversation = None;
-    let mut interrupted_replies = false;
-    if report.stop.is_none() {
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let result = rt.block_on(async {
-            let work = crate::import::replies::post_all_with(
-                &target.client,
-                &journal,
-                crate::import::replies::DEFAULT_TICKETS_IN_PARALLEL,
-                &stop,
-                Some(&fetcher),
-            );
-            tokio::pin!(work);
-            let mut presses = interrupts.clone();
-            let before = presses.count();
-            loop {
-                tokio::select! {
-                    r = &mut work => break Some(r),
-                    n = presses.next() => {
-                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                        if n > before + 1 {
-                            // Abandoned: posts in flight stay `sending` and are
-                            // reconciled by the next run.
-                            break None;
-                        }
-                    }
-                }
-            }
-        });
-        interrupted_replies = stop.load(std::sync::atomic::Ordering::SeqCst);
-        conversation = Some(result);
-    }
-    let mut journal = journal
-        .into_inner()
-        .map_err(|_| Failure::Fatal(anyhow::anyhow!("the journal lock was poisoned")))?;
-    let (mut end, summary) = import::finish(&mut journal, &report)
-        .context("cannot record the end of the run in the journal")?;
-    if interrupted_replies {
-        end = import::RunEnd::Interrupted;
-    }
-    let r = summary.records;
+/// What this run did, phase by phase, and what the journal holds now.
+fn print_outcome(out: &mut impl Write, outcome: &import::ImportOutcome) -> Result<(), Failure> {
+    let report = &outcome.tickets;
+    let r = outcome.summary.records;
     let _ = writeln!(
         out,
         "this run: {} created, {} failed, {} bulk create(s); journal: {} created, {} failed or rejected, {} not yet created",
@@ -245,21 +255,16 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
         r.failed,
         r.pending + r.sending
     );
-    let (files_sent, files_failed) = match &conversation {
-        Some(Some(Ok(c))) => (
-            report.attachments_sent + c.attachments_sent,
-            report.attachment_failures + c.attachment_failures,
-        ),
-        _ => (report.attachments_sent, report.attachment_failures),
-    };
+    let (files_sent, files_failed) = outcome.files();
     if files_sent + files_failed > 0 {
         let _ = writeln!(
             out,
             "attachments: {files_sent} file(s) sent, {files_failed} not sent (listed in `hfmigrate results` under stage attachment)"
         );
     }
-    match &conversation {
-        Some(Some(Ok(c))) => {
+    let m = outcome.summary.messages;
+    match &outcome.conversation {
+        ConversationOutcome::Posted(c) => {
             let _ = writeln!(
                 out,
                 "conversations: {} message(s) posted, {} failed, {} reconciled after an unknown outcome, {} contact(s) created; journal: {} posted, {} left",
@@ -267,19 +272,19 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
                 c.failed,
                 c.reconciled,
                 c.contacts_created,
-                summary.messages.created,
-                summary.messages.pending + summary.messages.sending
+                m.created,
+                m.pending + m.sending
             );
         }
-        Some(Some(Err(e))) => {
-            return Err(Failure::Fatal(anyhow::anyhow!(
+        ConversationOutcome::Failed(e) => {
+            return Err(Failure::fatal(anyhow::anyhow!(
                 "posting conversations stopped: {e}; nothing is lost: run the same command again once this is fixed"
             )));
         }
-        Some(None) => {
+        ConversationOutcome::Abandoned => {
             let _ = writeln!(out, "conversations: abandoned on a second Ctrl-C");
         }
-        None => {}
+        ConversationOutcome::NotStarted => {}
     }
     if report.unknown > 0 {
         let _ = writeln!(
@@ -288,61 +293,7 @@ pub(super) fn import(args: ImportArgs) -> Result<u8, Failure> {
             report.unknown, report.found, report.resent
         );
     }
-    let stats = target.client.stats();
-    if stats.throttled > 0 {
-        let _ = writeln!(
-            out,
-            "  HappyFox throttled {} request(s): lower --post-per-min",
-            stats.throttled
-        );
-    }
-    if let Some(sb) = target.sandbox {
-        let s = sb.stats();
-        let _ = writeln!(
-            out,
-            "  sandbox: {} tickets, {} requests answered 429",
-            s.tickets, s.rate_limited
-        );
-        let _ = rt.block_on(sb.stop());
-    }
-    if r.failed > 0 || files_failed > 0 {
-        let _ = writeln!(
-            out,
-            "  see what failed: hfmigrate results --journal {} --out results/",
-            args.journal.display()
-        );
-    }
-    match report.stop {
-        Some(import::Stop::Client(e)) => {
-            return Err(Failure::Fatal(anyhow::Error::new(e).context(
-                "import stopped; nothing is lost: the journal has every outcome, so run the same command again once this is fixed",
-            )));
-        }
-        Some(import::Stop::Journal(e)) => {
-            return Err(Failure::Fatal(anyhow::Error::new(e).context(
-                "import stopped: the journal cannot record outcomes; batches in flight will be reconciled by the next run",
-            )));
-        }
-        Some(import::Stop::Internal(e)) => {
-            return Err(Failure::Fatal(anyhow::anyhow!(
-                "import stopped: {e}; run the same command again to continue"
-            )));
-        }
-        Some(import::Stop::Interrupted | import::Stop::Abandoned { .. }) => {
-            let _ = writeln!(
-                out,
-                "interrupted: run the same command again to continue where it stopped"
-            );
-        }
-        None if interrupted_replies => {
-            let _ = writeln!(
-                out,
-                "interrupted: run the same command again to continue where it stopped"
-            );
-        }
-        None => {}
-    }
-    Ok(end.exit_code())
+    Ok(())
 }
 
 /// Asks on the terminal; anything but yes is no.

@@ -6,8 +6,9 @@ use anyhow::Context;
 
 use super::args::{ResultsArgs, StatusArgs};
 use super::{Failure, usage};
+use crate::exit::Exit;
 
-pub(super) fn status(args: &StatusArgs) -> Result<u8, Failure> {
+pub(super) fn status(args: &StatusArgs) -> Result<Exit, Failure> {
     let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
     let s = journal
         .summary()
@@ -16,7 +17,7 @@ pub(super) fn status(args: &StatusArgs) -> Result<u8, Failure> {
     if args.json {
         let text = serde_json::to_string_pretty(&s).context("cannot encode the summary")?;
         let _ = writeln!(out, "{text}");
-        return Ok(0);
+        return Ok(Exit::Done);
     }
     let r = s.records;
     let _ = writeln!(out, "journal {}", args.journal.display());
@@ -57,14 +58,14 @@ pub(super) fn status(args: &StatusArgs) -> Result<u8, Failure> {
             b.sending
         );
     }
-    Ok(0)
+    Ok(Exit::Done)
 }
 
-pub(super) fn results(args: &ResultsArgs) -> Result<u8, Failure> {
+pub(super) fn results(args: &ResultsArgs) -> Result<Exit, Failure> {
     let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))
-        .map_err(Failure::Usage)?;
+        .map_err(usage)?;
     let w = journal.write_results(&args.out).map_err(usage)?;
     println!(
         "wrote {} ({} tickets created) and {} ({} records to fix)",
@@ -73,5 +74,5 @@ pub(super) fn results(args: &ResultsArgs) -> Result<u8, Failure> {
         w.errors_csv.display(),
         w.errors
     );
-    Ok(0)
+    Ok(Exit::Done)
 }

@@ -18,62 +18,95 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::exit::{Classify, Exit};
 use crate::mapping::{self, MappingErrors};
 pub use args::{Cli, Command, SchemaCommand};
 
-/// Why a command failed, deciding the exit code.
+/// Why a command failed, with the exit code it means.
 #[derive(Debug)]
 pub enum Failure {
-    /// Exit 2: the user must change the command line, a file or the configuration.
-    Usage(anyhow::Error),
-    /// Exit 2: the mapping is wrong; rendered with positions.
+    /// The mapping is wrong (exit 2); rendered with positions.
     Mapping(MappingErrors),
-    /// Exit 1.
-    Fatal(anyhow::Error),
+    /// Anything else, printed as `error: ...` with its causes.
+    Error { exit: Exit, error: anyhow::Error },
 }
 
 impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Fatal(e)
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Error {
+            exit: Exit::Fatal,
+            error,
+        }
     }
 }
 
+impl Failure {
+    /// A library error, with the exit code it classifies itself as.
+    fn of<E>(e: E) -> Failure
+    where
+        E: Classify + std::error::Error + Send + Sync + 'static,
+    {
+        Failure::Error {
+            exit: e.exit(),
+            error: e.into(),
+        }
+    }
+
+    /// Says what could not be done, for failures on the way; a setup error the user must
+    /// fix speaks for itself.
+    fn context(self, context: &str) -> Failure {
+        match self {
+            Failure::Error { exit, error } if exit != Exit::Usage => Failure::Error {
+                exit,
+                error: error.context(context.to_owned()),
+            },
+            other => other,
+        }
+    }
+
+    /// A failure on the way (exit 1).
+    fn fatal(e: impl Into<anyhow::Error>) -> Failure {
+        Failure::from(e.into())
+    }
+}
+
+/// Something the user must change: the command line, a file or the setup (exit 2).
 fn usage(e: impl Into<anyhow::Error>) -> Failure {
-    Failure::Usage(e.into())
+    Failure::Error {
+        exit: Exit::Usage,
+        error: e.into(),
+    }
 }
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let exit = match run(cli) {
+        Ok(exit) => exit,
         Err(Failure::Mapping(errors)) => {
             eprintln!("{errors}");
-            ExitCode::from(2)
+            Exit::Usage
         }
-        Err(Failure::Usage(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+        Err(Failure::Error { exit, error }) => {
+            eprintln!("error: {error:#}");
+            exit
         }
-        Err(Failure::Fatal(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    };
+    ExitCode::from(exit.code())
 }
 
-/// Runs a parsed command; `Ok` carries the exit code.
-pub fn run(cli: Cli) -> Result<u8, Failure> {
+/// Runs a parsed command; `Ok` says how it ended.
+pub fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Check(args) => check::check(args),
         Command::DryRun(args) => dry_run::dry_run(args),
         Command::Schema(SchemaCommand::Pull { out, target }) => schema::schema_pull(&out, &target),
         Command::Sandbox(args) => crate::sandbox::run_command(args)
-            .map(|()| 0)
-            .map_err(Failure::Fatal),
+            .map(|()| Exit::Done)
+            .map_err(Failure::fatal),
         Command::MappingSchema => {
             print!("{}", mapping::json_schema());
-            Ok(0)
+            Ok(Exit::Done)
         }
         Command::Import(args) => import::import(args),
         Command::Status(args) => journal::status(&args),

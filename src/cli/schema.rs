@@ -8,8 +8,9 @@ use super::account::{client_for, pull, runtime};
 use super::args::TargetArgs;
 use super::{Failure, usage};
 use crate::client::Credentials;
+use crate::exit::Exit;
 
-pub(super) fn schema_pull(out: &Path, target: &TargetArgs) -> Result<u8, Failure> {
+pub(super) fn schema_pull(out: &Path, target: &TargetArgs) -> Result<Exit, Failure> {
     let url = target.url.clone().ok_or_else(|| {
         usage(anyhow::anyhow!(
             "no account URL: pass --url https://ACCOUNT.happyfox.com or set HAPPYFOX_URL"
@@ -31,5 +32,5 @@ pub(super) fn schema_pull(out: &Path, target: &TargetArgs) -> Result<u8, Failure
         schema.user_custom_fields.len(),
         schema.contact_groups.len()
     );
-    Ok(0)
+    Ok(Exit::Done)
 }

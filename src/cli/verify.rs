@@ -4,12 +4,13 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use super::account::{client_failure, runtime};
+use super::account::runtime;
 use super::args::VerifyArgs;
 use super::{Failure, usage};
 use crate::client::{Client, ClientOptions, Credentials, Target};
+use crate::exit::Exit;
 
-pub(super) fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
+pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
     use crate::import::verify::{self, VerifyError};
     let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
     let url = match &args.url {
@@ -31,9 +32,10 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let v = match runtime()?.block_on(verify::verify(&journal, &client, scratch.path())) {
         Ok(v) => v,
-        Err(VerifyError::Client(e)) => return Err(client_failure(e, "cannot read the tickets")),
-        Err(e @ VerifyError::NoMarker) => return Err(usage(e)),
-        Err(e) => return Err(Failure::Fatal(e.into())),
+        Err(VerifyError::Client(e)) => {
+            return Err(Failure::of(e).context("cannot read the tickets"));
+        }
+        Err(e) => return Err(Failure::of(e)),
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -62,5 +64,5 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
             "  not in the journal as created: ticket {ticket} carries marker {marker}"
         );
     }
-    Ok(if v.is_clean() { 0 } else { 3 })
+    Ok(Exit::done_unless(!v.is_clean()))
 }

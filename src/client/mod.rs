@@ -85,17 +85,17 @@ pub enum ClientError {
     Encode { path: String, detail: String },
 }
 
-impl ClientError {
-    /// Whether the user must fix their setup (exit code 2) rather than the run having
-    /// failed on the way (exit code 1).
-    pub fn is_configuration(&self) -> bool {
-        matches!(
+impl crate::exit::Classify for ClientError {
+    /// The user must fix their setup (credentials, URL) rather than the run having
+    /// failed on the way.
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::usage_if(matches!(
             self,
             ClientError::MissingCredentials { .. }
                 | ClientError::BadCredentials { .. }
                 | ClientError::BadUrl { .. }
                 | ClientError::InsecureUrl { .. }
-        )
+        ))
     }
 }
 
@@ -1051,7 +1051,7 @@ mod tests {
             m.starts_with("HAPPYFOX_API_KEY and HAPPYFOX_AUTH_CODE not set"),
             "{m}"
         );
-        assert!(e.is_configuration());
+        assert_eq!(crate::exit::Classify::exit(&e), crate::exit::Exit::Usage);
     }
 
     /// A local server that answers with whatever the test says, for paths the sandbox

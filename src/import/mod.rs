@@ -17,6 +17,7 @@ pub mod marker;
 pub mod outgoing;
 pub mod progress;
 pub mod replies;
+pub mod run;
 pub mod send;
 pub mod verify;
 
@@ -36,6 +37,7 @@ use crate::schema::Schema;
 use crate::source;
 
 pub use marker::MarkerKind;
+pub use run::{ConversationOutcome, ImportOutcome, RunError, run};
 pub use send::{BATCH_SIZE, Interrupts, SendOptions, SendReport, Stop, send_all};
 
 /// The journal note holding the fingerprint of the inputs whose records are all enqueued.
@@ -80,9 +82,15 @@ pub enum ImportError {
     Changed { path: PathBuf, changes: Vec<Change> },
 }
 
+impl crate::exit::Classify for ImportError {
+    fn exit(&self) -> crate::exit::Exit {
+        crate::exit::usage_if(self.is_usage())
+    }
+}
+
 impl ImportError {
-    /// Whether the user must change the command, a file or the setup (exit code 2).
-    pub fn is_usage(&self) -> bool {
+    /// Whether the user must change the command, a file or the setup.
+    fn is_usage(&self) -> bool {
         match self {
             ImportError::NoMarker | ImportError::Read { .. } | ImportError::Changed { .. } => true,
             ImportError::Pipeline(p) => !matches!(
@@ -363,13 +371,14 @@ pub enum RunEnd {
 }
 
 impl RunEnd {
-    /// The documented exit code.
-    pub fn exit_code(self) -> u8 {
+    /// How the command ends.
+    pub fn exit(self) -> crate::exit::Exit {
+        use crate::exit::Exit;
         match self {
-            RunEnd::Done => 0,
-            RunEnd::DoneWithFailures => 3,
-            RunEnd::Interrupted => 4,
-            RunEnd::Failed => 1,
+            RunEnd::Done => Exit::Done,
+            RunEnd::DoneWithFailures => Exit::Incomplete,
+            RunEnd::Interrupted => Exit::Interrupted,
+            RunEnd::Failed => Exit::Fatal,
         }
     }
 

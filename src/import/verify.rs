@@ -65,6 +65,16 @@ pub enum VerifyError {
     Results(String),
 }
 
+impl crate::exit::Classify for VerifyError {
+    fn exit(&self) -> crate::exit::Exit {
+        match self {
+            VerifyError::Client(e) => e.exit(),
+            VerifyError::NoMarker => crate::exit::Exit::Usage,
+            VerifyError::Journal(_) | VerifyError::Results(_) => crate::exit::Exit::Fatal,
+        }
+    }
+}
+
 impl MarkerKind {
     /// The note form: `tag` or `field:<id>:<name>`.
     pub fn to_note(&self) -> String {
