@@ -15,8 +15,7 @@ use crate::payload::conversation::MessageKind;
 use crate::payload::{EntryKind, RecordOutcome};
 use crate::pipeline::{Pipeline, PipelineError, Processed};
 use crate::report::{
-    ApiPlan, BATCH_SIZE, ConversationCounts, Counts, PayloadWriter, ProblemTally, RejectsWriter,
-    Summary,
+    ApiPlan, ConversationCounts, Counts, PayloadWriter, ProblemTally, RejectsWriter, Summary,
 };
 use crate::schema::Schema;
 use crate::source::SourceError;
@@ -55,9 +54,6 @@ impl AttachmentTally {
         self.extra_posts += groups.len().saturating_sub(1) as u64;
     }
 }
-
-/// Default POST ceiling: 80% of HappyFox's 300 a minute.
-pub const DEFAULT_POST_PER_MIN: u32 = 240;
 
 /// What to run the dry run on.
 #[derive(Debug, Clone)]
@@ -254,7 +250,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
             .map_err(report_err(Path::new("payloads.ndjson")))?;
     }
 
-    let bulk = bulk_members.div_ceil(BATCH_SIZE as u64);
+    let bulk = bulk_members.div_ceil(crate::happyfox::MAX_BULK_CREATE as u64);
     let single = counts.valid - bulk_members;
     let conversation_posts = conv.staff_replies + conv.private_notes + conv.contact_replies;
     let total = bulk + single + conversation_posts + final_posts + tally_files.extra_posts;

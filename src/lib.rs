@@ -12,6 +12,7 @@ pub mod client;
 pub mod dryrun;
 pub mod duration;
 pub mod exit;
+pub mod happyfox;
 pub mod import;
 pub mod journal;
 pub mod mapping;

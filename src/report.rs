@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use crate::happyfox::MAX_BULK_CREATE;
 use crate::payload::TicketPayload;
 use crate::pipeline::SideFileStats;
 use crate::problem::{Problem, ProblemKind, Severity};
@@ -269,14 +270,11 @@ pub struct PayloadWriter {
     batches: u64,
 }
 
-/// Tickets per bulk-create request (HappyFox's maximum).
-pub const BATCH_SIZE: usize = 100;
-
 impl PayloadWriter {
     pub fn create(path: &Path) -> std::io::Result<PayloadWriter> {
         Ok(PayloadWriter {
             out: BufWriter::new(File::create(path)?),
-            batch: Vec::with_capacity(BATCH_SIZE),
+            batch: Vec::with_capacity(MAX_BULK_CREATE),
             batches: 0,
         })
     }
@@ -285,7 +283,7 @@ impl PayloadWriter {
     /// payload was a measurable share of the run.
     pub fn push(&mut self, source_id: String, payload: TicketPayload) -> std::io::Result<()> {
         self.batch.push((source_id, payload));
-        if self.batch.len() == BATCH_SIZE {
+        if self.batch.len() == MAX_BULK_CREATE {
             self.flush_batch()?;
         }
         Ok(())
@@ -456,8 +454,10 @@ pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
     }
     let _ = writeln!(
         o,
-        "time at {} POST/min (80% of HappyFox's 300/min): about {}",
+        "time at {} POST/min ({}% of HappyFox's {}/min): about {}",
         a.post_ceiling_per_min,
+        u64::from(a.post_ceiling_per_min) * 100 / u64::from(crate::happyfox::POST_PER_MIN),
+        crate::happyfox::POST_PER_MIN,
         human_duration(a.estimated_seconds)
     );
     if let Some(dir) = report_dir {

@@ -341,13 +341,31 @@ impl Schema {
 
 /// Case- and space-insensitive name comparison, the way an admin reads names.
 pub fn same_name(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
-    norm(a) == norm(b)
+    normal_name(a) == normal_name(b)
+}
+
+/// The form [`same_name`] compares: whitespace runs collapsed to one space, ends
+/// trimmed, lower-cased. Borrows when the name is already in that form (the common case
+/// for ASCII labels), so most lookups do not allocate.
+pub fn normal_name(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let plain = s.is_ascii()
+        && b.first().is_none_or(|c| *c != b' ')
+        && b.last().is_none_or(|c| *c != b' ')
+        && !b
+            .iter()
+            .any(|c| c.is_ascii_uppercase() || (c.is_ascii_whitespace() && *c != b' '))
+        && !s.contains("  ");
+    if plain {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase(),
+        )
+    }
 }
 
 /// The closest name among `candidates`, for "did you mean" hints; `None` when nothing is

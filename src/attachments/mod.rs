@@ -16,10 +16,7 @@ use serde::{Deserialize, Serialize};
 pub mod inline;
 pub use inline::{ImageRef, inline_images, rewrite_src};
 
-/// What HappyFox accepts per request: all attachments of a create, reply or note
-/// together, and the one image of an inline upload. Taken as 25 MiB, the size the
-/// sandbox enforces; HappyFox does not say whether its "25 MB" is binary or decimal.
-pub const MAX_REQUEST_BYTES: u64 = 25 * 1024 * 1024;
+pub use crate::happyfox::MAX_REQUEST_BYTES;
 
 /// One attachment of a message, as the mapping produces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

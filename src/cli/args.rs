@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::ClientOptions;
-use crate::dryrun;
 
 const EXIT_CODES: &str = "Exit codes: 0 everything done; 1 fatal error; 2 usage or configuration error; 3 finished, but some records were rejected or failed; 4 interrupted, resumable.";
 
@@ -111,7 +110,7 @@ pub struct DryRunArgs {
     #[arg(long)]
     pub sandbox: bool,
     /// The POST ceiling the time estimate assumes.
-    #[arg(long, default_value_t = dryrun::DEFAULT_POST_PER_MIN)]
+    #[arg(long, default_value_t = crate::happyfox::DEFAULT_POST_CEILING)]
     pub post_per_min: u32,
     #[command(flatten)]
     pub target: TargetArgs,

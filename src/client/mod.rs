@@ -339,12 +339,12 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
-            post_per_min: 240,
-            get_per_min: 400,
+            post_per_min: crate::happyfox::DEFAULT_POST_CEILING,
+            get_per_min: crate::happyfox::DEFAULT_GET_CEILING,
             burst: 3,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
-            lockout: Duration::from_secs(600),
+            lockout: crate::happyfox::LOCKOUT,
             concurrency: ConcurrencyOptions {
                 initial: 4,
                 max: 32,
@@ -861,7 +861,7 @@ fn transport_failure(e: &reqwest::Error) -> TransportFailure {
 
 /// The causes of a transport error, outermost first and without repeats; never the
 /// error itself, whose text carries the URL.
-pub(crate) fn error_causes(e: &reqwest::Error) -> Vec<String> {
+fn error_causes(e: &reqwest::Error) -> Vec<String> {
     let mut parts = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -874,13 +874,15 @@ pub(crate) fn error_causes(e: &reqwest::Error) -> Vec<String> {
     parts
 }
 
-/// The innermost causes of a transport error ("connection refused"), without the URL.
-fn describe(e: &reqwest::Error) -> String {
-    let parts = error_causes(e);
+/// What went wrong with a transport error ("connection refused", "operation timed
+/// out"): its causes, outermost first, joined; never the error's own text, which carries
+/// the URL (and a signed download URL carries a token).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut parts = error_causes(e);
+    if e.is_timeout() && !parts.iter().any(|p| p.contains("timed out")) {
+        parts.insert(0, "timed out".into());
+    }
     if parts.is_empty() {
-        if e.is_timeout() {
-            return "timed out".into();
-        }
         return "transport error".into();
     }
     parts.join(": ")

@@ -342,7 +342,7 @@ impl Fetcher {
                 .map_err(|e| AttachmentError::Download {
                     name: name.into(),
                     url: shown(&url),
-                    detail: scrub(describe(&e)),
+                    detail: scrub(crate::client::describe(&e)),
                 })?;
             let status = response.status();
             if status.is_redirection() {
@@ -419,7 +419,7 @@ impl Fetcher {
                 .map_err(|e| AttachmentError::Download {
                     name: name.into(),
                     url: shown(&url),
-                    detail: scrub(describe(&e)),
+                    detail: scrub(crate::client::describe(&e)),
                 })?;
             let Some(chunk) = chunk else { break };
             size += chunk.len() as u64;
@@ -544,18 +544,6 @@ fn shown_raw(raw: &str) -> String {
         None => cut.to_owned(),
     };
     cut.chars().take(200).collect()
-}
-
-/// The causes of a transport error ("connection refused"), without the URL.
-fn describe(e: &reqwest::Error) -> String {
-    let mut parts = crate::client::error_causes(e);
-    if e.is_timeout() {
-        parts.insert(0, "timed out".into());
-    }
-    if parts.is_empty() {
-        return "transport error".into();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

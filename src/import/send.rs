@@ -33,8 +33,8 @@ use crate::journal::{
     AttachmentFailure, BatchId, ItemOutcome, Journal, JournalError, RejectedRecord,
 };
 
-/// HappyFox takes at most 100 tickets per bulk create.
-pub const BATCH_SIZE: usize = 100;
+/// Tickets per bulk create unless `--batch-size` says fewer.
+pub const BATCH_SIZE: usize = crate::happyfox::MAX_BULK_CREATE;
 
 /// Knobs of the sender.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ impl Default for SendOptions {
         SendOptions {
             batch_size: BATCH_SIZE,
             reconcile_delay: Duration::from_secs(5),
-            post_per_min: 240,
+            post_per_min: crate::happyfox::DEFAULT_POST_CEILING,
             fetcher: None,
             closing_staff: None,
         }

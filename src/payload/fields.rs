@@ -98,7 +98,7 @@ impl Run<'_, '_> {
     ) -> Option<u64> {
         let found = choices
             .by_name
-            .and_then(|m| m.get(norm_name(label).as_ref()).copied());
+            .and_then(|m| m.get(schema::normal_name(label).as_ref()).copied());
         let choices = choices.list.unwrap_or(&[]);
         match found {
             Some(id) => Some(id),

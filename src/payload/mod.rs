@@ -154,7 +154,7 @@ pub struct Builder<'p> {
     names: NameMaps,
 }
 
-/// Schema names by their normalised form ([`norm_name`]), built once per run: every
+/// Schema names by their normalised form ([`schema::normal_name`]), built once per run: every
 /// record resolves a category, a priority, a status and several choice labels, and a scan
 /// comparing normalised copies of each name allocated for every comparison.
 #[derive(Default)]
@@ -174,14 +174,15 @@ impl NameMaps {
         fn index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<String, usize> {
             let mut map = HashMap::new();
             for (i, n) in names.enumerate() {
-                map.entry(norm_name(n).into_owned()).or_insert(i);
+                map.entry(schema::normal_name(n).into_owned()).or_insert(i);
             }
             map
         }
         fn choices(list: Option<&[schema::Choice]>) -> HashMap<String, u64> {
             let mut map = HashMap::new();
             for c in list.unwrap_or(&[]) {
-                map.entry(norm_name(&c.text).into_owned()).or_insert(c.id);
+                map.entry(schema::normal_name(&c.text).into_owned())
+                    .or_insert(c.id);
             }
             map
         }
@@ -200,30 +201,6 @@ impl NameMaps {
                 .map(|f| (f.id, choices(f.choices.as_deref())))
                 .collect(),
         }
-    }
-}
-
-/// The form [`schema::same_name`] compares: whitespace runs collapsed to one space, ends
-/// trimmed, lower-cased. Borrows when the name is already in that form (the common case
-/// for ASCII labels), so most lookups do not allocate.
-fn norm_name(s: &str) -> std::borrow::Cow<'_, str> {
-    let b = s.as_bytes();
-    let plain = s.is_ascii()
-        && b.first().is_none_or(|c| *c != b' ')
-        && b.last().is_none_or(|c| *c != b' ')
-        && !b
-            .iter()
-            .any(|c| c.is_ascii_uppercase() || (c.is_ascii_whitespace() && *c != b' '))
-        && !s.contains("  ");
-    if plain {
-        std::borrow::Cow::Borrowed(s)
-    } else {
-        std::borrow::Cow::Owned(
-            s.split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase(),
-        )
     }
 }
 
@@ -527,7 +504,7 @@ impl Run<'_, '_> {
             .b
             .names
             .categories
-            .get(norm_name(name).as_ref())
+            .get(schema::normal_name(name).as_ref())
             .map(|i| &schema.categories[*i])
             .or_else(|| name.parse::<u64>().ok().and_then(|id| schema.category(id)));
         match found {

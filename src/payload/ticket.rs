@@ -152,7 +152,7 @@ impl Run<'_, '_> {
                     .b
                     .names
                     .priorities
-                    .get(norm_name(&name).as_ref())
+                    .get(schema::normal_name(&name).as_ref())
                     .map(|i| &self.b.schema.priorities[*i])
                 {
                     Some(pr) => {
@@ -355,7 +355,7 @@ impl Run<'_, '_> {
                 .b
                 .names
                 .statuses
-                .get(norm_name(&name).as_ref())
+                .get(schema::normal_name(&name).as_ref())
                 .map(|i| &self.b.schema.statuses[*i])
             {
                 Some(st) => {
