@@ -18,6 +18,7 @@ use crate::happyfox::MAX_BULK_CREATE;
 use crate::payload::TicketPayload;
 use crate::pipeline::SideFileStats;
 use crate::problem::{Problem, ProblemKind, Severity};
+use crate::source::SourceId;
 
 /// How many examples each problem group keeps.
 pub const EXAMPLES_PER_KIND: usize = 5;
@@ -266,7 +267,7 @@ impl RejectsWriter {
 /// Streams `payloads.ndjson`: one line per bulk-create request, exactly its body.
 pub struct PayloadWriter {
     out: BufWriter<File>,
-    batch: Vec<(String, TicketPayload)>,
+    batch: Vec<(SourceId, TicketPayload)>,
     batches: u64,
 }
 
@@ -281,7 +282,7 @@ impl PayloadWriter {
 
     /// Takes the payload by value: the dry run is done with it, and copying every
     /// payload was a measurable share of the run.
-    pub fn push(&mut self, source_id: String, payload: TicketPayload) -> std::io::Result<()> {
+    pub fn push(&mut self, source_id: SourceId, payload: TicketPayload) -> std::io::Result<()> {
         self.batch.push((source_id, payload));
         if self.batch.len() == MAX_BULK_CREATE {
             self.flush_batch()?;

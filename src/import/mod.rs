@@ -295,10 +295,10 @@ fn enqueue(
                 })?;
                 let follow_up = replies::journal_messages(&t, &account, closing);
                 if !follow_up.is_empty() {
-                    messages.push((t.source_id.clone(), follow_up));
+                    messages.push((t.source_id.to_string(), follow_up));
                 }
                 valid.push(PendingRecord {
-                    source_id: t.source_id,
+                    source_id: t.source_id.into_string(),
                     file,
                     line,
                     payload,
@@ -322,7 +322,7 @@ fn enqueue(
                     // The first record with this id is the one imported; journaling the
                     // repeat under the same id would overwrite it.
                     Some(id) if duplicate => format!("{id} (repeated at {})", p.location),
-                    Some(id) => id,
+                    Some(id) => id.into_string(),
                     // A record without a readable id is still listed, under its position.
                     None => format!("(no id) {}", p.location),
                 };

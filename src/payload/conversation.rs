@@ -416,7 +416,7 @@ mod tests {
 
     fn ticket_with(files: Vec<AttachmentRef>) -> TicketPlan {
         TicketPlan {
-            source_id: "1".into(),
+            source_id: SourceId::new("1").unwrap(),
             location: None,
             payload: Default::default(),
             final_state: Default::default(),

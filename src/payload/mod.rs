@@ -24,7 +24,7 @@ use crate::mapping::template::{
 use crate::mapping::{Field, Plan};
 use crate::problem::{Problem, ProblemKind};
 use crate::schema::{self, Behavior, Category, FieldType, Schema, Staff};
-use crate::source::{Location, SourceRecord};
+use crate::source::{Location, SourceId, SourceRecord};
 
 mod attachments;
 pub mod conversation;
@@ -101,7 +101,7 @@ impl FinalState {
 /// A valid record, ready to send.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TicketPlan {
-    pub source_id: String,
+    pub source_id: SourceId,
     #[serde(skip)]
     pub location: Option<Location>,
     pub payload: TicketPayload,
@@ -137,11 +137,11 @@ pub enum RecordOutcome {
         warnings: Vec<Problem>,
     },
     Rejected {
-        source_id: Option<String>,
+        source_id: Option<SourceId>,
         problems: Vec<Problem>,
     },
     Skipped {
-        source_id: Option<String>,
+        source_id: Option<SourceId>,
     },
 }
 
@@ -235,25 +235,21 @@ impl<'p> Builder<'p> {
     /// duplicate (valid, or rejected with an id); `None` for a skipped record or one with
     /// no id. Cheap on the fast path, so the pipeline can catch repeated ids in input order
     /// before the records are built in parallel.
-    pub fn dedupe_key(&self, record: &SourceRecord) -> Option<String> {
+    pub fn dedupe_key(&self, record: &SourceRecord) -> Option<SourceId> {
         let input = RecordInput::new(&record.value, &self.sides);
         let mut r = Run {
             b: self,
             ctx: &input,
             problems: vec![],
         };
-        let source_id = r.string(&self.plan.source.id).unwrap_or_default();
-        let source_id = source_id.trim();
-        if source_id.is_empty() {
-            return None;
-        }
+        let source_id = SourceId::new(&r.string(&self.plan.source.id).unwrap_or_default())?;
         if let Some(skip) = &self.plan.source.skip_if
             && let Ok(v) = skip.expr.eval_record(&input)
             && v.is_true()
         {
             return None;
         }
-        Some(source_id.to_string())
+        Some(source_id)
     }
 
     /// The source id alone (for records that are rejected before anything else).
@@ -264,8 +260,8 @@ impl<'p> Builder<'p> {
             ctx: &input,
             problems: vec![],
         };
-        let source_id = r.string(&self.plan.source.id).unwrap_or_default();
-        if source_id.trim().is_empty() {
+        let Some(source_id) = SourceId::new(&r.string(&self.plan.source.id).unwrap_or_default())
+        else {
             r.problems.push(Problem::error(
                 ProblemKind::MissingRequired,
                 "source.id",
@@ -275,8 +271,7 @@ impl<'p> Builder<'p> {
                 source_id: None,
                 problems: r.problems,
             };
-        }
-        let source_id = source_id.trim().to_string();
+        };
         if let Some(skip) = &self.plan.source.skip_if {
             match skip.expr.eval_record(&input) {
                 Ok(v) if v.is_true() => {

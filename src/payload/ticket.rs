@@ -5,7 +5,7 @@
 use super::*;
 
 impl Run<'_, '_> {
-    pub(super) fn ticket(&mut self, source_id: &str) -> Option<TicketPlan> {
+    pub(super) fn ticket(&mut self, source_id: &SourceId) -> Option<TicketPlan> {
         let plan = self.b.plan;
         let t = &plan.ticket;
         // Sized for a typical payload (contact, subject, body, ids, a dozen custom fields)
@@ -41,7 +41,7 @@ impl Run<'_, '_> {
         };
 
         Some(TicketPlan {
-            source_id: source_id.to_string(),
+            source_id: source_id.clone(),
             location: None,
             payload: TicketPayload(p),
             final_state,
@@ -315,7 +315,7 @@ impl Run<'_, '_> {
     fn marker_field(
         &mut self,
         p: &mut Map<String, Json>,
-        source_id: &str,
+        source_id: &SourceId,
         category: Option<&Category>,
     ) {
         let plan = self.b.plan;

@@ -22,6 +22,62 @@ pub mod side;
 
 pub use side::{SideIndex, SideSpec};
 
+/// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it
+/// (trimmed, never empty): the journal's key, the marker's default value and what
+/// duplicate detection compares. A type of its own so it is never confused with a
+/// HappyFox id or a display id.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct SourceId(String);
+
+/// Shown as the quoted id, as messages (`source id "3003" appeared before`) quote it.
+impl fmt::Debug for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl SourceId {
+    /// The id of a rendered `source.id`: trimmed, `None` when empty.
+    pub fn new(rendered: &str) -> Option<SourceId> {
+        let t = rendered.trim();
+        (!t.is_empty()).then(|| SourceId(t.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for SourceId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for SourceId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SourceId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Where a record came from, precise enough to open the file at that place.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {

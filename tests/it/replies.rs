@@ -65,7 +65,7 @@ async fn create_and_journal(
     let pending: Vec<PendingRecord> = tickets
         .iter()
         .map(|t| PendingRecord {
-            source_id: t.source_id.clone(),
+            source_id: t.source_id.to_string(),
             file: "sample".into(),
             line: None,
             payload: serde_json::to_string(&t.payload).unwrap(),
@@ -87,7 +87,7 @@ async fn create_and_journal(
         };
         created.push(id);
         outcomes.push(ItemOutcome::Created {
-            source_id: t.source_id.clone(),
+            source_id: t.source_id.to_string(),
             happyfox_id: id,
             display_id,
         });
@@ -98,7 +98,7 @@ async fn create_and_journal(
         .iter()
         .map(|t| {
             (
-                t.source_id.clone(),
+                t.source_id.to_string(),
                 replies::journal_messages(t, schema, staff),
             )
         })
@@ -221,7 +221,7 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
     let pending: Vec<PendingRecord> = tickets
         .iter()
         .map(|t| PendingRecord {
-            source_id: t.source_id.clone(),
+            source_id: t.source_id.to_string(),
             file: "s".into(),
             line: None,
             payload: serde_json::to_string(&t.payload).unwrap(),
@@ -253,7 +253,7 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
             .finish_batch(
                 batch,
                 &[ItemOutcome::Created {
-                    source_id: t.source_id.clone(),
+                    source_id: t.source_id.to_string(),
                     happyfox_id: id,
                     display_id: String::new(),
                 }],
@@ -266,7 +266,7 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
         .iter()
         .map(|t| {
             (
-                t.source_id.clone(),
+                t.source_id.to_string(),
                 replies::journal_messages(t, &schema, staff),
             )
         })
@@ -298,7 +298,11 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
     );
     for (t, id) in tickets.iter().zip(&created) {
         let got = updates(&client, *id).await;
-        let want = &messages.iter().find(|(s, _)| s == &t.source_id).unwrap().1;
+        let want = &messages
+            .iter()
+            .find(|(s, _)| t.source_id == s.as_str())
+            .unwrap()
+            .1;
         assert_eq!(
             got.len(),
             want.len(),
