@@ -23,3 +23,4 @@ pub mod report;
 pub mod sandbox;
 pub mod schema;
 pub mod source;
+pub mod test_fixtures;
