@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The layering of src/, checked: which top-level modules each module may use.
+
+Data flows one way: source -> mapping -> payload -> (pipeline, dry run, report) in the
+front half, then batch -> client -> journal in the importer. The front half must be
+able to validate an export without the HTTP client, the journal or the importer; the
+sandbox must behave like HappyFox without knowing how the importer works. Each rule
+below says that in one line; a `crate::` path (or `use crate::{a, b}` group) that breaks
+one is printed with its file and line, and the script exits 1.
+
+Usage: python3 .ci/walls.py [SRC_DIR]
+"""
+import re
+import sys
+from pathlib import Path
+
+# Pure helpers any layer may use.
+SHARED = {"happyfox", "duration", "exit", "problem", "schema", "test_fixtures"}
+FRONT = {"source", "mapping", "payload", "attachments", "pipeline", "dryrun", "report"}
+BACK = {"client", "journal", "import", "sandbox", "cli"}
+
+# module -> (modules it must not use, the rule in one line)
+RULES = {
+    **{m: (BACK, "the front half (source, mapping, payload, attachments, pipeline, dry run, report) never uses the client, journal, importer, sandbox or CLI")
+       for m in FRONT},
+    "sandbox": (FRONT | BACK - {"sandbox"}, "the sandbox uses only the schema and shared helpers, nothing of the importer"),
+    "schema": (FRONT | BACK, "the schema is a leaf: every layer reads it, it reads none"),
+    "client": (FRONT | BACK - {"client"}, "the client speaks HTTP with the schema's types only, and knows nothing of journal or import"),
+    "journal": (FRONT - {"payload"} | BACK - {"journal"}, "the journal stores what it is given and never uses the client, importer or sandbox"),
+    "import": ({"cli", "sandbox", "dryrun", "report"}, "the importer is driven by the CLI and never reaches up to it, the sandbox or the dry run's output"),
+}
+for m in SHARED - {"schema"}:
+    RULES[m] = (FRONT | BACK - {m}, f"{m} is a shared helper and depends on no stage")
+
+PATH = re.compile(r"\bcrate::(\{[^}]*\}|[a-z_]+)")
+
+
+def used_modules(text):
+    """(line, module) for every top-level module a file names through crate::."""
+    for m in PATH.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        target = m.group(1)
+        if target.startswith("{"):
+            for part in target[1:-1].split(","):
+                name = part.strip().split("::")[0].strip()
+                if name and name not in ("self", "super"):
+                    yield line, name
+        else:
+            yield line, target
+
+
+def strip_comments(text):
+    # Doc and line comments mention modules freely; only code counts.
+    return re.sub(r"//[^\n]*", lambda m: " " * len(m.group(0)), text)
+
+
+def main():
+    src = Path(sys.argv[1] if len(sys.argv) > 1 else "src")
+    broken = 0
+    for path in sorted(src.rglob("*.rs")):
+        rel = path.relative_to(src)
+        owner = rel.parts[0].removesuffix(".rs")
+        if owner not in RULES:
+            continue
+        forbidden, rule = RULES[owner]
+        text = strip_comments(path.read_text())
+        for line, used in used_modules(text):
+            if used in forbidden:
+                print(f"{path}:{line}: {owner} uses crate::{used}: {rule}")
+                broken += 1
+    if broken:
+        print(f"walls: {broken} use(s) across layers")
+        return 1
+    print("walls: every module uses only the layers below it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
