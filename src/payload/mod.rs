@@ -252,7 +252,8 @@ impl<'p> Builder<'p> {
         Some(source_id)
     }
 
-    /// The source id alone (for records that are rejected before anything else).
+    /// What becomes of one record: valid with its plan and warnings, rejected with every
+    /// problem found, or skipped by `source.skip_if`.
     pub fn build(&self, record: &SourceRecord) -> RecordOutcome {
         let input = RecordInput::new(&record.value, &self.sides);
         let mut r = Run {
