@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::mapping::{MappingError, Plan};
-use crate::payload::conversation::MessageKind;
-use crate::payload::{EntryKind, RecordOutcome};
+use crate::payload::conversation::{MessageKind, closing_staff, plan_messages};
+use crate::payload::{EntryKind, RecordOutcome, TicketPlan};
 use crate::pipeline::{Pipeline, PipelineError, Processed};
+use crate::problem::Problem;
 use crate::report::{
     ApiPlan, ConversationCounts, Counts, PayloadWriter, ProblemTally, RejectsWriter, Summary,
 };
@@ -97,29 +98,29 @@ impl crate::exit::Classify for DryRunError {
     }
 }
 
-impl From<PipelineError<DryRunError>> for DryRunError {
-    fn from(e: PipelineError<DryRunError>) -> Self {
+impl DryRunError {
+    /// The pipeline's errors as the dry run's; `consumer` converts the consumer's own.
+    fn from_pipeline<E>(e: PipelineError<E>, consumer: impl FnOnce(E) -> DryRunError) -> Self {
         match e {
             PipelineError::Source(e) => DryRunError::Source(e),
             PipelineError::Side { name, message } => DryRunError::Side { name, message },
             PipelineError::Mapping(e) => DryRunError::Mapping(e),
             PipelineError::Index(e) => DryRunError::Index(e),
             PipelineError::TempDir { path, source } => DryRunError::Report { path, source },
-            PipelineError::Consumer(e) => e,
+            PipelineError::Consumer(e) => consumer(e),
         }
+    }
+}
+
+impl From<PipelineError<DryRunError>> for DryRunError {
+    fn from(e: PipelineError<DryRunError>) -> Self {
+        DryRunError::from_pipeline(e, |e| e)
     }
 }
 
 impl From<PipelineError> for DryRunError {
     fn from(e: PipelineError) -> Self {
-        match e {
-            PipelineError::Source(e) => DryRunError::Source(e),
-            PipelineError::Side { name, message } => DryRunError::Side { name, message },
-            PipelineError::Mapping(e) => DryRunError::Mapping(e),
-            PipelineError::Index(e) => DryRunError::Index(e),
-            PipelineError::TempDir { path, source } => DryRunError::Report { path, source },
-            PipelineError::Consumer(never) => match never {},
-        }
+        DryRunError::from_pipeline(e, |never| match never {})
     }
 }
 
@@ -130,154 +131,214 @@ fn report_err(path: &Path) -> impl Fn(std::io::Error) -> DryRunError + '_ {
     }
 }
 
+/// The report files written while records stream by (with `--report`).
+struct Writers {
+    rejects: RejectsWriter,
+    payloads: PayloadWriter,
+}
+
+impl Writers {
+    fn create(dir: &Path) -> Result<Writers, DryRunError> {
+        std::fs::create_dir_all(dir).map_err(report_err(dir))?;
+        Ok(Writers {
+            rejects: RejectsWriter::create(&dir.join("rejects.csv")).map_err(report_err(dir))?,
+            payloads: PayloadWriter::create(&dir.join("payloads.ndjson"))
+                .map_err(report_err(dir))?,
+        })
+    }
+
+    fn finish(self) -> Result<(), DryRunError> {
+        self.rejects
+            .finish()
+            .map_err(report_err(Path::new("rejects.csv")))?;
+        self.payloads
+            .finish()
+            .map_err(report_err(Path::new("payloads.ndjson")))?;
+        Ok(())
+    }
+}
+
+/// Everything counted while records stream by: the summary's counts and the API work.
+struct Tally<'a> {
+    schema: &'a Schema,
+    /// The agent who signs closing notes, as the import will choose it.
+    closing: Option<u64>,
+    counts: Counts,
+    problems: ProblemTally,
+    conv: ConversationCounts,
+    final_posts: u64,
+    contact_lookups: u64,
+    /// Valid tickets without files of their own: they go in bulk creates.
+    bulk_members: u64,
+    files: AttachmentTally,
+}
+
+impl Tally<'_> {
+    /// A valid ticket: its warnings, its conversation and the posts it will cost, exactly
+    /// as the import will journal them (closing notes included).
+    fn valid(
+        &mut self,
+        p: TicketPlan,
+        warnings: &[Problem],
+        loc: impl Fn() -> String,
+        writers: Option<&mut Writers>,
+        file: &Path,
+    ) -> Result<(), DryRunError> {
+        self.counts.valid += 1;
+        if !warnings.is_empty() {
+            self.counts.with_warnings += 1;
+            let loc = loc();
+            for w in warnings {
+                self.problems.add(&loc, Some(&p.source_id), w);
+            }
+        }
+        if !p.conversation.is_empty() {
+            self.conv.tickets_with_entries += 1;
+        }
+        let mut contacts = HashSet::new();
+        for e in &p.conversation {
+            match e.kind {
+                EntryKind::StaffReply => self.conv.staff_replies += 1,
+                EntryKind::PrivateNote => self.conv.private_notes += 1,
+                EntryKind::ContactReply => {
+                    self.conv.contact_replies += 1;
+                    contacts.insert(e.author.to_lowercase());
+                }
+            }
+            if e.fell_back {
+                self.conv.fallback_authors += 1;
+            } else {
+                self.conv.resolved_authors += 1;
+            }
+            self.files.add(&e.attachments);
+        }
+        self.contact_lookups += contacts.len() as u64;
+        self.final_posts += plan_messages(&p, self.schema, self.closing)
+            .iter()
+            .filter(|m| m.kind == MessageKind::FinalNote)
+            .count() as u64;
+        if p.attachments.is_empty() {
+            self.bulk_members += 1;
+            if let Some(w) = writers {
+                w.payloads
+                    .push(p.source_id, p.payload)
+                    .map_err(report_err(file))?;
+            }
+        } else {
+            self.files.add(&p.attachments);
+            if let Some(w) = writers {
+                w.payloads
+                    .push_single(&p.source_id, &p.payload, &p.attachments)
+                    .map_err(report_err(file))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A rejected record: every problem tallied, the row kept in rejects.csv.
+    fn rejected(
+        &mut self,
+        item: &Processed,
+        source_id: Option<&str>,
+        problems: &[Problem],
+        writers: Option<&mut Writers>,
+    ) -> Result<(), DryRunError> {
+        self.counts.rejected += 1;
+        let loc = item.location.to_string();
+        for p in problems {
+            self.problems.add(&loc, source_id, p);
+        }
+        if let Some(w) = writers {
+            w.rejects
+                .write(
+                    &loc,
+                    source_id,
+                    problems,
+                    item.record.as_ref(),
+                    item.raw.as_deref(),
+                    item.is_csv,
+                )
+                .map_err(report_err(&item.location.file))?;
+        }
+        Ok(())
+    }
+
+    /// The API work the import will do, and its duration at the POST ceiling.
+    fn api_plan(&self, post_per_min: u32) -> ApiPlan {
+        let bulk = self
+            .bulk_members
+            .div_ceil(crate::happyfox::MAX_BULK_CREATE as u64);
+        let single = self.counts.valid - self.bulk_members;
+        let c = &self.conv;
+        let conversation_posts = c.staff_replies + c.private_notes + c.contact_replies;
+        let total = bulk + single + conversation_posts + self.final_posts + self.files.extra_posts;
+        let post_per_min = post_per_min.max(1);
+        ApiPlan {
+            bulk_creates: bulk,
+            single_creates: single,
+            conversation_posts,
+            final_state_posts: self.final_posts,
+            attachments: self.files.files,
+            attachment_bytes: self.files.bytes,
+            attachment_extra_posts: self.files.extra_posts,
+            oversize_attachments: self.files.oversize,
+            total_posts: total,
+            gets: 7 + self.contact_lookups,
+            post_ceiling_per_min: post_per_min,
+            estimated_seconds: (total * 60).div_ceil(post_per_min as u64),
+        }
+    }
+}
+
 /// Runs the dry run and writes the report files; returns the summary.
 pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Summary, DryRunError> {
     let started = Instant::now();
     let pipeline = Pipeline::open(plan, schema.clone(), &opts.inputs, &opts.sides)?;
-
-    if let Some(dir) = &opts.report_dir {
-        std::fs::create_dir_all(dir).map_err(report_err(dir))?;
-    }
-    let mut rejects = match &opts.report_dir {
-        Some(d) => Some(RejectsWriter::create(&d.join("rejects.csv")).map_err(report_err(d))?),
+    let mut writers = match &opts.report_dir {
+        Some(dir) => Some(Writers::create(dir)?),
         None => None,
     };
-    let mut payloads = match &opts.report_dir {
-        Some(d) => Some(PayloadWriter::create(&d.join("payloads.ndjson")).map_err(report_err(d))?),
-        None => None,
+    let mut tally = Tally {
+        schema: &schema,
+        closing: closing_staff(plan, &schema),
+        counts: Counts::default(),
+        problems: ProblemTally::default(),
+        conv: ConversationCounts::default(),
+        final_posts: 0,
+        contact_lookups: 0,
+        bulk_members: 0,
+        files: AttachmentTally::default(),
     };
-
-    let mut counts = Counts::default();
-    let mut tally = ProblemTally::default();
-    let mut conv = ConversationCounts::default();
-    let mut final_posts = 0u64;
-    let mut contact_lookups = 0u64;
-    let mut bulk_members = 0u64;
-    let mut tally_files = AttachmentTally::default();
-    let closing = crate::payload::conversation::closing_staff(plan, &schema);
-
     let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
-        counts.read += 1;
-        // Formatted only for records that report something: most are valid and silent.
-        let loc = || item.location.to_string();
-        let file = &item.location.file;
+        tally.counts.read += 1;
         match item.outcome {
-            RecordOutcome::Valid { plan: p, warnings } => {
-                counts.valid += 1;
-                if !warnings.is_empty() {
-                    counts.with_warnings += 1;
-                }
-                if !warnings.is_empty() {
-                    let loc = loc();
-                    for w in &warnings {
-                        tally.add(&loc, Some(&p.source_id), w);
-                    }
-                }
-                if !p.conversation.is_empty() {
-                    conv.tickets_with_entries += 1;
-                }
-                let mut contacts = HashSet::new();
-                for e in &p.conversation {
-                    match e.kind {
-                        EntryKind::StaffReply => conv.staff_replies += 1,
-                        EntryKind::PrivateNote => conv.private_notes += 1,
-                        EntryKind::ContactReply => {
-                            conv.contact_replies += 1;
-                            contacts.insert(e.author.to_lowercase());
-                        }
-                    }
-                    if e.fell_back {
-                        conv.fallback_authors += 1;
-                    } else {
-                        conv.resolved_authors += 1;
-                    }
-                    tally_files.add(&e.attachments);
-                }
-                contact_lookups += contacts.len() as u64;
-                // The same messages the import will journal: closing notes included.
-                final_posts += crate::payload::conversation::plan_messages(&p, &schema, closing)
-                    .iter()
-                    .filter(|m| m.kind == MessageKind::FinalNote)
-                    .count() as u64;
-                if p.attachments.is_empty() {
-                    bulk_members += 1;
-                    if let Some(w) = payloads.as_mut() {
-                        let plan = *p;
-                        w.push(plan.source_id, plan.payload)
-                            .map_err(report_err(file))?;
-                    }
-                } else {
-                    tally_files.add(&p.attachments);
-                    if let Some(w) = payloads.as_mut() {
-                        w.push_single(&p.source_id, &p.payload, &p.attachments)
-                            .map_err(report_err(file))?;
-                    }
-                }
+            RecordOutcome::Valid { plan, warnings } => {
+                // Formatted only for records that report something: most are silent.
+                let loc = || item.location.to_string();
+                tally.valid(*plan, &warnings, loc, writers.as_mut(), &item.location.file)
             }
             RecordOutcome::Rejected {
-                source_id,
-                problems,
-            } => {
-                counts.rejected += 1;
-                let loc = loc();
-                for p in &problems {
-                    tally.add(&loc, source_id.as_deref(), p);
-                }
-                if let Some(w) = rejects.as_mut() {
-                    w.write(
-                        &loc,
-                        source_id.as_deref(),
-                        &problems,
-                        item.record.as_ref(),
-                        item.raw.as_deref(),
-                        item.is_csv,
-                    )
-                    .map_err(report_err(file))?;
-                }
+                ref source_id,
+                ref problems,
+            } => tally.rejected(&item, source_id.as_deref(), problems, writers.as_mut()),
+            RecordOutcome::Skipped { .. } => {
+                tally.counts.skipped += 1;
+                Ok(())
             }
-            RecordOutcome::Skipped { .. } => counts.skipped += 1,
         }
-        Ok(())
     })?;
-    let files = info.files;
-    let side_reports = info.side_files;
-
-    if let Some(w) = rejects {
-        w.finish().map_err(report_err(Path::new("rejects.csv")))?;
+    if let Some(w) = writers {
+        w.finish()?;
     }
-    if let Some(w) = payloads {
-        w.finish()
-            .map_err(report_err(Path::new("payloads.ndjson")))?;
-    }
-
-    let bulk = bulk_members.div_ceil(crate::happyfox::MAX_BULK_CREATE as u64);
-    let single = counts.valid - bulk_members;
-    let conversation_posts = conv.staff_replies + conv.private_notes + conv.contact_replies;
-    let total = bulk + single + conversation_posts + final_posts + tally_files.extra_posts;
-    let post_per_min = opts.post_per_min.max(1);
-    let api = ApiPlan {
-        bulk_creates: bulk,
-        single_creates: single,
-        conversation_posts,
-        final_state_posts: final_posts,
-        attachments: tally_files.files,
-        attachment_bytes: tally_files.bytes,
-        attachment_extra_posts: tally_files.extra_posts,
-        oversize_attachments: tally_files.oversize,
-        total_posts: total,
-        gets: 7 + contact_lookups,
-        post_ceiling_per_min: post_per_min,
-        estimated_seconds: (total * 60).div_ceil(post_per_min as u64),
-    };
     let summary = Summary {
         mapping: opts.mapping_path.display().to_string(),
-        inputs: files.iter().map(|f| f.display().to_string()).collect(),
+        inputs: info.files.iter().map(|f| f.display().to_string()).collect(),
         schema: opts.schema_label.clone(),
-        counts,
-        problems: tally.into_groups(),
-        conversation: conv,
-        api,
-        side_files: side_reports,
+        api: tally.api_plan(opts.post_per_min),
+        counts: tally.counts,
+        problems: tally.problems.into_groups(),
+        conversation: tally.conv,
+        side_files: info.side_files,
         seconds: started.elapsed().as_secs_f64(),
     };
     if let Some(dir) = &opts.report_dir {
