@@ -6,10 +6,12 @@ use std::sync::Arc;
 use super::account::{import_target, runtime};
 use super::args::ImportArgs;
 use super::{Failure, usage};
-use crate::client::ClientOptions;
+use crate::client::{Client, ClientOptions};
 use crate::exit::Exit;
+use crate::import::fetch::{FetchOptions, Fetcher, SourceAuth};
 use crate::import::{self, ConversationOutcome, ImportError, ImportOptions, SendOptions};
 use crate::mapping::{self, MappingErrors};
+use crate::sandbox::RunningSandbox;
 
 pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
     use std::io::IsTerminal;
@@ -44,25 +46,7 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
     let schema = Arc::new(target.schema);
     let plan =
         mapping::load(&args.export.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
-    // Attachments and inline images are read from the export's folder (never outside
-    // it) or downloaded, with the source's header from the environment.
-    let fetcher = {
-        use crate::import::fetch::{FetchOptions, Fetcher, SourceAuth};
-        let auth = SourceAuth::from_env().map_err(usage)?;
-        let root = crate::source::export_root(&args.export.input);
-        let options = FetchOptions {
-            auth,
-            // The in-process sandbox's test files are served over loopback http.
-            allow_loopback_http: args.sandbox,
-            ..FetchOptions::default()
-        };
-        Arc::new(Fetcher::new(&root, options).map_err(|e| {
-            usage(anyhow::anyhow!(
-                "cannot use the export folder {} for attachments: {e}",
-                root.display()
-            ))
-        })?)
-    };
+    let fetcher = fetcher(&args)?;
     let closing_staff = crate::payload::conversation::closing_staff(&plan, &schema);
     let opts = ImportOptions {
         mapping_path: args.export.mapping.clone(),
@@ -110,7 +94,40 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         .block_on(import::run(prepared, &target.client, &send, &mut progress))
         .map_err(Failure::fatal)?;
     print_outcome(&mut out, &outcome)?;
-    let stats = target.client.stats();
+    print_account(&mut out, &target.client, target.sandbox, &rt);
+    let end = outcome.end;
+    print_next_steps(&mut out, outcome, &args)?;
+    Ok(end.exit())
+}
+
+/// Attachments and inline images are read from the export's folder (never outside it)
+/// or downloaded, with the source's header from the environment.
+fn fetcher(args: &ImportArgs) -> Result<Arc<Fetcher>, Failure> {
+    let auth = SourceAuth::from_env().map_err(usage)?;
+    let root = crate::source::export_root(&args.export.input);
+    let options = FetchOptions {
+        auth,
+        // The in-process sandbox's test files are served over loopback http.
+        allow_loopback_http: args.sandbox,
+        ..FetchOptions::default()
+    };
+    let fetcher = Fetcher::new(&root, options).map_err(|e| {
+        usage(anyhow::anyhow!(
+            "cannot use the export folder {} for attachments: {e}",
+            root.display()
+        ))
+    })?;
+    Ok(Arc::new(fetcher))
+}
+
+/// What the account (or the sandbox) saw of the run.
+fn print_account(
+    out: &mut impl Write,
+    client: &Client,
+    sandbox: Option<RunningSandbox>,
+    rt: &tokio::runtime::Runtime,
+) {
+    let stats = client.stats();
     if stats.throttled > 0 {
         let _ = writeln!(
             out,
@@ -118,7 +135,7 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
             stats.throttled
         );
     }
-    if let Some(sb) = target.sandbox {
+    if let Some(sb) = sandbox {
         let s = sb.stats();
         let _ = writeln!(
             out,
@@ -127,6 +144,14 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         );
         let _ = rt.block_on(sb.stop());
     }
+}
+
+/// Where to look next, and the error that stopped the run, if any.
+fn print_next_steps(
+    out: &mut impl Write,
+    outcome: import::ImportOutcome,
+    args: &ImportArgs,
+) -> Result<(), Failure> {
     let (_, files_failed) = outcome.files();
     if outcome.summary.records.failed > 0 || files_failed > 0 {
         let _ = writeln!(
@@ -159,7 +184,7 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         }
         _ => {}
     }
-    Ok(outcome.end.exit())
+    Ok(())
 }
 
 /// The plan before confirmation: what will be sent and how long it takes at the ceiling.
