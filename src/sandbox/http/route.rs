@@ -1,0 +1,169 @@
+//! Routing: which HappyFox endpoint a request path names.
+//!
+//! Paths are matched here rather than by axum's router so that every request, known or
+//! not, goes through the one dispatcher and its order of checks.
+
+use super::super::ops::Action;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Endpoint {
+    Reference(&'static str),
+    Users,
+    User(String),
+    Tickets,
+    Ticket(u64),
+    TicketAction(u64, Action, &'static str),
+    TicketDelete(u64),
+    InlineAttachment,
+    Stats,
+    Reset,
+    NotFound,
+}
+
+impl Endpoint {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Endpoint::Reference(name) => format!("{name}/"),
+            Endpoint::Users => "users/".into(),
+            Endpoint::User(_) => "user/{id}/".into(),
+            Endpoint::Tickets => "tickets/".into(),
+            Endpoint::Ticket(_) => "ticket/{n}/".into(),
+            Endpoint::TicketAction(_, _, name) => format!("ticket/{{n}}/{name}/"),
+            Endpoint::TicketDelete(_) => "ticket/{n}/delete/".into(),
+            Endpoint::InlineAttachment => "ticket-inline-attachment".into(),
+            Endpoint::Stats => "_sandbox/stats".into(),
+            Endpoint::Reset => "_sandbox/reset".into(),
+            Endpoint::NotFound => "other".into(),
+        }
+    }
+
+    pub(super) fn write_target(&self) -> Option<u64> {
+        match self {
+            Endpoint::TicketAction(n, _, _) | Endpoint::TicketDelete(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+const REFERENCE: [&str; 7] = [
+    "categories",
+    "statuses",
+    "priorities",
+    "staff",
+    "ticket_custom_fields",
+    "user_custom_fields",
+    "contact_groups",
+];
+
+const ACTIONS: [&str; 5] = [
+    "staff_update",
+    "staff_pvtnote",
+    "user_reply",
+    "update_tags",
+    "update_custom_fields",
+];
+
+pub(super) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub(super) fn route(path: &str) -> Endpoint {
+    match path {
+        "/_sandbox/stats" | "/_sandbox/stats/" => return Endpoint::Stats,
+        "/_sandbox/reset" | "/_sandbox/reset/" => return Endpoint::Reset,
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix("/api/1.1/json/") else {
+        return Endpoint::NotFound;
+    };
+    if rest == "ticket-inline-attachment" || rest == "ticket-inline-attachment/" {
+        return Endpoint::InlineAttachment;
+    }
+    // Every other endpoint ends with a slash, as HappyFox's URLs do.
+    let Some(rest) = rest.strip_suffix('/') else {
+        return Endpoint::NotFound;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let ticket_no = |s: &str| {
+        (!s.is_empty() && s.len() < 19 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    match parts.as_slice() {
+        [name] => {
+            if let Some(r) = REFERENCE.iter().find(|r| *r == name) {
+                Endpoint::Reference(r)
+            } else if *name == "users" {
+                Endpoint::Users
+            } else if *name == "tickets" {
+                Endpoint::Tickets
+            } else {
+                Endpoint::NotFound
+            }
+        }
+        ["user", who] if !who.is_empty() => Endpoint::User(percent_decode(who)),
+        ["ticket", n] => ticket_no(n).map_or(Endpoint::NotFound, Endpoint::Ticket),
+        ["ticket", n, "delete"] => ticket_no(n).map_or(Endpoint::NotFound, Endpoint::TicketDelete),
+        ["ticket", n, action] => match (
+            ticket_no(n),
+            Action::from_path(action),
+            ACTIONS.iter().find(|a| *a == action),
+        ) {
+            (Some(n), Some(a), Some(name)) => Endpoint::TicketAction(n, a, name),
+            _ => Endpoint::NotFound,
+        },
+        _ => Endpoint::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_every_documented_path() {
+        assert_eq!(
+            route("/api/1.1/json/categories/"),
+            Endpoint::Reference("categories")
+        );
+        assert_eq!(route("/api/1.1/json/categories"), Endpoint::NotFound);
+        assert_eq!(route("/api/1.1/json/tickets/"), Endpoint::Tickets);
+        assert_eq!(route("/api/1.1/json/ticket/12/"), Endpoint::Ticket(12));
+        assert_eq!(route("/api/1.1/json/ticket/DC12/"), Endpoint::NotFound);
+        assert_eq!(
+            route("/api/1.1/json/ticket/12/staff_pvtnote/"),
+            Endpoint::TicketAction(12, Action::PrivateNote, "staff_pvtnote")
+        );
+        assert_eq!(
+            route("/api/1.1/json/ticket/12/delete/"),
+            Endpoint::TicketDelete(12)
+        );
+        assert_eq!(route("/api/1.1/json/ticket/12/move/"), Endpoint::NotFound);
+        assert_eq!(
+            route("/api/1.1/json/user/a%40b.com/"),
+            Endpoint::User("a@b.com".into())
+        );
+        assert_eq!(
+            route("/api/1.1/json/ticket-inline-attachment"),
+            Endpoint::InlineAttachment
+        );
+        assert_eq!(route("/_sandbox/stats"), Endpoint::Stats);
+    }
+}
