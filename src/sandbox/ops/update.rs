@@ -1,0 +1,366 @@
+//! The writes on an existing ticket: the `ticket/<n>/<action>/` family and delete.
+
+use super::super::store::{
+    Attachment, Author, Body, Message, Seconds, Store, Ticket, Update, set_cf,
+};
+use super::super::validate::{self as v, FieldErrors, INVALID_CHOICE, INVALID_INTEGER, REQUIRED};
+use super::Payload;
+use super::read::{
+    active_staff, read_assignee, read_body, read_bool, read_custom_fields, read_due_date,
+    read_email_list, read_id_of, read_text,
+};
+use crate::schema::{Behavior, Schema};
+
+/// The ticket-level writes, all of the `POST ticket/<n>/<action>/` family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    StaffUpdate,
+    PrivateNote,
+    UserReply,
+    UpdateTags,
+    UpdateCustomFields,
+}
+
+impl Action {
+    pub fn from_path(segment: &str) -> Option<Action> {
+        Some(match segment {
+            "staff_update" => Action::StaffUpdate,
+            "staff_pvtnote" => Action::PrivateNote,
+            "user_reply" => Action::UserReply,
+            "update_tags" => Action::UpdateTags,
+            "update_custom_fields" => Action::UpdateCustomFields,
+            _ => return None,
+        })
+    }
+}
+
+/// Applies one ticket action, or changes nothing and returns every error.
+pub fn apply_action(
+    schema: &Schema,
+    store: &mut Store,
+    ticket_id: u64,
+    action: Action,
+    payload: &Payload,
+    attachments: Vec<Attachment>,
+    now: Seconds,
+) -> Result<(), FieldErrors> {
+    let Some(ticket) = store.tickets.get(&ticket_id) else {
+        let mut e = FieldErrors::default();
+        e.add("ticket", "Cannot find the requested object");
+        return Err(e);
+    };
+    let mut e = FieldErrors::default();
+    match action {
+        Action::UpdateTags => {
+            let add = read_text(payload, "add", &mut e).unwrap_or_default();
+            let remove = read_text(payload, "remove", &mut e).unwrap_or_default();
+            if !e.is_empty() {
+                return Err(e);
+            }
+            let remove = v::split_tags(&remove);
+            let Some(t) = store.tickets.get_mut(&ticket_id) else {
+                return Ok(());
+            };
+            for tag in v::split_tags(&add) {
+                if !t.tags.contains(&tag) {
+                    t.tags.push(tag);
+                }
+            }
+            t.tags.retain(|tag| !remove.contains(tag));
+            t.last_modified = now;
+            Ok(())
+        }
+        Action::UserReply => {
+            let user = if v::is_blank(payload.get("user")) {
+                e.add("user", REQUIRED);
+                None
+            } else {
+                read_id_of(
+                    payload,
+                    "user",
+                    |id| store.contacts.get(&id).map(|c| c.id),
+                    &mut e,
+                )
+            };
+            let text = read_text(payload, "text", &mut e).filter(|t| !t.trim().is_empty());
+            if text.is_none() && !e.0.iter().any(|(f, _)| f == "text") {
+                e.add("text", REQUIRED);
+            }
+            let cc = read_email_list(payload, "cc", &mut e);
+            let bcc = read_email_list(payload, "bcc", &mut e);
+            let (Some(user), Some(text), true) = (user, text, e.is_empty()) else {
+                return Err(e);
+            };
+            let body = if text.trim_start().starts_with('<') {
+                Body::Html(text)
+            } else {
+                Body::Text(text)
+            };
+            let uid = store.next_update_id();
+            let mut u = Update::new(uid, now, Author::User(user));
+            u.message = Some(Box::new(Message {
+                body,
+                subject: String::new(),
+                cc,
+                bcc,
+                attachments,
+                private: false,
+                customer_updated: false,
+            }));
+            let Some(t) = store.tickets.get_mut(&ticket_id) else {
+                return Ok(());
+            };
+            t.updates.push(u);
+            t.last_user_reply_at = Some(now);
+            t.last_updated_at = now;
+            t.last_modified = now;
+            store.update_count += 1;
+            Ok(())
+        }
+        Action::UpdateCustomFields => {
+            let staff = active_staff(schema, payload.get("staff"));
+            if let Err(msg) = staff {
+                e.add("staff", msg);
+            }
+            let (ticket_cf, _) =
+                read_custom_fields(schema, payload, Some(ticket.category), &[], &mut e);
+            let completed = schema
+                .status(ticket.status)
+                .is_some_and(|s| s.behavior == Behavior::Completed);
+            for (id, value) in &ticket_cf {
+                if value.is_none()
+                    && let Some(f) = schema.ticket_field(*id)
+                {
+                    if f.required {
+                        e.add(&format!("t-cf-{id}"), REQUIRED);
+                    } else if f.compulsory_on_completed && completed {
+                        e.add(&format!("t-cf-{id}"), v::COMPULSORY_ON_COMPLETE);
+                    }
+                }
+            }
+            let (Ok(staff), true) = (staff, e.is_empty()) else {
+                return Err(e);
+            };
+            let uid = store.next_update_id();
+            let Some(t) = store.tickets.get_mut(&ticket_id) else {
+                return Ok(());
+            };
+            let mut u = Update::new(uid, now, Author::Staff(staff));
+            for (id, value) in ticket_cf {
+                let old = t.set_cf(id, value.clone());
+                if old != value {
+                    u.changes_mut().custom_fields.push((id, old, value));
+                }
+            }
+            t.last_modified = now;
+            t.updates.push(u);
+            store.update_count += 1;
+            Ok(())
+        }
+        Action::StaffUpdate | Action::PrivateNote => {
+            staff_write(schema, store, ticket_id, action, payload, attachments, now)
+        }
+    }
+}
+
+fn staff_write(
+    schema: &Schema,
+    store: &mut Store,
+    ticket_id: u64,
+    action: Action,
+    payload: &Payload,
+    attachments: Vec<Attachment>,
+    now: Seconds,
+) -> Result<(), FieldErrors> {
+    let mut e = FieldErrors::default();
+    let Some(ticket) = store.tickets.get(&ticket_id) else {
+        e.add("ticket", "Cannot find the requested object");
+        return Err(e);
+    };
+    let staff = active_staff(schema, payload.get("staff"));
+    if let Err(msg) = staff {
+        e.add("staff", msg);
+    }
+    let status = read_id_of(payload, "status", |id| schema.status(id), &mut e);
+    let priority = read_id_of(payload, "priority", |id| schema.priority(id), &mut e);
+    let assignee = read_assignee(schema, payload, &mut e);
+    let category = schema.category(ticket.category);
+    let time_spent = match payload.get("time_spent") {
+        v if v::is_blank(v) => {
+            if category.is_some_and(|c| c.time_spent_mandatory) {
+                e.add("time_spent", REQUIRED);
+            }
+            0
+        }
+        Some(value) => v::as_id(value).unwrap_or_else(|| {
+            e.add("time_spent", INVALID_INTEGER);
+            0
+        }),
+        None => 0,
+    };
+    let due_date = read_due_date(payload, &mut e);
+    let tags = read_text(payload, "tags", &mut e).map(|t| v::split_tags(&t));
+    let (cc, bcc, customer_updated) = if action == Action::StaffUpdate {
+        let cc = read_email_list(payload, "cc", &mut e);
+        let bcc = read_email_list(payload, "bcc", &mut e);
+        let updated = read_bool(payload, "update_customer", &mut e);
+        read_bool(payload, "send_survey", &mut e);
+        (cc, bcc, updated)
+    } else {
+        if let Some(alert) = payload.get("alert").filter(|a| !v::is_blank(Some(a)))
+            && !(matches!(alert.as_str(), Some("s" | "c"))
+                || v::as_id(alert)
+                    .and_then(|id| schema.staff_member(id))
+                    .is_some())
+        {
+            e.add("alert", INVALID_CHOICE);
+        }
+        (String::new(), String::new(), false)
+    };
+    let subject = if action == Action::StaffUpdate {
+        read_text(payload, "subject", &mut e).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let body = read_body(payload, "plaintext", &mut e);
+    let (ticket_cf, contact_cf) = read_custom_fields(
+        schema,
+        payload,
+        Some(ticket.category),
+        &["ccf-", "c-cf-"],
+        &mut e,
+    );
+    // Compulsory-on-completion fields, checked only when the ticket moves from a pending
+    // status to a completed one, against the values it will have after this update.
+    let old_completed = schema
+        .status(ticket.status)
+        .is_some_and(|s| s.behavior == Behavior::Completed);
+    if let Some(new) = status
+        && new.behavior == Behavior::Completed
+        && !old_completed
+    {
+        for f in schema
+            .ticket_custom_fields
+            .iter()
+            .filter(|f| f.compulsory_on_completed && f.applies_to(ticket.category))
+        {
+            let after = match ticket_cf.iter().find(|(id, _)| *id == f.id) {
+                Some((_, value)) => value.is_some(),
+                None => ticket.cf(f.id).is_some(),
+            };
+            if !after {
+                e.add(&format!("t-cf-{}", f.id), v::COMPULSORY_ON_COMPLETE);
+            }
+        }
+    }
+    let (Ok(staff), true) = (staff, e.is_empty()) else {
+        return Err(e);
+    };
+    let status = status.map(|s| (s.id, s.behavior));
+    let priority = priority.map(|p| p.id);
+    let user = ticket.user;
+    let uid = store.next_update_id();
+    let mut u = Update::new(uid, now, Author::Staff(staff));
+    u.time_spent = time_spent;
+    let Some(t) = store.tickets.get_mut(&ticket_id) else {
+        return Ok(());
+    };
+    if let Some((s, behavior)) = status
+        && s != t.status
+    {
+        u.changes_mut().status = Some((t.status, s));
+        t.status = s;
+        if behavior == Behavior::Completed {
+            t.last_closed_at = Some(now);
+        }
+    }
+    if let Some(p) = priority
+        && p != t.priority
+    {
+        u.changes_mut().priority = Some((t.priority, p));
+        t.priority = p;
+    }
+    if let Some(a) = assignee
+        && a != t.assignee
+    {
+        u.changes_mut().assignee = Some((t.assignee, a));
+        t.assignee = a;
+    }
+    if let Some(d) = due_date
+        && d != t.due_date
+    {
+        u.changes_mut().due_date = Some((t.due_date.clone(), d.clone()));
+        t.due_date = d;
+    }
+    if let Some(tags) = tags {
+        t.tags = tags;
+    }
+    for (id, value) in ticket_cf {
+        let old = t.set_cf(id, value.clone());
+        if old != value {
+            u.changes_mut().custom_fields.push((id, old, value));
+        }
+    }
+    t.time_spent += time_spent;
+    if let Some(body) = body {
+        u.message = Some(Box::new(Message {
+            body,
+            subject,
+            cc,
+            bcc,
+            attachments,
+            private: action == Action::PrivateNote,
+            customer_updated,
+        }));
+        if action == Action::StaffUpdate {
+            t.last_staff_reply_at = Some(now);
+            t.last_updated_at = now;
+        }
+    } else if !attachments.is_empty() {
+        u.message = Some(Box::new(Message {
+            body: Body::Text(String::new()),
+            subject,
+            cc,
+            bcc,
+            attachments,
+            private: action == Action::PrivateNote,
+            customer_updated,
+        }));
+    }
+    t.last_modified = now;
+    t.updates.push(u);
+    store.update_count += 1;
+    if !contact_cf.is_empty()
+        && let Some(c) = store.contacts.get_mut(&user)
+    {
+        for (field, value) in contact_cf {
+            set_cf(&mut c.custom, field, value);
+        }
+        c.updated_at = now;
+    }
+    Ok(())
+}
+
+/// `POST ticket/<n>/delete/`: returns the deleted ticket's display id source (its category).
+pub fn delete_ticket(
+    schema: &Schema,
+    store: &mut Store,
+    ticket_id: u64,
+    payload: &Payload,
+) -> Result<Ticket, FieldErrors> {
+    let mut e = FieldErrors::default();
+    if let Err(msg) = active_staff(schema, payload.get("staff_id")) {
+        e.add("staff_id", msg);
+        return Err(e);
+    }
+    let Some(t) = store.tickets.remove(&ticket_id) else {
+        e.add("ticket", "Cannot find the requested object");
+        return Err(e);
+    };
+    store.update_count -= t.updates.len() as u64;
+    store.deleted_tickets += 1;
+    if let Some(c) = store.contacts.get_mut(&t.user) {
+        c.tickets.retain(|id| *id != ticket_id);
+    }
+    Ok(t)
+}
