@@ -49,118 +49,152 @@ pub fn apply_action(
         e.add("ticket", "Cannot find the requested object");
         return Err(e);
     };
-    let mut e = FieldErrors::default();
     match action {
-        Action::UpdateTags => {
-            let add = read_text(payload, "add", &mut e).unwrap_or_default();
-            let remove = read_text(payload, "remove", &mut e).unwrap_or_default();
-            if !e.is_empty() {
-                return Err(e);
-            }
-            let remove = v::split_tags(&remove);
-            let Some(t) = store.tickets.get_mut(&ticket_id) else {
-                return Ok(());
-            };
-            for tag in v::split_tags(&add) {
-                if !t.tags.contains(&tag) {
-                    t.tags.push(tag);
-                }
-            }
-            t.tags.retain(|tag| !remove.contains(tag));
-            t.last_modified = now;
-            Ok(())
-        }
-        Action::UserReply => {
-            let user = if v::is_blank(payload.get("user")) {
-                e.add("user", REQUIRED);
-                None
-            } else {
-                read_id_of(
-                    payload,
-                    "user",
-                    |id| store.contacts.get(&id).map(|c| c.id),
-                    &mut e,
-                )
-            };
-            let text = read_text(payload, "text", &mut e).filter(|t| !t.trim().is_empty());
-            if text.is_none() && !e.0.iter().any(|(f, _)| f == "text") {
-                e.add("text", REQUIRED);
-            }
-            let cc = read_email_list(payload, "cc", &mut e);
-            let bcc = read_email_list(payload, "bcc", &mut e);
-            let (Some(user), Some(text), true) = (user, text, e.is_empty()) else {
-                return Err(e);
-            };
-            let body = if text.trim_start().starts_with('<') {
-                Body::Html(text)
-            } else {
-                Body::Text(text)
-            };
-            let uid = store.next_update_id();
-            let mut u = Update::new(uid, now, Author::User(user));
-            u.message = Some(Box::new(Message {
-                body,
-                subject: String::new(),
-                cc,
-                bcc,
-                attachments,
-                private: false,
-                customer_updated: false,
-            }));
-            let Some(t) = store.tickets.get_mut(&ticket_id) else {
-                return Ok(());
-            };
-            t.updates.push(u);
-            t.last_user_reply_at = Some(now);
-            t.last_updated_at = now;
-            t.last_modified = now;
-            store.update_count += 1;
-            Ok(())
-        }
+        Action::UpdateTags => update_tags(store, ticket_id, payload, now),
+        Action::UserReply => user_reply(store, ticket_id, payload, attachments, now),
         Action::UpdateCustomFields => {
-            let staff = active_staff(schema, payload.get("staff"));
-            if let Err(msg) = staff {
-                e.add("staff", msg);
-            }
-            let (ticket_cf, _) =
-                read_custom_fields(schema, payload, Some(ticket.category), &[], &mut e);
-            let completed = schema
-                .status(ticket.status)
-                .is_some_and(|s| s.behavior == Behavior::Completed);
-            for (id, value) in &ticket_cf {
-                if value.is_none()
-                    && let Some(f) = schema.ticket_field(*id)
-                {
-                    if f.required {
-                        e.add(&format!("t-cf-{id}"), REQUIRED);
-                    } else if f.compulsory_on_completed && completed {
-                        e.add(&format!("t-cf-{id}"), v::COMPULSORY_ON_COMPLETE);
-                    }
-                }
-            }
-            let (Ok(staff), true) = (staff, e.is_empty()) else {
-                return Err(e);
-            };
-            let uid = store.next_update_id();
-            let Some(t) = store.tickets.get_mut(&ticket_id) else {
-                return Ok(());
-            };
-            let mut u = Update::new(uid, now, Author::Staff(staff));
-            for (id, value) in ticket_cf {
-                let old = t.set_cf(id, value.clone());
-                if old != value {
-                    u.changes_mut().custom_fields.push((id, old, value));
-                }
-            }
-            t.last_modified = now;
-            t.updates.push(u);
-            store.update_count += 1;
-            Ok(())
+            let (category, status) = (ticket.category, ticket.status);
+            update_custom_fields(schema, store, ticket_id, category, status, payload, now)
         }
         Action::StaffUpdate | Action::PrivateNote => {
             staff_write(schema, store, ticket_id, action, payload, attachments, now)
         }
     }
+}
+
+/// `update_tags`: adds the `add` tags the ticket lacks, then removes the `remove` ones.
+fn update_tags(
+    store: &mut Store,
+    ticket_id: u64,
+    payload: &Payload,
+    now: Seconds,
+) -> Result<(), FieldErrors> {
+    let mut e = FieldErrors::default();
+    let add = read_text(payload, "add", &mut e).unwrap_or_default();
+    let remove = read_text(payload, "remove", &mut e).unwrap_or_default();
+    if !e.is_empty() {
+        return Err(e);
+    }
+    let remove = v::split_tags(&remove);
+    let Some(t) = store.tickets.get_mut(&ticket_id) else {
+        return Ok(());
+    };
+    for tag in v::split_tags(&add) {
+        if !t.tags.contains(&tag) {
+            t.tags.push(tag);
+        }
+    }
+    t.tags.retain(|tag| !remove.contains(tag));
+    t.last_modified = now;
+    Ok(())
+}
+
+/// `user_reply`: a message from a contact; text starting with `<` is taken as HTML.
+fn user_reply(
+    store: &mut Store,
+    ticket_id: u64,
+    payload: &Payload,
+    attachments: Vec<Attachment>,
+    now: Seconds,
+) -> Result<(), FieldErrors> {
+    let mut e = FieldErrors::default();
+    let user = if v::is_blank(payload.get("user")) {
+        e.add("user", REQUIRED);
+        None
+    } else {
+        read_id_of(
+            payload,
+            "user",
+            |id| store.contacts.get(&id).map(|c| c.id),
+            &mut e,
+        )
+    };
+    let text = read_text(payload, "text", &mut e).filter(|t| !t.trim().is_empty());
+    if text.is_none() && !e.0.iter().any(|(f, _)| f == "text") {
+        e.add("text", REQUIRED);
+    }
+    let cc = read_email_list(payload, "cc", &mut e);
+    let bcc = read_email_list(payload, "bcc", &mut e);
+    let (Some(user), Some(text), true) = (user, text, e.is_empty()) else {
+        return Err(e);
+    };
+    let body = if text.trim_start().starts_with('<') {
+        Body::Html(text)
+    } else {
+        Body::Text(text)
+    };
+    let uid = store.next_update_id();
+    let mut u = Update::new(uid, now, Author::User(user));
+    u.message = Some(Box::new(Message {
+        body,
+        subject: String::new(),
+        cc,
+        bcc,
+        attachments,
+        private: false,
+        customer_updated: false,
+    }));
+    let Some(t) = store.tickets.get_mut(&ticket_id) else {
+        return Ok(());
+    };
+    t.updates.push(u);
+    t.last_user_reply_at = Some(now);
+    t.last_updated_at = now;
+    t.last_modified = now;
+    store.update_count += 1;
+    Ok(())
+}
+
+/// `update_custom_fields`: a staff update that only sets ticket fields. Clearing a required
+/// field is refused, and so is clearing a compulsory-on-completion one while the ticket's
+/// `status` is a completed one.
+fn update_custom_fields(
+    schema: &Schema,
+    store: &mut Store,
+    ticket_id: u64,
+    category: u64,
+    status: u64,
+    payload: &Payload,
+    now: Seconds,
+) -> Result<(), FieldErrors> {
+    let mut e = FieldErrors::default();
+    let staff = active_staff(schema, payload.get("staff"));
+    if let Err(msg) = staff {
+        e.add("staff", msg);
+    }
+    let (ticket_cf, _) = read_custom_fields(schema, payload, Some(category), &[], &mut e);
+    let completed = schema
+        .status(status)
+        .is_some_and(|s| s.behavior == Behavior::Completed);
+    for (id, value) in &ticket_cf {
+        if value.is_none()
+            && let Some(f) = schema.ticket_field(*id)
+        {
+            if f.required {
+                e.add(&format!("t-cf-{id}"), REQUIRED);
+            } else if f.compulsory_on_completed && completed {
+                e.add(&format!("t-cf-{id}"), v::COMPULSORY_ON_COMPLETE);
+            }
+        }
+    }
+    let (Ok(staff), true) = (staff, e.is_empty()) else {
+        return Err(e);
+    };
+    let uid = store.next_update_id();
+    let Some(t) = store.tickets.get_mut(&ticket_id) else {
+        return Ok(());
+    };
+    let mut u = Update::new(uid, now, Author::Staff(staff));
+    for (id, value) in ticket_cf {
+        let old = t.set_cf(id, value.clone());
+        if old != value {
+            u.changes_mut().custom_fields.push((id, old, value));
+        }
+    }
+    t.last_modified = now;
+    t.updates.push(u);
+    store.update_count += 1;
+    Ok(())
 }
 
 fn staff_write(
