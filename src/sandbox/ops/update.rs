@@ -6,10 +6,10 @@ use super::super::store::{
 use super::super::validate::{self as v, FieldErrors, INVALID_CHOICE, INVALID_INTEGER, REQUIRED};
 use super::Payload;
 use super::read::{
-    active_staff, read_assignee, read_body, read_bool, read_custom_fields, read_due_date,
+    CfWrites, active_staff, read_assignee, read_body, read_bool, read_custom_fields, read_due_date,
     read_email_list, read_id_of, read_text,
 };
-use crate::schema::{Behavior, Schema};
+use crate::schema::{Behavior, Schema, Status};
 
 /// The ticket-level writes, all of the `POST ticket/<n>/<action>/` family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,11 +206,43 @@ fn staff_write(
     attachments: Vec<Attachment>,
     now: Seconds,
 ) -> Result<(), FieldErrors> {
-    let mut e = FieldErrors::default();
     let Some(ticket) = store.tickets.get(&ticket_id) else {
+        let mut e = FieldErrors::default();
         e.add("ticket", "Cannot find the requested object");
         return Err(e);
     };
+    let w = check_staff_write(schema, ticket, action, payload)?;
+    apply_staff_write(store, ticket_id, action, w, attachments, now);
+    Ok(())
+}
+
+/// A staff update or private note that passed validation. `None` leaves a property as it
+/// is; `assignee` and `due_date` use `Some(None)` to clear it.
+struct StaffWrite {
+    staff: u64,
+    status: Option<(u64, Behavior)>,
+    priority: Option<u64>,
+    assignee: Option<Option<u64>>,
+    time_spent: u64,
+    due_date: Option<Option<String>>,
+    tags: Option<Vec<String>>,
+    cc: String,
+    bcc: String,
+    customer_updated: bool,
+    subject: String,
+    body: Option<Body>,
+    ticket_cf: CfWrites,
+    contact_cf: CfWrites,
+}
+
+/// Checks a `staff_update` or `staff_pvtnote` payload against the schema and the ticket.
+fn check_staff_write(
+    schema: &Schema,
+    ticket: &Ticket,
+    action: Action,
+    payload: &Payload,
+) -> Result<StaffWrite, FieldErrors> {
+    let mut e = FieldErrors::default();
     let staff = active_staff(schema, payload.get("staff"));
     if let Err(msg) = staff {
         e.add("staff", msg);
@@ -264,8 +296,37 @@ fn staff_write(
         &["ccf-", "c-cf-"],
         &mut e,
     );
-    // Compulsory-on-completion fields, checked only when the ticket moves from a pending
-    // status to a completed one, against the values it will have after this update.
+    check_compulsory_on_completion(schema, ticket, status, &ticket_cf, &mut e);
+    let (Ok(staff), true) = (staff, e.is_empty()) else {
+        return Err(e);
+    };
+    Ok(StaffWrite {
+        staff,
+        status: status.map(|s| (s.id, s.behavior)),
+        priority: priority.map(|p| p.id),
+        assignee,
+        time_spent,
+        due_date,
+        tags,
+        cc,
+        bcc,
+        customer_updated,
+        subject,
+        body,
+        ticket_cf,
+        contact_cf,
+    })
+}
+
+/// Compulsory-on-completion fields, checked only when the ticket moves from a pending
+/// status to a completed one, against the values it will have after this update.
+fn check_compulsory_on_completion(
+    schema: &Schema,
+    ticket: &Ticket,
+    status: Option<&Status>,
+    ticket_cf: &CfWrites,
+    e: &mut FieldErrors,
+) {
     let old_completed = schema
         .status(ticket.status)
         .is_some_and(|s| s.behavior == Behavior::Completed);
@@ -287,18 +348,41 @@ fn staff_write(
             }
         }
     }
-    let (Ok(staff), true) = (staff, e.is_empty()) else {
-        return Err(e);
-    };
-    let status = status.map(|s| (s.id, s.behavior));
-    let priority = priority.map(|p| p.id);
-    let user = ticket.user;
+}
+
+/// Stores a checked staff write: the property changes it makes (recorded on the update),
+/// its message if it has a body or files, and the contact's fields.
+fn apply_staff_write(
+    store: &mut Store,
+    ticket_id: u64,
+    action: Action,
+    w: StaffWrite,
+    attachments: Vec<Attachment>,
+    now: Seconds,
+) {
+    let StaffWrite {
+        staff,
+        status,
+        priority,
+        assignee,
+        time_spent,
+        due_date,
+        tags,
+        cc,
+        bcc,
+        customer_updated,
+        subject,
+        body,
+        ticket_cf,
+        contact_cf,
+    } = w;
     let uid = store.next_update_id();
     let mut u = Update::new(uid, now, Author::Staff(staff));
     u.time_spent = time_spent;
     let Some(t) = store.tickets.get_mut(&ticket_id) else {
-        return Ok(());
+        return;
     };
+    let user = t.user;
     if let Some((s, behavior)) = status
         && s != t.status
     {
@@ -372,7 +456,6 @@ fn staff_write(
         }
         c.updated_at = now;
     }
-    Ok(())
 }
 
 /// `POST ticket/<n>/delete/`: returns the deleted ticket's display id source (its category).
