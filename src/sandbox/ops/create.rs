@@ -52,39 +52,7 @@ pub fn check_new_ticket(
     payload: &Payload,
 ) -> Result<NewTicket, FieldErrors> {
     let mut e = FieldErrors::default();
-    let requester = if !v::is_blank(payload.get("client")) {
-        match payload
-            .get("client")
-            .and_then(v::as_id)
-            .filter(|id| store.contacts.contains_key(id))
-        {
-            Some(id) => Some(Requester::Existing(id)),
-            None => {
-                e.add("client", INVALID_CHOICE);
-                None
-            }
-        }
-    } else {
-        let name = read_text(payload, "name", &mut e).filter(|n| !n.trim().is_empty());
-        let email = read_text(payload, "email", &mut e).filter(|n| !n.trim().is_empty());
-        if name.is_none() {
-            e.add("name", REQUIRED);
-        }
-        match &email {
-            None => e.add("email", REQUIRED),
-            Some(m) if !v::valid_email(m.trim()) => e.add("email", INVALID_EMAIL),
-            Some(_) => {}
-        }
-        let phone = read_text(payload, "phone", &mut e).filter(|p| !p.trim().is_empty());
-        match (name, email) {
-            (Some(name), Some(email)) => Some(Requester::New {
-                name,
-                email: email.trim().to_string(),
-                phone,
-            }),
-            _ => None,
-        }
-    };
+    let requester = read_requester(store, payload, &mut e);
     let subject = read_text(payload, "subject", &mut e).filter(|s| !s.trim().is_empty());
     if subject.is_none() && !e.0.iter().any(|(f, _)| f == "subject") {
         e.add("subject", REQUIRED);
@@ -120,33 +88,11 @@ pub fn check_new_ticket(
         .unwrap_or_default();
     let cc = read_email_list(payload, "cc", &mut e);
     let bcc = read_email_list(payload, "bcc", &mut e);
-    let created_at = match payload.get("created_at") {
-        None | Some(Value::Null) => None,
-        Some(value) => match value.as_str().and_then(v::parse_created_at) {
-            Some(s) => Some(s),
-            None => {
-                e.add("created_at", INVALID_DATETIME);
-                None
-            }
-        },
-    };
+    let created_at = read_created_at(payload, &mut e);
     let due_date = read_due_date(payload, &mut e).flatten();
     let visible_only_staff = read_bool(payload, "visible_only_staff", &mut e);
     let (ticket_cf, contact_cf) = read_custom_fields(schema, payload, category, &["c-cf-"], &mut e);
-    if let Some(cat) = category {
-        for f in schema
-            .ticket_custom_fields
-            .iter()
-            .filter(|f| f.required && f.applies_to(cat))
-        {
-            if !ticket_cf
-                .iter()
-                .any(|(id, val)| *id == f.id && val.is_some())
-            {
-                e.add(&format!("t-cf-{}", f.id), REQUIRED);
-            }
-        }
-    }
+    check_required_fields(schema, category, &ticket_cf, &mut e);
     match (requester, subject, body, category, priority) {
         (Some(requester), Some(subject), Some(body), Some(category), Some(priority))
             if e.is_empty() =>
@@ -174,6 +120,80 @@ pub fn check_new_ticket(
                 e.add("priority", REQUIRED);
             }
             Err(e)
+        }
+    }
+}
+
+/// The requester. A non-blank `client` wins: `name`, `email` and `phone` are then not read,
+/// so they cannot fail the create.
+fn read_requester(store: &Store, payload: &Payload, e: &mut FieldErrors) -> Option<Requester> {
+    if !v::is_blank(payload.get("client")) {
+        match payload
+            .get("client")
+            .and_then(v::as_id)
+            .filter(|id| store.contacts.contains_key(id))
+        {
+            Some(id) => Some(Requester::Existing(id)),
+            None => {
+                e.add("client", INVALID_CHOICE);
+                None
+            }
+        }
+    } else {
+        let name = read_text(payload, "name", e).filter(|n| !n.trim().is_empty());
+        let email = read_text(payload, "email", e).filter(|n| !n.trim().is_empty());
+        if name.is_none() {
+            e.add("name", REQUIRED);
+        }
+        match &email {
+            None => e.add("email", REQUIRED),
+            Some(m) if !v::valid_email(m.trim()) => e.add("email", INVALID_EMAIL),
+            Some(_) => {}
+        }
+        let phone = read_text(payload, "phone", e).filter(|p| !p.trim().is_empty());
+        match (name, email) {
+            (Some(name), Some(email)) => Some(Requester::New {
+                name,
+                email: email.trim().to_string(),
+                phone,
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn read_created_at(payload: &Payload, e: &mut FieldErrors) -> Option<Seconds> {
+    match payload.get("created_at") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_str().and_then(v::parse_created_at) {
+            Some(s) => Some(s),
+            None => {
+                e.add("created_at", INVALID_DATETIME);
+                None
+            }
+        },
+    }
+}
+
+/// The category's required ticket fields must all have a value.
+fn check_required_fields(
+    schema: &Schema,
+    category: Option<u64>,
+    ticket_cf: &CfWrites,
+    e: &mut FieldErrors,
+) {
+    if let Some(cat) = category {
+        for f in schema
+            .ticket_custom_fields
+            .iter()
+            .filter(|f| f.required && f.applies_to(cat))
+        {
+            if !ticket_cf
+                .iter()
+                .any(|(id, val)| *id == f.id && val.is_some())
+            {
+                e.add(&format!("t-cf-{}", f.id), REQUIRED);
+            }
         }
     }
 }
