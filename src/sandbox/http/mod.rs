@@ -118,6 +118,30 @@ struct InflightGuard<'a> {
     ticket: u64,
 }
 
+impl<'a> InflightGuard<'a> {
+    /// Counts a write on `ticket` as in flight until the guard drops, and an overlap in the
+    /// stats when another write on it already is. The flag says whether to refuse this one.
+    fn enter(shared: &'a Shared, ticket: u64) -> (InflightGuard<'a>, bool) {
+        let overlapping = {
+            let mut map = lock(&shared.inflight);
+            let n = map.entry(ticket).or_insert(0);
+            *n += 1;
+            *n > 1
+        };
+        let guard = InflightGuard { shared, ticket };
+        let reject = overlapping && {
+            let mut stats = lock(&shared.stats);
+            stats.overlapping_writes += 1;
+            *stats.overlaps_by_ticket.entry(ticket).or_default() += 1;
+            if shared.reject_overlaps {
+                stats.conflicts += 1;
+            }
+            shared.reject_overlaps
+        };
+        (guard, reject)
+    }
+}
+
 impl Drop for InflightGuard<'_> {
     fn drop(&mut self) {
         let mut map = lock(&self.shared.inflight);
@@ -149,6 +173,8 @@ pub async fn handle(
     response
 }
 
+/// Applies the checks in the order the module header gives; the flag is whether to drop
+/// the connection instead of sending the response.
 async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Response, bool) {
     if !shared.authorized(req.headers()) {
         return (unauthorized(), false);
@@ -156,42 +182,12 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
     let method = req.method().clone();
     let is_post = method == Method::POST;
     if !is_post && method != Method::GET {
-        return (
-            plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
-            false,
-        );
+        return (method_not_allowed(), false);
     }
-    match endpoint {
-        Endpoint::Stats if !is_post => return (ok(&json!(shared.stats())), false),
-        Endpoint::Reset if is_post => {
-            lock(&shared.store).clear();
-            *lock(&shared.stats) = Stats::default();
-            lock(&shared.limiter).reset();
-            shared.dirty.store(true, Ordering::Release);
-            return (ok(&json!({"reset": true})), false);
-        }
-        Endpoint::Stats | Endpoint::Reset => {
-            return (
-                plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
-                false,
-            );
-        }
-        _ => {}
+    if let Some(response) = sandbox_endpoint(shared, endpoint, is_post) {
+        return (response, false);
     }
-    let class = if is_post {
-        MethodClass::Post
-    } else {
-        MethodClass::Get
-    };
-    let verdict = lock(&shared.limiter).check(class, Instant::now());
-    if let Verdict::Limited { started_lockout } = verdict {
-        {
-            let mut stats = lock(&shared.stats);
-            stats.rate_limited += 1;
-            if started_lockout {
-                stats.lockouts += 1;
-            }
-        }
+    if rate_limited(shared, is_post) {
         drain(req).await;
         return (
             json_response(
@@ -203,22 +199,7 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
     }
     let _guard = match endpoint.write_target().filter(|_| is_post) {
         Some(ticket) => {
-            let overlapping = {
-                let mut map = lock(&shared.inflight);
-                let n = map.entry(ticket).or_insert(0);
-                *n += 1;
-                *n > 1
-            };
-            let guard = InflightGuard { shared, ticket };
-            let reject = overlapping && {
-                let mut stats = lock(&shared.stats);
-                stats.overlapping_writes += 1;
-                *stats.overlaps_by_ticket.entry(ticket).or_default() += 1;
-                if shared.reject_overlaps {
-                    stats.conflicts += 1;
-                }
-                shared.reject_overlaps
-            };
+            let (guard, reject) = InflightGuard::enter(shared, ticket);
             if reject {
                 drain(req).await;
                 return (
@@ -256,6 +237,42 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
         return (response, true);
     }
     (response, false)
+}
+
+/// The `_sandbox/` endpoints, answered before the rate limit and the faults so that a test
+/// reading its counters or resetting is never throttled or failed by what it set up.
+fn sandbox_endpoint(shared: &Shared, endpoint: &Endpoint, is_post: bool) -> Option<Response> {
+    match endpoint {
+        Endpoint::Stats if !is_post => Some(ok(&json!(shared.stats()))),
+        Endpoint::Reset if is_post => {
+            lock(&shared.store).clear();
+            *lock(&shared.stats) = Stats::default();
+            lock(&shared.limiter).reset();
+            shared.dirty.store(true, Ordering::Release);
+            Some(ok(&json!({"reset": true})))
+        }
+        Endpoint::Stats | Endpoint::Reset => Some(method_not_allowed()),
+        _ => None,
+    }
+}
+
+/// Counts the request against its method's limit; a refusal is counted in the stats.
+fn rate_limited(shared: &Shared, is_post: bool) -> bool {
+    let class = if is_post {
+        MethodClass::Post
+    } else {
+        MethodClass::Get
+    };
+    let verdict = lock(&shared.limiter).check(class, Instant::now());
+    let Verdict::Limited { started_lockout } = verdict else {
+        return false;
+    };
+    let mut stats = lock(&shared.stats);
+    stats.rate_limited += 1;
+    if started_lockout {
+        stats.lockouts += 1;
+    }
+    true
 }
 
 async fn work(shared: &Shared, endpoint: &Endpoint, method: Method, req: Request) -> Response {
