@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
@@ -48,57 +49,7 @@ pub(super) fn content_type(headers: &HeaderMap) -> String {
 pub(super) async fn read_input(req: Request, keep_bytes: bool) -> Result<Input, BodyError> {
     let ct = content_type(req.headers());
     if ct.starts_with("multipart/form-data") {
-        let mut mp = Multipart::from_request(req, &())
-            .await
-            .map_err(|e| BodyError::Invalid(e.body_text()))?;
-        let mut fields = Map::new();
-        let mut files = Vec::new();
-        loop {
-            let next = mp.next_field().await.map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    BodyError::TooLarge
-                } else {
-                    BodyError::Invalid(e.body_text())
-                }
-            })?;
-            let Some(mut field) = next else { break };
-            let name = field.name().unwrap_or("").to_string();
-            if let Some(filename) = field.file_name().map(str::to_string) {
-                let mut size = 0u64;
-                let mut head = Vec::new();
-                let mut digest = Sha256::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| {
-                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        BodyError::TooLarge
-                    } else {
-                        BodyError::Invalid(e.body_text())
-                    }
-                })? {
-                    size += chunk.len() as u64;
-                    digest.update(&chunk);
-                    if keep_bytes && head.len() < 64 {
-                        head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
-                    }
-                }
-                files.push(Upload {
-                    field: name,
-                    filename,
-                    size,
-                    head,
-                    sha256: hex::encode(digest.finalize()),
-                });
-            } else {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| BodyError::Invalid(e.body_text()))?;
-                push_field(&mut fields, name, text);
-            }
-        }
-        return Ok(Input {
-            value: Value::Object(fields),
-            files,
-        });
+        return read_multipart(req, keep_bytes).await;
     }
     let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
@@ -125,6 +76,69 @@ pub(super) async fn read_input(req: Request, keep_bytes: bool) -> Result<Input, 
             files: Vec::new(),
         })
         .map_err(|e| BodyError::Invalid(format!("Invalid JSON: {e}")))
+}
+
+/// Multipart fields become strings; file parts are hashed as they stream by and kept as
+/// [`Upload`] metadata.
+async fn read_multipart(req: Request, keep_bytes: bool) -> Result<Input, BodyError> {
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| BodyError::Invalid(e.body_text()))?;
+    let mut fields = Map::new();
+    let mut files = Vec::new();
+    loop {
+        let next = mp.next_field().await.map_err(multipart_error)?;
+        let Some(field) = next else { break };
+        let name = field.name().unwrap_or("").to_string();
+        if let Some(filename) = field.file_name().map(str::to_string) {
+            files.push(read_upload(field, name, filename, keep_bytes).await?);
+        } else {
+            let text = field
+                .text()
+                .await
+                .map_err(|e| BodyError::Invalid(e.body_text()))?;
+            push_field(&mut fields, name, text);
+        }
+    }
+    Ok(Input {
+        value: Value::Object(fields),
+        files,
+    })
+}
+
+async fn read_upload(
+    mut field: Field<'_>,
+    name: String,
+    filename: String,
+    keep_bytes: bool,
+) -> Result<Upload, BodyError> {
+    let mut size = 0u64;
+    let mut head = Vec::new();
+    let mut digest = Sha256::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        size += chunk.len() as u64;
+        digest.update(&chunk);
+        if keep_bytes && head.len() < 64 {
+            head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
+        }
+    }
+    Ok(Upload {
+        field: name,
+        filename,
+        size,
+        head,
+        sha256: hex::encode(digest.finalize()),
+    })
+}
+
+/// A part over the body limit is "too large" (413); any other multipart error is invalid
+/// input (400).
+fn multipart_error(e: MultipartError) -> BodyError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        BodyError::TooLarge
+    } else {
+        BodyError::Invalid(e.body_text())
+    }
 }
 
 fn push_field(fields: &mut Map<String, Value>, name: String, text: String) {
