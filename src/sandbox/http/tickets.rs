@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use super::super::ops::{self, Action, Payload};
 use super::super::render::{self, Detail};
 use super::super::search::{self, TicketQuery};
-use super::super::store::{Attachment, Store};
+use super::super::store::{Attachment, Store, Ticket};
 use super::super::validate::FieldErrors;
 use super::body::{Upload, content_type, drain, page_params, read_input};
 use super::respond::{
     bad_request_list, bad_request_object, body_error, not_found, ok, request_error,
 };
 use super::{MAX_ATTACHMENTS, MAX_BULK, Shared, lock, now_seconds};
-use crate::schema::Behavior;
+use crate::schema::{Behavior, Schema};
 
 /// Turns uploaded `attachments` parts into stored attachment records, or the error when
 /// they exceed 25 MB together.
@@ -63,36 +63,14 @@ pub(super) fn list_tickets(shared: &Shared, q: &HashMap<String, String>) -> Resp
             "_all".into()
         }
     });
-    let status_filter: Box<dyn Fn(u64) -> bool> = match status_param.as_str() {
-        "_all" => Box::new(|_| true),
-        "_pending" | "_completed" => {
-            let want = if status_param == "_pending" {
-                Behavior::Pending
-            } else {
-                Behavior::Completed
-            };
-            Box::new(move |s| schema.status(s).is_some_and(|s| s.behavior == want))
-        }
-        other => match other.parse::<u64>() {
-            Ok(id) => Box::new(move |s| s == id),
-            Err(_) => {
-                return bad_request_list(&request_error(&format!(
-                    "`{other}` is not a status id, _all or _pending"
-                )));
-            }
-        },
+    let status_filter = match status_filter(schema, &status_param) {
+        Ok(f) => f,
+        Err(e) => return bad_request_list(&e),
     };
     let category_param = q.get("category").cloned().unwrap_or_else(|| "_all".into());
-    let category: Option<u64> = match category_param.as_str() {
-        "_all" => None,
-        other => match other.parse::<u64>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                return bad_request_list(&request_error(&format!(
-                    "`{other}` is not a category id"
-                )));
-            }
-        },
+    let category = match category_filter(&category_param) {
+        Ok(c) => c,
+        Err(e) => return bad_request_list(&e),
     };
     let sort = q.get("sort").cloned().unwrap_or_else(|| "updated".into());
     let store = lock(&shared.store);
@@ -106,37 +84,12 @@ pub(super) fn list_tickets(shared: &Shared, q: &HashMap<String, String>) -> Resp
     if search::sort(schema, &sort, &mut matches).is_none() {
         return bad_request_list(&request_error(&format!("`{sort}` is not a sort option")));
     }
-    let minify = q.get("minify_response").is_some_and(|v| v == "true");
-    let detail = Detail {
-        updates: q
-            .get("show_updates")
-            .is_some_and(|v| v == "1" || v == "true"),
-        cf_changes: false,
-    };
-    let fields: Option<Vec<&str>> = q.get("fields").map(|f| {
-        f.split(',')
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-            .collect()
-    });
+    let shape = ItemShape::from_query(q);
     let items: Vec<Value> = matches
         .iter()
         .skip((page - 1) * size)
         .take(size)
-        .map(|t| {
-            if minify {
-                return json!(t.id);
-            }
-            let item = render::ticket(schema, &store, &shared.base_url, t, detail);
-            match (&fields, item) {
-                (Some(fields), Value::Object(map)) => Value::Object(
-                    map.into_iter()
-                        .filter(|(k, _)| fields.contains(&k.as_str()))
-                        .collect(),
-                ),
-                (_, item) => item,
-            }
-        })
+        .map(|t| shape.render(shared, &store, t))
         .collect();
     let mut out = render::page(matches.len(), page, size, items);
     out.insert(
@@ -144,6 +97,90 @@ pub(super) fn list_tickets(shared: &Shared, q: &HashMap<String, String>) -> Resp
         json!({"status": status_param, "category": category_param, "q": text, "sort": sort}),
     );
     ok(&Value::Object(out))
+}
+
+/// The `status` filter: `_all`, `_pending`, `_completed` (by the status's behaviour) or
+/// one status id.
+fn status_filter<'a>(
+    schema: &'a Schema,
+    status_param: &str,
+) -> Result<Box<dyn Fn(u64) -> bool + 'a>, FieldErrors> {
+    let filter: Box<dyn Fn(u64) -> bool + 'a> = match status_param {
+        "_all" => Box::new(|_| true),
+        "_pending" | "_completed" => {
+            let want = if status_param == "_pending" {
+                Behavior::Pending
+            } else {
+                Behavior::Completed
+            };
+            Box::new(move |s| schema.status(s).is_some_and(|s| s.behavior == want))
+        }
+        other => match other.parse::<u64>() {
+            Ok(id) => Box::new(move |s| s == id),
+            Err(_) => {
+                return Err(request_error(&format!(
+                    "`{other}` is not a status id, _all or _pending"
+                )));
+            }
+        },
+    };
+    Ok(filter)
+}
+
+/// The `category` filter: `_all` (`None`) or one category id.
+fn category_filter(category_param: &str) -> Result<Option<u64>, FieldErrors> {
+    Ok(match category_param {
+        "_all" => None,
+        other => match other.parse::<u64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return Err(request_error(&format!("`{other}` is not a category id")));
+            }
+        },
+    })
+}
+
+/// What a list shows of each ticket: only its id with `minify_response=true`, its updates
+/// with `show_updates`, and only the keys `fields` names.
+struct ItemShape<'q> {
+    minify: bool,
+    detail: Detail,
+    fields: Option<Vec<&'q str>>,
+}
+
+impl<'q> ItemShape<'q> {
+    fn from_query(q: &'q HashMap<String, String>) -> ItemShape<'q> {
+        ItemShape {
+            minify: q.get("minify_response").is_some_and(|v| v == "true"),
+            detail: Detail {
+                updates: q
+                    .get("show_updates")
+                    .is_some_and(|v| v == "1" || v == "true"),
+                cf_changes: false,
+            },
+            fields: q.get("fields").map(|f| {
+                f.split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .collect()
+            }),
+        }
+    }
+
+    fn render(&self, shared: &Shared, store: &Store, t: &Ticket) -> Value {
+        if self.minify {
+            return json!(t.id);
+        }
+        let item = render::ticket(&shared.schema, store, &shared.base_url, t, self.detail);
+        match (&self.fields, item) {
+            (Some(fields), Value::Object(map)) => Value::Object(
+                map.into_iter()
+                    .filter(|(k, _)| fields.contains(&k.as_str()))
+                    .collect(),
+            ),
+            (_, item) => item,
+        }
+    }
 }
 
 pub(super) async fn post_tickets(shared: &Shared, req: Request) -> Response {
