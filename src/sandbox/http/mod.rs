@@ -26,20 +26,17 @@ use serde_json::{Value, json};
 
 use super::SandboxConfig;
 use super::limits::{FaultDice, MethodClass, RateLimiter, Verdict};
-use super::ops;
-use super::render::{self, Detail};
 use super::stats::Stats;
 use super::store::Store;
 use crate::schema::Schema;
-use body::{drain, query_pairs, read_input};
+use body::{drain, query_pairs};
 pub use conn::{ConnHandle, KillableListener};
-use respond::{
-    bad_request_object, body_error, json_response, method_not_allowed, not_found, ok, plain,
-    request_error, unauthorized,
-};
+use respond::{json_response, method_not_allowed, not_found, ok, plain, unauthorized};
 use route::{Endpoint, route};
-use tickets::{inline_attachment, list_tickets, post_tickets, ticket_action};
-use users::{list_users, post_users};
+use tickets::{
+    delete_ticket, get_ticket, inline_attachment, list_tickets, post_tickets, ticket_action,
+};
+use users::{get_user, list_users, post_users};
 
 /// Attachments of one request may total 25 MB.
 pub const MAX_ATTACHMENTS: u64 = 25 * 1024 * 1024;
@@ -282,54 +279,14 @@ async fn work(shared: &Shared, endpoint: &Endpoint, method: Method, req: Request
         Endpoint::Reference(name) if is_get => ok(&reference(schema, name)),
         Endpoint::Users if is_get => list_users(shared, &query_pairs(req.uri())),
         Endpoint::Users => post_users(shared, req).await,
-        Endpoint::User(who) if is_get => {
-            let store = lock(&shared.store);
-            let found = match who.parse::<u64>() {
-                Ok(id) => store.contacts.get(&id),
-                Err(_) => store.contact_by_email(who),
-            };
-            match found {
-                Some(c) => ok(&render::contact(schema, &store, c)),
-                None => not_found(),
-            }
-        }
+        Endpoint::User(who) if is_get => get_user(shared, who),
         Endpoint::Tickets if is_get => list_tickets(shared, &query_pairs(req.uri())),
         Endpoint::Tickets => post_tickets(shared, req).await,
-        Endpoint::Ticket(n) if is_get => {
-            let q = query_pairs(req.uri());
-            let detail = Detail {
-                updates: true,
-                cf_changes: q.get("show_cf_changes").is_some_and(|v| v == "true"),
-            };
-            let store = lock(&shared.store);
-            match store.tickets.get(n) {
-                Some(t) => ok(&render::ticket(schema, &store, &shared.base_url, t, detail)),
-                None => not_found(),
-            }
-        }
+        Endpoint::Ticket(n) if is_get => get_ticket(shared, *n, &query_pairs(req.uri())),
         Endpoint::TicketAction(n, action, _) if !is_get => {
             ticket_action(shared, *n, *action, req).await
         }
-        Endpoint::TicketDelete(n) if !is_get => {
-            if !lock(&shared.store).tickets.contains_key(n) {
-                return not_found();
-            }
-            let input = match read_input(req, false).await {
-                Ok(i) => i,
-                Err(e) => return body_error(e, false),
-            };
-            let Value::Object(payload) = input.value else {
-                return bad_request_object(&request_error("Expected a JSON object"));
-            };
-            let mut store = lock(&shared.store);
-            match ops::delete_ticket(schema, &mut store, *n, &payload) {
-                Ok(t) => {
-                    ok(&json!({"deleted_ticket": render::display_id(schema, t.category, t.id)}))
-                }
-                Err(e) if e.0.iter().any(|(f, _)| f == "ticket") => not_found(),
-                Err(e) => bad_request_object(&e),
-            }
-        }
+        Endpoint::TicketDelete(n) if !is_get => delete_ticket(shared, *n, req).await,
         Endpoint::InlineAttachment if !is_get => inline_attachment(shared, req).await,
         Endpoint::NotFound | Endpoint::Stats | Endpoint::Reset => not_found(),
         _ => method_not_allowed(),

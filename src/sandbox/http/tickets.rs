@@ -255,6 +255,39 @@ pub(super) async fn post_tickets(shared: &Shared, req: Request) -> Response {
     }
 }
 
+pub(super) fn get_ticket(shared: &Shared, n: u64, q: &HashMap<String, String>) -> Response {
+    let schema = &shared.schema;
+    let detail = Detail {
+        updates: true,
+        cf_changes: q.get("show_cf_changes").is_some_and(|v| v == "true"),
+    };
+    let store = lock(&shared.store);
+    match store.tickets.get(&n) {
+        Some(t) => ok(&render::ticket(schema, &store, &shared.base_url, t, detail)),
+        None => not_found(),
+    }
+}
+
+pub(super) async fn delete_ticket(shared: &Shared, n: u64, req: Request) -> Response {
+    let schema = &shared.schema;
+    if !lock(&shared.store).tickets.contains_key(&n) {
+        return not_found();
+    }
+    let input = match read_input(req, false).await {
+        Ok(i) => i,
+        Err(e) => return body_error(e, false),
+    };
+    let Value::Object(payload) = input.value else {
+        return bad_request_object(&request_error("Expected a JSON object"));
+    };
+    let mut store = lock(&shared.store);
+    match ops::delete_ticket(schema, &mut store, n, &payload) {
+        Ok(t) => ok(&json!({"deleted_ticket": render::display_id(schema, t.category, t.id)})),
+        Err(e) if e.0.iter().any(|(f, _)| f == "ticket") => not_found(),
+        Err(e) => bad_request_object(&e),
+    }
+}
+
 pub(super) async fn ticket_action(
     shared: &Shared,
     n: u64,

@@ -43,6 +43,20 @@ pub(super) fn list_users(shared: &Shared, q: &HashMap<String, String>) -> Respon
     )))
 }
 
+/// `GET user/<id>/`: a number is a contact id, anything else an email.
+pub(super) fn get_user(shared: &Shared, who: &str) -> Response {
+    let schema = &shared.schema;
+    let store = lock(&shared.store);
+    let found = match who.parse::<u64>() {
+        Ok(id) => store.contacts.get(&id),
+        Err(_) => store.contact_by_email(who),
+    };
+    match found {
+        Some(c) => ok(&render::contact(schema, &store, c)),
+        None => not_found(),
+    }
+}
+
 pub(super) async fn post_users(shared: &Shared, req: Request) -> Response {
     let schema = &shared.schema;
     let input = match read_input(req, false).await {
