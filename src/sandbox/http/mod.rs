@@ -1,7 +1,8 @@
 //! The HTTP face of the sandbox: routing, Basic auth, rate limit, faults, body parsing.
 //!
 //! One dispatcher handles every request so that the order HappyFox applies is explicit:
-//! auth, then the rate limit, then latency, then (for ticket writes) overlap tracking,
+//! auth, then the method (GET or POST), then the `_sandbox/` endpoints (which skip the
+//! rest), then the rate limit, then (for ticket writes) overlap tracking, then latency,
 //! then a 500 fault, then the work, then possibly a dropped connection. Connections are
 //! accepted through [`KillableListener`] so that a "dropped after commit" fault can close
 //! the socket before a single byte of the response is written.

@@ -458,7 +458,8 @@ fn apply_staff_write(
     }
 }
 
-/// `POST ticket/<n>/delete/`: returns the deleted ticket's display id source (its category).
+/// `POST ticket/<n>/delete/`: returns the removed ticket, whose category and id make the
+/// display id the answer names.
 pub fn delete_ticket(
     schema: &Schema,
     store: &mut Store,
