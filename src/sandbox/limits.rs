@@ -8,38 +8,18 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::duration::parse as parse_duration;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Why a duration, latency or probability option was rejected.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum OptionError {
-    #[error("`{0}` is not a duration (write it like 50ms, 2s, 10m or 1h)")]
-    Duration(String),
     #[error("`{0}` is not a latency (a duration such as 50ms, or a range such as 50ms..800ms)")]
     Latency(String),
     #[error("`{0}` is not a probability (a number from 0 to 1, or a percentage such as 5%)")]
     Probability(String),
-}
-
-/// Parses `500us`, `50ms`, `2s`, `1.5s`, `10m`, `1h` (the way durations are written in flags).
-pub fn parse_duration(text: &str) -> Result<Duration, OptionError> {
-    let bad = || OptionError::Duration(text.to_string());
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "us" => value / 1_000_000.0,
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 /// Added before every API call is handled: the delay a real network and server add.
@@ -98,9 +78,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            post_per_min: 300,
-            get_per_min: 500,
-            lockout: Duration::from_secs(600),
+            post_per_min: crate::happyfox::POST_PER_MIN,
+            get_per_min: crate::happyfox::GET_PER_MIN,
+            lockout: crate::happyfox::LOCKOUT,
         }
     }
 }
@@ -261,12 +241,6 @@ mod tests {
 
     #[test]
     fn durations_and_latencies_parse_like_flags() {
-        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("ms").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
         assert_eq!(
             "50ms..800ms".parse::<Latency>(),
             Ok(Latency::Range(

@@ -53,13 +53,13 @@ pub struct SandboxArgs {
     #[arg(long, env = "HAPPYFOX_AUTH_CODE", hide_env_values = true)]
     pub auth_code: Option<String>,
     /// POST requests allowed per minute before the lockout (0: no limit).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = crate::happyfox::POST_PER_MIN)]
     pub post_per_min: u32,
     /// GET requests allowed per minute before the lockout (0: no limit).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = crate::happyfox::GET_PER_MIN)]
     pub get_per_min: u32,
     /// How long every call gets 429 after a limit was exceeded.
-    #[arg(long, default_value = "10m", value_parser = limits::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = crate::duration::parse)]
     pub lockout: Duration,
     /// Delay added to every API call: `50ms`, or a range such as `50ms..800ms`.
     #[arg(long)]

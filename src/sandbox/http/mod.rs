@@ -40,11 +40,11 @@ use tickets::{
 use users::{get_user, list_users, post_users};
 
 /// Attachments of one request may total 25 MB.
-pub const MAX_ATTACHMENTS: u64 = 25 * 1024 * 1024;
+pub const MAX_ATTACHMENTS: u64 = crate::happyfox::MAX_REQUEST_BYTES;
 /// A request body may be a little larger than that (form fields, multipart framing).
 pub const MAX_BODY: usize = 27 * 1024 * 1024;
 /// Bulk creates take at most this many items.
-pub const MAX_BULK: usize = 100;
+pub const MAX_BULK: usize = crate::happyfox::MAX_BULK_CREATE;
 
 /// Everything the handlers share.
 pub struct Shared {
