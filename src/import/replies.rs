@@ -26,7 +26,8 @@ use crate::client::{Client, ClientError, FilePart, WriteOutcome};
 use crate::import::fetch::Fetcher;
 use crate::import::outgoing::prepare_outgoing;
 use crate::journal::{
-    AttachmentFailure, Journal, JournalError, MessageOutcome, NewMessage, TicketConversation,
+    AttachmentFailure, Journal, JournalError, MessageOutcome, MessageRow, NewMessage,
+    TicketConversation,
 };
 use crate::mapping::template::html_to_text;
 use crate::payload::TicketPlan;
@@ -158,52 +159,132 @@ async fn post_ticket(
     counters: &Counters,
     fetcher: Option<&Fetcher>,
 ) -> Result<(), RepliesError> {
-    let mut last_update = lock(journal)?.last_update_id(&ticket.source_id)?;
+    let mut poster = Poster {
+        client,
+        journal,
+        counters,
+        stop,
+        last_update: lock(journal)?.last_update_id(&ticket.source_id)?,
+        ticket: &ticket,
+    };
     for m in &ticket.messages {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
         let mut body: Map<String, Value> = serde_json::from_str(&m.payload).unwrap_or_default();
         // A message left `sending` by an earlier attempt may already be there.
-        if m.state == "sending"
-            && let Some(id) = find_posted(client, ticket.happyfox_id, &body, last_update).await?
-        {
-            lock(journal)?.finish_message(
-                m.id,
-                &MessageOutcome::Posted {
-                    update_id: Some(id),
-                },
-            )?;
-            counters.reconciled.fetch_add(1, Ordering::Relaxed);
-            last_update = Some(id);
+        if m.state == "sending" && poster.reconciled(m, &body, 0).await? {
             continue;
         }
-        if m.kind == "contact_reply" {
-            let (email, name) = if m.author.is_empty() {
-                (ticket.contact_email.clone(), ticket.contact_name.clone())
-            } else {
-                (m.author.clone(), m.author_name.clone())
-            };
-            match contact_id(client, journal, &email, &name, counters).await? {
-                Some(user) => {
-                    body.insert("user".into(), json!(user));
-                }
-                None => {
-                    lock(journal)?.finish_message(
-                        m.id,
-                        &MessageOutcome::Failed {
-                            error: format!("contact {email:?} could not be found or created"),
-                        },
-                    )?;
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
+        if m.kind == "contact_reply" && !poster.add_contact(m, &mut body).await? {
+            continue;
+        }
+        let ready = poster.prepare(m, body, fetcher).await?;
+        if poster.send(m, &ready).await? == Sent::LeftSending {
+            // The next run reconciles it first; later messages must wait for it.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// A message body with its files read and its inline images uploaded.
+struct Ready {
+    body: Map<String, Value>,
+    parts: Vec<FilePart>,
+    /// Files it carries (attachments and inline images), counted once it is posted.
+    files: u64,
+}
+
+/// How sending one message ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// Posted, reconciled as posted, or failed for good: the ticket goes on.
+    Settled,
+    /// Its outcome is still unknown after every attempt: it stays `sending`.
+    LeftSending,
+}
+
+/// Attempts at a message whose outcome stays unknown, before it is left to the next run.
+const UNKNOWN_ATTEMPTS: u32 = 5;
+/// The time a slow write is given to land before the ticket is read back.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Posts one ticket's messages and keeps its newest update id, which is where
+/// reconciliation starts looking.
+struct Poster<'a> {
+    client: &'a Client,
+    journal: &'a Mutex<Journal>,
+    counters: &'a Counters,
+    stop: &'a AtomicBool,
+    ticket: &'a TicketConversation,
+    last_update: Option<u64>,
+}
+
+impl Poster<'_> {
+    /// Whether `m` is already on the ticket (after the last update we know of); if so it
+    /// is journaled as posted, with `files` sent.
+    async fn reconciled(
+        &mut self,
+        m: &MessageRow,
+        body: &Map<String, Value>,
+        files: u64,
+    ) -> Result<bool, RepliesError> {
+        let Some(id) =
+            find_posted(self.client, self.ticket.happyfox_id, body, self.last_update).await?
+        else {
+            return Ok(false);
+        };
+        lock(self.journal)?.finish_message(
+            m.id,
+            &MessageOutcome::Posted {
+                update_id: Some(id),
+            },
+        )?;
+        self.counters.reconciled.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .attachments_sent
+            .fetch_add(files, Ordering::Relaxed);
+        self.last_update = Some(id);
+        Ok(true)
+    }
+
+    /// A contact reply is posted as its author's contact (looked up, or created with
+    /// login disabled); `false`, with the message failed, when there is none.
+    async fn add_contact(
+        &self,
+        m: &MessageRow,
+        body: &mut Map<String, Value>,
+    ) -> Result<bool, RepliesError> {
+        let (email, name) = if m.author.is_empty() {
+            (&self.ticket.contact_email, &self.ticket.contact_name)
+        } else {
+            (&m.author, &m.author_name)
+        };
+        match contact_id(self.client, self.journal, email, name, self.counters).await? {
+            Some(user) => {
+                body.insert("user".into(), json!(user));
+                Ok(true)
+            }
+            None => {
+                self.fail(
+                    m,
+                    format!("contact {email:?} could not be found or created"),
+                )?;
+                Ok(false)
             }
         }
-        // Files and inline images: whatever cannot be read is reported, and the message is
-        // posted without it.
-        let outgoing = prepare_outgoing(client, fetcher, body, &["html", "text"]).await;
-        let body = outgoing.fields;
+    }
+
+    /// Files and inline images: whatever cannot be read is reported, and the message is
+    /// posted without it.
+    async fn prepare(
+        &self,
+        m: &MessageRow,
+        body: Map<String, Value>,
+        fetcher: Option<&Fetcher>,
+    ) -> Result<Ready, RepliesError> {
+        let outgoing = prepare_outgoing(self.client, fetcher, body, &["html", "text"]).await;
         let mut failures = outgoing.failures;
         let mut groups = outgoing.groups.into_iter();
         let first = groups.next().unwrap_or_default();
@@ -218,83 +299,75 @@ async fn post_ticket(
             name: r.name,
         }));
         if !failures.is_empty() {
-            lock(journal)?.record_attachment_failures(&ticket.source_id, m.position, &failures)?;
-            counters
+            lock(self.journal)?.record_attachment_failures(
+                &self.ticket.source_id,
+                m.position,
+                &failures,
+            )?;
+            self.counters
                 .attachment_failures
                 .fetch_add(failures.len() as u64, Ordering::Relaxed);
         }
         let parts: Vec<FilePart> = first.iter().map(|(_, r)| r.file_part()).collect();
-        let files_sent = outgoing.inline_uploaded + parts.len() as u64;
-        let path = endpoint(&m.kind, ticket.happyfox_id);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            lock(journal)?.begin_message(m.id)?;
-            let outcome = if parts.is_empty() {
-                client.post_json(&path, &body).await?
+        Ok(Ready {
+            files: outgoing.inline_uploaded + parts.len() as u64,
+            body: outgoing.fields,
+            parts,
+        })
+    }
+
+    /// Posts `m`, its intent journaled before each attempt; an unknown outcome is
+    /// looked for on the ticket before the next attempt.
+    async fn send(&mut self, m: &MessageRow, ready: &Ready) -> Result<Sent, RepliesError> {
+        let path = endpoint(&m.kind, self.ticket.happyfox_id);
+        for _ in 0..UNKNOWN_ATTEMPTS {
+            lock(self.journal)?.begin_message(m.id)?;
+            let outcome = if ready.parts.is_empty() {
+                self.client.post_json(&path, &ready.body).await?
             } else {
-                client.post_multipart(&path, &body, &parts).await?
+                self.client
+                    .post_multipart(&path, &ready.body, &ready.parts)
+                    .await?
             };
             match outcome {
                 WriteOutcome::Done(v) => {
                     let id = latest_update_id(&v);
-                    lock(journal)?
+                    lock(self.journal)?
                         .finish_message(m.id, &MessageOutcome::Posted { update_id: id })?;
-                    counters.posted.fetch_add(1, Ordering::Relaxed);
-                    counters
+                    self.counters.posted.fetch_add(1, Ordering::Relaxed);
+                    self.counters
                         .attachments_sent
-                        .fetch_add(files_sent, Ordering::Relaxed);
-                    last_update = id.or(last_update);
-                    break;
+                        .fetch_add(ready.files, Ordering::Relaxed);
+                    self.last_update = id.or(self.last_update);
+                    return Ok(Sent::Settled);
                 }
                 WriteOutcome::Rejected(e) => {
-                    lock(journal)?.finish_message(
-                        m.id,
-                        &MessageOutcome::Failed {
-                            error: e.to_string(),
-                        },
-                    )?;
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                    break;
+                    self.fail(m, e.to_string())?;
+                    return Ok(Sent::Settled);
                 }
                 WriteOutcome::Items(_) => {
-                    lock(journal)?.finish_message(
-                        m.id,
-                        &MessageOutcome::Failed {
-                            error: "unexpected list answer to a single post".into(),
-                        },
-                    )?;
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                    break;
+                    self.fail(m, "unexpected list answer to a single post".into())?;
+                    return Ok(Sent::Settled);
                 }
                 WriteOutcome::Unknown(_) => {
-                    // Give a slow write time to land, then look before sending again.
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    if let Some(id) =
-                        find_posted(client, ticket.happyfox_id, &body, last_update).await?
-                    {
-                        lock(journal)?.finish_message(
-                            m.id,
-                            &MessageOutcome::Posted {
-                                update_id: Some(id),
-                            },
-                        )?;
-                        counters.reconciled.fetch_add(1, Ordering::Relaxed);
-                        counters
-                            .attachments_sent
-                            .fetch_add(files_sent, Ordering::Relaxed);
-                        last_update = Some(id);
-                        break;
+                    tokio::time::sleep(SETTLE).await;
+                    if self.reconciled(m, &ready.body, ready.files).await? {
+                        return Ok(Sent::Settled);
                     }
-                    if attempts >= 5 || stop.load(Ordering::SeqCst) {
-                        // Left `sending`: the next run reconciles it first.
-                        return Ok(());
+                    if self.stop.load(Ordering::SeqCst) {
+                        break;
                     }
                 }
             }
         }
+        Ok(Sent::LeftSending)
     }
-    Ok(())
+
+    fn fail(&self, m: &MessageRow, error: String) -> Result<(), RepliesError> {
+        lock(self.journal)?.finish_message(m.id, &MessageOutcome::Failed { error })?;
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// The id of the newest update in a ticket-detail answer.
