@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod marker;
 pub mod outgoing;
 pub mod progress;
+mod reconcile;
 pub mod replies;
 pub mod run;
 pub mod send;

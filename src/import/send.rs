@@ -21,12 +21,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::fetch::Fetcher;
-use super::marker::{self, MarkerKind};
+use super::marker::MarkerKind;
 use super::outgoing::{
     ATTACHMENTS_KEY, Outgoing, TICKET_HTML, as_fields, continuation_notes, has_attachments,
     has_inline_images, prepare_outgoing,
 };
 use super::progress::{Progress, Snapshot};
+use super::reconcile::{Lookup, lookup_all};
 use crate::attachments::MAX_REQUEST_BYTES;
 use crate::client::{Client, ClientError, FilePart, ItemResult, WriteOutcome};
 use crate::journal::{
@@ -140,18 +141,9 @@ pub struct SendReport {
 
 /// A batch member: source id and the payload exactly as stored.
 #[derive(Debug)]
-struct Member {
-    source_id: String,
-    payload: Value,
-}
-
-/// What reconciliation learnt about one member.
-#[derive(Debug)]
-enum Lookup {
-    Found(u64, String),
-    Absent,
-    /// The marker cannot be read or searched: HappyFox must be checked by hand.
-    Unsearchable(String),
+pub(super) struct Member {
+    pub(super) source_id: String,
+    pub(super) payload: Value,
 }
 
 /// A finished HTTP task.
@@ -536,117 +528,136 @@ impl Sender<'_> {
                 result,
                 failures,
                 files_sent,
-            } => {
-                self.sending -= 1;
-                for (source_id, f) in &failures {
-                    self.journal.record_attachment_failures(source_id, 0, f)?;
-                    self.report.attachment_failures += f.len() as u64;
-                }
-                if matches!(result, Ok(WriteOutcome::Items(_))) {
-                    self.report.attachments_sent += files_sent;
-                }
-                match result {
-                    Ok(WriteOutcome::Items(items)) if items.len() == members.len() => {
-                        let outcomes: Vec<ItemOutcome> = members
-                            .iter()
-                            .zip(items)
-                            .map(|(m, item)| match item {
-                                ItemResult::Created { id, display_id } => ItemOutcome::Created {
-                                    source_id: m.source_id.clone(),
-                                    happyfox_id: id,
-                                    display_id,
-                                },
-                                ItemResult::Failed(e) => ItemOutcome::Failed {
-                                    source_id: m.source_id.clone(),
-                                    stage: "create".into(),
-                                    error: e.to_string(),
-                                },
-                            })
-                            .collect();
-                        self.finish(batch, &outcomes)
-                    }
-                    // An answer that does not say which member became which ticket is as
-                    // good as no answer: look them up.
-                    Ok(WriteOutcome::Items(_) | WriteOutcome::Done(_))
-                    | Ok(WriteOutcome::Unknown(_)) => {
-                        self.report.unknown += 1;
-                        self.reconcile(batch, members);
-                        Ok(())
-                    }
-                    Ok(WriteOutcome::Rejected(e)) => {
-                        let error = if members.len() == 1 {
-                            format!("HappyFox refused it: {e}")
-                        } else {
-                            format!("HappyFox refused the whole batch: {e}")
-                        };
-                        let outcomes: Vec<ItemOutcome> = members
-                            .iter()
-                            .map(|m| ItemOutcome::Failed {
-                                source_id: m.source_id.clone(),
-                                stage: "create".into(),
-                                error: error.clone(),
-                            })
-                            .collect();
-                        self.finish(batch, &outcomes)
-                    }
-                    Err(e) => {
-                        // The client returns an error for a write only when HappyFox
-                        // provably did nothing (refused, throttled, never connected).
-                        self.not_sent(batch, &members)?;
-                        self.stop(Stop::Client(e));
-                        Ok(())
-                    }
-                }
-            }
+            } => self.sent(batch, members, result, &failures, files_sent),
             Done::Reconciled {
                 batch,
                 members,
                 result,
-            } => {
-                self.reconciling -= 1;
-                let lookups = match result {
-                    Ok(l) => l,
-                    Err(e) => {
-                        // The batch stays `sending`: the next run looks again.
-                        self.stop(Stop::Client(e));
-                        return Ok(());
-                    }
-                };
-                if lookups.iter().all(|l| matches!(l, Lookup::Absent)) {
-                    if self.report.stop.is_some() {
-                        return self.not_sent(batch, &members);
-                    }
-                    // Nothing arrived: send the same batch again, same members.
-                    self.journal.resend_batch(batch)?;
-                    self.report.resent += 1;
-                    self.send(batch, members);
-                    return Ok(());
-                }
-                let mut outcomes = Vec::with_capacity(members.len());
-                for (m, l) in members.iter().zip(lookups) {
-                    let source_id = m.source_id.clone();
-                    outcomes.push(match l {
-                        Lookup::Found(id, display_id) => {
-                            self.report.found += 1;
-                            ItemOutcome::Created {
-                                source_id,
-                                happyfox_id: id,
-                                display_id,
-                            }
-                        }
-                        Lookup::Absent => ItemOutcome::NotSent { source_id },
-                        Lookup::Unsearchable(why) => ItemOutcome::Failed {
-                            source_id,
-                            stage: "reconcile".into(),
-                            error: format!(
-                                "{why}; its batch's answer was lost, so check HappyFox for this ticket by hand before retrying it"
-                            ),
+            } => self.reconciled(batch, members, result),
+        }
+    }
+
+    /// A bulk or single create answered (or not): each member's outcome, or the batch
+    /// left to reconciliation when the answer does not say which member is which ticket.
+    fn sent(
+        &mut self,
+        batch: BatchId,
+        members: Arc<Vec<Member>>,
+        result: Result<WriteOutcome, ClientError>,
+        failures: &[(String, Vec<AttachmentFailure>)],
+        files_sent: u64,
+    ) -> Result<(), JournalError> {
+        self.sending -= 1;
+        for (source_id, f) in failures {
+            self.journal.record_attachment_failures(source_id, 0, f)?;
+            self.report.attachment_failures += f.len() as u64;
+        }
+        if matches!(result, Ok(WriteOutcome::Items(_))) {
+            self.report.attachments_sent += files_sent;
+        }
+        match result {
+            Ok(WriteOutcome::Items(items)) if items.len() == members.len() => {
+                let outcomes: Vec<ItemOutcome> = members
+                    .iter()
+                    .zip(items)
+                    .map(|(m, item)| match item {
+                        ItemResult::Created { id, display_id } => ItemOutcome::Created {
+                            source_id: m.source_id.clone(),
+                            happyfox_id: id,
+                            display_id,
                         },
-                    });
-                }
+                        ItemResult::Failed(e) => ItemOutcome::Failed {
+                            source_id: m.source_id.clone(),
+                            stage: "create".into(),
+                            error: e.to_string(),
+                        },
+                    })
+                    .collect();
                 self.finish(batch, &outcomes)
             }
+            // An answer that does not say which member became which ticket is as
+            // good as no answer: look them up.
+            Ok(WriteOutcome::Items(_) | WriteOutcome::Done(_)) | Ok(WriteOutcome::Unknown(_)) => {
+                self.report.unknown += 1;
+                self.reconcile(batch, members);
+                Ok(())
+            }
+            Ok(WriteOutcome::Rejected(e)) => {
+                let error = if members.len() == 1 {
+                    format!("HappyFox refused it: {e}")
+                } else {
+                    format!("HappyFox refused the whole batch: {e}")
+                };
+                let outcomes: Vec<ItemOutcome> = members
+                    .iter()
+                    .map(|m| ItemOutcome::Failed {
+                        source_id: m.source_id.clone(),
+                        stage: "create".into(),
+                        error: error.clone(),
+                    })
+                    .collect();
+                self.finish(batch, &outcomes)
+            }
+            Err(e) => {
+                // The client returns an error for a write only when HappyFox
+                // provably did nothing (refused, throttled, never connected).
+                self.not_sent(batch, &members)?;
+                self.stop(Stop::Client(e));
+                Ok(())
+            }
         }
+    }
+
+    /// A reconciliation's searches: members found are created, a batch with none found is
+    /// sent again, a member that cannot be searched for is failed for a person to check.
+    fn reconciled(
+        &mut self,
+        batch: BatchId,
+        members: Arc<Vec<Member>>,
+        result: Result<Vec<Lookup>, ClientError>,
+    ) -> Result<(), JournalError> {
+        self.reconciling -= 1;
+        let lookups = match result {
+            Ok(l) => l,
+            Err(e) => {
+                // The batch stays `sending`: the next run looks again.
+                self.stop(Stop::Client(e));
+                return Ok(());
+            }
+        };
+        if lookups.iter().all(|l| matches!(l, Lookup::Absent)) {
+            if self.report.stop.is_some() {
+                return self.not_sent(batch, &members);
+            }
+            // Nothing arrived: send the same batch again, same members.
+            self.journal.resend_batch(batch)?;
+            self.report.resent += 1;
+            self.send(batch, members);
+            return Ok(());
+        }
+        let mut outcomes = Vec::with_capacity(members.len());
+        for (m, l) in members.iter().zip(lookups) {
+            let source_id = m.source_id.clone();
+            outcomes.push(match l {
+                Lookup::Found(id, display_id) => {
+                    self.report.found += 1;
+                    ItemOutcome::Created {
+                        source_id,
+                        happyfox_id: id,
+                        display_id,
+                    }
+                }
+                Lookup::Absent => ItemOutcome::NotSent { source_id },
+                Lookup::Unsearchable(why) => ItemOutcome::Failed {
+                    source_id,
+                    stage: "reconcile".into(),
+                    error: format!(
+                        "{why}; its batch's answer was lost, so check HappyFox for this ticket by hand before retrying it"
+                    ),
+                },
+            });
+        }
+        self.finish(batch, &outcomes)
     }
 
     fn finish(&mut self, batch: BatchId, outcomes: &[ItemOutcome]) -> Result<(), JournalError> {
@@ -674,36 +685,6 @@ impl Sender<'_> {
             .collect();
         self.finish(batch, &outcomes)
     }
-}
-
-/// Searches for every member's marker, concurrently within the client's GET pacing.
-async fn lookup_all(
-    client: &Client,
-    kind: &MarkerKind,
-    members: &[Member],
-) -> Result<Vec<Lookup>, ClientError> {
-    let lookups = futures::future::join_all(members.iter().map(|m| lookup(client, kind, m))).await;
-    lookups.into_iter().collect()
-}
-
-async fn lookup(client: &Client, kind: &MarkerKind, m: &Member) -> Result<Lookup, ClientError> {
-    let Some(value) = kind.value_of(&m.payload) else {
-        return Ok(Lookup::Unsearchable(
-            "its marker is missing from the stored payload".into(),
-        ));
-    };
-    let Some(q) = kind.query(&value) else {
-        return Ok(Lookup::Unsearchable(format!(
-            "its marker {value:?} contains a double quote, which a HappyFox search cannot express"
-        )));
-    };
-    let answer = client
-        .get_json("tickets/", &[("status", "_all"), ("q", &q), ("size", "50")])
-        .await?;
-    Ok(match marker::find(kind, &value, &answer) {
-        Some((id, display)) => Lookup::Found(id, display),
-        None => Lookup::Absent,
-    })
 }
 
 /// A single create's answer (the ticket detail) as the per-item answer of a batch of
