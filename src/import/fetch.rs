@@ -322,13 +322,40 @@ impl Fetcher {
             url: shown_raw(raw),
             reason: e.to_string(),
         })?;
-        let scrub = |text: String| match &self.options.auth {
-            Some(auth) => auth.scrub(&text),
-            None => text,
-        };
+        let (response, url) = self.follow(name, first).await?;
+        if let Some(len) = response.content_length()
+            && len > self.options.max_bytes
+        {
+            return Err(self.too_large(name, len));
+        }
+        let content_type = attachment.content_type.clone().or_else(|| {
+            response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let (temp_path, size) = self.save(name, response, &url).await?;
+        Ok(Resolved {
+            name: name.into(),
+            path: temp_path.to_path_buf(),
+            size,
+            content_type,
+            _temp: Some(temp_path),
+        })
+    }
+
+    /// Requests `first`, following at most [`MAX_REDIRECTS`] redirects by hand so each
+    /// hop is checked and the source's auth header goes only where it belongs; the
+    /// successful response and the URL it came from.
+    async fn follow(
+        &self,
+        name: &str,
+        first: Url,
+    ) -> Result<(reqwest::Response, Url), AttachmentError> {
         let mut url = first.clone();
         let mut hops = 0;
-        let mut response = loop {
+        loop {
             self.check_url(name, &url)?;
             let mut request = self.http.get(url.clone());
             if let Some(auth) = &self.options.auth
@@ -339,11 +366,7 @@ impl Fetcher {
             let response = request
                 .send()
                 .await
-                .map_err(|e| AttachmentError::Download {
-                    name: name.into(),
-                    url: shown(&url),
-                    detail: scrub(crate::client::describe(&e)),
-                })?;
+                .map_err(|e| self.transport_error(name, &url, &e))?;
             let status = response.status();
             if status.is_redirection() {
                 hops += 1;
@@ -372,25 +395,18 @@ impl Fetcher {
                     status: status.as_u16(),
                 });
             }
-            break response;
-        };
-        let too_large = |size| AttachmentError::TooLarge {
-            name: name.into(),
-            size,
-            limit: self.options.max_bytes,
-        };
-        if let Some(len) = response.content_length()
-            && len > self.options.max_bytes
-        {
-            return Err(too_large(len));
+            return Ok((response, url));
         }
-        let content_type = attachment.content_type.clone().or_else(|| {
-            response
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
+    }
+
+    /// Streams the body to a temp file (removed when the path is dropped), refusing it as
+    /// soon as it passes the size limit; the path and the size.
+    async fn save(
+        &self,
+        name: &str,
+        mut response: reqwest::Response,
+        url: &Url,
+    ) -> Result<(tempfile::TempPath, u64), AttachmentError> {
         let temp_error = |e: std::io::Error| AttachmentError::TempFile {
             name: name.into(),
             detail: e.to_string(),
@@ -412,30 +428,41 @@ impl Fetcher {
         let (file, temp_path) = temp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
         let mut size = 0u64;
-        loop {
-            let chunk = response
-                .chunk()
-                .await
-                .map_err(|e| AttachmentError::Download {
-                    name: name.into(),
-                    url: shown(&url),
-                    detail: scrub(crate::client::describe(&e)),
-                })?;
-            let Some(chunk) = chunk else { break };
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(name, url, &e))?
+        {
             size += chunk.len() as u64;
             if size > self.options.max_bytes {
-                return Err(too_large(size));
+                return Err(self.too_large(name, size));
             }
             file.write_all(&chunk).await.map_err(temp_error)?;
         }
         file.flush().await.map_err(temp_error)?;
-        Ok(Resolved {
+        Ok((temp_path, size))
+    }
+
+    fn too_large(&self, name: &str, size: u64) -> AttachmentError {
+        AttachmentError::TooLarge {
             name: name.into(),
-            path: temp_path.to_path_buf(),
             size,
-            content_type,
-            _temp: Some(temp_path),
-        })
+            limit: self.options.max_bytes,
+        }
+    }
+
+    /// A failed download, described without the source's auth header (a server may
+    /// echo it) and without the URL's query string.
+    fn transport_error(&self, name: &str, url: &Url, e: &reqwest::Error) -> AttachmentError {
+        let detail = crate::client::describe(e);
+        AttachmentError::Download {
+            name: name.into(),
+            url: shown(url),
+            detail: match &self.options.auth {
+                Some(auth) => auth.scrub(&detail),
+                None => detail,
+            },
+        }
     }
 }
 
