@@ -40,7 +40,6 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-#[path = "journal_messages.rs"]
 mod messages;
 pub use messages::{
     AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, NewMessage, TicketConversation,
