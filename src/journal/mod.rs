@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
+mod lock;
 mod messages;
 mod records;
 mod results;
@@ -55,6 +56,7 @@ pub use run_info::{Change, InputFingerprint, RunInfo, fingerprint_bytes};
 pub use schema::SCHEMA_VERSION;
 pub use status::{BatchSummary, StateCounts, Summary};
 
+use lock::lock_file;
 use schema::{APPLICATION_ID, migrate};
 
 /// Why the journal cannot be used or updated.
@@ -357,37 +359,6 @@ impl Journal {
             params![self.run, now_ms(), outcome],
         )?;
         Ok(())
-    }
-}
-
-fn lock_file(path: &Path) -> Result<File, JournalError> {
-    let shown = path.display().to_string();
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock_path = PathBuf::from(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                JournalError::ReadOnly {
-                    path: shown.clone(),
-                }
-            }
-            _ => JournalError::CannotOpen {
-                path: shown.clone(),
-                reason: format!("lock file {}: {e}", lock_path.display()),
-            },
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Busy { path: shown }),
-        Err(std::fs::TryLockError::Error(e)) => Err(JournalError::CannotOpen {
-            path: shown,
-            reason: format!("cannot lock {}: {e}", lock_path.display()),
-        }),
     }
 }
 
