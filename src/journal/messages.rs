@@ -1,5 +1,6 @@
-//! The conversation half of the journal: one row per later message of a ticket, and the
-//! contacts already resolved to HappyFox ids.
+//! The conversation half of the journal: one row per later message of a ticket, the
+//! contacts already resolved to HappyFox ids, and the attachments a posted ticket or
+//! message went without.
 //!
 //! States are the records' own: `pending → sending → created | failed`.
 //!
@@ -62,7 +63,8 @@ pub enum MessageOutcome {
     Failed { error: String },
 }
 
-/// Messages by state, for `status`.
+/// Messages by state, with `created` named `posted`. (`status` shows the same counts
+/// through [`Journal::summary`].)
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MessageCounts {
     pub pending: u64,
@@ -240,7 +242,8 @@ impl Journal {
         Ok(c)
     }
 
-    /// Failed messages with their ticket, position and error, for `results`.
+    /// Failed messages as (ticket source id, position, kind, error). `results` writes the
+    /// same rows into `errors.csv` from its own query.
     pub fn failed_messages(&self) -> Result<Vec<(String, i64, String, String)>, JournalError> {
         let mut st = self.conn.prepare_cached(
             "SELECT ticket_source_id, position, kind, coalesce(last_error, '') FROM messages

@@ -21,15 +21,19 @@
 //!
 //! 1. [`Journal::open`]; if [`Journal::changes`] holds a significant change, refuse unless
 //!    `--allow-changes`, then [`Journal::accept_changes`].
-//! 2. [`Journal::unknown_batches`]: search HappyFox for each member's marker, then
+//! 2. On a fresh journal or changed inputs: [`Journal::add_messages`] for each ticket's
+//!    conversation, then [`Journal::upsert_pending`] the valid records and
+//!    [`Journal::reject`] the invalid ones. On an unchanged resume (a [`Journal::note`]
+//!    says so) this is skipped: payloads are in the journal. `--retry-failed`:
+//!    [`Journal::requeue_failed`].
+//! 3. [`Journal::unknown_batches`]: search HappyFox for each member's marker, then
 //!    [`Journal::finish_batch`] with `Created` for those found and `NotSent` for the rest.
-//! 3. On a fresh journal or changed inputs: [`Journal::upsert_pending`] the valid records
-//!    and [`Journal::reject`] the invalid ones. On an unchanged resume this can be skipped:
-//!    payloads are in the journal. `--retry-failed`: [`Journal::requeue_failed`].
 //! 4. Loop: [`Journal::next_pending`] 100 → [`Journal::begin_batch`] → POST →
 //!    [`Journal::finish_batch`] (or leave it `sending` when the outcome is unknown and
-//!    reconcile it as in step 2).
-//! 5. [`Journal::finish_run`]. `status` and `results` use [`Journal::open_read_only`].
+//!    reconcile it as in step 3).
+//! 5. Once no ticket is left to create, the conversations: [`Journal::conversations_to_post`],
+//!    then per message [`Journal::begin_message`] → POST → [`Journal::finish_message`].
+//! 6. [`Journal::finish_run`]. `status` and `results` use [`Journal::open_read_only`].
 
 use std::fmt;
 use std::fs::File;

@@ -36,8 +36,8 @@ pub struct RejectedRecord {
 pub struct UpsertReport {
     pub inserted: u64,
     pub unchanged: u64,
-    /// Existing records not yet in HappyFox whose payload differs: their payload was
-    /// replaced (only reachable once the caller accepted the input changes).
+    /// Existing records not yet in HappyFox whose payload differs (the mapping, an input or
+    /// the account schema changed): their payload was replaced.
     pub updated: u64,
     /// Existing records already sent or created whose payload now differs: left alone.
     pub frozen: u64,

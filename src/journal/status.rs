@@ -1,6 +1,5 @@
-//! What `hfmigrate status` shows: counts per state and batch timings. It reads the state
-//! indexes, not the rows, so it stays cheap on millions of records and may run while an
-//! import writes.
+//! What `hfmigrate status` shows: counts per state and batch timings, read in one pass that
+//! may run while an import writes.
 
 use serde::Serialize;
 
@@ -48,7 +47,10 @@ fn rfc3339(ms: i64) -> Option<String> {
 }
 
 impl Journal {
-    /// Counts and timings for `hfmigrate status`. Reads the state indexes, not the rows.
+    /// Counts and timings for `hfmigrate status`. Messages and batches are counted from
+    /// their state indexes. Records have only partial state indexes (to keep each state
+    /// change cheap), so counting them scans the records table, whose rows stay small
+    /// because payloads live apart.
     pub fn summary(&self) -> Result<Summary, JournalError> {
         let counts = |table: &str| -> Result<StateCounts, JournalError> {
             let mut c = StateCounts::default();
