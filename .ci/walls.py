@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 # Pure helpers any layer may use.
-SHARED = {"happyfox", "duration", "exit", "problem", "schema", "test_fixtures"}
+SHARED = {"happyfox", "duration", "exit", "problem", "schema", "spreadsheet", "test_fixtures"}
 FRONT = {"source", "mapping", "payload", "attachments", "pipeline", "dryrun", "report"}
 BACK = {"client", "journal", "import", "sandbox", "cli"}
 

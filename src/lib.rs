@@ -22,7 +22,8 @@
 //!   earlier run left unknown; [`client`] is HTTP with pacing and retries; [`journal`] is
 //!   the SQLite file that makes every re-run resume with nothing sent twice;
 //! - the [`sandbox`] speaks the HappyFox API on loopback so all of it can be rehearsed;
-//! - shared by all: [`happyfox`] (the API's limits), [`problem`], [`duration`], [`exit`].
+//! - shared by all: [`happyfox`] (the API's limits), [`problem`], [`duration`], [`exit`],
+//!   [`spreadsheet`].
 //!
 //! The walls between them are checked by `.ci/walls.py`. `main.rs` only parses arguments
 //! and calls [`cli::main`].
@@ -44,4 +45,5 @@ pub mod report;
 pub mod sandbox;
 pub mod schema;
 pub mod source;
+pub mod spreadsheet;
 pub mod test_fixtures;

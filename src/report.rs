@@ -19,6 +19,7 @@ use crate::payload::TicketPayload;
 use crate::pipeline::SideFileStats;
 use crate::problem::{Problem, ProblemKind, Severity};
 use crate::source::SourceId;
+use crate::spreadsheet::neutralise;
 
 /// How many examples each problem group keeps.
 pub const EXAMPLES_PER_KIND: usize = 5;
@@ -164,15 +165,6 @@ impl ProblemTally {
     }
 }
 
-/// A cell a spreadsheet would run as a formula gets a leading apostrophe.
-pub fn neutralise(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell.to_string()
-    }
-}
-
 /// Streams rejected rows into `rejects.csv`: the source columns as they were (CSV
 /// sources) or the record as JSON, plus where it was and what is wrong.
 pub struct RejectsWriter {
@@ -228,9 +220,9 @@ impl RejectsWriter {
             .collect::<Vec<_>>()
             .join("; ");
         let mut row = vec![
-            neutralise(location),
-            neutralise(source_id.unwrap_or_default()),
-            neutralise(&errors),
+            neutralise(location).into_owned(),
+            neutralise(source_id.unwrap_or_default()).into_owned(),
+            neutralise(&errors).into_owned(),
         ];
         let cols = self.columns.as_deref().unwrap_or_default();
         for col in cols.iter().skip(3) {
@@ -254,7 +246,7 @@ impl RejectsWriter {
                 (_, None) => raw.unwrap_or_default().to_string(),
                 _ => String::new(),
             };
-            row.push(neutralise(&cell));
+            row.push(neutralise(&cell).into_owned());
         }
         self.out.write_record(&row).map_err(std::io::Error::other)
     }

@@ -55,7 +55,7 @@ pub use messages::{
 pub use records::{
     ItemOutcome, PendingRecord, PendingRow, RejectedRecord, UnknownBatch, UpsertReport,
 };
-pub use results::{ResultsWritten, neutralise};
+pub use results::ResultsWritten;
 pub use run_info::{Change, InputFingerprint, RunInfo, fingerprint_bytes};
 pub use schema::SCHEMA_VERSION;
 pub use status::{BatchSummary, StateCounts, Summary};

@@ -2,6 +2,7 @@
 //! with links) and `errors.csv` (what to fix). Sources carry user text, so every cell a
 //! spreadsheet would run as a formula is neutralised.
 
+use crate::spreadsheet::neutralise;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -15,15 +16,6 @@ pub struct ResultsWritten {
     pub errors_csv: PathBuf,
     pub successes: u64,
     pub errors: u64,
-}
-
-/// Spreadsheet programs run a cell starting with `=`, `+`, `-`, `@`, tab or CR as a formula
-/// (CSV injection); a leading apostrophe makes it text.
-pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
 }
 
 impl Journal {
@@ -119,27 +111,5 @@ impl Journal {
             successes,
             errors,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn neutralises_formula_cells() {
-        for (input, out) in [
-            ("=1+1", "'=1+1"),
-            ("+1", "'+1"),
-            ("-1", "'-1"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\tx", "'\tx"),
-            ("\rx", "'\rx"),
-            ("plain", "plain"),
-            ("", ""),
-            ("a=b", "a=b"),
-        ] {
-            assert_eq!(neutralise(input), out);
-        }
     }
 }
