@@ -34,7 +34,7 @@ impl Exit {
     }
 
     /// [`Exit::Done`] when nothing was rejected or failed, else [`Exit::Incomplete`].
-    pub fn done_unless(incomplete: bool) -> Exit {
+    pub(crate) fn done_unless(incomplete: bool) -> Exit {
         if incomplete {
             Exit::Incomplete
         } else {
@@ -44,7 +44,7 @@ impl Exit {
 }
 
 /// An error that knows which exit code it means.
-pub trait Classify {
+pub(crate) trait Classify {
     fn exit(&self) -> Exit;
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// Tickets per bulk create (`POST tickets/` with a list).
-pub const MAX_BULK_CREATE: usize = 100;
+pub(crate) const MAX_BULK_CREATE: usize = 100;
 
 /// What HappyFox accepts per request: all attachments of a create, reply or note
 /// together, and the one image of an inline upload. Taken as 25 MiB; HappyFox does not
@@ -14,13 +14,13 @@ pub const MAX_BULK_CREATE: usize = 100;
 pub const MAX_REQUEST_BYTES: u64 = 25 * 1024 * 1024;
 
 /// The account-wide rate limits, per minute.
-pub const POST_PER_MIN: u32 = 300;
-pub const GET_PER_MIN: u32 = 500;
+pub(crate) const POST_PER_MIN: u32 = 300;
+pub(crate) const GET_PER_MIN: u32 = 500;
 
 /// How long HappyFox refuses every request after the limit is exceeded.
-pub const LOCKOUT: Duration = Duration::from_secs(600);
+pub(crate) const LOCKOUT: Duration = Duration::from_secs(600);
 
 /// The importer's default ceilings: 80% of the limits, leaving room for whatever else
 /// uses the account (agents' apps, integrations) so the run never triggers a lockout.
-pub const DEFAULT_POST_CEILING: u32 = POST_PER_MIN * 4 / 5;
-pub const DEFAULT_GET_CEILING: u32 = GET_PER_MIN * 4 / 5;
+pub(crate) const DEFAULT_POST_CEILING: u32 = POST_PER_MIN * 4 / 5;
+pub(crate) const DEFAULT_GET_CEILING: u32 = GET_PER_MIN * 4 / 5;

@@ -11,7 +11,7 @@ use serde::Serialize;
 /// Rejects the record, or only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Warning,
     Error,
 }
@@ -53,7 +53,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// A short human title for report headings.
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             ProblemKind::UnreadableRecord => "unreadable record",
             ProblemKind::TemplateError => "template error",
@@ -94,7 +94,7 @@ impl ProblemKind {
 /// One problem with one record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     pub kind: ProblemKind,
     /// The payload field it concerns (`subject`, `custom_fields.Product`).
     pub field: String,
@@ -111,7 +111,7 @@ impl Problem {
         }
     }
 
-    pub fn warning(
+    pub(crate) fn warning(
         kind: ProblemKind,
         field: impl Into<String>,
         message: impl Into<String>,

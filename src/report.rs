@@ -22,7 +22,7 @@ use crate::source::SourceId;
 use crate::spreadsheet::neutralise;
 
 /// How many examples each problem group keeps.
-pub const EXAMPLES_PER_KIND: usize = 5;
+pub(crate) const EXAMPLES_PER_KIND: usize = 5;
 
 /// Record counts.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -49,7 +49,7 @@ pub struct Example {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ProblemGroup {
     pub kind: ProblemKind,
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     pub title: String,
     pub count: u64,
     pub examples: Vec<Example>,
@@ -111,14 +111,14 @@ pub struct Summary {
 
 impl Summary {
     /// Records that will not be created.
-    pub fn all_valid(&self) -> bool {
+    pub(crate) fn all_valid(&self) -> bool {
         self.counts.rejected == 0
     }
 }
 
 /// Collects problems into groups while records stream by.
 #[derive(Debug, Default)]
-pub struct ProblemTally {
+pub(crate) struct ProblemTally {
     groups: Vec<ProblemGroup>,
 }
 
@@ -154,7 +154,7 @@ impl ProblemTally {
     }
 
     /// Errors first, then by count.
-    pub fn into_groups(mut self) -> Vec<ProblemGroup> {
+    pub(crate) fn into_groups(mut self) -> Vec<ProblemGroup> {
         self.groups.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -167,7 +167,7 @@ impl ProblemTally {
 
 /// Streams rejected rows into `rejects.csv`: the source columns as they were (CSV
 /// sources) or the record as JSON, plus where it was and what is wrong.
-pub struct RejectsWriter {
+pub(crate) struct RejectsWriter {
     out: csv::Writer<BufWriter<File>>,
     columns: Option<Vec<String>>,
 }
@@ -251,13 +251,13 @@ impl RejectsWriter {
         self.out.write_record(&row).map_err(std::io::Error::other)
     }
 
-    pub fn finish(mut self) -> std::io::Result<()> {
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
         self.out.flush()
     }
 }
 
 /// Streams `payloads.ndjson`: one line per bulk-create request, exactly its body.
-pub struct PayloadWriter {
+pub(crate) struct PayloadWriter {
     out: BufWriter<File>,
     batch: Vec<(SourceId, TicketPayload)>,
     batches: u64,
@@ -307,7 +307,7 @@ impl PayloadWriter {
     }
 
     /// A ticket whose first message has attachments: created on its own, multipart.
-    pub fn push_single(
+    pub(crate) fn push_single(
         &mut self,
         source_id: &str,
         payload: &TicketPayload,
@@ -330,7 +330,7 @@ impl PayloadWriter {
         self.out.write_all(b"\n")
     }
 
-    pub fn finish(mut self) -> std::io::Result<u64> {
+    pub(crate) fn finish(mut self) -> std::io::Result<u64> {
         self.flush_batch()?;
         self.out.flush()?;
         Ok(self.batches)
@@ -347,7 +347,7 @@ fn human_duration(seconds: u64) -> String {
 }
 
 /// The terminal summary.
-pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
+pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
     let mut o = String::new();
     let c = &s.counts;
     let _ = writeln!(o, "dry run of {} on {}", s.mapping, s.inputs.join(", "));
@@ -461,7 +461,7 @@ pub fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
 }
 
 /// `report.json`.
-pub fn write_json(s: &Summary, path: &Path) -> std::io::Result<()> {
+pub(crate) fn write_json(s: &Summary, path: &Path) -> std::io::Result<()> {
     let mut f = BufWriter::new(File::create(path)?);
     serde_json::to_writer_pretty(&mut f, s)?;
     f.write_all(b"\n")?;
@@ -473,7 +473,7 @@ fn esc(s: &str) -> String {
 }
 
 /// `report.html`: self-contained (no scripts, no external assets), for people.
-pub fn render_html(s: &Summary) -> String {
+pub(crate) fn render_html(s: &Summary) -> String {
     let mut h = String::new();
     html_head(&mut h, s);
     html_records(&mut h, s);
@@ -636,7 +636,7 @@ fn html_side_files(h: &mut String, s: &Summary) {
 }
 
 /// Writes `report.html` and `report.json` into `dir`.
-pub fn write_reports(s: &Summary, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn write_reports(s: &Summary, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let html = dir.join("report.html");
     std::fs::write(&html, render_html(s))?;
     let json = dir.join("report.json");

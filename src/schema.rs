@@ -224,7 +224,7 @@ pub struct TicketCustomField {
 
 impl TicketCustomField {
     /// Whether the field may be set on a ticket of this category.
-    pub fn applies_to(&self, category: u64) -> bool {
+    pub(crate) fn applies_to(&self, category: u64) -> bool {
         self.categories.iter().any(|c| c.category == category)
     }
 }
@@ -310,20 +310,20 @@ impl Schema {
         self.priorities.iter().find(|p| p.id == id)
     }
 
-    pub fn staff_member(&self, id: u64) -> Option<&Staff> {
+    pub(crate) fn staff_member(&self, id: u64) -> Option<&Staff> {
         self.staff.iter().find(|s| s.id == id)
     }
 
-    pub fn ticket_field(&self, id: u64) -> Option<&TicketCustomField> {
+    pub(crate) fn ticket_field(&self, id: u64) -> Option<&TicketCustomField> {
         self.ticket_custom_fields.iter().find(|f| f.id == id)
     }
 
-    pub fn user_field(&self, id: u64) -> Option<&UserCustomField> {
+    pub(crate) fn user_field(&self, id: u64) -> Option<&UserCustomField> {
         self.user_custom_fields.iter().find(|f| f.id == id)
     }
 
     /// The status a new ticket gets (the one marked default, else the first by order).
-    pub fn default_status(&self) -> Option<&Status> {
+    pub(crate) fn default_status(&self) -> Option<&Status> {
         self.statuses
             .iter()
             .find(|s| s.default)
@@ -331,7 +331,7 @@ impl Schema {
     }
 
     /// The priority a ticket gets when none is sent.
-    pub fn default_priority(&self) -> Option<&Priority> {
+    pub(crate) fn default_priority(&self) -> Option<&Priority> {
         self.priorities
             .iter()
             .find(|p| p.default)
@@ -340,14 +340,14 @@ impl Schema {
 }
 
 /// Case- and space-insensitive name comparison, the way an admin reads names.
-pub fn same_name(a: &str, b: &str) -> bool {
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
     normal_name(a) == normal_name(b)
 }
 
 /// The form [`same_name`] compares: whitespace runs collapsed to one space, ends
 /// trimmed, lower-cased. Borrows when the name is already in that form (the common case
 /// for ASCII labels), so most lookups do not allocate.
-pub fn normal_name(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn normal_name(s: &str) -> std::borrow::Cow<'_, str> {
     let b = s.as_bytes();
     let plain = s.is_ascii()
         && b.first().is_none_or(|c| *c != b' ')
@@ -370,7 +370,7 @@ pub fn normal_name(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// The closest name among `candidates`, for "did you mean" hints; `None` when nothing is
 /// close enough to be a plausible typo.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     wanted: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

@@ -6,7 +6,7 @@
 
 /// Spreadsheet programs run a cell starting with `=`, `+`, `-`, `@`, tab or CR as a formula
 /// (CSV injection); a leading apostrophe makes it text.
-pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
         _ => cell.into(),

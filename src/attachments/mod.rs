@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub mod inline;
-pub use inline::{ImageRef, inline_images, rewrite_src};
+pub use inline::{inline_images, rewrite_src};
 
 pub use crate::happyfox::MAX_REQUEST_BYTES;
 

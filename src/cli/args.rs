@@ -16,13 +16,13 @@ const EXIT_CODES: &str = "Exit codes: 0 everything done; 1 fatal error; 2 usage 
 /// Credentials come only from the environment: HAPPYFOX_API_KEY and HAPPYFOX_AUTH_CODE.
 #[derive(Debug, Parser)]
 #[command(name = "hfmigrate", version, about, after_help = EXIT_CODES)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check a mapping file (and, with a schema, every name in it) without reading data.
     Check(CheckArgs),
     /// Read the export, build and validate every payload, write a report; send nothing.
@@ -48,7 +48,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SchemaCommand {
+pub(crate) enum SchemaCommand {
     /// Fetch categories, statuses, priorities, staff, custom fields and contact groups
     /// (GET only) into one JSON snapshot.
     Pull {
@@ -62,14 +62,14 @@ pub enum SchemaCommand {
 
 /// Where the HappyFox account is.
 #[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
+pub(crate) struct TargetArgs {
     /// Account URL, e.g. https://acme.happyfox.com (EU: .happyfox.net).
     #[arg(long, env = "HAPPYFOX_URL")]
     pub url: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// The mapping file.
     #[arg(long)]
     pub mapping: PathBuf,
@@ -83,7 +83,7 @@ pub struct CheckArgs {
 
 /// The export and the mapping that reads it, the same for `dry-run` and `import`.
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// The mapping file.
     #[arg(long)]
     pub mapping: PathBuf,
@@ -96,7 +96,7 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DryRunArgs {
+pub(crate) struct DryRunArgs {
     #[command(flatten)]
     pub export: ExportArgs,
     /// A schema snapshot; fetched live when a URL and credentials are set instead.
@@ -117,7 +117,7 @@ pub struct DryRunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     #[command(flatten)]
     pub export: ExportArgs,
     /// The journal (SQLite) that makes the import resumable: one file per migration. Run
@@ -166,7 +166,7 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The journal to read (never modified).
     #[arg(long)]
     pub journal: PathBuf,
@@ -176,7 +176,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The journal to compare with (never modified).
     #[arg(long)]
     pub journal: PathBuf,
@@ -189,7 +189,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ResultsArgs {
+pub(crate) struct ResultsArgs {
     /// The journal to read (never modified).
     #[arg(long)]
     pub journal: PathBuf,

@@ -222,11 +222,11 @@ fn print_plan(
             );
         }
     }
-    if prepared.requeued > 0 {
+    if prepared.requeued + prepared.requeued_messages > 0 {
         let _ = writeln!(
             out,
-            "  --retry-failed: {} failed record(s) queued again",
-            prepared.requeued
+            "  --retry-failed: {} failed record(s) and {} failed message(s) queued again",
+            prepared.requeued, prepared.requeued_messages
         );
     }
     let _ = writeln!(

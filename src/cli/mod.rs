@@ -20,11 +20,12 @@ use clap::Parser;
 
 use crate::exit::{Classify, Exit};
 use crate::mapping::{self, MappingErrors};
-pub use args::{Cli, Command, SchemaCommand};
+pub(crate) use args::Command;
+pub(crate) use args::{Cli, SchemaCommand};
 
 /// Why a command failed, with the exit code it means.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The mapping is wrong (exit 2); rendered with positions.
     Mapping(MappingErrors),
     /// Anything else, printed as `error: ...` with its causes.
@@ -96,7 +97,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs a parsed command; `Ok` says how it ended.
-pub fn run(cli: Cli) -> Result<Exit, Failure> {
+pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Check(args) => check::check(args),
         Command::DryRun(args) => dry_run::dry_run(args),

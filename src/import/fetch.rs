@@ -23,10 +23,10 @@ use crate::client::{ATTACHMENTS_FIELD, FilePart};
 /// The environment variable holding the header sent with attachment downloads, such as
 /// `Authorization: Basic ...` for a Zendesk export. Only the environment, never an
 /// argument, so the value stays out of shell history and process listings.
-pub const SOURCE_AUTH_HEADER_VAR: &str = "HFMIGRATE_SOURCE_AUTH_HEADER";
+pub(crate) const SOURCE_AUTH_HEADER_VAR: &str = "HFMIGRATE_SOURCE_AUTH_HEADER";
 /// Optional comma-separated host names the header may go to; unset means the host of
 /// any attachment URL (never the hosts it redirects to).
-pub const SOURCE_AUTH_HOSTS_VAR: &str = "HFMIGRATE_SOURCE_AUTH_HOSTS";
+pub(crate) const SOURCE_AUTH_HOSTS_VAR: &str = "HFMIGRATE_SOURCE_AUTH_HOSTS";
 
 /// Redirects followed per download: enough for a CDN hop or two, not a loop.
 const MAX_REDIRECTS: usize = 5;
@@ -112,7 +112,7 @@ pub struct BadAuthHeader {
 
 impl SourceAuth {
     /// Reads [`SOURCE_AUTH_HEADER_VAR`] (and [`SOURCE_AUTH_HOSTS_VAR`]); `None` when unset.
-    pub fn from_env() -> Result<Option<SourceAuth>, BadAuthHeader> {
+    pub(crate) fn from_env() -> Result<Option<SourceAuth>, BadAuthHeader> {
         let Some(line) = std::env::var(SOURCE_AUTH_HEADER_VAR)
             .ok()
             .filter(|v| !v.trim().is_empty())
@@ -469,7 +469,7 @@ impl Fetcher {
 /// Finds a relative path inside `root` (canonical) and returns its canonical path and
 /// size. Absolute paths and `..` that climb above the folder are refused before anything
 /// is touched; symlinks are followed and the target must still be inside the folder.
-pub fn resolve_local(
+pub(crate) fn resolve_local(
     root: &Path,
     name: &str,
     relative: &Path,

@@ -24,7 +24,7 @@ impl MarkerKind {
     /// `None` when the mapping's marker cannot be searched (no marker, or a custom field
     /// the schema did not resolve): the import refuses to start, since an ambiguous batch
     /// could then never be reconciled.
-    pub fn from_plan(marker: Option<&Marker>) -> Option<MarkerKind> {
+    pub(crate) fn from_plan(marker: Option<&Marker>) -> Option<MarkerKind> {
         match marker? {
             Marker::CustomField { field, .. } => Some(MarkerKind::Field {
                 name: field.name.clone(),
@@ -35,7 +35,7 @@ impl MarkerKind {
     }
 
     /// The marker value of one payload, as sent.
-    pub fn value_of(&self, payload: &Value) -> Option<String> {
+    pub(crate) fn value_of(&self, payload: &Value) -> Option<String> {
         let value = match self {
             MarkerKind::Field { id, .. } => payload.get(format!("t-cf-{id}"))?.as_str()?,
             MarkerKind::Tag => payload.get("tags")?.as_str()?.rsplit(',').next()?,
@@ -47,7 +47,7 @@ impl MarkerKind {
     /// The search query (`q`) for one marker value. `None` when the value cannot be
     /// quoted (HappyFox's query language has no escape for `"`): such a member must be
     /// checked by hand rather than guessed absent.
-    pub fn query(&self, value: &str) -> Option<String> {
+    pub(crate) fn query(&self, value: &str) -> Option<String> {
         if value.contains('"') {
             return None;
         }

@@ -38,8 +38,11 @@ use crate::schema::Schema;
 use crate::source;
 
 pub use marker::MarkerKind;
-pub use run::{ConversationOutcome, ImportOutcome, RunError, run};
-pub use send::{BATCH_SIZE, Interrupts, SendOptions, SendReport, Stop, send_all};
+pub use run::run;
+pub(crate) use run::{ConversationOutcome, ImportOutcome};
+pub(crate) use send::BATCH_SIZE;
+pub(crate) use send::Stop;
+pub use send::{Interrupts, SendOptions, SendReport, send_all};
 
 /// The journal note holding the fingerprint of the inputs whose records are all enqueued.
 const ENQUEUED_NOTE: &str = "enqueued";
@@ -114,7 +117,7 @@ impl ImportError {
 
 /// What the validation pass found (absent on an unchanged resume, which skips it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct EnqueueCounts {
+pub(crate) struct EnqueueCounts {
     pub read: u64,
     pub valid: u64,
     pub rejected: u64,
@@ -131,16 +134,18 @@ pub struct Prepared {
     pub resumed: bool,
     /// Changes accepted (with `--allow-changes`) or not significant, to be shown.
     pub changes: Vec<Change>,
-    pub enqueued: Option<EnqueueCounts>,
+    pub(crate) enqueued: Option<EnqueueCounts>,
     /// Failed records put back to pending by `--retry-failed`.
     pub requeued: u64,
+    /// Failed conversation messages put back to pending by `--retry-failed`.
+    pub requeued_messages: u64,
     pub summary: Summary,
 }
 
 impl Prepared {
     /// Bulk creates still to send (pending records, plus batches to reconcile and maybe
     /// resend).
-    pub fn posts_left(&self, batch_size: usize) -> u64 {
+    pub(crate) fn posts_left(&self, batch_size: usize) -> u64 {
         let r = &self.summary.records;
         r.pending.div_ceil(batch_size.max(1) as u64) + self.summary.batches.sending
     }
@@ -227,10 +232,13 @@ pub fn prepare(
         journal.set_note(ENQUEUED_NOTE, &fingerprint)?;
         Some(counts)
     };
-    let requeued = if opts.retry_failed {
-        journal.requeue_failed()?
+    let (requeued, requeued_messages) = if opts.retry_failed {
+        (
+            journal.requeue_failed()?,
+            journal.requeue_failed_messages()?,
+        )
     } else {
-        0
+        (0, 0)
     };
     let summary = journal.summary()?;
     Ok(Prepared {
@@ -240,6 +248,7 @@ pub fn prepare(
         changes,
         enqueued,
         requeued,
+        requeued_messages,
         summary,
     })
 }
@@ -394,7 +403,7 @@ impl RunEnd {
 }
 
 /// Decides how the run ended from the send report and the journal, and stamps the run.
-pub fn finish(
+pub(crate) fn finish(
     journal: &mut Journal,
     report: &SendReport,
 ) -> Result<(RunEnd, Summary), JournalError> {
@@ -415,7 +424,7 @@ pub fn finish(
 
 /// The journal file's directory is created when missing (a fresh checkout running the
 /// quick start has no `out/`); when it cannot be, say so plainly rather than through SQLite.
-pub fn check_journal_dir(path: &Path) -> Result<(), ImportError> {
+pub(crate) fn check_journal_dir(path: &Path) -> Result<(), ImportError> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(dir) if !dir.is_dir() => std::fs::create_dir_all(dir).map_err(|e| {
             ImportError::Journal(JournalError::CannotOpen {

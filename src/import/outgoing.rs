@@ -17,7 +17,7 @@ use crate::journal::{AttachmentFailure, NewMessage};
 
 /// The reserved payload key under which the mapping stores a message's attachments (an
 /// array of [`AttachmentRef`]); it is read here and never sent to HappyFox.
-pub use crate::payload::ATTACHMENTS_KEY;
+pub(crate) use crate::payload::ATTACHMENTS_KEY;
 
 /// The HTML field of a ticket create whose inline images are uploaded.
 pub(super) const TICKET_HTML: &[&str] = &["html"];
@@ -27,7 +27,7 @@ pub(super) const TICKET_HTML: &[&str] = &["html"];
 /// [`MAX_REQUEST_BYTES`] (the first group goes with the post itself), and the files left
 /// out.
 #[derive(Debug)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     pub fields: Map<String, Value>,
     pub groups: Vec<Vec<(AttachmentRef, Resolved)>>,
     pub failures: Vec<AttachmentFailure>,
@@ -37,7 +37,7 @@ pub struct Outgoing {
 
 /// Whether a stored payload carries attachments (anything but an empty list or null
 /// under [`ATTACHMENTS_KEY`], so a malformed value is reported rather than ignored).
-pub fn has_attachments(payload: &Value) -> bool {
+pub(crate) fn has_attachments(payload: &Value) -> bool {
     match payload.get(ATTACHMENTS_KEY) {
         None | Some(Value::Null) => false,
         Some(Value::Array(a)) => !a.is_empty(),
@@ -46,7 +46,7 @@ pub fn has_attachments(payload: &Value) -> bool {
 }
 
 /// Whether any of `keys` holds HTML referencing images to upload.
-pub fn has_inline_images(fields: &Map<String, Value>, keys: &[&str]) -> bool {
+pub(crate) fn has_inline_images(fields: &Map<String, Value>, keys: &[&str]) -> bool {
     keys.iter().any(|k| {
         fields
             .get(*k)
@@ -64,7 +64,7 @@ pub(super) fn as_fields(payload: &Value) -> Map<String, Value> {
 
 /// Reads a body's attachments and uploads its inline images; every failure is one file's
 /// alone and ends up in [`Outgoing::failures`], so the body is always sendable.
-pub async fn prepare_outgoing(
+pub(crate) async fn prepare_outgoing(
     client: &Client,
     fetcher: Option<&Fetcher>,
     mut fields: Map<String, Value>,
@@ -216,7 +216,7 @@ async fn upload_inline(
 /// as messages of their own so each is posted exactly once. `of` names the message
 /// ("" for the ticket's first message); the numbering makes each note's text unique
 /// within its ticket, which is how an unknown post is found again.
-pub fn continuation_notes(
+pub(crate) fn continuation_notes(
     staff: u64,
     of: &str,
     extra: &[Vec<(AttachmentRef, Resolved)>],

@@ -46,7 +46,7 @@ impl Snapshot {
 }
 
 /// Formats seconds as `1h02m`, `3m05s` or `12s`.
-pub fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
         format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
@@ -185,7 +185,7 @@ impl Progress {
     }
 
     /// Removes the bar before the final summary.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -35,7 +35,7 @@ use crate::payload::conversation::plan_messages;
 use crate::schema::Schema;
 
 /// Tickets whose conversations are posted at the same time (each one message at a time).
-pub const DEFAULT_TICKETS_IN_PARALLEL: usize = 32;
+pub(crate) const DEFAULT_TICKETS_IN_PARALLEL: usize = 32;
 
 /// Why posting conversations stopped.
 #[derive(Debug, thiserror::Error)]

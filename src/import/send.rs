@@ -35,7 +35,7 @@ use crate::journal::{
 };
 
 /// Tickets per bulk create unless `--batch-size` says fewer.
-pub const BATCH_SIZE: usize = crate::happyfox::MAX_BULK_CREATE;
+pub(crate) const BATCH_SIZE: usize = crate::happyfox::MAX_BULK_CREATE;
 
 /// Knobs of the sender.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ pub struct Interrupts(watch::Receiver<u32>);
 
 impl Interrupts {
     /// Counts SIGINT (Ctrl-C) for the rest of the process.
-    pub fn ctrl_c() -> Interrupts {
+    pub(crate) fn ctrl_c() -> Interrupts {
         let (tx, rx) = watch::channel(0);
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {

@@ -17,7 +17,7 @@ use crate::client::{Client, ClientError};
 use crate::journal::{Journal, JournalError};
 
 /// The journal note holding the marker kind, written by every import.
-pub const MARKER_NOTE: &str = "marker";
+pub(crate) const MARKER_NOTE: &str = "marker";
 
 /// Tickets per page; HappyFox's maximum.
 const PAGE_SIZE: usize = 50;
@@ -42,7 +42,7 @@ pub struct Verification {
 }
 
 impl Verification {
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         self.missing.is_empty()
             && self.duplicated.is_empty()
             && self.other_id.is_empty()
@@ -77,14 +77,14 @@ impl crate::exit::Classify for VerifyError {
 
 impl MarkerKind {
     /// The note form: `tag` or `field:<id>:<name>`.
-    pub fn to_note(&self) -> String {
+    pub(crate) fn to_note(&self) -> String {
         match self {
             MarkerKind::Tag => "tag".into(),
             MarkerKind::Field { name, id } => format!("field:{id}:{name}"),
         }
     }
 
-    pub fn from_note(note: &str) -> Option<MarkerKind> {
+    pub(crate) fn from_note(note: &str) -> Option<MarkerKind> {
         if note == "tag" {
             return Some(MarkerKind::Tag);
         }

@@ -108,7 +108,7 @@ impl Journal {
     }
 
     /// Created tickets that still have messages to post, after record row `after`.
-    pub fn conversations_to_post(
+    pub(crate) fn conversations_to_post(
         &self,
         after: i64,
         limit: usize,
@@ -176,7 +176,7 @@ impl Journal {
     }
 
     /// Commits the intent to post a message, before the POST.
-    pub fn begin_message(&mut self, id: i64) -> Result<(), JournalError> {
+    pub(crate) fn begin_message(&mut self, id: i64) -> Result<(), JournalError> {
         self.conn
             .prepare_cached(
                 "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?2
@@ -187,7 +187,7 @@ impl Journal {
     }
 
     /// Records a message's outcome.
-    pub fn finish_message(
+    pub(crate) fn finish_message(
         &mut self,
         id: i64,
         outcome: &MessageOutcome,
@@ -212,7 +212,7 @@ impl Journal {
     }
 
     /// Failed messages go back to pending (`--retry-failed`).
-    pub fn requeue_failed_messages(&mut self) -> Result<u64, JournalError> {
+    pub(crate) fn requeue_failed_messages(&mut self) -> Result<u64, JournalError> {
         let n = self
             .conn
             .prepare_cached(
@@ -257,7 +257,7 @@ impl Journal {
 
     /// The newest update id posted for a ticket: later updates are where an unknown
     /// message would be.
-    pub fn last_update_id(&self, source_id: &str) -> Result<Option<u64>, JournalError> {
+    pub(crate) fn last_update_id(&self, source_id: &str) -> Result<Option<u64>, JournalError> {
         let id: Option<i64> = self
             .conn
             .prepare_cached(
@@ -268,7 +268,7 @@ impl Journal {
     }
 
     /// A contact already resolved to its HappyFox id.
-    pub fn contact_id(&self, email: &str) -> Result<Option<u64>, JournalError> {
+    pub(crate) fn contact_id(&self, email: &str) -> Result<Option<u64>, JournalError> {
         let id: Option<i64> = self
             .conn
             .prepare_cached("SELECT id FROM contacts WHERE email = ?1")?
@@ -277,7 +277,7 @@ impl Journal {
         Ok(id.and_then(|i| u64::try_from(i).ok()))
     }
 
-    pub fn set_contact_id(&mut self, email: &str, id: u64) -> Result<(), JournalError> {
+    pub(crate) fn set_contact_id(&mut self, email: &str, id: u64) -> Result<(), JournalError> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO contacts (email, id) VALUES (?1, ?2)")?
             .execute(params![
@@ -289,7 +289,7 @@ impl Journal {
 
     /// Records attachments that were left out of a ticket (`position` 0) or a message:
     /// the post went without them, and `results` lists each under stage `attachment`.
-    pub fn record_attachment_failures(
+    pub(crate) fn record_attachment_failures(
         &mut self,
         ticket_source_id: &str,
         position: i64,

@@ -49,15 +49,15 @@ mod results;
 mod run_info;
 mod schema;
 mod status;
+pub use messages::NewMessage;
 pub use messages::{
-    AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, NewMessage, TicketConversation,
+    AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, TicketConversation,
 };
-pub use records::{
-    ItemOutcome, PendingRecord, PendingRow, RejectedRecord, UnknownBatch, UpsertReport,
-};
+pub use records::{ItemOutcome, PendingRecord};
+pub use records::{PendingRow, RejectedRecord, UnknownBatch, UpsertReport};
 pub use results::ResultsWritten;
 pub use run_info::{Change, InputFingerprint, RunInfo, fingerprint_bytes};
-pub use schema::SCHEMA_VERSION;
+pub(crate) use schema::SCHEMA_VERSION;
 pub use status::{BatchSummary, StateCounts, Summary};
 
 use lock::lock_file;
@@ -110,27 +110,6 @@ pub struct BatchId(pub i64);
 impl fmt::Display for BatchId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
-    }
-}
-
-/// The state of one record (or conversation message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Pending,
-    Sending,
-    Created,
-    Failed,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Sending => "sending",
-            State::Created => "created",
-            State::Failed => "failed",
-        }
     }
 }
 
@@ -349,7 +328,7 @@ impl Journal {
     }
 
     /// Sets a [`Journal::note`].
-    pub fn set_note(&mut self, key: &str, value: &str) -> Result<(), JournalError> {
+    pub(crate) fn set_note(&mut self, key: &str, value: &str) -> Result<(), JournalError> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
             .execute(params![format!("note.{key}"), value])?;

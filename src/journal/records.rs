@@ -267,7 +267,7 @@ impl Journal {
     }
 
     /// Marks a batch as sent once more (a resend after a throttle, same members).
-    pub fn resend_batch(&mut self, batch: BatchId) -> Result<(), JournalError> {
+    pub(crate) fn resend_batch(&mut self, batch: BatchId) -> Result<(), JournalError> {
         self.conn
             .prepare_cached(
                 "UPDATE batches SET attempts = attempts + 1, sent_at = ?2 WHERE id = ?1",
@@ -373,7 +373,7 @@ impl Journal {
 
     /// `--retry-failed`: failed records that have a payload go back to pending. Returns how
     /// many. Records that failed validation stay failed until their input is fixed.
-    pub fn requeue_failed(&mut self) -> Result<u64, JournalError> {
+    pub(crate) fn requeue_failed(&mut self) -> Result<u64, JournalError> {
         let n = self.conn.execute(
             "UPDATE records SET state = 'pending', updated_at = ?1
              WHERE state = 'failed' AND payload_hash IS NOT NULL",

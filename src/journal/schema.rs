@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema this build writes. Bump it and add a step to `migrate` when tables change.
-pub const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 /// Marks the file as ours (`hfmj`), so a random SQLite file is not mistaken for a journal.
 pub(super) const APPLICATION_ID: i64 = 0x6866_6d6a;
 

@@ -198,14 +198,14 @@ impl Run<'_, '_> {
 }
 
 /// The body of the closing note that carries a final state no other post could carry.
-pub const CLOSING_NOTE: &str = "<p><i>Migrated with hfmigrate: final state applied.</i></p>";
+pub(crate) const CLOSING_NOTE: &str = "<p><i>Migrated with hfmigrate: final state applied.</i></p>";
 
 /// What a message after the create is: the entry kinds of the source, and the two kinds
 /// of private note the migration itself writes. The journal records it by [`name`].
 ///
 /// [`name`]: MessageKind::name
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MessageKind {
+pub(crate) enum MessageKind {
     StaffReply,
     PrivateNote,
     ContactReply,
@@ -231,7 +231,7 @@ impl MessageKind {
 /// One POST a valid ticket needs after its creation, with its exact body (files under
 /// [`ATTACHMENTS_KEY`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct PlannedMessage {
+pub(crate) struct PlannedMessage {
     /// 1-based order within the ticket.
     pub position: i64,
     pub kind: MessageKind,
@@ -263,7 +263,7 @@ pub fn closing_staff(plan: &Plan, schema: &Schema) -> Option<u64> {
 /// The messages a valid ticket needs after creation, with their exact bodies; the final
 /// state is folded into the last staff post, or a closing note when needed. The dry run
 /// counts these and the import journals them: both see the same plan.
-pub fn plan_messages(
+pub(crate) fn plan_messages(
     ticket: &TicketPlan,
     schema: &Schema,
     closing_staff: Option<u64>,

@@ -31,11 +31,11 @@ pub mod conversation;
 mod fields;
 mod ticket;
 /// Longest subject we send; longer ones are rejected rather than silently cut.
-pub const MAX_SUBJECT_CHARS: usize = 255;
+pub(crate) const MAX_SUBJECT_CHARS: usize = 255;
 /// Longest single-line text custom field value.
-pub const MAX_TEXT_FIELD_CHARS: usize = 255;
+pub(crate) const MAX_TEXT_FIELD_CHARS: usize = 255;
 /// Bodies larger than this are reported: bulk requests carry 100 of them.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The exact JSON object sent to `POST tickets/` for one ticket.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -84,7 +84,7 @@ pub struct EntryPlan {
 
 /// The state the ticket ends in, sent with its last POST.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct FinalState {
+pub(crate) struct FinalState {
     pub status: Option<u64>,
     pub completed: bool,
     pub custom_fields: Map<String, Json>,
@@ -92,7 +92,7 @@ pub struct FinalState {
 
 impl FinalState {
     /// Whether anything must change after creation (a new ticket gets the default status).
-    pub fn needs_post(&self, schema: &Schema) -> bool {
+    pub(crate) fn needs_post(&self, schema: &Schema) -> bool {
         let default = schema.default_status().map(|s| s.id);
         (self.status.is_some() && self.status != default) || !self.custom_fields.is_empty()
     }
@@ -105,18 +105,18 @@ pub struct TicketPlan {
     #[serde(skip)]
     pub location: Option<Location>,
     pub payload: TicketPayload,
-    pub final_state: FinalState,
+    pub(crate) final_state: FinalState,
     pub conversation: Vec<EntryPlan>,
     /// Files of the first message: the ticket is created on its own, multipart.
     pub attachments: Vec<AttachmentRef>,
 }
 
 /// The key under which attachments travel in journaled payloads; stripped before sending.
-pub const ATTACHMENTS_KEY: &str = "__attachments";
+pub(crate) const ATTACHMENTS_KEY: &str = "__attachments";
 
 impl TicketPlan {
     /// The payload as the journal stores it: the create payload plus its attachments.
-    pub fn stored_payload(&self) -> serde_json::Result<String> {
+    pub(crate) fn stored_payload(&self) -> serde_json::Result<String> {
         if self.attachments.is_empty() {
             return serde_json::to_string(&self.payload);
         }
@@ -235,7 +235,7 @@ impl<'p> Builder<'p> {
     /// duplicate (valid, or rejected with an id); `None` for a skipped record or one with
     /// no id. Cheap on the fast path, so the pipeline can catch repeated ids in input order
     /// before the records are built in parallel.
-    pub fn dedupe_key(&self, record: &SourceRecord) -> Option<SourceId> {
+    pub(crate) fn dedupe_key(&self, record: &SourceRecord) -> Option<SourceId> {
         let input = RecordInput::new(&record.value, &self.sides);
         let mut r = Run {
             b: self,

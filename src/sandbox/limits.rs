@@ -50,7 +50,7 @@ impl std::str::FromStr for Latency {
 }
 
 /// Parses `0.05` or `5%`.
-pub fn parse_probability(text: &str) -> Result<f64, OptionError> {
+pub(crate) fn parse_probability(text: &str) -> Result<f64, OptionError> {
     let bad = || OptionError::Probability(text.to_string());
     let t = text.trim();
     let p = match t.strip_suffix('%') {
@@ -87,14 +87,14 @@ impl Default for Limits {
 
 /// Which budget a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MethodClass {
+pub(crate) enum MethodClass {
     Get,
     Post,
 }
 
 /// The limiter's answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allowed,
     /// Refused with 429; `started_lockout` is true for the request that tripped it.
     Limited {
@@ -106,7 +106,7 @@ pub enum Verdict {
 /// the minute is counted; a sliding window is the strictest reading). Time is passed in so
 /// tests can drive it with a fake clock.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     limits: Limits,
     posts: VecDeque<Instant>,
     gets: VecDeque<Instant>,
@@ -185,7 +185,7 @@ pub struct Faults {
 /// The faults chosen for one request, drawn up front in a fixed order so that a seed
 /// replays the same sequence for the same sequence of requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Draw {
+pub(crate) struct Draw {
     pub delay: Option<Duration>,
     pub fail: bool,
     pub drop: bool,
@@ -193,7 +193,7 @@ pub struct Draw {
 
 /// The seeded generator behind [`Faults`].
 #[derive(Debug)]
-pub struct FaultDice {
+pub(crate) struct FaultDice {
     faults: Faults,
     rng: StdRng,
 }
@@ -207,7 +207,7 @@ impl FaultDice {
         FaultDice { faults, rng }
     }
 
-    pub fn draw(&mut self, is_write: bool) -> Draw {
+    pub(crate) fn draw(&mut self, is_write: bool) -> Draw {
         let delay = match self.faults.latency {
             None => None,
             Some(Latency::Fixed(d)) => Some(d),

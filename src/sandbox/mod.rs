@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use limits::{Faults, Latency, Limits};
-pub use stats::{FaultCounts, Stats};
+pub use stats::Stats;
 
 use crate::schema::Schema;
 use http::{KillableListener, Shared, lock};
@@ -38,7 +38,7 @@ use store::Store;
 
 /// Options of `hfmigrate sandbox`. `Debug` hides the auth code.
 #[derive(Clone, clap::Args)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8765")]
     pub listen: SocketAddr,
@@ -361,7 +361,7 @@ async fn run(
 }
 
 /// Runs `hfmigrate sandbox` until Ctrl-C.
-pub fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
+pub(crate) fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
     let schema = Schema::load(&args.schema)?;
     let generated = match (&args.api_key, &args.auth_code) {
         (Some(_), Some(_)) => false,

@@ -228,7 +228,7 @@ fn update(schema: &Schema, store: &Store, base_url: &str, u: &Update, show_cf: b
 
 /// What a ticket rendering includes beyond the summary.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Detail {
+pub(crate) struct Detail {
     pub updates: bool,
     pub cf_changes: bool,
 }

@@ -14,7 +14,7 @@ use super::validate::{self as v, CfValue};
 use crate::schema::{FieldType, Schema, same_name};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SearchError {
+pub(crate) enum SearchError {
     #[error("unterminated quote in search query")]
     Unterminated,
     #[error("missing value after `{0}:`")]
@@ -29,7 +29,7 @@ pub enum SearchError {
 
 /// One search term.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Term {
+pub(crate) enum Term {
     /// `name:value[,value...]`.
     Field { name: String, values: Vec<String> },
     /// A word or quoted phrase without a field name.
@@ -135,7 +135,7 @@ enum Filter {
 
 /// A compiled ticket query: all terms must match.
 #[derive(Debug, Clone, Default)]
-pub struct TicketQuery(Vec<Filter>);
+pub(crate) struct TicketQuery(Vec<Filter>);
 
 fn date_term(name: &str) -> Option<(DateField, DateOp)> {
     let (field, op) = [
@@ -167,7 +167,7 @@ fn bool_value(name: &str, values: &[String]) -> Result<bool, SearchError> {
 }
 
 impl TicketQuery {
-    pub fn compile(schema: &Schema, q: &str) -> Result<TicketQuery, SearchError> {
+    pub(crate) fn compile(schema: &Schema, q: &str) -> Result<TicketQuery, SearchError> {
         let mut filters = Vec::new();
         for term in parse(q)? {
             let (name, values) = match term {
@@ -373,10 +373,10 @@ fn filter_matches(f: &Filter, schema: &Schema, store: &Store, t: &Ticket) -> boo
 /// A compiled `GET users/?q=` query: `email:`, `name:`, `phone:`, `created_since:`,
 /// `updated_since:` and free words (name or email), all ANDed.
 #[derive(Debug, Clone, Default)]
-pub struct ContactQuery(Vec<(String, String)>);
+pub(crate) struct ContactQuery(Vec<(String, String)>);
 
 impl ContactQuery {
-    pub fn compile(q: &str) -> Result<ContactQuery, SearchError> {
+    pub(crate) fn compile(q: &str) -> Result<ContactQuery, SearchError> {
         let mut out = Vec::new();
         for term in parse(q)? {
             match term {

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::validate::CfValue;
 
 /// Seconds since the Unix epoch, UTC.
-pub type Seconds = i64;
+pub(crate) type Seconds = i64;
 
 /// The account's mutable data. Ids are never reused, even after a reset of tickets.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct Store {
+pub(crate) struct Store {
     pub last_ticket_id: u64,
     pub last_contact_id: u64,
     pub last_update_id: u64,
@@ -37,7 +37,7 @@ pub struct Store {
 
 /// Who wrote an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Author {
+pub(crate) enum Author {
     Staff(u64),
     User(u64),
 }
@@ -66,7 +66,7 @@ impl Body {
     }
 
     /// Lower-cased text for free-text search.
-    pub fn contains_lower(&self, needle_lower: &str) -> bool {
+    pub(crate) fn contains_lower(&self, needle_lower: &str) -> bool {
         match self {
             Body::Text(t) | Body::Html(t) => t.to_lowercase().contains(needle_lower),
             Body::Both { text, .. } => text.to_lowercase().contains(needle_lower),
@@ -75,13 +75,13 @@ impl Body {
 }
 
 /// Plain text as HappyFox renders it in html: escaped, paragraphs and line breaks kept.
-pub fn text_to_html(t: &str) -> String {
+pub(crate) fn text_to_html(t: &str) -> String {
     let escaped = html_escape::encode_text(t);
     format!("<p>{}</p>", escaped.replace('\n', "<br>"))
 }
 
 /// A rough html → text: drop tags, turn block ends into newlines, unescape entities.
-pub fn html_to_text(h: &str) -> String {
+pub(crate) fn html_to_text(h: &str) -> String {
     let mut out = String::with_capacity(h.len());
     let mut in_tag = false;
     let mut tag = String::new();
@@ -119,7 +119,7 @@ pub struct Attachment {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Message {
+pub(crate) struct Message {
     pub body: Body,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subject: String,
@@ -140,7 +140,7 @@ pub struct Message {
 /// inline (most updates carry only a message), with the message and the rarer property
 /// changes boxed, because a rehearsal stores hundreds of thousands of these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Update {
+pub(crate) struct Update {
     pub id: u64,
     pub at: Seconds,
     pub by: Author,
@@ -154,7 +154,7 @@ pub struct Update {
 
 /// Property changes recorded by an update (old, new).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Changes {
+pub(crate) struct Changes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<(u64, u64)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,7 +181,7 @@ impl Update {
     }
 
     /// The change record, created on first use.
-    pub fn changes_mut(&mut self) -> &mut Changes {
+    pub(crate) fn changes_mut(&mut self) -> &mut Changes {
         self.changes.get_or_insert_with(Box::default)
     }
 
@@ -226,7 +226,7 @@ impl Ticket {
     }
 
     /// Sets or clears a field and returns the old value.
-    pub fn set_cf(&mut self, field: u64, value: Option<CfValue>) -> Option<CfValue> {
+    pub(crate) fn set_cf(&mut self, field: u64, value: Option<CfValue>) -> Option<CfValue> {
         set_cf(&mut self.custom, field, value)
     }
 
@@ -252,7 +252,7 @@ impl Ticket {
     }
 }
 
-pub fn set_cf(
+pub(crate) fn set_cf(
     list: &mut Vec<(u64, CfValue)>,
     field: u64,
     value: Option<CfValue>,
@@ -271,7 +271,7 @@ pub fn set_cf(
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Phone {
+pub(crate) struct Phone {
     pub id: u64,
     /// `mo`, `w`, `m`, `h` or `o`.
     pub kind: String,
@@ -280,7 +280,7 @@ pub struct Phone {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Contact {
+pub(crate) struct Contact {
     pub id: u64,
     pub name: String,
     pub email: Option<String>,
@@ -304,7 +304,7 @@ impl Contact {
 
 /// Why the state file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub(crate) enum StateError {
     #[error("cannot read sandbox state {path}: {source}")]
     Read {
         path: String,
@@ -345,7 +345,7 @@ impl Store {
     }
 
     /// Writes through a temporary file and a rename, so a crash never leaves half a file.
-    pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         let err = |source| StateError::Write {
             path: path.display().to_string(),
             source,
@@ -366,23 +366,23 @@ impl Store {
         self.update_count = self.tickets.values().map(|t| t.updates.len() as u64).sum();
     }
 
-    pub fn contact_by_email(&self, email: &str) -> Option<&Contact> {
+    pub(crate) fn contact_by_email(&self, email: &str) -> Option<&Contact> {
         self.by_email
             .get(&email.to_lowercase())
             .and_then(|id| self.contacts.get(id))
     }
 
-    pub fn next_update_id(&mut self) -> u64 {
+    pub(crate) fn next_update_id(&mut self) -> u64 {
         self.last_update_id += 1;
         self.last_update_id
     }
 
-    pub fn next_phone_id(&mut self) -> u64 {
+    pub(crate) fn next_phone_id(&mut self) -> u64 {
         self.last_phone_id += 1;
         self.last_phone_id
     }
 
-    pub fn next_attachment_id(&mut self) -> u64 {
+    pub(crate) fn next_attachment_id(&mut self) -> u64 {
         self.last_attachment_id += 1;
         self.last_attachment_id
     }

@@ -11,27 +11,27 @@ use serde_json::{Number, Value};
 
 use crate::schema::{Choice, FieldType};
 
-pub const REQUIRED: &str = "This field is required.";
-pub const INVALID_CHOICE: &str =
+pub(crate) const REQUIRED: &str = "This field is required.";
+pub(crate) const INVALID_CHOICE: &str =
     "Select a valid choice. That choice is not one of the available choices.";
-pub const INVALID_EMAIL: &str = "Enter a valid email address.";
-pub const INVALID_DATE: &str = "Enter a valid date.";
-pub const INVALID_DATETIME: &str = "Enter a valid date/time.";
-pub const INVALID_NUMBER: &str = "Enter a number.";
-pub const INVALID_INTEGER: &str = "Enter a whole number.";
-pub const TWO_DECIMALS: &str = "Ensure that there are no more than 2 decimal places.";
-pub const INVALID_VALUE: &str = "Enter a valid value.";
-pub const INVALID_LIST: &str = "Enter a list of values.";
-pub const UNKNOWN_FIELD: &str = "This custom field does not exist.";
-pub const NOT_IN_CATEGORY: &str =
+pub(crate) const INVALID_EMAIL: &str = "Enter a valid email address.";
+pub(crate) const INVALID_DATE: &str = "Enter a valid date.";
+pub(crate) const INVALID_DATETIME: &str = "Enter a valid date/time.";
+pub(crate) const INVALID_NUMBER: &str = "Enter a number.";
+pub(crate) const INVALID_INTEGER: &str = "Enter a whole number.";
+pub(crate) const TWO_DECIMALS: &str = "Ensure that there are no more than 2 decimal places.";
+pub(crate) const INVALID_VALUE: &str = "Enter a valid value.";
+pub(crate) const INVALID_LIST: &str = "Enter a list of values.";
+pub(crate) const UNKNOWN_FIELD: &str = "This custom field does not exist.";
+pub(crate) const NOT_IN_CATEGORY: &str =
     "This custom field is not applicable to the category of this ticket.";
-pub const TEXT_OR_HTML: &str = "Either text or html is required.";
-pub const COMPULSORY_ON_COMPLETE: &str =
+pub(crate) const TEXT_OR_HTML: &str = "Either text or html is required.";
+pub(crate) const COMPULSORY_ON_COMPLETE: &str =
     "This field should be filled before marking this ticket as completed";
 
 /// Validation errors in HappyFox's `[{field, errors: [...]}]` order: first error first.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct FieldErrors(pub Vec<(String, Vec<String>)>);
+pub(crate) struct FieldErrors(pub Vec<(String, Vec<String>)>);
 
 impl FieldErrors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
@@ -47,7 +47,7 @@ impl FieldErrors {
     }
 
     /// The single-create and bulk-item shape: `[{"field": .., "errors": [..]}]`.
-    pub fn to_list(&self) -> Value {
+    pub(crate) fn to_list(&self) -> Value {
         Value::Array(
             self.0
                 .iter()
@@ -57,7 +57,7 @@ impl FieldErrors {
     }
 
     /// The ticket-action shape (`staff_update` and friends): `{"field": "message"}`.
-    pub fn to_object(&self) -> Value {
+    pub(crate) fn to_object(&self) -> Value {
         Value::Object(
             self.0
                 .iter()
@@ -68,7 +68,7 @@ impl FieldErrors {
 }
 
 /// Empty means "not sent" for form fields: `null`, `""`, or absent.
-pub fn is_blank(v: Option<&Value>) -> bool {
+pub(crate) fn is_blank(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => true,
         Some(Value::String(s)) => s.trim().is_empty(),
@@ -77,7 +77,7 @@ pub fn is_blank(v: Option<&Value>) -> bool {
 }
 
 /// An id as a form reads it: a non-negative integer or a string of digits.
-pub fn as_id(v: &Value) -> Option<u64> {
+pub(crate) fn as_id(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => {
@@ -94,7 +94,7 @@ pub fn as_id(v: &Value) -> Option<u64> {
 
 /// A text field: strings as they are, numbers as their decimal text (Django's CharField
 /// does `str(value)`); lists, objects and booleans are refused.
-pub fn as_text(v: &Value) -> Option<String> {
+pub(crate) fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -103,7 +103,7 @@ pub fn as_text(v: &Value) -> Option<String> {
 }
 
 /// `true`/`false`, also as the strings a form sends.
-pub fn as_bool(v: &Value) -> Option<bool> {
+pub(crate) fn as_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -141,29 +141,29 @@ fn date_parts(s: &str, sep: char, ymd: bool) -> Option<Date> {
 }
 
 /// `yyyy-mm-dd`, the only format for custom-field dates.
-pub fn parse_ymd(s: &str) -> Option<Date> {
+pub(crate) fn parse_ymd(s: &str) -> Option<Date> {
     date_parts(s, '-', true)
 }
 
 /// `dd/mm/yyyy`, accepted for `due_date` besides `yyyy-mm-dd`.
-pub fn parse_dmy(s: &str) -> Option<Date> {
+pub(crate) fn parse_dmy(s: &str) -> Option<Date> {
     date_parts(s, '/', false)
 }
 
 /// `yyyy/mm/dd`, the date format of search terms.
-pub fn parse_search_date(s: &str) -> Option<Date> {
+pub(crate) fn parse_search_date(s: &str) -> Option<Date> {
     date_parts(s, '/', true)
 }
 
 /// `due_date`: `yyyy-mm-dd` or `dd/mm/yyyy`.
-pub fn parse_due_date(s: &str) -> Option<Date> {
+pub(crate) fn parse_due_date(s: &str) -> Option<Date> {
     parse_ymd(s.trim()).or_else(|| parse_dmy(s.trim()))
 }
 
 /// Ticket `created_at`: `yyyy-mm-ddThh:mm:ss` with optional `.ms` (up to 6 digits), read as
 /// UTC. Offsets and `Z` are not documented, so they are refused: a client that sends them
 /// would not know how HappyFox reads them.
-pub fn parse_created_at(s: &str) -> Option<i64> {
+pub(crate) fn parse_created_at(s: &str) -> Option<i64> {
     let (date, time) = s.split_once('T')?;
     let date = parse_ymd(date)?;
     let (hms, frac) = match time.split_once('.') {
@@ -196,7 +196,7 @@ pub fn parse_created_at(s: &str) -> Option<i64> {
 }
 
 /// A plausible email address (one `@`, a dotted domain, no spaces), as Django checks it.
-pub fn valid_email(s: &str) -> bool {
+pub(crate) fn valid_email(s: &str) -> bool {
     let Some((local, domain)) = s.rsplit_once('@') else {
         return false;
     };
@@ -210,7 +210,7 @@ pub fn valid_email(s: &str) -> bool {
 }
 
 /// A comma-separated list of email addresses (`cc`, `bcc`); blank entries are skipped.
-pub fn valid_email_list(s: &str) -> bool {
+pub(crate) fn valid_email_list(s: &str) -> bool {
     s.split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
@@ -218,7 +218,7 @@ pub fn valid_email_list(s: &str) -> bool {
 }
 
 /// A number field: an integer or a number with at most 2 decimals (JSON number or string).
-pub fn parse_number(v: &Value) -> Result<Number, &'static str> {
+pub(crate) fn parse_number(v: &Value) -> Result<Number, &'static str> {
     let text = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.trim().to_string(),
@@ -245,7 +245,7 @@ pub fn parse_number(v: &Value) -> Result<Number, &'static str> {
 
 /// A stored custom-field value, typed by the field it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum CfValue {
+pub(crate) enum CfValue {
     Text(String),
     Number(Number),
     /// `yyyy-mm-dd`, kept as text (jiff's serde support is not enabled in this crate).
@@ -278,7 +278,7 @@ fn id_list(v: &Value) -> Option<Vec<u64>> {
 
 /// Reads a custom-field value sent for a field of `kind`. `Ok(None)` clears the field
 /// (`null` or an empty string or list).
-pub fn parse_cf_value(
+pub(crate) fn parse_cf_value(
     kind: &FieldType,
     choices: Option<&[Choice]>,
     v: &Value,
@@ -319,7 +319,7 @@ pub fn parse_cf_value(
 }
 
 /// Splits a comma-separated tag list, trimming and dropping blanks and repeats.
-pub fn split_tags(s: &str) -> Vec<String> {
+pub(crate) fn split_tags(s: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         if !out.iter().any(|o| o == t) {

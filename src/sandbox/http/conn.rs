@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Accepts TCP connections wrapped in [`KillableStream`].
-pub struct KillableListener(pub TcpListener);
+pub(crate) struct KillableListener(pub TcpListener);
 
 impl axum::serve::Listener for KillableListener {
     type Io = KillableStream;
@@ -44,7 +44,7 @@ impl axum::serve::Listener for KillableListener {
 
 /// A TCP stream that fails every read and write once its kill switch is set, which makes
 /// hyper close the connection without sending anything more.
-pub struct KillableStream {
+pub(crate) struct KillableStream {
     inner: TcpStream,
     kill: Arc<AtomicBool>,
 }
@@ -95,7 +95,7 @@ impl AsyncWrite for KillableStream {
 
 /// The kill switch of the connection a request came in on.
 #[derive(Clone)]
-pub struct ConnHandle(pub(super) Arc<AtomicBool>);
+pub(crate) struct ConnHandle(pub(super) Arc<AtomicBool>);
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, KillableListener>>
     for ConnHandle

@@ -31,7 +31,7 @@ use super::stats::Stats;
 use super::store::Store;
 use crate::schema::Schema;
 use body::{drain, query_pairs};
-pub use conn::{ConnHandle, KillableListener};
+pub(crate) use conn::{ConnHandle, KillableListener};
 use respond::{json_response, method_not_allowed, not_found, ok, plain, unauthorized};
 use route::{Endpoint, route};
 use tickets::{
@@ -40,14 +40,14 @@ use tickets::{
 use users::{get_user, list_users, post_users};
 
 /// Attachments of one request may total 25 MB.
-pub const MAX_ATTACHMENTS: u64 = crate::happyfox::MAX_REQUEST_BYTES;
+pub(crate) const MAX_ATTACHMENTS: u64 = crate::happyfox::MAX_REQUEST_BYTES;
 /// A request body may be a little larger than that (form fields, multipart framing).
-pub const MAX_BODY: usize = 27 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 27 * 1024 * 1024;
 /// Bulk creates take at most this many items.
-pub const MAX_BULK: usize = crate::happyfox::MAX_BULK_CREATE;
+pub(crate) const MAX_BULK: usize = crate::happyfox::MAX_BULK_CREATE;
 
 /// Everything the handlers share.
-pub struct Shared {
+pub(crate) struct Shared {
     pub schema: Schema,
     auth_header: String,
     pub base_url: String,
@@ -152,7 +152,7 @@ impl Drop for InflightGuard<'_> {
     }
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(conn): ConnectInfo<ConnHandle>,
     req: Request,

@@ -38,7 +38,7 @@ pub(super) fn new_contact(
 }
 
 /// A contact payload that passed validation.
-pub struct ContactWrite {
+pub(crate) struct ContactWrite {
     name: String,
     email: String,
     phones: Vec<(Option<u64>, String, String, bool)>,
@@ -49,7 +49,10 @@ pub struct ContactWrite {
 const PHONE_TYPES: [&str; 5] = ["mo", "w", "m", "h", "o"];
 
 /// Checks one `POST users/` item.
-pub fn check_contact(schema: &Schema, payload: &Payload) -> Result<ContactWrite, FieldErrors> {
+pub(crate) fn check_contact(
+    schema: &Schema,
+    payload: &Payload,
+) -> Result<ContactWrite, FieldErrors> {
     let mut e = FieldErrors::default();
     let name = read_text(payload, "name", &mut e).filter(|n| !n.trim().is_empty());
     if name.is_none() && !e.0.iter().any(|(f, _)| f == "name") {
@@ -113,7 +116,7 @@ pub fn check_contact(schema: &Schema, payload: &Payload) -> Result<ContactWrite,
 
 /// Creates or edits the contact with that email. Contact custom fields not sent are reset,
 /// as HappyFox does; phones with an id replace that phone, phones without one are added.
-pub fn upsert_contact(store: &mut Store, c: ContactWrite, now: Seconds) -> u64 {
+pub(crate) fn upsert_contact(store: &mut Store, c: ContactWrite, now: Seconds) -> u64 {
     let id = match store.contact_by_email(&c.email) {
         Some(existing) => existing.id,
         None => new_contact(store, c.name.clone(), Some(c.email.clone()), now),

@@ -28,7 +28,7 @@ enum Requester {
 }
 
 /// A create payload that passed validation.
-pub struct NewTicket {
+pub(crate) struct NewTicket {
     requester: Requester,
     subject: String,
     body: Body,
@@ -46,7 +46,7 @@ pub struct NewTicket {
 }
 
 /// Checks a `POST tickets/` payload (one item of a bulk list, or a single create).
-pub fn check_new_ticket(
+pub(crate) fn check_new_ticket(
     schema: &Schema,
     store: &Store,
     payload: &Payload,
@@ -200,7 +200,7 @@ fn check_required_fields(
 
 /// Stores a checked ticket and returns its id. The contact is created when the email is
 /// new; the first update is the contact's message.
-pub fn create_ticket(
+pub(crate) fn create_ticket(
     schema: &Schema,
     store: &mut Store,
     t: NewTicket,

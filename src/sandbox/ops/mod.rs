@@ -11,10 +11,11 @@ mod update;
 
 use serde_json::{Map, Value};
 
-pub use contacts::{check_contact, upsert_contact};
-pub use create::{check_new_ticket, create_ticket};
-pub use update::{Action, apply_action, delete_ticket};
+pub(crate) use contacts::{check_contact, upsert_contact};
+pub(crate) use create::{check_new_ticket, create_ticket};
+pub(crate) use update::Action;
+pub(crate) use update::{apply_action, delete_ticket};
 
 /// A payload as a flat map: a JSON object, or a form whose values are strings (repeated
 /// keys become lists).
-pub type Payload = Map<String, Value>;
+pub(crate) type Payload = Map<String, Value>;

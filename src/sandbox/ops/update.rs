@@ -13,7 +13,7 @@ use crate::schema::{Behavior, Schema, Status};
 
 /// The ticket-level writes, all of the `POST ticket/<n>/<action>/` family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     StaffUpdate,
     PrivateNote,
     UserReply,
@@ -35,7 +35,7 @@ impl Action {
 }
 
 /// Applies one ticket action, or changes nothing and returns every error.
-pub fn apply_action(
+pub(crate) fn apply_action(
     schema: &Schema,
     store: &mut Store,
     ticket_id: u64,
@@ -460,7 +460,7 @@ fn apply_staff_write(
 
 /// `POST ticket/<n>/delete/`: returns the removed ticket, whose category and id make the
 /// display id the answer names.
-pub fn delete_ticket(
+pub(crate) fn delete_ticket(
     schema: &Schema,
     store: &mut Store,
     ticket_id: u64,
