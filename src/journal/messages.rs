@@ -334,3 +334,51 @@ pub struct AttachmentFailure {
     pub name: String,
     pub error: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{created, info, pending};
+    use super::*;
+
+    fn message(position: i64) -> NewMessage {
+        NewMessage {
+            position,
+            kind: "staff_reply".into(),
+            author: "agent@acme.example".into(),
+            author_name: String::new(),
+            payload: format!(r#"{{"html":"reply {position}"}}"#),
+        }
+    }
+
+    #[test]
+    fn retry_failed_puts_refused_messages_back_and_leaves_posted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("run.db"), &info()).unwrap();
+        j.upsert_pending(&pending(1)).unwrap();
+        j.add_messages(&[("ZD-0".into(), vec![message(1), message(2)])])
+            .unwrap();
+        let b = j.begin_batch(&["ZD-0"]).unwrap();
+        j.finish_batch(b, &[created("ZD-0", 7)]).unwrap();
+        let ticket = j.conversations_to_post(0, 10).unwrap().remove(0);
+        let (first, second) = (ticket.messages[0].id, ticket.messages[1].id);
+        j.begin_message(first).unwrap();
+        j.finish_message(first, &MessageOutcome::Posted { update_id: Some(1) })
+            .unwrap();
+        j.begin_message(second).unwrap();
+        let refused = MessageOutcome::Failed {
+            error: "HTTP 400".into(),
+        };
+        j.finish_message(second, &refused).unwrap();
+        assert!(j.conversations_to_post(0, 10).unwrap().is_empty());
+
+        assert_eq!(j.requeue_failed_messages().unwrap(), 1);
+        let again = j.conversations_to_post(0, 10).unwrap();
+        let ids: Vec<i64> = again[0].messages.iter().map(|m| m.id).collect();
+        assert_eq!(
+            ids,
+            vec![second],
+            "only the refused message is posted again"
+        );
+        assert_eq!(j.requeue_failed_messages().unwrap(), 0);
+    }
+}
