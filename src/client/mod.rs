@@ -11,6 +11,7 @@
 //! stopping the run.
 
 pub mod classify;
+mod error;
 pub mod pace;
 
 use std::fmt;
@@ -28,6 +29,7 @@ pub use classify::{
     ApiError, Fatal, FieldError, ItemResult, Outcome, Reply, RequestKind, TransportFailure,
     classify,
 };
+pub use error::ClientError;
 pub use pace::{ConcurrencyOptions, Method, Pacer, Signal};
 
 use crate::schema::Schema;
@@ -47,57 +49,6 @@ pub const REFERENCE_ENDPOINTS: [&str; 7] = [
     "user_custom_fields/",
     "contact_groups/",
 ];
-
-/// Everything that can go wrong talking to HappyFox. No variant ever holds a credential.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("{} not set: HappyFox credentials come only from the environment (API key as {API_KEY_VAR}, auth code as {AUTH_CODE_VAR})", missing.join(" and "))]
-    MissingCredentials { missing: Vec<&'static str> },
-    #[error("{var} is not usable: {reason}")]
-    BadCredentials { var: &'static str, reason: String },
-    #[error("invalid HappyFox URL {url:?}: {reason}")]
-    BadUrl { url: String, reason: String },
-    #[error(
-        "refusing plain http:// for {url}: HappyFox treats a POST over http as a GET, so writes would silently do nothing; use https:// (http is allowed only for loopback addresses such as a local sandbox)"
-    )]
-    InsecureUrl { url: String },
-    #[error("cannot set up the HTTP client: {0}")]
-    Setup(String),
-    #[error("{0}")]
-    Fatal(#[from] Fatal),
-    #[error("HappyFox refused {path}: {error}")]
-    Rejected { path: String, error: ApiError },
-    #[error("cannot reach {url} ({detail}); check --url / HAPPYFOX_URL and the network")]
-    Unreachable { url: String, detail: String },
-    #[error("{path} failed {attempts} times; last: {reason}")]
-    GaveUp {
-        path: String,
-        attempts: u32,
-        reason: String,
-    },
-    #[error(
-        "{path} was throttled by HappyFox {times} times in a row (429/503); lower --post-per-min / --get-per-min or try later"
-    )]
-    Throttled { path: String, times: u32 },
-    #[error("unexpected answer from {path}: {detail}")]
-    Unexpected { path: String, detail: String },
-    #[error("cannot encode the request for {path}: {detail}")]
-    Encode { path: String, detail: String },
-}
-
-impl crate::exit::Classify for ClientError {
-    /// The user must fix their setup (credentials, URL) rather than the run having
-    /// failed on the way.
-    fn exit(&self) -> crate::exit::Exit {
-        crate::exit::usage_if(matches!(
-            self,
-            ClientError::MissingCredentials { .. }
-                | ClientError::BadCredentials { .. }
-                | ClientError::BadUrl { .. }
-                | ClientError::InsecureUrl { .. }
-        ))
-    }
-}
 
 /// The API key and auth code. Neither `Debug` nor `Display` shows them, so a stray `{:?}`
 /// in a log line or a panic cannot leak them.
@@ -1041,19 +992,6 @@ mod tests {
         assert!(e.to_string().contains("HAPPYFOX_API_KEY"), "{e}");
         let e = Credentials::new("a:b", "x").unwrap_err();
         assert!(!e.to_string().contains("a:b"), "{e}");
-    }
-
-    #[test]
-    fn missing_credentials_name_both_variables() {
-        let e = ClientError::MissingCredentials {
-            missing: vec![API_KEY_VAR, AUTH_CODE_VAR],
-        };
-        let m = e.to_string();
-        assert!(
-            m.starts_with("HAPPYFOX_API_KEY and HAPPYFOX_AUTH_CODE not set"),
-            "{m}"
-        );
-        assert_eq!(crate::exit::Classify::exit(&e), crate::exit::Exit::Usage);
     }
 
     /// A local server that answers with whatever the test says, for paths the sandbox
