@@ -15,6 +15,7 @@ mod credentials;
 mod error;
 mod multipart;
 pub mod pace;
+mod transport;
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub use error::ClientError;
 use multipart::multipart_form;
 pub use multipart::{ATTACHMENTS_FIELD, FilePart, INLINE_FILE_FIELD, form_fields};
 pub use pace::{ConcurrencyOptions, Method, Pacer, Signal};
+pub(crate) use transport::describe;
+use transport::transport_failure;
 
 use crate::schema::Schema;
 
@@ -499,45 +502,6 @@ impl Client {
         }
         e
     }
-}
-
-fn transport_failure(e: &reqwest::Error) -> TransportFailure {
-    if e.is_connect() {
-        TransportFailure::Connect
-    } else if e.is_timeout() {
-        TransportFailure::Timeout
-    } else {
-        TransportFailure::ConnectionLost
-    }
-}
-
-/// The causes of a transport error, outermost first and without repeats; never the
-/// error itself, whose text carries the URL.
-fn error_causes(e: &reqwest::Error) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts
-}
-
-/// What went wrong with a transport error ("connection refused", "operation timed
-/// out"): its causes, outermost first, joined; never the error's own text, which carries
-/// the URL (and a signed download URL carries a token).
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let mut parts = error_causes(e);
-    if e.is_timeout() && !parts.iter().any(|p| p.contains("timed out")) {
-        parts.insert(0, "timed out".into());
-    }
-    if parts.is_empty() {
-        return "transport error".into();
-    }
-    parts.join(": ")
 }
 
 /// Reads the account's reference data (GET only) into a schema snapshot, for
