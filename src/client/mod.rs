@@ -15,6 +15,7 @@ mod credentials;
 mod error;
 mod multipart;
 pub mod pace;
+mod schema_pull;
 mod transport;
 
 use std::fmt;
@@ -35,21 +36,9 @@ pub use error::ClientError;
 use multipart::multipart_form;
 pub use multipart::{ATTACHMENTS_FIELD, FilePart, INLINE_FILE_FIELD, form_fields};
 pub use pace::{ConcurrencyOptions, Method, Pacer, Signal};
+pub use schema_pull::{REFERENCE_ENDPOINTS, pull_schema};
 pub(crate) use transport::describe;
 use transport::transport_failure;
-
-use crate::schema::Schema;
-
-/// The reference endpoints `schema pull` reads; a 404 on one of them means a wrong URL.
-pub const REFERENCE_ENDPOINTS: [&str; 7] = [
-    "categories/",
-    "statuses/",
-    "priorities/",
-    "staff/",
-    "ticket_custom_fields/",
-    "user_custom_fields/",
-    "contact_groups/",
-];
 
 /// Knobs of the client; [`Default`] is what a real account wants.
 #[derive(Debug, Clone)]
@@ -502,47 +491,6 @@ impl Client {
         }
         e
     }
-}
-
-/// Reads the account's reference data (GET only) into a schema snapshot, for
-/// `hfmigrate schema pull` and for checking mappings against the live account.
-pub async fn pull_schema(client: &Client) -> Result<Schema, ClientError> {
-    async fn list<T: serde::de::DeserializeOwned>(
-        client: &Client,
-        path: &str,
-    ) -> Result<Vec<T>, ClientError> {
-        let value = client.get_json(path, &[]).await?;
-        serde_json::from_value(value).map_err(|e| ClientError::Unexpected {
-            path: path.into(),
-            detail: format!("not a list of the expected shape: {e}"),
-        })
-    }
-    let (categories, statuses, priorities, staff) = futures::try_join!(
-        list(client, "categories/"),
-        list(client, "statuses/"),
-        list(client, "priorities/"),
-        list(client, "staff/"),
-    )?;
-    let (ticket_custom_fields, user_custom_fields, contact_groups) = futures::try_join!(
-        list(client, "ticket_custom_fields/"),
-        list(client, "user_custom_fields/"),
-        list(client, "contact_groups/"),
-    )?;
-    Ok(Schema {
-        source: Some(client.target().account_url()),
-        pulled_at: Some(
-            jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string(),
-        ),
-        categories,
-        statuses,
-        priorities,
-        staff,
-        ticket_custom_fields,
-        user_custom_fields,
-        contact_groups,
-    })
 }
 
 #[cfg(test)]
