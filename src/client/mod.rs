@@ -15,6 +15,7 @@ mod credentials;
 mod error;
 mod multipart;
 pub mod pace;
+mod request;
 mod schema_pull;
 mod transport;
 
@@ -24,8 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::Value;
-use tokio::time::Instant;
 
 pub use classify::{
     ApiError, Fatal, FieldError, ItemResult, Outcome, Reply, RequestKind, TransportFailure,
@@ -33,12 +32,11 @@ pub use classify::{
 };
 pub use credentials::{API_KEY_VAR, AUTH_CODE_VAR, Credentials, Target};
 pub use error::ClientError;
-use multipart::multipart_form;
 pub use multipart::{ATTACHMENTS_FIELD, FilePart, INLINE_FILE_FIELD, form_fields};
 pub use pace::{ConcurrencyOptions, Method, Pacer, Signal};
+pub use request::WriteOutcome;
 pub use schema_pull::{REFERENCE_ENDPOINTS, pull_schema};
 pub(crate) use transport::describe;
-use transport::transport_failure;
 
 /// Knobs of the client; [`Default`] is what a real account wants.
 #[derive(Debug, Clone)]
@@ -86,19 +84,6 @@ impl Default for ClientOptions {
     }
 }
 
-/// What a write came to, for the caller to journal.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WriteOutcome {
-    /// Done; the answer's body.
-    Done(Value),
-    /// A bulk create's per-item results, in request order.
-    Items(Vec<ItemResult>),
-    /// Refused for good: journal the error against the record(s); do not resend.
-    Rejected(ApiError),
-    /// It may or may not have happened: reconcile (search the markers) before resending.
-    Unknown(String),
-}
-
 /// Counters for the progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct ClientStats {
@@ -134,21 +119,6 @@ impl fmt::Debug for Client {
             .field("credentials", &self.inner.credentials)
             .finish_non_exhaustive()
     }
-}
-
-/// One sent request's classified answer plus what the transport said, for messages.
-struct Sent {
-    outcome: Outcome,
-    detail: Option<String>,
-}
-
-/// A write's body, kept in a form that can be rebuilt for each attempt.
-enum WriteBody<'a> {
-    Json(Vec<u8>),
-    Multipart {
-        fields: Vec<(String, String)>,
-        files: &'a [FilePart],
-    },
 }
 
 impl Client {
@@ -197,390 +167,5 @@ impl Client {
             concurrency: p.limit.limit(),
             in_flight: p.limit.in_flight(),
         }
-    }
-
-    /// A paced GET, repeated (with backoff, or after the lockout) while repeating is safe.
-    pub async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ClientError> {
-        let kind = if REFERENCE_ENDPOINTS.contains(&path.trim_start_matches('/')) {
-            RequestKind::ReferenceGet
-        } else {
-            RequestKind::Get
-        };
-        let url = self.inner.target.endpoint(path)?;
-        let mut failures = 0;
-        let mut throttles = 0;
-        loop {
-            let sent = self
-                .send(Method::Get, kind, || {
-                    self.inner.http.get(url.clone()).query(query)
-                })
-                .await;
-            match sent.outcome {
-                Outcome::Success(v) => return Ok(v),
-                Outcome::BulkItems(_) => {
-                    return Err(ClientError::Unexpected {
-                        path: path.into(),
-                        detail: "per-item results for a GET".into(),
-                    });
-                }
-                Outcome::RetryAfter(_) => {
-                    throttles += 1;
-                    if throttles > self.inner.options.throttle_retries {
-                        return Err(ClientError::Throttled {
-                            path: path.into(),
-                            times: throttles,
-                        });
-                    }
-                }
-                Outcome::RetryNow(reason) | Outcome::Unknown(reason) => {
-                    failures += 1;
-                    if failures >= self.inner.options.retries.max(1) {
-                        return Err(self.gave_up(path, failures, reason, sent.detail));
-                    }
-                    tokio::time::sleep(self.backoff(failures)).await;
-                }
-                Outcome::Permanent(error) => {
-                    return Err(ClientError::Rejected {
-                        path: path.into(),
-                        error: self.scrub_api(error),
-                    });
-                }
-                Outcome::Fatal(f) => return Err(ClientError::Fatal(f)),
-            }
-        }
-    }
-
-    /// A paced single write. Resent only when HappyFox provably did nothing (throttled, or
-    /// the connection never opened); an unknown outcome is returned for the caller to
-    /// reconcile, never retried here.
-    pub async fn post_json(
-        &self,
-        path: &str,
-        body: &impl Serialize,
-    ) -> Result<WriteOutcome, ClientError> {
-        self.write(path, RequestKind::Post, body).await
-    }
-
-    /// `POST tickets/` (or `users/`) with up to 100 items; same retry rules as
-    /// [`Client::post_json`], per-item results in request order.
-    pub async fn bulk_create<T: Serialize>(
-        &self,
-        path: &str,
-        items: &[T],
-    ) -> Result<WriteOutcome, ClientError> {
-        self.write(path, RequestKind::BulkCreate { items: items.len() }, &items)
-            .await
-    }
-
-    /// A paced single write as `multipart/form-data`: the text `fields` (an object; see
-    /// [`form_fields`]) plus `files` streamed from disk, for ticket creates, replies and
-    /// notes with attachments and for `ticket-inline-attachment`. Same retry rules as
-    /// [`Client::post_json`]; the files are reopened for each attempt, since a streamed
-    /// body is used up by sending it.
-    pub async fn post_multipart(
-        &self,
-        path: &str,
-        fields: &impl Serialize,
-        files: &[FilePart],
-    ) -> Result<WriteOutcome, ClientError> {
-        let fields = form_fields(path, fields)?;
-        self.write_body(
-            path,
-            RequestKind::Post,
-            WriteBody::Multipart { fields, files },
-        )
-        .await
-    }
-
-    async fn write(
-        &self,
-        path: &str,
-        kind: RequestKind,
-        body: &(impl Serialize + ?Sized),
-    ) -> Result<WriteOutcome, ClientError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Encode {
-            path: path.into(),
-            detail: e.to_string(),
-        })?;
-        self.write_body(path, kind, WriteBody::Json(bytes)).await
-    }
-
-    async fn write_body(
-        &self,
-        path: &str,
-        kind: RequestKind,
-        body: WriteBody<'_>,
-    ) -> Result<WriteOutcome, ClientError> {
-        let url = self.inner.target.endpoint(path)?;
-        let mut failures = 0;
-        let mut throttles = 0;
-        loop {
-            let request = self.inner.http.post(url.clone());
-            let request = match &body {
-                WriteBody::Json(bytes) => request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(bytes.clone()),
-                WriteBody::Multipart { fields, files } => {
-                    let (form, bytes) = multipart_form(path, fields, files).await?;
-                    // A large upload needs longer than a JSON write: allow for 256 KiB/s.
-                    let allowance = Duration::from_secs(bytes / (256 * 1024));
-                    request
-                        .multipart(form)
-                        .timeout(self.inner.options.request_timeout + allowance)
-                }
-            };
-            let sent = self.send(Method::Post, kind, || request).await;
-            match sent.outcome {
-                Outcome::Success(v) => return Ok(WriteOutcome::Done(v)),
-                Outcome::BulkItems(items) => {
-                    return Ok(WriteOutcome::Items(
-                        items
-                            .into_iter()
-                            .map(|i| match i {
-                                ItemResult::Failed(e) => ItemResult::Failed(self.scrub_api(e)),
-                                created => created,
-                            })
-                            .collect(),
-                    ));
-                }
-                Outcome::RetryAfter(_) => {
-                    throttles += 1;
-                    if throttles > self.inner.options.throttle_retries {
-                        return Err(ClientError::Throttled {
-                            path: path.into(),
-                            times: throttles,
-                        });
-                    }
-                }
-                Outcome::RetryNow(reason) => {
-                    failures += 1;
-                    if failures >= self.inner.options.retries.max(1) {
-                        return Err(self.gave_up(path, failures, reason, sent.detail));
-                    }
-                    tokio::time::sleep(self.backoff(failures)).await;
-                }
-                Outcome::Unknown(reason) => {
-                    let reason = match sent.detail {
-                        Some(d) => format!("{reason} ({d})"),
-                        None => reason,
-                    };
-                    return Ok(WriteOutcome::Unknown(self.inner.credentials.scrub(&reason)));
-                }
-                Outcome::Permanent(e) => return Ok(WriteOutcome::Rejected(self.scrub_api(e))),
-                Outcome::Fatal(f) => return Err(ClientError::Fatal(f)),
-            }
-        }
-    }
-
-    /// Sends one request once: paced, authenticated, classified, fed back to pacing.
-    async fn send(
-        &self,
-        method: Method,
-        kind: RequestKind,
-        build: impl FnOnce() -> reqwest::RequestBuilder,
-    ) -> Sent {
-        let inner = &self.inner;
-        let slot = inner.pacer.admit(method).await;
-        match method {
-            Method::Get => inner.gets.fetch_add(1, Ordering::Relaxed),
-            Method::Post => inner.posts.fetch_add(1, Ordering::Relaxed),
-        };
-        let started = Instant::now();
-        let request = build().basic_auth(
-            &inner.credentials.api_key,
-            Some(&inner.credentials.auth_code),
-        );
-        let (reply_owned, detail) = match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let header = |name| {
-                    response
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let retry_after = header(reqwest::header::RETRY_AFTER);
-                let location = header(reqwest::header::LOCATION);
-                match response.bytes().await {
-                    Ok(body) => (Ok((status, retry_after, location, body)), None),
-                    Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
-                }
-            }
-            Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
-        };
-        let rtt = started.elapsed();
-        let (outcome, signal) = match &reply_owned {
-            Ok((status, retry_after, location, body)) => {
-                let reply = Reply::Http {
-                    status: *status,
-                    retry_after: retry_after.as_deref(),
-                    location: location.as_deref(),
-                    body,
-                };
-                let outcome = classify(kind, &reply, jiff::Timestamp::now(), inner.options.lockout);
-                let signal = if *status == 429 || *status >= 500 {
-                    Signal::BackPressure
-                } else {
-                    Signal::Answered(rtt)
-                };
-                (outcome, signal)
-            }
-            Err(failure) => {
-                let reply = Reply::Transport(*failure);
-                let outcome = classify(kind, &reply, jiff::Timestamp::now(), inner.options.lockout);
-                let signal = match failure {
-                    TransportFailure::Connect => Signal::Ignore,
-                    _ => Signal::BackPressure,
-                };
-                (outcome, signal)
-            }
-        };
-        inner.pacer.limit.observe(slot.waited, signal);
-        if let Outcome::RetryAfter(wait) = outcome {
-            inner.pacer.throttle(wait);
-        }
-        drop(slot);
-        Sent {
-            outcome,
-            detail: detail.map(|d| inner.credentials.scrub(&d)),
-        }
-    }
-
-    fn backoff(&self, failures: u32) -> Duration {
-        let base = self.inner.options.backoff.as_secs_f64();
-        let exp = base * 2f64.powi(i32::try_from(failures.saturating_sub(1)).unwrap_or(30));
-        let capped = exp.min(30.0);
-        let jitter = rand::random_range(0.5..=1.0);
-        Duration::from_secs_f64(capped * jitter)
-    }
-
-    fn gave_up(
-        &self,
-        path: &str,
-        attempts: u32,
-        reason: String,
-        detail: Option<String>,
-    ) -> ClientError {
-        let creds = &self.inner.credentials;
-        if reason.starts_with("could not connect") {
-            return ClientError::Unreachable {
-                url: self.inner.target.account_url(),
-                detail: creds.scrub(&detail.unwrap_or(reason)),
-            };
-        }
-        let reason = match detail {
-            Some(d) => format!("{reason} ({d})"),
-            None => reason,
-        };
-        ClientError::GaveUp {
-            path: path.into(),
-            attempts,
-            reason: creds.scrub(&reason),
-        }
-    }
-
-    fn scrub_api(&self, mut e: ApiError) -> ApiError {
-        let c = &self.inner.credentials;
-        e.message = e.message.map(|m| c.scrub(&m));
-        for f in &mut e.fields {
-            f.field = c.scrub(&f.field);
-            for m in &mut f.errors {
-                *m = c.scrub(m);
-            }
-        }
-        e
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A local server that answers with whatever the test says, for paths the sandbox
-    /// cannot fake (a redirect, a server echoing the Authorization header).
-    async fn one_shot(response: &'static str) -> (Target, tokio::task::JoinHandle<String>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = tokio::spawn(async move {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 8192];
-            let n = sock.read(&mut buf).await.unwrap();
-            sock.write_all(response.as_bytes()).await.unwrap();
-            sock.shutdown().await.ok();
-            String::from_utf8_lossy(&buf[..n]).into_owned()
-        });
-        (Target::parse(&format!("http://{addr}")).unwrap(), handle)
-    }
-
-    fn client(target: Target) -> Client {
-        let creds = Credentials::new("key-abcdef", "code-uvwxyz").unwrap();
-        let options = ClientOptions {
-            retries: 1,
-            ..ClientOptions::default()
-        };
-        Client::new(target, creds, options).unwrap()
-    }
-
-    #[tokio::test]
-    async fn basic_auth_goes_in_a_header_and_redirects_are_not_followed() {
-        let (target, server) = one_shot(
-            "HTTP/1.1 302 Found\r\nLocation: https://acme.happyfox.com/api/1.1/json/tickets/\r\nContent-Length: 0\r\n\r\n",
-        )
-        .await;
-        let c = client(target);
-        let e = c
-            .post_json("tickets/", &serde_json::json!({"a": 1}))
-            .await
-            .unwrap_err();
-        let request = server.await.unwrap();
-        assert!(
-            request.starts_with("POST /api/1.1/json/tickets/ HTTP/1.1"),
-            "{request}"
-        );
-        use base64::Engine as _;
-        let token = base64::engine::general_purpose::STANDARD.encode("key-abcdef:code-uvwxyz");
-        assert!(
-            request.contains(&format!("authorization: Basic {token}")),
-            "{request}"
-        );
-        assert!(
-            matches!(e, ClientError::Fatal(Fatal::Redirect { status: 302, .. })),
-            "{e}"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_echoed_secret_is_scrubbed_from_errors() {
-        let (target, server) = one_shot(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 62\r\n\r\n{\"error\":{\"key\":\"bad key key-abcdef with code code-uvwxyz!!\"}}",
-        )
-        .await;
-        let c = client(target);
-        let out = c
-            .post_json("tickets/", &serde_json::json!({}))
-            .await
-            .unwrap();
-        server.await.unwrap();
-        let text = format!("{out:?}");
-        assert!(
-            !text.contains("key-abcdef") && !text.contains("code-uvwxyz"),
-            "{text}"
-        );
-        assert!(text.contains("[redacted]"), "{text}");
-    }
-
-    #[tokio::test]
-    async fn a_dropped_connection_after_sending_is_unknown() {
-        let (target, server) = one_shot("").await;
-        let c = client(target);
-        let out = c
-            .post_json("tickets/", &serde_json::json!({}))
-            .await
-            .unwrap();
-        server.await.unwrap();
-        assert!(matches!(out, WriteOutcome::Unknown(_)), "{out:?}");
-        assert_eq!(c.stats().posts_sent, 1, "an unknown write is never resent");
     }
 }
