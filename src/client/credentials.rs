@@ -22,8 +22,8 @@ pub const AUTH_CODE_VAR: &str = "HAPPYFOX_AUTH_CODE";
 /// in a log line or a panic cannot leak them.
 #[derive(Clone)]
 pub struct Credentials {
-    pub(super) api_key: String,
-    pub(super) auth_code: String,
+    api_key: String,
+    auth_code: String,
 }
 
 impl fmt::Debug for Credentials {
@@ -90,6 +90,12 @@ impl Credentials {
             }
         }
         Ok(Credentials { api_key, auth_code })
+    }
+
+    /// Adds the Basic-auth header: the one place the key and code are sent, so their
+    /// fields stay private to this file.
+    pub(super) fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.basic_auth(&self.api_key, Some(&self.auth_code))
     }
 
     /// Replaces any appearance of a credential (or of the Basic-auth token) in text that

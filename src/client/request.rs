@@ -236,10 +236,7 @@ impl Client {
             Method::Post => inner.posts.fetch_add(1, Ordering::Relaxed),
         };
         let started = Instant::now();
-        let request = build().basic_auth(
-            &inner.credentials.api_key,
-            Some(&inner.credentials.auth_code),
-        );
+        let request = inner.credentials.authorize(build());
         let (reply_owned, detail) = match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
