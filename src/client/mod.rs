@@ -4,11 +4,16 @@
 //! repeated when their outcome is unknown (HappyFox has no idempotency keys, so the caller
 //! reconciles through the journal instead). The account's rate limit is never hit on
 //! purpose (one 429 locks the whole account out for ten minutes): see [`pace`]. And the
-//! credentials never leave this module: not in URLs, errors, `Debug` output or panics.
+//! credentials never leave the client: not in URLs, errors, `Debug` output or panics
+//! (`credentials.rs`).
 //!
 //! Every answer goes through one pure function, [`classify()`], which decides between
 //! success, per-item results, waiting, retrying, reconciling, a permanent refusal and
-//! stopping the run.
+//! stopping the run; `request.rs` is the one loop that sends, classifies and retries.
+//! This file holds the [`Client`] itself, its options and its counters; beside it,
+//! `multipart.rs` turns a write with files into a form, `transport.rs` describes a
+//! failed connection without its URL, `error.rs` is what can go wrong, and
+//! `schema_pull.rs` reads the account's reference data.
 
 pub mod classify;
 mod credentials;
