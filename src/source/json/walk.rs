@@ -1,134 +1,27 @@
-//! JSON document and NDJSON readers.
+//! The reader thread's walk through a JSON document.
 //!
-//! API exports put the records in an array inside one document (`{"tickets": [...],
-//! "next_page": ...}`) that can be gigabytes long, so the document is never parsed whole:
-//! a reader thread walks it with serde_json, skips everything off the records path and
-//! hands the records over one at a time through a small bounded channel. Memory is bounded
-//! by the largest record, not by the file. A document that breaks off (a truncated
-//! download) still yields every record before the break, then one error saying where.
+//! serde_json drives the walk: seeds follow the records path one key or index at a time,
+//! skip every other value without building it, and turn each element of the records array
+//! into a record, batched onto the channel of [`super::document`]. A records path that
+//! does not lead to an array stops the walk with a message naming what is there instead.
 
 use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
+use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::SyncSender;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::*;
-
-/// Records in flight between the reader thread and the consumer. Small, so that memory
-/// stays bounded by a few records even when the consumer is slow.
-const CHANNEL_BOUND: usize = 4;
-/// Records are handed over in batches, which costs far less thread hand-off than one
-/// message per record; a batch closes at this many records or bytes of JSON.
-const BATCH_RECORDS: usize = 64;
-const BATCH_BYTES: u64 = 256 * 1024;
-const READ_BUFFER: usize = 64 * 1024;
-/// Longest raw text kept for a rejected record (rejects files, error messages).
-const RAW_LIMIT: usize = 64 * 1024;
-
-pub(super) fn read_document(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError> {
-    read_document_counted(path, opts, Arc::new(AtomicU64::new(0)))
-}
-
-/// As [`read_document`], adding every byte read from the file to `bytes_read`, which lets
-/// tests check that reading really is incremental.
-fn read_document_counted(
-    path: &Path,
-    opts: &ReadOptions,
-    bytes_read: Arc<AtomicU64>,
-) -> Result<RecordStream, SourceError> {
-    let file = File::open(path).map_err(|source| SourceError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let records_path: Vec<String> = opts
-        .records
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split('.').map(str::to_string).collect())
-        .unwrap_or_default();
-    let location_file: Arc<Path> = Arc::from(path);
-    let (tx, rx) = sync_channel(CHANNEL_BOUND);
-    let thread_file = location_file.clone();
-    std::thread::Builder::new()
-        .name("json-reader".into())
-        .spawn(move || scan_document(file, bytes_read, records_path, thread_file, tx))
-        .map_err(|e| SourceError::Invalid {
-            path: path.to_path_buf(),
-            message: format!("cannot start the reader thread: {e}"),
-        })?;
-    // The first message says whether the records array was found, so a wrong `records:`
-    // path fails before any processing starts.
-    match rx.recv() {
-        Ok(Msg::Started) => Ok(Box::new(DocumentRecords {
-            rx,
-            batch: Vec::new().into_iter(),
-            file: location_file,
-            yielded: 0,
-            finished: false,
-        })),
-        Ok(Msg::Fatal(e)) => Err(e),
-        Ok(Msg::Items(_)) | Ok(Msg::Done) | Err(_) => Err(SourceError::Invalid {
-            path: path.to_path_buf(),
-            message: "the JSON reader stopped unexpectedly".into(),
-        }),
-    }
-}
-
-enum Msg {
-    /// The records array was reached; items follow.
-    Started,
-    /// The file cannot be read as asked (bad records path, not JSON before the array).
-    Fatal(SourceError),
-    Items(Vec<Result<SourceRecord, RecordError>>),
-    /// The document was read to its end.
-    Done,
-}
-
-struct DocumentRecords {
-    rx: Receiver<Msg>,
-    batch: std::vec::IntoIter<Result<SourceRecord, RecordError>>,
-    file: Arc<Path>,
-    yielded: u64,
-    finished: bool,
-}
-
-impl Iterator for DocumentRecords {
-    type Item = Result<SourceRecord, RecordError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.batch.next() {
-                self.yielded += 1;
-                return Some(item);
-            }
-            if self.finished {
-                return None;
-            }
-            match self.rx.recv() {
-                Ok(Msg::Items(items)) => self.batch = items.into_iter(),
-                Ok(Msg::Done) => self.finished = true,
-                Ok(Msg::Started) | Ok(Msg::Fatal(_)) | Err(_) => {
-                    self.finished = true;
-                    return Some(Err(RecordError {
-                        location: Location {
-                            file: self.file.clone(),
-                            line: None,
-                            index: self.yielded,
-                        },
-                        message: "the JSON reader stopped unexpectedly; the records after this point were not read".into(),
-                        raw: None,
-                    }));
-                }
-            }
-        }
-    }
-}
+use super::document::{BATCH_BYTES, BATCH_RECORDS, Msg};
+use super::syntax::describe_syntax_error;
+use super::{BOM, READ_BUFFER, truncate};
+use crate::source::{Location, RecordError, SourceError, SourceRecord, json_kind};
 
 /// A buffered reader that counts the newlines it has handed out. serde_json pulls bytes
 /// one at a time and peeks only one ahead, so when a record starts the count is exactly
@@ -188,8 +81,6 @@ impl Read for LineCounter {
         Ok(n)
     }
 }
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Why the walk was stopped on purpose (as opposed to a JSON syntax error).
 enum Stop {
@@ -260,7 +151,7 @@ impl Walk {
     }
 }
 
-fn scan_document(
+pub(super) fn scan_document(
     file: File,
     bytes_read: Arc<AtomicU64>,
     path: Vec<String>,
@@ -334,27 +225,6 @@ fn scan_document(
     let then_done = walk.started && matches!(msg, Msg::Items(_));
     if walk.send(msg) && then_done {
         walk.send(Msg::Done);
-    }
-}
-
-/// serde_json's message without its trailing position, which is reported separately.
-fn describe_syntax_error(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let bare = full
-        .rsplit_once(" at line ")
-        .map_or(full.as_str(), |(m, _)| m);
-    match e.classify() {
-        serde_json::error::Category::Eof => format!(
-            "the JSON document is cut off at line {} column {} ({bare})",
-            e.line(),
-            e.column()
-        ),
-        serde_json::error::Category::Io => format!("cannot read further: {bare}"),
-        _ => format!(
-            "invalid JSON at line {} column {}: {bare}",
-            e.line(),
-            e.column()
-        ),
     }
 }
 
@@ -535,137 +405,10 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
     }
 }
 
-fn truncate(mut s: String) -> String {
-    if s.len() > RAW_LIMIT {
-        let mut cut = RAW_LIMIT;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
-}
-
-pub(super) fn read_lines(path: &Path, _opts: &ReadOptions) -> Result<RecordStream, SourceError> {
-    let file = File::open(path).map_err(|source| SourceError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(Box::new(LineRecords {
-        reader: BufReader::with_capacity(READ_BUFFER, file),
-        file: Arc::from(path),
-        buf: Vec::new(),
-        line: 0,
-        index: 0,
-        done: false,
-    }))
-}
-
-struct LineRecords {
-    reader: BufReader<File>,
-    file: Arc<Path>,
-    buf: Vec<u8>,
-    line: u64,
-    index: u64,
-    done: bool,
-}
-
-impl Iterator for LineRecords {
-    type Item = Result<SourceRecord, RecordError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done {
-                return None;
-            }
-            self.buf.clear();
-            let read = self.reader.read_until(b'\n', &mut self.buf);
-            self.line += 1;
-            let location = Location {
-                file: self.file.clone(),
-                line: Some(self.line),
-                index: self.index,
-            };
-            match read {
-                Ok(0) => {
-                    self.done = true;
-                    return None;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(RecordError {
-                        location,
-                        message: format!("cannot read further: {e}"),
-                        raw: None,
-                    }));
-                }
-            }
-            let mut text = self.buf.as_slice();
-            if self.line == 1 && text.starts_with(BOM) {
-                text = &text[BOM.len()..];
-            }
-            if text.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            self.index += 1;
-            let raw = || {
-                Some(truncate(
-                    String::from_utf8_lossy(text).trim_end().to_string(),
-                ))
-            };
-            return Some(match serde_json::from_slice::<Value>(text) {
-                Ok(value) if value.is_object() => Ok(SourceRecord { location, value }),
-                Ok(value) => Err(RecordError {
-                    location,
-                    message: format!("the line is {}, not a JSON object", json_kind(&value)),
-                    raw: raw(),
-                }),
-                Err(e) => Err(RecordError {
-                    location,
-                    message: {
-                        let full = e.to_string();
-                        let bare = full
-                            .rsplit_once(" at line ")
-                            .map_or(full.as_str(), |(m, _)| m);
-                        format!("invalid JSON at column {}: {bare}", e.column())
-                    },
-                    raw: raw(),
-                }),
-            });
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::test_fixtures::real_fixture;
+    use super::super::test_files::{doc, opts, write};
     use serde_json::json;
-    use std::io::Write;
-
-    fn write(suffix: &str, bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut f = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
-        f.write_all(bytes).unwrap();
-        f.flush().unwrap();
-        f
-    }
-
-    fn opts(records: Option<&str>) -> ReadOptions {
-        ReadOptions {
-            records: records.map(str::to_string),
-            ..Default::default()
-        }
-    }
-
-    fn doc(
-        text: &str,
-        records: Option<&str>,
-    ) -> Result<Vec<Result<SourceRecord, RecordError>>, SourceError> {
-        let f = write(".json", text.as_bytes());
-        super::super::read(f.path(), &opts(records)).map(|s| s.collect())
-    }
 
     #[test]
     fn records_at_a_key_with_lines_and_indexes() {
@@ -810,153 +553,5 @@ mod tests {
         assert_eq!(e.message, "the record is a number, not an object");
         assert_eq!(e.location.index, 1);
         assert_eq!(items[3].as_ref().unwrap().location.index, 3);
-    }
-
-    #[test]
-    fn real_zendesk_audits_and_freshdesk_conversations() {
-        let (Some(audits), Some(conversations)) = (
-            real_fixture("zendesk/api_ticket_audits_list.json"),
-            real_fixture("freshdesk/api_v2_conversations.json"),
-        ) else {
-            return;
-        };
-        let items: Vec<_> = super::super::read(&audits, &opts(Some("audits")))
-            .unwrap()
-            .collect();
-        assert_eq!(items.len(), 91);
-        assert!(items.iter().all(|i| i.is_ok()));
-        let err = super::super::read(&audits, &opts(Some("tickets")))
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string()
-                .contains("its keys are: audits, meta, links"),
-            "{err}"
-        );
-        let items: Vec<_> = super::super::read(&conversations, &opts(None))
-            .unwrap()
-            .collect();
-        assert_eq!(items.len(), 2);
-        let first = items[0].as_ref().unwrap();
-        assert_eq!(first.location.line, Some(2));
-        assert_eq!(first.value["ticket_id"], 1);
-        assert_eq!(items[1].as_ref().unwrap().location.line, Some(20));
-    }
-
-    #[test]
-    fn dropping_the_stream_stops_the_reader() {
-        let mut text = String::from("[");
-        for i in 0..10_000 {
-            text.push_str(&format!("{{\"id\":{i}}},"));
-        }
-        text.push_str("{}]");
-        let f = write(".json", text.as_bytes());
-        let mut stream = super::super::read(f.path(), &opts(None)).unwrap();
-        assert!(stream.next().unwrap().is_ok());
-        drop(stream);
-    }
-
-    #[test]
-    fn ndjson_lines_blank_lines_and_bad_lines() {
-        let text = b"{\"id\":1}\n\n  \r\n{\"id\":2, oops}\n[1]\r\n{\"id\":3}";
-        let f = write(".ndjson", text);
-        let items: Vec<_> = super::super::read(f.path(), &opts(None)).unwrap().collect();
-        assert_eq!(items.len(), 4);
-        let e = items[1].as_ref().unwrap_err();
-        assert_eq!((e.location.line, e.location.index), (Some(4), 1));
-        assert_eq!(e.message, "invalid JSON at column 10: key must be a string");
-        assert_eq!(e.raw.as_deref(), Some("{\"id\":2, oops}"));
-        assert!(
-            e.to_string()
-                .ends_with(".ndjson:4: invalid JSON at column 10: key must be a string"),
-            "{e}"
-        );
-        assert_eq!(
-            items[2].as_ref().unwrap_err().message,
-            "the line is a list, not a JSON object"
-        );
-        let last = items[3].as_ref().unwrap();
-        assert_eq!((last.location.line, last.location.index), (Some(6), 3));
-        assert_eq!(last.value, json!({"id": 3}));
-    }
-
-    #[test]
-    fn ndjson_invalid_utf8_and_bom() {
-        let f = write(
-            ".jsonl",
-            b"\xEF\xBB\xBF{\"a\":\"x\"}\n{\"a\":\"caf\xE9\"}\n{\"a\":\"y\"}\n",
-        );
-        let items: Vec<_> = super::super::read(f.path(), &opts(None)).unwrap().collect();
-        assert_eq!(items[0].as_ref().unwrap().value, json!({"a": "x"}));
-        assert!(
-            items[1]
-                .as_ref()
-                .unwrap_err()
-                .message
-                .contains("invalid unicode"),
-            "{:?}",
-            items[1]
-        );
-        assert!(items[2].is_ok());
-    }
-
-    /// 200,000 records are streamed without being held: the stream is consumed one record
-    /// at a time, and while the consumer pauses, the reader thread cannot get further ahead
-    /// than the batches the channel holds plus one read buffer.
-    #[test]
-    fn large_files_stream_in_bounded_memory() {
-        const N: u64 = 200_000;
-        let body = "x".repeat(200);
-        let mut nd = tempfile::Builder::new()
-            .suffix(".ndjson")
-            .tempfile()
-            .unwrap();
-        let mut js = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
-        {
-            let mut nd_w = std::io::BufWriter::new(nd.as_file_mut());
-            let mut js_w = std::io::BufWriter::new(js.as_file_mut());
-            writeln!(js_w, "{{\"meta\":{{\"n\":{N}}},\"tickets\":[").unwrap();
-            for i in 0..N {
-                let rec = format!("{{\"id\":{i},\"subject\":\"s{i}\",\"body\":\"{body}\"}}");
-                writeln!(nd_w, "{rec}").unwrap();
-                writeln!(js_w, "{}{rec}", if i == 0 { "" } else { "," }).unwrap();
-            }
-            write!(js_w, "]}}").unwrap();
-        }
-        let size = js.as_file().metadata().unwrap().len();
-        assert!(size > 40_000_000);
-
-        let bytes_read = Arc::new(AtomicU64::new(0));
-        let mut stream =
-            read_document_counted(js.path(), &opts(Some("tickets")), bytes_read.clone()).unwrap();
-        let first = stream.next().unwrap().unwrap();
-        assert_eq!(first.location.line, Some(2));
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let ahead = bytes_read.load(Ordering::Relaxed);
-        let record_size = 260;
-        assert!(
-            ahead
-                <= (CHANNEL_BOUND as u64 + 3) * BATCH_RECORDS as u64 * record_size
-                    + 2 * READ_BUFFER as u64,
-            "the reader ran {ahead} bytes ahead"
-        );
-        let mut count = 1;
-        let mut last = first;
-        for item in stream {
-            last = item.unwrap();
-            count += 1;
-        }
-        assert_eq!(count, N);
-        assert_eq!(last.location.index, N - 1);
-        assert_eq!(last.location.line, Some(N + 1));
-        assert_eq!(bytes_read.load(Ordering::Relaxed), size);
-
-        let mut count = 0;
-        for item in super::super::read(nd.path(), &opts(None)).unwrap() {
-            let r = item.unwrap();
-            count += 1;
-            assert_eq!(r.location.line, Some(count));
-        }
-        assert_eq!(count, N);
     }
 }
