@@ -1,0 +1,338 @@
+//! Building a side file's index: the file is read once, each record (or each item of its
+//! `explode` list) stored under its key with its `order_by` value, then the entries are
+//! copied into key order so that a lookup reads adjacent pages.
+
+use std::sync::Mutex;
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use super::lookup::{Inner, Recent};
+use super::{PARENT_FIELD, SideIndex, SideSpec, TempDb};
+use crate::source::{RecordError, SourceError, get_path, json_kind, key_string, read};
+
+/// SQLite page cache, in KiB.
+const PAGE_CACHE_KIB: i64 = 16 * 1024;
+
+impl SideIndex {
+    /// Reads the side file into a fresh on-disk index.
+    ///
+    /// `keep` decides per entry (after explode) whether it is kept (the mapping passes a
+    /// compiled template); `on_error` receives unreadable records and records without a
+    /// key, and reading goes on.
+    pub fn build(
+        spec: &SideSpec,
+        keep: &mut dyn FnMut(&Value) -> bool,
+        on_error: &mut dyn FnMut(RecordError),
+    ) -> Result<SideIndex, SourceError> {
+        let records = read(&spec.path, &spec.read)?;
+        let db = TempDb::create()?;
+        let mut conn = Connection::open(&db.0)?;
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = 8192;
+             PRAGMA journal_mode = OFF;
+             PRAGMA synchronous = OFF;
+             PRAGMA locking_mode = EXCLUSIVE;
+             PRAGMA cache_size = -{PAGE_CACHE_KIB};
+             CREATE TABLE entries (key TEXT NOT NULL, ord, value TEXT NOT NULL);"
+        ))?;
+        let mut entries = 0u64;
+        let tx = conn.transaction()?;
+        {
+            let mut insert =
+                tx.prepare("INSERT INTO entries (key, ord, value) VALUES (?1, ?2, ?3)")?;
+            let mut store = |key: &str, entry: &Value| -> Result<(), SourceError> {
+                let ord = spec
+                    .order_by
+                    .as_deref()
+                    .map_or(SqlOrd::Null, |p| SqlOrd::of(get_path(entry, p)));
+                let text = serde_json::to_string(entry).map_err(|e| SourceError::Invalid {
+                    path: spec.path.clone(),
+                    message: format!("cannot store an entry: {e}"),
+                })?;
+                insert.execute(params![key, ord, text])?;
+                entries += 1;
+                Ok(())
+            };
+            for item in records {
+                let record = match item {
+                    Ok(r) => r,
+                    Err(e) => {
+                        on_error(e);
+                        continue;
+                    }
+                };
+                let Some(key) = get_path(&record.value, &spec.key).and_then(key_string) else {
+                    on_error(RecordError {
+                        location: record.location,
+                        message: format!("no key at `{}`", spec.key),
+                        raw: None,
+                    });
+                    continue;
+                };
+                let Some(explode) = spec.explode.as_deref() else {
+                    if keep(&record.value) {
+                        store(&key, &record.value)?;
+                    }
+                    continue;
+                };
+                let mut parent = record.value;
+                let items = match take_path(&mut parent, explode) {
+                    None | Some(Value::Null) => continue,
+                    Some(Value::Array(items)) => items,
+                    Some(other) => {
+                        on_error(RecordError {
+                            location: record.location,
+                            message: format!("`{explode}` is {}, not a list", json_kind(&other)),
+                            raw: None,
+                        });
+                        continue;
+                    }
+                };
+                for mut item in items {
+                    if let Value::Object(map) = &mut item {
+                        map.insert(PARENT_FIELD.to_string(), parent.clone());
+                    }
+                    if keep(&item) {
+                        store(&key, &item)?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        conn.execute_batch(
+            "CREATE TABLE sorted AS
+                 SELECT key, value FROM entries ORDER BY key, ord IS NULL, ord, rowid;
+             DROP TABLE entries;
+             CREATE INDEX sorted_by_key ON sorted (key);",
+        )?;
+        let keys: i64 =
+            conn.query_row("SELECT COUNT(DISTINCT key) FROM sorted", [], |r| r.get(0))?;
+        conn.set_prepared_statement_cache_capacity(8);
+        Ok(SideIndex {
+            name: spec.name.clone(),
+            path: spec.path.clone(),
+            entries,
+            keys: keys.max(0) as u64,
+            inner: Mutex::new(Inner {
+                conn,
+                all: Recent::new(),
+                first: Recent::new(),
+            }),
+            _db: db,
+        })
+    }
+}
+
+/// An `order_by` value as SQLite compares it: numbers before strings, missing as NULL.
+enum SqlOrd<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+}
+
+impl<'a> SqlOrd<'a> {
+    fn of(v: Option<&'a Value>) -> SqlOrd<'a> {
+        match v {
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => SqlOrd::Int(i),
+                None => n.as_f64().map_or(SqlOrd::Null, SqlOrd::Real),
+            },
+            Some(Value::String(s)) => SqlOrd::Text(s),
+            Some(Value::Bool(b)) => SqlOrd::Int(i64::from(*b)),
+            _ => SqlOrd::Null,
+        }
+    }
+}
+
+impl rusqlite::ToSql for SqlOrd<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlOrd::Null => ValueRef::Null,
+            SqlOrd::Int(i) => ValueRef::Integer(*i),
+            SqlOrd::Real(f) => ValueRef::Real(*f),
+            SqlOrd::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+/// Removes the value at a dotted path and returns it.
+fn take_path(value: &mut Value, path: &str) -> Option<Value> {
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((head, last)) => (get_path_mut(value, head)?, last),
+        None => (value, path),
+    };
+    match parent {
+        Value::Object(map) => map.shift_remove(last),
+        Value::Array(items) => {
+            let i = last.parse::<usize>().ok().filter(|&i| i < items.len())?;
+            Some(items.remove(i))
+        }
+        _ => None,
+    }
+}
+
+fn get_path_mut<'v>(value: &'v mut Value, path: &str) -> Option<&'v mut Value> {
+    path.split('.').try_fold(value, |v, part| match v {
+        Value::Object(m) => m.get_mut(part),
+        Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_files::{build, spec, write};
+    use super::*;
+    use crate::source::{Format, ReadOptions};
+    use crate::test_fixtures::real_fixture;
+    use serde_json::json;
+    use std::path::Path;
+
+    #[test]
+    fn zendesk_audits_comment_events_by_ticket() {
+        let Some(path) = real_fixture("zendesk/api_ticket_audits_list.json") else {
+            return;
+        };
+        let spec = SideSpec {
+            name: "comments".into(),
+            path,
+            read: ReadOptions {
+                records: Some("audits".into()),
+                ..Default::default()
+            },
+            key: "ticket_id".into(),
+            explode: Some("events".into()),
+            order_by: Some("_parent.created_at".into()),
+        };
+        let mut errors = Vec::new();
+        let index = SideIndex::build(&spec, &mut |e| e["type"] == "Comment", &mut |e| {
+            errors.push(e)
+        })
+        .unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((index.len(), index.keys()), (88, 86));
+        let comments = index.get("1").unwrap();
+        let ids: Vec<_> = comments.iter().map(|c| c["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [6130852545306, 6707050311322, 6707063839514]);
+        let first = &comments[0];
+        assert_eq!(first["_parent"]["created_at"], "2023-09-09T23:52:05Z");
+        assert_eq!(first["_parent"]["author_id"], 6130907993114u64);
+        assert_eq!(first["_parent"]["ticket_id"], 1);
+        assert!(first["_parent"].get("events").is_none());
+        assert_eq!(comments[2]["_parent"]["created_at"], "2024-02-07T00:11:18Z");
+        assert_eq!(index.first("1").unwrap().unwrap()["id"], 6130852545306u64);
+        assert!(index.get("999999").unwrap().is_empty());
+        assert!(index.first("999999").unwrap().is_none());
+        // Cached lookups give the same answer.
+        assert_eq!(index.get("1").unwrap(), comments);
+    }
+
+    #[test]
+    fn freshdesk_conversations_by_ticket_id() {
+        let Some(path) = real_fixture("freshdesk/api_v2_conversations.json") else {
+            return;
+        };
+        let mut s = spec(&path, "ticket_id");
+        s.order_by = Some("created_at".into());
+        let (index, errors) = build(&s);
+        assert!(errors.is_empty());
+        assert_eq!((index.len(), index.keys()), (2, 1));
+        let convs = index.get("1").unwrap();
+        assert_eq!(convs[0]["body_text"], "This is a private note");
+        assert_eq!(convs[1]["body_text"], "This is a reply");
+    }
+
+    #[test]
+    fn users_keyed_by_id_numbers_and_strings_alike() {
+        let f = write(
+            ".ndjson",
+            "{\"id\":7,\"name\":\"Ann\"}\n{\"id\":\"8\",\"name\":\"Bo\"}\n{\"name\":\"nobody\"}\nnot json\n",
+        );
+        let (index, errors) = build(&spec(f.path(), "id"));
+        assert_eq!(index.first("7").unwrap().unwrap()["name"], "Ann");
+        assert_eq!(index.first("8").unwrap().unwrap()["name"], "Bo");
+        assert_eq!((index.len(), index.keys()), (2, 2));
+        let messages: Vec<_> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 2);
+        assert!(messages[0].ends_with(":3: no key at `id`"), "{messages:?}");
+        assert!(messages[1].contains(":4: invalid JSON"), "{messages:?}");
+    }
+
+    #[test]
+    fn order_by_numbers_strings_missing_and_ties() {
+        let f = write(
+            ".ndjson",
+            concat!(
+                "{\"t\":1,\"n\":\"a\",\"o\":10}\n",
+                "{\"t\":1,\"n\":\"b\"}\n",
+                "{\"t\":1,\"n\":\"c\",\"o\":9}\n",
+                "{\"t\":1,\"n\":\"d\",\"o\":10}\n",
+                "{\"t\":1,\"n\":\"e\",\"o\":2.5}\n",
+                "{\"t\":1,\"n\":\"f\"}\n",
+                "{\"t\":2,\"n\":\"g\",\"o\":\"2024-01-02T00:00:00Z\"}\n",
+                "{\"t\":2,\"n\":\"h\",\"o\":\"2023-12-31T23:00:00Z\"}\n",
+            ),
+        );
+        let mut s = spec(f.path(), "t");
+        s.order_by = Some("o".into());
+        let (index, _) = build(&s);
+        let names = |k: &str| -> Vec<String> {
+            index
+                .get(k)
+                .unwrap()
+                .iter()
+                .map(|e| e["n"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names("1"), ["e", "c", "a", "d", "b", "f"]);
+        assert_eq!(names("2"), ["h", "g"]);
+        assert_eq!(index.first("1").unwrap().unwrap()["n"], "e");
+    }
+
+    #[test]
+    fn explode_errors_and_non_object_items() {
+        let f = write(
+            ".ndjson",
+            "{\"k\":1,\"ev\":[{\"a\":1},5]}\n{\"k\":2,\"ev\":\"x\"}\n{\"k\":3}\n{\"k\":4,\"ev\":null}\n",
+        );
+        let mut s = spec(f.path(), "k");
+        s.explode = Some("ev".into());
+        let (index, errors) = build(&s);
+        assert_eq!(
+            index.get("1").unwrap(),
+            [json!({"a": 1, "_parent": {"k": 1}}), json!(5)]
+        );
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .ends_with(":2: `ev` is a string, not a list")
+        );
+        assert_eq!(index.keys(), 1);
+    }
+
+    #[test]
+    fn csv_side_file_and_fatal_errors() {
+        let f = write(".csv", "ticket,body\n1,a\n1,b\n2,c\n");
+        let (index, _) = build(&spec(f.path(), "ticket"));
+        assert_eq!(index.get("1").unwrap().len(), 2);
+        let mut s = spec(Path::new("/nonexistent/users.json"), "id");
+        s.read.format = Some(Format::Json);
+        assert!(matches!(
+            SideIndex::build(&s, &mut |_| true, &mut |_| {}),
+            Err(SourceError::Open { .. })
+        ));
+        if let Some(audits) = real_fixture("zendesk/api_ticket_audits_list.json") {
+            let mut s = spec(&audits, "id");
+            s.read.records = Some("nope".into());
+            let err = SideIndex::build(&s, &mut |_| true, &mut |_| {}).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("its keys are: audits, meta, links")
+            );
+        }
+    }
+}

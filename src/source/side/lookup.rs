@@ -1,0 +1,233 @@
+//! Looking a key up in a side file's index.
+//!
+//! Every ticket looks up its comments and its people, so lookups go through one cached
+//! prepared statement, and the answers for recent keys are kept in a small two-generation
+//! cache (the same users are looked up again and again).
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::SideIndex;
+use crate::source::SourceError;
+
+/// Keys whose entries are kept in the cache of recent lookups, per generation.
+const CACHE_KEYS: usize = 1024;
+/// Entries larger than this (JSON bytes for one key) are not cached, which bounds the
+/// cache to a few MB whatever the side file holds.
+const CACHE_MAX_BYTES: usize = 4 * 1024;
+// `sorted` holds the entries clustered by key and in order, so one lookup reads a few
+// adjacent pages instead of one random page per entry.
+const SELECT_ALL: &str = "SELECT value FROM sorted WHERE key = ?1 ORDER BY rowid";
+const SELECT_FIRST: &str = "SELECT value FROM sorted WHERE key = ?1 ORDER BY rowid LIMIT 1";
+
+pub(super) struct Inner {
+    pub(super) conn: Connection,
+    /// Recent `get` answers.
+    pub(super) all: Recent<Vec<Value>>,
+    /// Recent `first` answers (users are looked up by id again and again).
+    pub(super) first: Recent<Option<Value>>,
+}
+
+/// Two generations of recently looked-up keys: a hit in `old` moves to `recent`, and when
+/// `recent` is full it becomes `old`. A cheap approximation of LRU with O(1) operations.
+pub(super) struct Recent<V> {
+    recent: HashMap<String, V>,
+    old: HashMap<String, V>,
+}
+
+impl<V: Clone> Recent<V> {
+    pub(super) fn new() -> Self {
+        Recent {
+            recent: HashMap::new(),
+            old: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<V> {
+        if let Some(hit) = self.recent.get(key) {
+            return Some(hit.clone());
+        }
+        let hit = self.old.remove(key)?;
+        self.put(key, hit.clone());
+        Some(hit)
+    }
+
+    fn put(&mut self, key: &str, value: V) {
+        if self.recent.len() >= CACHE_KEYS {
+            self.old = std::mem::take(&mut self.recent);
+        }
+        self.recent.insert(key.to_string(), value);
+    }
+}
+
+impl SideIndex {
+    /// The entries for a key, in order; empty when the key has none.
+    pub fn get(&self, key: &str) -> Result<Vec<Value>, SourceError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = inner.all.get(key) {
+            return Ok(hit);
+        }
+        let mut size = 0;
+        let found = self.query(&inner.conn, SELECT_ALL, key, &mut size)?;
+        if size <= CACHE_MAX_BYTES {
+            inner.all.put(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// The first entry for a key (in order), if any.
+    pub fn first(&self, key: &str) -> Result<Option<Value>, SourceError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = inner.first.get(key) {
+            return Ok(hit);
+        }
+        let mut size = 0;
+        let found = self
+            .query(&inner.conn, SELECT_FIRST, key, &mut size)?
+            .into_iter()
+            .next();
+        if size <= CACHE_MAX_BYTES {
+            inner.first.put(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    fn query(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        key: &str,
+        size: &mut usize,
+    ) -> Result<Vec<Value>, SourceError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([key])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let text = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            *size += text.len();
+            out.push(
+                serde_json::from_str(text).map_err(|e| SourceError::Invalid {
+                    path: self.path.clone(),
+                    message: format!("side index entry unreadable: {e}"),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_files::{build, spec, write};
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn cached_answers_survive_cache_generations() {
+        let mut text = String::new();
+        for i in 0..3 * CACHE_KEYS {
+            text.push_str(&format!("{{\"id\":{i},\"n\":{}}}\n", i * 2));
+        }
+        let f = write(".ndjson", &text);
+        let (index, _) = build(&spec(f.path(), "id"));
+        for _ in 0..2 {
+            for i in (0..3 * CACHE_KEYS).chain(0..10) {
+                let key = i.to_string();
+                assert_eq!(index.first(&key).unwrap().unwrap()["n"], i * 2);
+                assert_eq!(index.get(&key).unwrap()[0]["n"], i * 2);
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<SideIndex>();
+    }
+
+    #[test]
+    fn lookups_use_the_index() {
+        let f = write(".ndjson", "{\"id\":1}\n");
+        let (index, _) = build(&spec(f.path(), "id"));
+        let inner = index.inner.lock().unwrap();
+        let plan: Vec<String> = inner
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SELECT_ALL}"))
+            .unwrap()
+            .query_map(["1"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|p| p.contains("USING INDEX sorted_by_key")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+    }
+
+    /// Lookup speed on a larger side file; run with `--ignored --nocapture` to see figures.
+    #[test]
+    #[ignore]
+    fn lookup_speed() {
+        const TICKETS: u64 = 200_000;
+        let mut f = tempfile::Builder::new()
+            .suffix(".ndjson")
+            .tempfile()
+            .unwrap();
+        {
+            let mut w = std::io::BufWriter::new(f.as_file_mut());
+            for i in 0..TICKETS * 3 {
+                writeln!(
+                    w,
+                    "{{\"id\":{i},\"ticket_id\":{},\"created_at\":\"2024-01-01T00:00:{:02}Z\",\"body\":\"{}\"}}",
+                    (i * 7919) % TICKETS,
+                    i % 60,
+                    "x".repeat(300)
+                )
+                .unwrap();
+            }
+        }
+        let mut s = spec(f.path(), "ticket_id");
+        s.order_by = Some("created_at".into());
+        let started = std::time::Instant::now();
+        let (index, _) = build(&s);
+        let built = started.elapsed();
+        let started = std::time::Instant::now();
+        let mut n = 0;
+        for t in (0..TICKETS).map(|t| (t * 104_729) % TICKETS) {
+            n += index.get(&t.to_string()).unwrap().len();
+        }
+        let per = started.elapsed() / TICKETS as u32;
+        eprintln!(
+            "built {} entries / {} keys in {built:?}; get: {per:?} per lookup ({n} entries)",
+            index.len(),
+            index.keys()
+        );
+        {
+            let inner = index.inner.lock().unwrap();
+            let started = std::time::Instant::now();
+            let mut bytes = 0;
+            for t in (0..TICKETS).map(|t| (t * 104_729) % TICKETS) {
+                let mut stmt = inner.conn.prepare_cached(SELECT_ALL).unwrap();
+                let mut rows = stmt.query([t.to_string()]).unwrap();
+                while let Some(row) = rows.next().unwrap() {
+                    bytes += row.get_ref(0).unwrap().as_str().unwrap().len();
+                }
+            }
+            eprintln!(
+                "SQL only: {:?} per lookup ({bytes} bytes)",
+                started.elapsed() / TICKETS as u32
+            );
+        }
+        let started = std::time::Instant::now();
+        for t in 0..TICKETS {
+            index.first(&(t % 500).to_string()).unwrap();
+        }
+        eprintln!(
+            "first, 500 hot keys: {:?} per lookup",
+            started.elapsed() / TICKETS as u32
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Side files joined by key.
+//!
+//! Tickets name their requester by id and keep their comments in another file (users,
+//! conversations, Zendesk audits), and those files can be larger than memory. A side file
+//! is therefore read once into an on-disk SQLite index (key → entries in order) in the
+//! temp folder, and looked up once or twice per ticket. Lookups go through one cached
+//! prepared statement and a small cache of recent keys (users are looked up again and
+//! again), and the index file is deleted when the `SideIndex` is dropped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::source::{ReadOptions, SourceError};
+
+mod build;
+mod lookup;
+
+use lookup::Inner;
+
+/// A side file: users to resolve ids to names, comments joined to tickets by ticket id.
+#[derive(Debug, Clone)]
+pub struct SideSpec {
+    /// The name templates use (`users`, `comments`).
+    pub name: String,
+    pub path: PathBuf,
+    pub read: ReadOptions,
+    /// Dotted path of the key in each record (before `explode`).
+    pub key: String,
+    /// Dotted path of an array in each record whose items become the entries; each item
+    /// that is an object gets the record without that array as `_parent` (Zendesk comment
+    /// events carry no date or audit author of their own).
+    pub explode: Option<String>,
+    /// Dotted path (in an entry) that orders the entries of one key: numbers numerically,
+    /// strings as strings (ISO timestamps sort correctly), ties in file order, entries
+    /// without a value last in file order.
+    pub order_by: Option<String>,
+}
+
+/// Field added to exploded entries holding the record they came from.
+pub const PARENT_FIELD: &str = "_parent";
+
+/// An on-disk index of a side file: key -> entries in order.
+pub struct SideIndex {
+    name: String,
+    path: PathBuf,
+    entries: u64,
+    keys: u64,
+    // Declared before `_db` so the connection is closed before the file is deleted.
+    inner: Mutex<Inner>,
+    _db: TempDb,
+}
+
+impl std::fmt::Debug for SideIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SideIndex")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("entries", &self.entries)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The index's database file, removed (with any SQLite side files) on drop.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn create() -> Result<TempDb, SourceError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut attempt = 0;
+        loop {
+            let name = format!(
+                "hfmigrate-side-{}-{}-{nanos}.sqlite",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let path = dir.join(name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return Ok(TempDb(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(source) => return Err(SourceError::Open { path, source }),
+            }
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        for suffix in ["-journal", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl SideIndex {
+    /// Entries stored (after explode and `keep`).
+    pub fn len(&self) -> u64 {
+        self.entries
+    }
+
+    /// True when no entry was stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Distinct keys stored.
+    pub fn keys(&self) -> u64 {
+        self.keys
+    }
+
+    /// The side file's name in the mapping.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The side file this index was built from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod test_files {
+    use super::*;
+    use crate::source::RecordError;
+    use std::io::Write;
+    use std::path::Path;
+
+    pub(super) fn spec(path: &Path, key: &str) -> SideSpec {
+        SideSpec {
+            name: "side".into(),
+            path: path.to_path_buf(),
+            read: ReadOptions::default(),
+            key: key.into(),
+            explode: None,
+            order_by: None,
+        }
+    }
+
+    pub(super) fn build(spec: &SideSpec) -> (SideIndex, Vec<RecordError>) {
+        let mut errors = Vec::new();
+        let index = SideIndex::build(spec, &mut |_| true, &mut |e| errors.push(e)).unwrap();
+        (index, errors)
+    }
+
+    pub(super) fn write(suffix: &str, text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_files::{build, spec, write};
+
+    #[test]
+    fn the_index_file_is_removed_on_drop() {
+        let f = write(".ndjson", "{\"id\":1}\n");
+        let (index, _) = build(&spec(f.path(), "id"));
+        let db = index._db.0.clone();
+        assert!(db.exists());
+        drop(index);
+        assert!(!db.exists());
+    }
+}
