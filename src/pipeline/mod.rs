@@ -1,0 +1,244 @@
+//! The front half of every run: read the export and yield each record's validated outcome,
+//! in input order.
+//!
+//! The dry run and the import both need exactly this (source → mapping → payload, with
+//! the side files indexed and duplicate source ids caught), and differ only in what they do
+//! with each outcome. Keeping it in one place means the import sends precisely what the dry
+//! run reported. Memory stays flat whatever the size of the export: records stream
+//! through, and the only state that grows (side-file indexes, the duplicate-id set) is on
+//! disk.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::mapping::template::Sides;
+use crate::mapping::{MappingError, Plan};
+use crate::payload::RecordOutcome;
+use crate::schema::Schema;
+use crate::source::{self, Location, SourceError};
+
+mod columns;
+mod dedupe;
+mod sides;
+mod threads;
+
+pub use sides::build_sides;
+
+/// One record after the pipeline: where it came from and what became of it.
+#[derive(Debug)]
+pub struct Processed {
+    pub location: Location,
+    /// The record came from a CSV file (rejects files quote raw rows differently).
+    pub is_csv: bool,
+    /// The source record, kept for rejected records only (the rejects file shows it so
+    /// the user can fix and re-run it); `None` for valid and skipped records.
+    pub record: Option<serde_json::Value>,
+    /// The raw text of a record that could not be read at all, where the reader has it.
+    pub raw: Option<String>,
+    /// The outcome; a repeated source id has already been turned into a rejection, and an
+    /// unreadable record is a rejection with one `UnreadableRecord` problem.
+    pub outcome: RecordOutcome,
+}
+
+/// What the pipeline learnt about its inputs, besides the records.
+/// A side file as it was indexed: what the report shows so a lead sees a side file that
+/// matched nothing.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct SideFileStats {
+    pub name: String,
+    pub path: Option<String>,
+    pub entries: u64,
+    pub keys: u64,
+    pub unreadable: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PipelineInfo {
+    /// The files read, in the order they were read.
+    pub files: Vec<PathBuf>,
+    /// One entry per side file the mapping names.
+    pub side_files: Vec<SideFileStats>,
+}
+
+/// Why the pipeline stopped (per-record problems never end up here). `E` is the error of
+/// the caller's per-record function, passed through unchanged as [`PipelineError::Consumer`].
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError<E = std::convert::Infallible> {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("side file `{name}`: {message}")]
+    Side { name: String, message: String },
+    /// The mapping does not fit the data (an unknown CSV column).
+    #[error("{}", .0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("\n"))]
+    Mapping(Vec<MappingError>),
+    #[error("duplicate-id index")]
+    Index(#[from] rusqlite::Error),
+    #[error("cannot create a temporary directory for the duplicate-id index in {path}: {source}")]
+    TempDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The per-record function failed; the pipeline stopped at that record.
+    #[error(transparent)]
+    Consumer(E),
+}
+
+impl PipelineError {
+    /// The same error typed for any consumer (for errors raised while no consumer runs).
+    fn cast<F>(self) -> PipelineError<F> {
+        match self {
+            PipelineError::Source(e) => PipelineError::Source(e),
+            PipelineError::Side { name, message } => PipelineError::Side { name, message },
+            PipelineError::Mapping(e) => PipelineError::Mapping(e),
+            PipelineError::Index(e) => PipelineError::Index(e),
+            PipelineError::TempDir { path, source } => PipelineError::TempDir { path, source },
+            PipelineError::Consumer(never) => match never {},
+        }
+    }
+}
+
+/// An opened pipeline: inputs resolved and side files indexed, records not read yet.
+///
+/// Opening is separate from running so that a caller can fail early on a bad input or side
+/// file before creating its own outputs (the dry run's report folder).
+pub struct Pipeline<'p> {
+    plan: &'p Plan,
+    schema: Arc<Schema>,
+    sides: Arc<Sides>,
+    info: PipelineInfo,
+}
+
+impl<'p> Pipeline<'p> {
+    /// Resolves `inputs` against the mapping's file pattern and indexes the side files
+    /// (`sides` are `--side NAME=PATH` overrides).
+    pub fn open(
+        plan: &'p Plan,
+        schema: Arc<Schema>,
+        inputs: &[PathBuf],
+        sides: &[(String, PathBuf)],
+    ) -> Result<Pipeline<'p>, PipelineError> {
+        let files = source::resolve_inputs(inputs, &plan.source.file)?;
+        let (side_tables, side_files) = build_sides(plan, inputs, sides)?;
+        Ok(Pipeline {
+            plan,
+            schema,
+            sides: side_tables,
+            info: PipelineInfo { files, side_files },
+        })
+    }
+
+    /// The files and side files found by [`Pipeline::open`].
+    pub fn info(&self) -> &PipelineInfo {
+        &self.info
+    }
+}
+
+/// Opens the pipeline and runs `f` on every record's outcome, in input order.
+pub fn for_each<E>(
+    plan: &Plan,
+    schema: Arc<Schema>,
+    inputs: &[PathBuf],
+    sides: &[(String, PathBuf)],
+    f: impl FnMut(Processed) -> Result<(), E>,
+) -> Result<PipelineInfo, PipelineError<E>> {
+    Pipeline::open(plan, schema, inputs, sides)
+        .map_err(PipelineError::cast)?
+        .for_each(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dedupe::SEEN_BATCH;
+    use super::*;
+    use crate::problem::ProblemKind;
+    use std::io::Write;
+    use std::path::Path;
+
+    /// Many chunks through several builders: outcomes come back in input order, and a
+    /// repeated id is rejected at its later occurrence only, also after the id set spilled
+    /// to disk.
+    #[test]
+    fn outcomes_in_input_order_and_repeats_rejected() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
+        let plan =
+            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.ndjson");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let n = SEEN_BATCH + 3_000;
+        for i in 0..n {
+            let id = if i >= SEEN_BATCH + 2_000 {
+                i - SEEN_BATCH - 1_000
+            } else {
+                i
+            };
+            let line = serde_json::json!({
+                "id": id, "subject": format!("s{i}"), "description": "body",
+                "status": "open", "priority": "low", "group_id": 360011111101u64,
+                "requester": {"name": "A", "email": "a@example.com"}, "tags": [],
+                "created_at": "2024-01-02T03:04:05Z", "custom_fields": [],
+            });
+            if i == 5 {
+                writeln!(out, "{{not json").unwrap();
+            }
+            writeln!(out, "{line}").unwrap();
+        }
+        drop(out);
+        let mut seen = vec![];
+        let info = for_each(&plan, schema, &[path], &[], |p: Processed| {
+            seen.push(p);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap();
+        assert_eq!(info.files.len(), 1);
+        assert_eq!(seen.len(), n + 1);
+        let lines: Vec<u64> = seen.iter().map(|p| p.location.line.unwrap()).collect();
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "out of order");
+        let dups: Vec<usize> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| match &p.outcome {
+                RecordOutcome::Rejected { problems, .. } => problems
+                    .iter()
+                    .any(|x| x.kind == ProblemKind::DuplicateSourceId),
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(dups.len(), 1_000);
+        assert_eq!(dups[0], SEEN_BATCH + 2_000 + 1);
+        assert!(seen[5].outcome_is_unreadable());
+        assert!(seen[dups[0]].record.is_some(), "rejects keep their record");
+        assert!(matches!(seen[0].outcome, RecordOutcome::Valid { .. }));
+        assert!(seen[0].record.is_none());
+    }
+
+    /// A failing consumer stops the run at once: every thread ends, nothing hangs.
+    #[test]
+    fn consumer_error_stops_the_threads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
+        let plan =
+            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.ndjson");
+        let line = r#"{"id": 1, "subject": "s", "description": "b", "requester": {"name": "A", "email": "a@example.com"}}"#;
+        std::fs::write(&path, format!("{line}\n").repeat(5_000)).unwrap();
+        let mut n = 0;
+        let err = for_each(&plan, schema, &[path], &[], |_p: Processed| {
+            n += 1;
+            if n == 300 { Err("stop") } else { Ok(()) }
+        })
+        .unwrap_err();
+        assert!(matches!(err, PipelineError::Consumer("stop")));
+        assert_eq!(n, 300);
+    }
+
+    impl Processed {
+        fn outcome_is_unreadable(&self) -> bool {
+            matches!(&self.outcome, RecordOutcome::Rejected { source_id: None, problems }
+                if problems[0].kind == ProblemKind::UnreadableRecord)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The side files a mapping names, found in the export (or given with `--side`) and
+//! indexed before the first record is read, with the figures the report shows for each.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use minijinja::value::Value;
+
+use super::{PipelineError, SideFileStats};
+use crate::mapping::Plan;
+use crate::mapping::template::{SideTable, Sides};
+use crate::source::{self, SideIndex, SideSpec};
+
+/// Indexes the side files named in the plan.
+pub fn build_sides(
+    plan: &Plan,
+    inputs: &[PathBuf],
+    overrides: &[(String, PathBuf)],
+) -> Result<(Arc<Sides>, Vec<SideFileStats>), PipelineError> {
+    let root = source::export_root(inputs);
+    let mut sides = Sides::default();
+    let mut reports = vec![];
+    for sp in &plan.source.sides {
+        let path = overrides
+            .iter()
+            .find(|(n, _)| n == &sp.name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| root.join(&sp.file));
+        let exists = path.is_file();
+        let table = if !exists && sp.optional {
+            reports.push(SideFileStats {
+                name: sp.name.clone(),
+                path: None,
+                entries: 0,
+                keys: 0,
+                unreadable: 0,
+            });
+            SideTable {
+                name: sp.name.clone(),
+                index: None,
+            }
+        } else if !exists {
+            return Err(PipelineError::Side {
+                name: sp.name.clone(),
+                message: format!(
+                    "{} does not exist; pass --side {}=PATH, or mark it `optional: true` in the mapping",
+                    path.display(),
+                    sp.name
+                ),
+            });
+        } else {
+            let spec = SideSpec {
+                name: sp.name.clone(),
+                path: path.clone(),
+                read: sp.read.clone(),
+                key: sp.key.clone(),
+                explode: sp.explode.clone(),
+                order_by: sp.order_by.clone(),
+            };
+            let mut unreadable = 0u64;
+            let keep_expr = sp.keep_if.as_ref();
+            let mut keep = |v: &serde_json::Value| match keep_expr {
+                None => true,
+                Some(e) => e
+                    .eval(&Value::from_serialize(v))
+                    .map(|r| r.is_true())
+                    .unwrap_or(false),
+            };
+            let mut on_error = |_e: source::RecordError| unreadable += 1;
+            let index = SideIndex::build(&spec, &mut keep, &mut on_error).map_err(|e| {
+                PipelineError::Side {
+                    name: sp.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            reports.push(SideFileStats {
+                name: sp.name.clone(),
+                path: Some(path.display().to_string()),
+                entries: index.len(),
+                keys: index.keys(),
+                unreadable,
+            });
+            SideTable {
+                name: sp.name.clone(),
+                index: Some(index),
+            }
+        };
+        let table = Arc::new(table);
+        match &sp.join {
+            Some(expr) => {
+                sides.joins.insert(sp.name.clone(), (table, expr.clone()));
+            }
+            None => {
+                sides.tables.insert(sp.name.clone(), table);
+            }
+        }
+    }
+    Ok((Arc::new(sides), reports))
+}
