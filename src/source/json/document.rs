@@ -129,6 +129,7 @@ mod tests {
     use super::super::READ_BUFFER;
     use super::super::test_files::{opts, write};
     use super::*;
+    use crate::source::read;
     use crate::test_fixtures::real_fixture;
     use std::io::Write;
     use std::sync::atomic::Ordering;
@@ -141,22 +142,16 @@ mod tests {
         ) else {
             return;
         };
-        let items: Vec<_> = super::super::read(&audits, &opts(Some("audits")))
-            .unwrap()
-            .collect();
+        let items: Vec<_> = read(&audits, &opts(Some("audits"))).unwrap().collect();
         assert_eq!(items.len(), 91);
         assert!(items.iter().all(|i| i.is_ok()));
-        let err = super::super::read(&audits, &opts(Some("tickets")))
-            .err()
-            .unwrap();
+        let err = read(&audits, &opts(Some("tickets"))).err().unwrap();
         assert!(
             err.to_string()
                 .contains("its keys are: audits, meta, links"),
             "{err}"
         );
-        let items: Vec<_> = super::super::read(&conversations, &opts(None))
-            .unwrap()
-            .collect();
+        let items: Vec<_> = read(&conversations, &opts(None)).unwrap().collect();
         assert_eq!(items.len(), 2);
         let first = items[0].as_ref().unwrap();
         assert_eq!(first.location.line, Some(2));
@@ -172,7 +167,7 @@ mod tests {
         }
         text.push_str("{}]");
         let f = write(".json", text.as_bytes());
-        let mut stream = super::super::read(f.path(), &opts(None)).unwrap();
+        let mut stream = read(f.path(), &opts(None)).unwrap();
         assert!(stream.next().unwrap().is_ok());
         drop(stream);
     }
@@ -229,7 +224,7 @@ mod tests {
         assert_eq!(bytes_read.load(Ordering::Relaxed), size);
 
         let mut count = 0;
-        for item in super::super::read(nd.path(), &opts(None)).unwrap() {
+        for item in read(nd.path(), &opts(None)).unwrap() {
             let r = item.unwrap();
             count += 1;
             assert_eq!(r.location.line, Some(count));

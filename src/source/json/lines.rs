@@ -109,13 +109,14 @@ impl Iterator for LineRecords {
 #[cfg(test)]
 mod tests {
     use super::super::test_files::{opts, write};
+    use crate::source::read;
     use serde_json::json;
 
     #[test]
     fn ndjson_lines_blank_lines_and_bad_lines() {
         let text = b"{\"id\":1}\n\n  \r\n{\"id\":2, oops}\n[1]\r\n{\"id\":3}";
         let f = write(".ndjson", text);
-        let items: Vec<_> = super::super::read(f.path(), &opts(None)).unwrap().collect();
+        let items: Vec<_> = read(f.path(), &opts(None)).unwrap().collect();
         assert_eq!(items.len(), 4);
         let e = items[1].as_ref().unwrap_err();
         assert_eq!((e.location.line, e.location.index), (Some(4), 1));
@@ -141,7 +142,7 @@ mod tests {
             ".jsonl",
             b"\xEF\xBB\xBF{\"a\":\"x\"}\n{\"a\":\"caf\xE9\"}\n{\"a\":\"y\"}\n",
         );
-        let items: Vec<_> = super::super::read(f.path(), &opts(None)).unwrap().collect();
+        let items: Vec<_> = read(f.path(), &opts(None)).unwrap().collect();
         assert_eq!(items[0].as_ref().unwrap().value, json!({"a": "x"}));
         assert!(
             items[1]

@@ -14,9 +14,6 @@ mod walk;
 pub(crate) use document::read_document;
 pub(crate) use lines::read_lines;
 
-#[cfg(test)]
-use super::read;
-
 const READ_BUFFER: usize = 64 * 1024;
 /// Longest raw text kept for a rejected record (rejects files, error messages).
 const RAW_LIMIT: usize = 64 * 1024;
@@ -37,7 +34,7 @@ fn truncate(mut s: String) -> String {
 
 #[cfg(test)]
 mod test_files {
-    use crate::source::{ReadOptions, RecordError, SourceError, SourceRecord};
+    use crate::source::{ReadOptions, RecordError, SourceError, SourceRecord, read};
     use std::io::Write;
 
     pub(super) fn write(suffix: &str, bytes: &[u8]) -> tempfile::NamedTempFile {
@@ -59,6 +56,6 @@ mod test_files {
         records: Option<&str>,
     ) -> Result<Vec<Result<SourceRecord, RecordError>>, SourceError> {
         let f = write(".json", text.as_bytes());
-        super::super::read(f.path(), &opts(records)).map(|s| s.collect())
+        read(f.path(), &opts(records)).map(|s| s.collect())
     }
 }

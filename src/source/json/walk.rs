@@ -408,6 +408,7 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::test_files::{doc, opts, write};
+    use crate::source::read;
     use serde_json::json;
 
     #[test]
@@ -442,7 +443,7 @@ mod tests {
     #[test]
     fn bom_is_skipped() {
         let f = write(".json", b"\xEF\xBB\xBF[{\"a\":1}]");
-        let items: Vec<_> = super::super::read(f.path(), &opts(None)).unwrap().collect();
+        let items: Vec<_> = read(f.path(), &opts(None)).unwrap().collect();
         assert_eq!(items[0].as_ref().unwrap().value, json!({"a": 1}));
     }
 
