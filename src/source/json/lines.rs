@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::syntax::describe_line_error;
 use super::{BOM, READ_BUFFER, truncate};
 use crate::source::{
     Location, ReadOptions, RecordError, RecordStream, SourceError, SourceRecord, json_kind,
@@ -92,13 +93,7 @@ impl Iterator for LineRecords {
                 }),
                 Err(e) => Err(RecordError {
                     location,
-                    message: {
-                        let full = e.to_string();
-                        let bare = full
-                            .rsplit_once(" at line ")
-                            .map_or(full.as_str(), |(m, _)| m);
-                        format!("invalid JSON at column {}: {bare}", e.column())
-                    },
+                    message: describe_line_error(&e),
                     raw: raw(),
                 }),
             });

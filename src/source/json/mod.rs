@@ -3,8 +3,8 @@
 //! Both formats hold one JSON object per record, so they share the read buffer, the BOM
 //! that some exporters put first and the cut-off of raw text kept for a rejected record.
 //! A whole document is read on a thread of its own ([`document`], walked by [`walk`]);
-//! NDJSON one line at a time ([`lines`]); serde_json's errors are told the same way by
-//! both ([`syntax`]).
+//! NDJSON one line at a time ([`lines`]); serde_json's errors are worded for both in
+//! [`syntax`].
 
 mod document;
 mod lines;

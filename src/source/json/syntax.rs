@@ -1,12 +1,9 @@
 //! How serde_json's errors are told: where the JSON breaks and what is wrong there, in
 //! words a user can act on.
 
-/// serde_json's message without its trailing position, which is reported separately.
+/// A syntax error in a JSON document, with the line and column where it breaks.
 pub(super) fn describe_syntax_error(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let bare = full
-        .rsplit_once(" at line ")
-        .map_or(full.as_str(), |(m, _)| m);
+    let bare = without_position(e);
     match e.classify() {
         serde_json::error::Category::Eof => format!(
             "the JSON document is cut off at line {} column {} ({bare})",
@@ -20,4 +17,23 @@ pub(super) fn describe_syntax_error(e: &serde_json::Error) -> String {
             e.column()
         ),
     }
+}
+
+/// A syntax error in one NDJSON line: the line is in the record's location, so only the
+/// column is told here.
+pub(super) fn describe_line_error(e: &serde_json::Error) -> String {
+    format!(
+        "invalid JSON at column {}: {}",
+        e.column(),
+        without_position(e)
+    )
+}
+
+/// serde_json's message without its trailing position, which is reported separately.
+fn without_position(e: &serde_json::Error) -> String {
+    let mut full = e.to_string();
+    if let Some(at) = full.rfind(" at line ") {
+        full.truncate(at);
+    }
+    full
 }
