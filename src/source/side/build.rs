@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::lookup::{Inner, Recent};
 use super::{PARENT_FIELD, SideIndex, SideSpec, TempDb};
-use crate::source::{RecordError, SourceError, get_path, json_kind, key_string, read};
+use crate::source::{
+    RecordError, RecordStream, SourceError, get_path, json_kind, key_string, read,
+};
 
 /// SQLite page cache, in KiB.
 const PAGE_CACHE_KIB: i64 = 16 * 1024;
@@ -27,93 +29,15 @@ impl SideIndex {
     ) -> Result<SideIndex, SourceError> {
         let records = read(&spec.path, &spec.read)?;
         let db = TempDb::create()?;
-        let mut conn = Connection::open(&db.0)?;
-        conn.execute_batch(&format!(
-            "PRAGMA page_size = 8192;
-             PRAGMA journal_mode = OFF;
-             PRAGMA synchronous = OFF;
-             PRAGMA locking_mode = EXCLUSIVE;
-             PRAGMA cache_size = -{PAGE_CACHE_KIB};
-             CREATE TABLE entries (key TEXT NOT NULL, ord, value TEXT NOT NULL);"
-        ))?;
-        let mut entries = 0u64;
-        let tx = conn.transaction()?;
-        {
-            let mut insert =
-                tx.prepare("INSERT INTO entries (key, ord, value) VALUES (?1, ?2, ?3)")?;
-            let mut store = |key: &str, entry: &Value| -> Result<(), SourceError> {
-                let ord = spec
-                    .order_by
-                    .as_deref()
-                    .map_or(SqlOrd::Null, |p| SqlOrd::of(get_path(entry, p)));
-                let text = serde_json::to_string(entry).map_err(|e| SourceError::Invalid {
-                    path: spec.path.clone(),
-                    message: format!("cannot store an entry: {e}"),
-                })?;
-                insert.execute(params![key, ord, text])?;
-                entries += 1;
-                Ok(())
-            };
-            for item in records {
-                let record = match item {
-                    Ok(r) => r,
-                    Err(e) => {
-                        on_error(e);
-                        continue;
-                    }
-                };
-                let Some(key) = get_path(&record.value, &spec.key).and_then(key_string) else {
-                    on_error(RecordError {
-                        location: record.location,
-                        message: format!("no key at `{}`", spec.key),
-                        raw: None,
-                    });
-                    continue;
-                };
-                let Some(explode) = spec.explode.as_deref() else {
-                    if keep(&record.value) {
-                        store(&key, &record.value)?;
-                    }
-                    continue;
-                };
-                let mut parent = record.value;
-                let items = match take_path(&mut parent, explode) {
-                    None | Some(Value::Null) => continue,
-                    Some(Value::Array(items)) => items,
-                    Some(other) => {
-                        on_error(RecordError {
-                            location: record.location,
-                            message: format!("`{explode}` is {}, not a list", json_kind(&other)),
-                            raw: None,
-                        });
-                        continue;
-                    }
-                };
-                for mut item in items {
-                    if let Value::Object(map) = &mut item {
-                        map.insert(PARENT_FIELD.to_string(), parent.clone());
-                    }
-                    if keep(&item) {
-                        store(&key, &item)?;
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        conn.execute_batch(
-            "CREATE TABLE sorted AS
-                 SELECT key, value FROM entries ORDER BY key, ord IS NULL, ord, rowid;
-             DROP TABLE entries;
-             CREATE INDEX sorted_by_key ON sorted (key);",
-        )?;
-        let keys: i64 =
-            conn.query_row("SELECT COUNT(DISTINCT key) FROM sorted", [], |r| r.get(0))?;
+        let mut conn = open(&db)?;
+        let entries = load(&mut conn, spec, records, keep, on_error)?;
+        let keys = sort_by_key(&conn)?;
         conn.set_prepared_statement_cache_capacity(8);
         Ok(SideIndex {
             name: spec.name.clone(),
             path: spec.path.clone(),
             entries,
-            keys: keys.max(0) as u64,
+            keys,
             inner: Mutex::new(Inner {
                 conn,
                 all: Recent::new(),
@@ -122,6 +46,109 @@ impl SideIndex {
             _db: db,
         })
     }
+}
+
+/// The index's database, set up for one writer that never needs to recover it: no
+/// journal, no syncing, no locks taken per query.
+fn open(db: &TempDb) -> Result<Connection, SourceError> {
+    let conn = Connection::open(&db.0)?;
+    conn.execute_batch(&format!(
+        "PRAGMA page_size = 8192;
+         PRAGMA journal_mode = OFF;
+         PRAGMA synchronous = OFF;
+         PRAGMA locking_mode = EXCLUSIVE;
+         PRAGMA cache_size = -{PAGE_CACHE_KIB};
+         CREATE TABLE entries (key TEXT NOT NULL, ord, value TEXT NOT NULL);"
+    ))?;
+    Ok(conn)
+}
+
+/// Stores the entries of every record in file order, in one transaction, and returns how
+/// many were stored.
+fn load(
+    conn: &mut Connection,
+    spec: &SideSpec,
+    records: RecordStream,
+    keep: &mut dyn FnMut(&Value) -> bool,
+    on_error: &mut dyn FnMut(RecordError),
+) -> Result<u64, SourceError> {
+    let mut entries = 0u64;
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare("INSERT INTO entries (key, ord, value) VALUES (?1, ?2, ?3)")?;
+        let mut store = |key: &str, entry: &Value| -> Result<(), SourceError> {
+            let ord = spec
+                .order_by
+                .as_deref()
+                .map_or(SqlOrd::Null, |p| SqlOrd::of(get_path(entry, p)));
+            let text = serde_json::to_string(entry).map_err(|e| SourceError::Invalid {
+                path: spec.path.clone(),
+                message: format!("cannot store an entry: {e}"),
+            })?;
+            insert.execute(params![key, ord, text])?;
+            entries += 1;
+            Ok(())
+        };
+        for item in records {
+            let record = match item {
+                Ok(r) => r,
+                Err(e) => {
+                    on_error(e);
+                    continue;
+                }
+            };
+            let Some(key) = get_path(&record.value, &spec.key).and_then(key_string) else {
+                on_error(RecordError {
+                    location: record.location,
+                    message: format!("no key at `{}`", spec.key),
+                    raw: None,
+                });
+                continue;
+            };
+            let Some(explode) = spec.explode.as_deref() else {
+                if keep(&record.value) {
+                    store(&key, &record.value)?;
+                }
+                continue;
+            };
+            let mut parent = record.value;
+            let items = match take_path(&mut parent, explode) {
+                None | Some(Value::Null) => continue,
+                Some(Value::Array(items)) => items,
+                Some(other) => {
+                    on_error(RecordError {
+                        location: record.location,
+                        message: format!("`{explode}` is {}, not a list", json_kind(&other)),
+                        raw: None,
+                    });
+                    continue;
+                }
+            };
+            for mut item in items {
+                if let Value::Object(map) = &mut item {
+                    map.insert(PARENT_FIELD.to_string(), parent.clone());
+                }
+                if keep(&item) {
+                    store(&key, &item)?;
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(entries)
+}
+
+/// Copies the entries into key order (by `order_by` within a key, ties and entries without
+/// a value in file order) and indexes the copy; returns the number of distinct keys.
+fn sort_by_key(conn: &Connection) -> Result<u64, SourceError> {
+    conn.execute_batch(
+        "CREATE TABLE sorted AS
+             SELECT key, value FROM entries ORDER BY key, ord IS NULL, ord, rowid;
+         DROP TABLE entries;
+         CREATE INDEX sorted_by_key ON sorted (key);",
+    )?;
+    let keys: i64 = conn.query_row("SELECT COUNT(DISTINCT key) FROM sorted", [], |r| r.get(0))?;
+    Ok(keys.max(0) as u64)
 }
 
 /// An `order_by` value as SQLite compares it: numbers before strings, missing as NULL.
