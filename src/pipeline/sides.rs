@@ -8,6 +8,7 @@ use minijinja::value::Value;
 
 use super::{PipelineError, SideFileStats};
 use crate::mapping::Plan;
+use crate::mapping::compile::SidePlan;
 use crate::mapping::template::{SideTable, Sides};
 use crate::source::{self, SideIndex, SideSpec};
 
@@ -26,65 +27,8 @@ pub fn build_sides(
             .find(|(n, _)| n == &sp.name)
             .map(|(_, p)| p.clone())
             .unwrap_or_else(|| root.join(&sp.file));
-        let exists = path.is_file();
-        let table = if !exists && sp.optional {
-            reports.push(SideFileStats {
-                name: sp.name.clone(),
-                path: None,
-                entries: 0,
-                keys: 0,
-                unreadable: 0,
-            });
-            SideTable {
-                name: sp.name.clone(),
-                index: None,
-            }
-        } else if !exists {
-            return Err(PipelineError::Side {
-                name: sp.name.clone(),
-                message: format!(
-                    "{} does not exist; pass --side {}=PATH, or mark it `optional: true` in the mapping",
-                    path.display(),
-                    sp.name
-                ),
-            });
-        } else {
-            let spec = SideSpec {
-                name: sp.name.clone(),
-                path: path.clone(),
-                read: sp.read.clone(),
-                key: sp.key.clone(),
-                explode: sp.explode.clone(),
-                order_by: sp.order_by.clone(),
-            };
-            let mut unreadable = 0u64;
-            let keep_expr = sp.keep_if.as_ref();
-            let mut keep = |v: &serde_json::Value| match keep_expr {
-                None => true,
-                Some(e) => e
-                    .eval(&Value::from_serialize(v))
-                    .map(|r| r.is_true())
-                    .unwrap_or(false),
-            };
-            let mut on_error = |_e: source::RecordError| unreadable += 1;
-            let index = SideIndex::build(&spec, &mut keep, &mut on_error).map_err(|e| {
-                PipelineError::Side {
-                    name: sp.name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-            reports.push(SideFileStats {
-                name: sp.name.clone(),
-                path: Some(path.display().to_string()),
-                entries: index.len(),
-                keys: index.keys(),
-                unreadable,
-            });
-            SideTable {
-                name: sp.name.clone(),
-                index: Some(index),
-            }
-        };
+        let (table, stats) = open_side(sp, path)?;
+        reports.push(stats);
         let table = Arc::new(table);
         match &sp.join {
             Some(expr) => {
@@ -96,4 +40,76 @@ pub fn build_sides(
         }
     }
     Ok((Arc::new(sides), reports))
+}
+
+/// One side file as the templates see it: indexed when the file exists, without an index
+/// (every lookup finds nothing) when it is missing and `optional`, and an error when a required
+/// file is missing.
+fn open_side(sp: &SidePlan, path: PathBuf) -> Result<(SideTable, SideFileStats), PipelineError> {
+    let exists = path.is_file();
+    if !exists && sp.optional {
+        let stats = SideFileStats {
+            name: sp.name.clone(),
+            path: None,
+            entries: 0,
+            keys: 0,
+            unreadable: 0,
+        };
+        let table = SideTable {
+            name: sp.name.clone(),
+            index: None,
+        };
+        return Ok((table, stats));
+    }
+    if !exists {
+        return Err(PipelineError::Side {
+            name: sp.name.clone(),
+            message: format!(
+                "{} does not exist; pass --side {}=PATH, or mark it `optional: true` in the mapping",
+                path.display(),
+                sp.name
+            ),
+        });
+    }
+    index_side(sp, path)
+}
+
+/// Indexes a side file that exists, keeping the entries its `keep_if` accepts; records
+/// that cannot be read are counted, not fatal.
+fn index_side(sp: &SidePlan, path: PathBuf) -> Result<(SideTable, SideFileStats), PipelineError> {
+    let spec = SideSpec {
+        name: sp.name.clone(),
+        path: path.clone(),
+        read: sp.read.clone(),
+        key: sp.key.clone(),
+        explode: sp.explode.clone(),
+        order_by: sp.order_by.clone(),
+    };
+    let mut unreadable = 0u64;
+    let keep_expr = sp.keep_if.as_ref();
+    let mut keep = |v: &serde_json::Value| match keep_expr {
+        None => true,
+        Some(e) => e
+            .eval(&Value::from_serialize(v))
+            .map(|r| r.is_true())
+            .unwrap_or(false),
+    };
+    let mut on_error = |_e: source::RecordError| unreadable += 1;
+    let index =
+        SideIndex::build(&spec, &mut keep, &mut on_error).map_err(|e| PipelineError::Side {
+            name: sp.name.clone(),
+            message: e.to_string(),
+        })?;
+    let stats = SideFileStats {
+        name: sp.name.clone(),
+        path: Some(path.display().to_string()),
+        entries: index.len(),
+        keys: index.keys(),
+        unreadable,
+    };
+    let table = SideTable {
+        name: sp.name.clone(),
+        index: Some(index),
+    };
+    Ok((table, stats))
 }
