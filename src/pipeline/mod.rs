@@ -7,6 +7,11 @@
 //! run reported. Memory stays flat whatever the size of the export: records stream
 //! through, and the only state that grows (side-file indexes, the duplicate-id set) is on
 //! disk.
+//!
+//! [`Pipeline::open`] resolves the inputs and indexes the side files (`sides`);
+//! [`Pipeline::for_each`] (`threads`) reads the records, checks a CSV header against the
+//! mapping (`columns`), catches repeated source ids (`dedupe`) and builds the payloads on a
+//! pool of threads.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,7 +45,6 @@ pub struct Processed {
     pub outcome: RecordOutcome,
 }
 
-/// What the pipeline learnt about its inputs, besides the records.
 /// A side file as it was indexed: what the report shows so a lead sees a side file that
 /// matched nothing.
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
@@ -52,6 +56,7 @@ pub struct SideFileStats {
     pub unreadable: u64,
 }
 
+/// What the pipeline learnt about its inputs, besides the records.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineInfo {
     /// The files read, in the order they were read.

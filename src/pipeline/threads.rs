@@ -21,10 +21,10 @@ impl Pipeline<'_> {
     /// spread over threads: one reads the files, checks source ids for repeats (which
     /// depends on input order) and cuts the stream into numbered chunks, a pool builds the
     /// chunks, and `f` runs on the calling thread, which puts the chunks back in input
-    /// order. Records are dropped by the builders, not by `f`'s thread, which is the one
-    /// thread every record passes through. A fixed
-    /// number of chunks may be in flight at once, so memory stays flat however large the
-    /// export and however unevenly the builders progress.
+    /// order. The records `f` is not given are freed on the reader thread, which allocated
+    /// them (see `build_chunks`), not on `f`'s thread, which is the one thread every record
+    /// passes through. A fixed number of chunks may be in flight at once, so memory stays
+    /// flat however large the export and however unevenly the builders progress.
     pub fn for_each<E>(
         self,
         mut f: impl FnMut(Processed) -> Result<(), E>,
@@ -275,7 +275,7 @@ fn build_chunks(
                 ReadItem::Fatal(e) => Err(e),
             })
             .collect();
-        // Hand the records back to be freed where they were allocated (see `Spent`).
+        // Hand the records back to be freed where they were allocated (see `Reader::spent`).
         let _ = spent.send(used);
         if done
             .send(Built {
