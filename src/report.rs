@@ -105,7 +105,7 @@ pub struct Summary {
     pub problems: Vec<ProblemGroup>,
     pub conversation: ConversationCounts,
     pub api: ApiPlan,
-    pub side_files: Vec<SideFileStats>,
+    pub(crate) side_files: Vec<SideFileStats>,
     pub seconds: f64,
 }
 

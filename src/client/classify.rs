@@ -14,7 +14,7 @@ use serde_json::Value;
 
 /// What was asked, as far as classification cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
+pub(crate) enum RequestKind {
     /// A GET of account reference data (`categories/`, `staff/`, ...): a 404 there means the
     /// URL is not a HappyFox API, so the run cannot continue.
     ReferenceGet,
@@ -28,7 +28,7 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// Whether sending the request twice is harmless.
-    pub fn is_read(self) -> bool {
+    pub(crate) fn is_read(self) -> bool {
         matches!(self, RequestKind::ReferenceGet | RequestKind::Get)
     }
 }
@@ -136,7 +136,7 @@ pub enum Fatal {
 
 /// The decision for one response.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Done; the parsed body (`Null` when it was empty).
     Success(Value),
     /// A bulk create answered item by item; some may have failed.
@@ -156,7 +156,7 @@ pub enum Outcome {
 /// Decides what a response means. `now` (for HTTP-date `Retry-After`) and `lockout` (the
 /// wait when a throttling answer says nothing, HappyFox's 10 minutes by default) are
 /// arguments so the function stays pure.
-pub fn classify(
+pub(crate) fn classify(
     kind: RequestKind,
     reply: &Reply<'_>,
     now: jiff::Timestamp,
@@ -375,7 +375,7 @@ fn wait_time(
 }
 
 /// `Retry-After` is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -15,8 +15,8 @@ use super::ClientError;
 
 /// The environment variables credentials come from. They are never taken from arguments,
 /// which would leave them in shell history and process listings.
-pub const API_KEY_VAR: &str = "HAPPYFOX_API_KEY";
-pub const AUTH_CODE_VAR: &str = "HAPPYFOX_AUTH_CODE";
+pub(crate) const API_KEY_VAR: &str = "HAPPYFOX_API_KEY";
+pub(crate) const AUTH_CODE_VAR: &str = "HAPPYFOX_AUTH_CODE";
 
 /// The API key and auth code. Neither `Debug` nor `Display` shows them, so a stray `{:?}`
 /// in a log line or a panic cannot leak them.
@@ -40,7 +40,7 @@ impl fmt::Display for Credentials {
 
 impl Credentials {
     /// Reads `HAPPYFOX_API_KEY` and `HAPPYFOX_AUTH_CODE`, naming whichever is missing.
-    pub fn from_env() -> Result<Credentials, ClientError> {
+    pub(crate) fn from_env() -> Result<Credentials, ClientError> {
         let get = |var| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
         match (get(API_KEY_VAR), get(AUTH_CODE_VAR)) {
             (Some(key), Some(code)) => Credentials::new(key, code),
@@ -101,7 +101,7 @@ impl Credentials {
     /// Replaces any appearance of a credential (or of the Basic-auth token) in text that
     /// came from elsewhere, such as a server's error body. Very short values are skipped:
     /// replacing them would mangle ordinary words and protect nothing.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         use base64::Engine as _;
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.api_key, self.auth_code));
@@ -205,8 +205,10 @@ impl Target {
         self.account.as_str().trim_end_matches('/').to_owned()
     }
 
-    /// The API base, `https://acme.happyfox.com/api/1.1/json/`.
-    pub fn api_url(&self) -> &Url {
+    /// The API base, `https://acme.happyfox.com/api/1.1/json/`; requests go through
+    /// [`Target::endpoint`], which checks the path.
+    #[cfg(test)]
+    fn api_url(&self) -> &Url {
         &self.api
     }
 

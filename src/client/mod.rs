@@ -31,16 +31,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use classify::{
-    ApiError, Fatal, FieldError, ItemResult, Outcome, Reply, RequestKind, TransportFailure,
-    classify,
-};
-pub use credentials::{API_KEY_VAR, AUTH_CODE_VAR, Credentials, Target};
+pub use classify::{ApiError, Fatal, ItemResult, Reply};
+pub(crate) use classify::{Outcome, RequestKind, TransportFailure, classify};
+pub(crate) use credentials::{API_KEY_VAR, AUTH_CODE_VAR};
+pub use credentials::{Credentials, Target};
 pub use error::ClientError;
-pub use multipart::{ATTACHMENTS_FIELD, FilePart, INLINE_FILE_FIELD, form_fields};
-pub use pace::{ConcurrencyOptions, Method, Pacer, Signal};
+pub(crate) use multipart::ATTACHMENTS_FIELD;
+pub use multipart::{FilePart, INLINE_FILE_FIELD};
+pub use pace::ConcurrencyOptions;
+pub(crate) use pace::{Method, Pacer, Signal};
 pub use request::WriteOutcome;
-pub use schema_pull::{REFERENCE_ENDPOINTS, pull_schema};
+pub(crate) use schema_pull::REFERENCE_ENDPOINTS;
+pub use schema_pull::pull_schema;
 pub(crate) use transport::describe;
 
 /// Knobs of the client; [`Default`] is what a real account wants.

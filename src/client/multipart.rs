@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::ClientError;
 
 /// The multipart field HappyFox reads a ticket's, reply's or note's files from (repeated).
-pub const ATTACHMENTS_FIELD: &str = "attachments";
+pub(crate) const ATTACHMENTS_FIELD: &str = "attachments";
 /// The multipart field of `ticket-inline-attachment` (one image).
 pub const INLINE_FILE_FIELD: &str = "file";
 
@@ -30,7 +30,7 @@ pub struct FilePart {
 /// booleans are written as JSON writes them, lists and objects (multiple-choice custom
 /// fields) as JSON text, which is what HappyFox's own C# helper sends; a null is left out,
 /// which for every HappyFox field means the same as not setting it.
-pub fn form_fields(
+pub(crate) fn form_fields(
     path: &str,
     fields: &impl Serialize,
 ) -> Result<Vec<(String, String)>, ClientError> {

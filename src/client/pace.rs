@@ -24,7 +24,7 @@ use tokio::time::Instant;
 /// extra half second absorbs network jitter: HappyFox counts arrivals, not departures, and
 /// two requests sent exactly a minute apart may arrive a little closer.
 #[derive(Debug)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     state: Mutex<BucketState>,
     /// Seconds per token.
     interval: f64,
@@ -60,7 +60,7 @@ impl TokenBucket {
 
     /// Waits for a token; says whether it had to wait. A cancelled wait loses its token,
     /// which only makes pacing slower.
-    pub async fn acquire(&self) -> bool {
+    pub(crate) async fn acquire(&self) -> bool {
         let wait = {
             let mut s = lock(&self.state);
             let now = Instant::now();
@@ -84,7 +84,7 @@ impl TokenBucket {
     }
 
     /// Drops the tokens saved up, so the first requests after a lockout are not a burst.
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         let mut s = lock(&self.state);
         s.tokens = s.tokens.min(0.0);
         s.last = Instant::now();
@@ -93,7 +93,7 @@ impl TokenBucket {
 
 /// One pause for the whole client: a throttling answer stops every request until it ends.
 #[derive(Debug, Default)]
-pub struct Pause {
+pub(crate) struct Pause {
     until: Mutex<Option<Instant>>,
 }
 
@@ -129,7 +129,7 @@ pub struct ConcurrencyOptions {
 
 /// How a finished request should move the concurrency limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// Answered (any answer that is not back-pressure), after this long.
     Answered(Duration),
     /// 429/503, a timeout, a 5xx: the server is struggling; back off.
@@ -142,7 +142,7 @@ pub enum Signal {
 /// requests back and latency stays near its average, ×½ (at most once per round trip) on
 /// back-pressure.
 #[derive(Debug)]
-pub struct ConcurrencyLimit {
+pub(crate) struct ConcurrencyLimit {
     semaphore: std::sync::Arc<Semaphore>,
     state: Mutex<LimitState>,
     max: usize,
@@ -163,7 +163,7 @@ struct LimitState {
 
 /// A slot in flight; dropping it gives the slot back.
 #[derive(Debug)]
-pub struct Slot<'a> {
+pub(crate) struct Slot<'a> {
     permit: Option<OwnedSemaphorePermit>,
     owner: &'a ConcurrencyLimit,
     /// Whether this request waited for a slot and then found a token ready: only then was
@@ -209,11 +209,11 @@ impl ConcurrencyLimit {
     }
 
     /// Requests holding a slot now.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    pub async fn acquire(&self) -> Slot<'_> {
+    pub(crate) async fn acquire(&self) -> Slot<'_> {
         let (permit, waited) = match self.semaphore.clone().try_acquire_owned() {
             Ok(p) => (Some(p), false),
             // The semaphore is never closed, so an error here cannot happen; carrying on
@@ -229,7 +229,7 @@ impl ConcurrencyLimit {
     }
 
     /// Feeds back what one request saw.
-    pub fn observe(&self, waited: bool, signal: Signal) {
+    pub(crate) fn observe(&self, waited: bool, signal: Signal) {
         let now = Instant::now();
         let mut s = lock(&self.state);
         match signal {
@@ -275,14 +275,14 @@ impl ConcurrencyLimit {
 
 /// Which bucket a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Get,
     Post,
 }
 
 /// Everything that decides when a request may go out, shared by all requests of a client.
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     pub post: TokenBucket,
     pub get: TokenBucket,
     pub pause: Pause,
@@ -305,7 +305,7 @@ impl Pacer {
     /// Waits until a request may be sent: a slot in flight, no pause, a token. The slot is
     /// taken first so tokens are spent only by requests that go out at once; a pause that
     /// began while we waited for the token costs the token and we wait again.
-    pub async fn admit(&self, method: Method) -> Slot<'_> {
+    pub(crate) async fn admit(&self, method: Method) -> Slot<'_> {
         let mut slot = self.limit.acquire().await;
         loop {
             self.pause.wait().await;
@@ -323,7 +323,7 @@ impl Pacer {
     }
 
     /// Stops everyone for `wait`, and forgets saved-up tokens so the restart is smooth.
-    pub fn throttle(&self, wait: Duration) {
+    pub(crate) fn throttle(&self, wait: Duration) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         self.pause.until(Instant::now() + wait);
         self.post.drain();

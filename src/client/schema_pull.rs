@@ -7,7 +7,7 @@ use super::{Client, ClientError};
 use crate::schema::Schema;
 
 /// The reference endpoints `schema pull` reads; a 404 on one of them means a wrong URL.
-pub const REFERENCE_ENDPOINTS: [&str; 7] = [
+pub(crate) const REFERENCE_ENDPOINTS: [&str; 7] = [
     "categories/",
     "statuses/",
     "priorities/",

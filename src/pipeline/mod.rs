@@ -27,7 +27,7 @@ mod dedupe;
 mod sides;
 mod threads;
 
-pub use sides::build_sides;
+pub(crate) use sides::build_sides;
 
 /// One record after the pipeline: where it came from and what became of it.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ pub struct Processed {
 /// A side file as it was indexed: what the report shows so a lead sees a side file that
 /// matched nothing.
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
-pub struct SideFileStats {
+pub(crate) struct SideFileStats {
     pub name: String,
     pub path: Option<String>,
     pub entries: u64,
@@ -62,7 +62,7 @@ pub struct PipelineInfo {
     /// The files read, in the order they were read.
     pub files: Vec<PathBuf>,
     /// One entry per side file the mapping names.
-    pub side_files: Vec<SideFileStats>,
+    pub(crate) side_files: Vec<SideFileStats>,
 }
 
 /// Why the pipeline stopped (per-record problems never end up here). `E` is the error of
@@ -106,7 +106,7 @@ impl PipelineError {
 ///
 /// Opening is separate from running so that a caller can fail early on a bad input or side
 /// file before creating its own outputs (the dry run's report folder).
-pub struct Pipeline<'p> {
+pub(crate) struct Pipeline<'p> {
     plan: &'p Plan,
     schema: Arc<Schema>,
     sides: Arc<Sides>,
@@ -130,11 +130,6 @@ impl<'p> Pipeline<'p> {
             sides: side_tables,
             info: PipelineInfo { files, side_files },
         })
-    }
-
-    /// The files and side files found by [`Pipeline::open`].
-    pub fn info(&self) -> &PipelineInfo {
-        &self.info
     }
 }
 

@@ -13,7 +13,7 @@ use crate::mapping::template::{SideTable, Sides};
 use crate::source::{self, SideIndex, SideSpec};
 
 /// Indexes the side files named in the plan.
-pub fn build_sides(
+pub(crate) fn build_sides(
     plan: &Plan,
     inputs: &[PathBuf],
     overrides: &[(String, PathBuf)],

@@ -12,7 +12,10 @@ use super::SourceError;
 /// the last component, e.g. `tickets*.json`), while a file input is taken as it is. Matches
 /// are sorted by name so that paged exports (`tickets-001.json`, `tickets-002.json`) are
 /// read in order and runs are reproducible.
-pub fn resolve_inputs(inputs: &[PathBuf], pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
+pub(crate) fn resolve_inputs(
+    inputs: &[PathBuf],
+    pattern: &str,
+) -> Result<Vec<PathBuf>, SourceError> {
     let mut files = Vec::new();
     for input in inputs {
         let meta = std::fs::metadata(input).map_err(|source| SourceError::Open {
@@ -66,7 +69,7 @@ pub fn resolve_inputs(inputs: &[PathBuf], pattern: &str) -> Result<Vec<PathBuf>,
 ///
 /// Side files sit next to the tickets in an export, so this is the first input when it
 /// is a folder, else the folder holding the first input file.
-pub fn export_root(inputs: &[PathBuf]) -> PathBuf {
+pub(crate) fn export_root(inputs: &[PathBuf]) -> PathBuf {
     match inputs.first() {
         Some(first) if first.is_dir() => first.clone(),
         Some(first) => match first.parent() {

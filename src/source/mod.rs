@@ -21,8 +21,8 @@ mod inputs;
 mod json;
 pub mod side;
 
-pub use inputs::{export_root, resolve_inputs};
-pub use side::{SideIndex, SideSpec};
+pub(crate) use inputs::{export_root, resolve_inputs};
+pub(crate) use side::{SideIndex, SideSpec};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it
 /// (trimmed, never empty): the journal's key, the marker's default value and what
@@ -50,7 +50,7 @@ impl SourceId {
         &self.0
     }
 
-    pub fn into_string(self) -> String {
+    pub(crate) fn into_string(self) -> String {
         self.0
     }
 }
@@ -210,7 +210,7 @@ pub struct RecordError {
 }
 
 /// The records of one file, in order. Items are `Err` for unreadable records.
-pub type RecordStream = Box<dyn Iterator<Item = Result<SourceRecord, RecordError>> + Send>;
+pub(crate) type RecordStream = Box<dyn Iterator<Item = Result<SourceRecord, RecordError>> + Send>;
 
 /// Opens `path` and streams its records.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError> {
@@ -226,7 +226,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError
 }
 
 /// The format implied by a file name.
-pub fn format_from_extension(path: &Path) -> Result<Format, SourceError> {
+pub(crate) fn format_from_extension(path: &Path) -> Result<Format, SourceError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -242,7 +242,7 @@ pub fn format_from_extension(path: &Path) -> Result<Format, SourceError> {
 }
 
 /// Looks up a dotted path (`via.source.from`, `custom_fields.0.value`) in a record.
-pub fn get_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+pub(crate) fn get_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(value, |v, part| match v {
         Value::Object(m) => m.get(part),
         Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
@@ -263,7 +263,7 @@ pub(crate) fn json_kind(value: &Value) -> &'static str {
 }
 
 /// A key value as the string used to join records: `123` and `"123"` are the same key.
-pub fn key_string(value: &Value) -> Option<String> {
+pub(crate) fn key_string(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

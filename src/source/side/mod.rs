@@ -38,7 +38,7 @@ pub struct SideSpec {
 }
 
 /// Field added to exploded entries holding the record they came from.
-pub const PARENT_FIELD: &str = "_parent";
+pub(crate) const PARENT_FIELD: &str = "_parent";
 
 /// An on-disk index of a side file: key -> entries in order.
 pub struct SideIndex {
