@@ -77,6 +77,12 @@ impl fmt::Debug for Expr {
     }
 }
 
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine")
+    }
+}
+
 impl Engine {
     /// An environment whose date filters read timestamps without an offset in `tz`.
     ///
