@@ -34,7 +34,6 @@ struct Compiler<'a> {
     engine: Engine,
     schema: Option<&'a Schema>,
     errors: Vec<MappingError>,
-    side_names: Vec<String>,
 }
 
 impl Compiler<'_> {
@@ -234,7 +233,6 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         engine: Engine::new(timezone.clone()),
         schema: schema.as_deref(),
         errors,
-        side_names: spec.source.side.keys().cloned().collect(),
     };
 
     // Source.
@@ -473,9 +471,6 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         }
         final_state.custom_fields = c.ticket_fields("final.custom_fields", &f.custom_fields);
     }
-
-    // Names used in templates that collide with side files are fine; nothing else to do.
-    let _ = &c.side_names;
 
     let Compiler { engine, errors, .. } = c;
     match (errors.is_empty(), id, category, contact_email, subject) {
