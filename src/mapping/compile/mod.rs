@@ -215,7 +215,46 @@ fn read_options(file: &FileSpec, pos: Pos, errors: &mut Vec<MappingError>) -> Re
 /// Compiles a spec; with a schema, names are resolved to ids and checked.
 pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, Vec<MappingError>> {
     let mut errors = vec![];
-    let timezone = match &spec.defaults.timezone {
+    let timezone = timezone(&spec.defaults, &mut errors);
+    let mut c = Compiler {
+        engine: Engine::new(timezone.clone()),
+        schema: schema.as_deref(),
+        errors,
+    };
+    // Section by section; errors without a position, or at the same one, keep this order.
+    let source = c.source(&spec.source);
+    let ticket = c.ticket(&spec.ticket);
+    let marker = spec.marker.as_ref().and_then(|m| c.marker(m));
+    let conversation = spec
+        .conversation
+        .as_ref()
+        .and_then(|conv| c.conversation(conv));
+    let final_state = spec
+        .final_state
+        .as_ref()
+        .map(|f| c.final_state(f))
+        .unwrap_or_default();
+
+    let Compiler { engine, errors, .. } = c;
+    match (errors.is_empty(), source, ticket) {
+        (true, Some(source), Some(ticket)) => Ok(Plan {
+            engine,
+            timezone,
+            schema,
+            source,
+            ticket,
+            marker,
+            conversation,
+            final_state,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// `defaults.timezone`, the zone timestamps without an offset are read in; UTC when unset,
+/// and after an error for a name that is not an IANA zone, so compiling can go on.
+fn timezone(defaults: &Defaults, errors: &mut Vec<MappingError>) -> TimeZone {
+    match &defaults.timezone {
         None => TimeZone::UTC,
         Some(tz) => match TimeZone::get(&tz.value) {
             Ok(z) => z,
@@ -228,45 +267,52 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
                 TimeZone::UTC
             }
         },
-    };
-    let mut c = Compiler {
-        engine: Engine::new(timezone.clone()),
-        schema: schema.as_deref(),
-        errors,
-    };
+    }
+}
 
-    // Source.
-    let tickets_read = read_options(
-        &spec.source.tickets.value,
-        spec.source.tickets.pos,
-        &mut c.errors,
-    );
-    let id = c.template("source.id", &spec.source.id);
-    let skip_if = spec
-        .source
-        .skip_if
-        .as_ref()
-        .and_then(|s| c.template("source.skip_if", s));
-    let mut sides = vec![];
-    for (name, side) in &spec.source.side {
-        if matches!(name.as_str(), "row" | "record" | "ticket") {
-            c.errors.push(
+impl Compiler<'_> {
+    /// `source:`, where the records come from; `None` when the record id does not compile.
+    fn source(&mut self, spec: &SourceSpec) -> Option<SourcePlan> {
+        let tickets_read = read_options(&spec.tickets.value, spec.tickets.pos, &mut self.errors);
+        let id = self.template("source.id", &spec.id);
+        let skip_if = spec
+            .skip_if
+            .as_ref()
+            .and_then(|s| self.template("source.skip_if", s));
+        let mut sides = vec![];
+        for (name, side) in &spec.side {
+            sides.push(self.side(name, side));
+        }
+        Some(SourcePlan {
+            file: spec.tickets.value.file.clone(),
+            read: tickets_read,
+            id: id?,
+            skip_if,
+            sides,
+        })
+    }
+
+    /// One side file; its name becomes a template variable, so it must not hide the names
+    /// templates already have (`row`, `record`, `ticket`).
+    fn side(&mut self, name: &str, side: &Sp<SideFileSpec>) -> SidePlan {
+        if matches!(name, "row" | "record" | "ticket") {
+            self.errors.push(
                 MappingError::at(side.pos, format!("side file name {name:?} is reserved"))
                     .help("pick another name, such as `users` or `comments`"),
             );
         }
         let s = &side.value;
-        let read = read_options(&s.file_spec(), side.pos, &mut c.errors);
+        let read = read_options(&s.file_spec(), side.pos, &mut self.errors);
         let join = s.join.as_ref().and_then(|j| {
-            c.template(&format!("source.side.{name}.join"), j)
+            self.template(&format!("source.side.{name}.join"), j)
                 .map(|f| Arc::new(f.expr))
         });
         let keep_if = s.keep_if.as_ref().and_then(|j| {
-            c.template(&format!("source.side.{name}.keep_if"), j)
+            self.template(&format!("source.side.{name}.keep_if"), j)
                 .map(|f| f.expr)
         });
-        sides.push(SidePlan {
-            name: name.clone(),
+        SidePlan {
+            name: name.to_string(),
             pos: side.pos,
             file: s.file.clone(),
             read,
@@ -276,19 +322,83 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
             keep_if,
             order_by: s.order_by.clone(),
             optional: s.optional,
-        });
+        }
     }
 
-    // Ticket.
-    let t = &spec.ticket;
-    let category = c.field("ticket.category", &t.category);
-    if let (Some(f), Some(s)) = (&category, schema.as_deref()) {
+    /// `ticket:`, the ticket-create payload; `None` when a field every ticket needs
+    /// (category, contact email, subject) does not compile.
+    fn ticket(&mut self, t: &TicketSpec) -> Option<TicketFields> {
+        let schema = self.schema;
+        let category = self.field("ticket.category", &t.category);
+        if let (Some(f), Some(s)) = (&category, schema) {
+            self.check_category(f, s);
+        }
+        let contact_name = self.opt("ticket.contact.name", &t.contact.name);
+        let contact_email = self.field("ticket.contact.email", &t.contact.email);
+        let contact_phone = self.opt("ticket.contact.phone", &t.contact.phone);
+        let contact_fields = self.contact_fields(&t.contact.custom_fields);
+        let subject = self.field("ticket.subject", &t.subject);
+        let html = self.opt("ticket.html", &t.html);
+        let text = self.opt("ticket.text", &t.text);
+        if t.html.is_none() && t.text.is_none() {
+            self.errors.push(
+                MappingError::at(
+                    t.subject.pos,
+                    "ticket: one of `html` and `text` is required (the ticket's first message)",
+                )
+                .help("add `html: \"{{ description }}\"` or `text: ...` under `ticket:`"),
+            );
+        }
+        let priority = self.opt("ticket.priority", &t.priority);
+        if let (Some(f), Some(s)) = (&priority, schema) {
+            let names: Vec<&str> = s.priorities.iter().map(|p| p.name.as_str()).collect();
+            self.check_names(f, "a priority of the account", "priorities", &names, |_| {
+                None
+            });
+        }
+        let assignee = self.opt("ticket.assignee", &t.assignee);
+        let tags = self.opt("ticket.tags", &t.tags);
+        let cc = self.opt("ticket.cc", &t.cc);
+        let bcc = self.opt("ticket.bcc", &t.bcc);
+        let created_at = self.opt("ticket.created_at", &t.created_at);
+        let due_date = self.opt("ticket.due_date", &t.due_date);
+        let visible_only_staff = self.opt("ticket.visible_only_staff", &t.visible_only_staff);
+        let custom_fields = self.ticket_fields("ticket.custom_fields", &t.custom_fields);
+        let attachments = t
+            .attachments
+            .as_ref()
+            .and_then(|a| self.attachments("ticket.attachments", a));
+        Some(TicketFields {
+            category: category?,
+            contact_name,
+            contact_email: contact_email?,
+            contact_phone,
+            contact_fields,
+            subject: subject?,
+            html,
+            text,
+            priority,
+            assignee,
+            tags,
+            cc,
+            bcc,
+            created_at,
+            due_date,
+            visible_only_staff,
+            custom_fields,
+            attachments,
+        })
+    }
+
+    /// Category names must be the account's, and a constant one public: HappyFox creates
+    /// tickets through the API only in public categories.
+    fn check_category(&mut self, f: &Field, s: &Schema) {
         let names: Vec<&str> = s.categories.iter().map(|c| c.name.as_str()).collect();
         let cats = s.categories.clone();
         // A private category is an error as a constant; as a map target it only rejects
         // the records that map to it, which the dry run reports per record.
         let constant = f.map.is_none();
-        c.check_names(f, "a category of the account", "categories", &names, |n| {
+        self.check_names(f, "a category of the account", "categories", &names, |n| {
             cats.iter()
                 .filter(|_| constant)
                 .find(|c| schema::same_name(&c.name, n))
@@ -296,75 +406,17 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
                 .map(|c| format!("category {:?} is private; HappyFox creates tickets through the API only in public categories", c.name))
         });
     }
-    let contact_name = c.opt("ticket.contact.name", &t.contact.name);
-    let contact_email = c.field("ticket.contact.email", &t.contact.email);
-    let contact_phone = c.opt("ticket.contact.phone", &t.contact.phone);
-    let contact_fields = c.contact_fields(&t.contact.custom_fields);
-    let subject = c.field("ticket.subject", &t.subject);
-    let html = c.opt("ticket.html", &t.html);
-    let text = c.opt("ticket.text", &t.text);
-    if t.html.is_none() && t.text.is_none() {
-        c.errors.push(
-            MappingError::at(
-                t.subject.pos,
-                "ticket: one of `html` and `text` is required (the ticket's first message)",
-            )
-            .help("add `html: \"{{ description }}\"` or `text: ...` under `ticket:`"),
-        );
-    }
-    let priority = c.opt("ticket.priority", &t.priority);
-    if let (Some(f), Some(s)) = (&priority, schema.as_deref()) {
-        let names: Vec<&str> = s.priorities.iter().map(|p| p.name.as_str()).collect();
-        c.check_names(f, "a priority of the account", "priorities", &names, |_| {
-            None
-        });
-    }
-    let assignee = c.opt("ticket.assignee", &t.assignee);
-    let tags = c.opt("ticket.tags", &t.tags);
-    let cc = c.opt("ticket.cc", &t.cc);
-    let bcc = c.opt("ticket.bcc", &t.bcc);
-    let created_at = c.opt("ticket.created_at", &t.created_at);
-    let due_date = c.opt("ticket.due_date", &t.due_date);
-    let visible_only_staff = c.opt("ticket.visible_only_staff", &t.visible_only_staff);
-    let custom_fields = c.ticket_fields("ticket.custom_fields", &t.custom_fields);
-    let attachments = t
-        .attachments
-        .as_ref()
-        .and_then(|a| c.attachments("ticket.attachments", a));
 
-    // Marker.
-    let marker = match &spec.marker {
-        None => None,
-        Some(m) => match (&m.custom_field, &m.tag) {
+    /// `marker:`, how an imported ticket is found again: exactly one of a custom field
+    /// and a tag.
+    fn marker(&mut self, m: &MarkerSpec) -> Option<Marker> {
+        match (&m.custom_field, &m.tag) {
             (Some(cf), None) => {
-                let value = m.value.as_ref().and_then(|v| c.template("marker.value", v));
-                let id = match schema.as_deref() {
-                    None => None,
-                    Some(s) => match s
-                        .ticket_custom_fields
-                        .iter()
-                        .find(|f| schema::same_name(&f.name, &cf.value))
-                    {
-                        Some(f) if matches!(f.kind, FieldType::Text | FieldType::Textarea) => {
-                            Some(f.id)
-                        }
-                        Some(f) => {
-                            c.errors.push(MappingError::at(cf.pos, format!("marker field {:?} is a {} field; the marker needs a text field HappyFox can search", f.name, f.kind.as_str())));
-                            None
-                        }
-                        None => {
-                            let names: Vec<&str> = s
-                                .ticket_custom_fields
-                                .iter()
-                                .map(|f| f.name.as_str())
-                                .collect();
-                            c.errors.push(MappingError::at(cf.pos, format!("unknown ticket custom field {:?} for the marker", cf.value)).maybe_help(
-                                schema::did_you_mean(&cf.value, names.iter().copied()).map(|n| format!("did you mean {n:?}?")).or(Some("create a text custom field (e.g. \"Source ID\", visible to staff only) in HappyFox, or use `marker: { tag: ... }`".into())),
-                            ));
-                            None
-                        }
-                    },
-                };
+                let value = m
+                    .value
+                    .as_ref()
+                    .and_then(|v| self.template("marker.value", v));
+                let id = self.marker_field_id(cf);
                 Some(Marker::CustomField {
                     field: FieldRef {
                         name: cf.value.clone(),
@@ -373,26 +425,55 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
                     value,
                 })
             }
-            (None, Some(tag)) => c.template("marker.tag", tag).map(Marker::Tag),
+            (None, Some(tag)) => self.template("marker.tag", tag).map(Marker::Tag),
             _ => {
-                c.errors.push(MappingError::new(
+                self.errors.push(MappingError::new(
                     "marker: set exactly one of `custom_field` and `tag`",
                 ));
                 None
             }
-        },
-    };
+        }
+    }
 
-    // Conversation.
-    let conversation = spec.conversation.as_ref().and_then(|conv| {
-        let entries = c.template("conversation.entries", &conv.entries);
+    /// The marker field's id, with a schema: it must be a text field, the kind HappyFox
+    /// can search a ticket by.
+    fn marker_field_id(&mut self, cf: &Sp<String>) -> Option<u64> {
+        let s = self.schema?;
+        match s
+            .ticket_custom_fields
+            .iter()
+            .find(|f| schema::same_name(&f.name, &cf.value))
+        {
+            Some(f) if matches!(f.kind, FieldType::Text | FieldType::Textarea) => Some(f.id),
+            Some(f) => {
+                self.errors.push(MappingError::at(cf.pos, format!("marker field {:?} is a {} field; the marker needs a text field HappyFox can search", f.name, f.kind.as_str())));
+                None
+            }
+            None => {
+                let names: Vec<&str> = s
+                    .ticket_custom_fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect();
+                self.errors.push(MappingError::at(cf.pos, format!("unknown ticket custom field {:?} for the marker", cf.value)).maybe_help(
+                    schema::did_you_mean(&cf.value, names.iter().copied()).map(|n| format!("did you mean {n:?}?")).or(Some("create a text custom field (e.g. \"Source ID\", visible to staff only) in HappyFox, or use `marker: { tag: ... }`".into())),
+                ));
+                None
+            }
+        }
+    }
+
+    /// `conversation:`, the messages after the first; `None` when its entries, kind or
+    /// author do not compile (its attachments are then not compiled either).
+    fn conversation(&mut self, conv: &ConversationSpec) -> Option<ConversationPlan> {
+        let entries = self.template("conversation.entries", &conv.entries);
         let keep_if = conv
             .keep_if
             .as_ref()
-            .and_then(|k| c.template("conversation.keep_if", k));
-        let kind = c.field("conversation.kind", &conv.kind);
+            .and_then(|k| self.template("conversation.keep_if", k));
+        let kind = self.field("conversation.kind", &conv.kind);
         if let Some(k) = &kind {
-            c.check_names(
+            self.check_names(
                 k,
                 "a conversation kind",
                 "kinds",
@@ -400,13 +481,13 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
                 |_| None,
             );
         }
-        let author = c.field("conversation.author", &conv.author);
-        let author_name = c.opt("conversation.author_name", &conv.author_name);
-        let created_at = c.opt("conversation.created_at", &conv.created_at);
-        let html = c.opt("conversation.html", &conv.html);
-        let text = c.opt("conversation.text", &conv.text);
+        let author = self.field("conversation.author", &conv.author);
+        let author_name = self.opt("conversation.author_name", &conv.author_name);
+        let created_at = self.opt("conversation.created_at", &conv.created_at);
+        let html = self.opt("conversation.html", &conv.html);
+        let text = self.opt("conversation.text", &conv.text);
         if conv.html.is_none() && conv.text.is_none() {
-            c.errors.push(MappingError::at(
+            self.errors.push(MappingError::at(
                 conv.entries.pos,
                 "conversation: one of `html` and `text` is required",
             ));
@@ -418,29 +499,11 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
         let header = if header_src.value.is_empty() {
             None
         } else {
-            c.template("conversation.header", &header_src)
+            self.template("conversation.header", &header_src)
         };
         let fallback_agent = conv.fallback_agent.as_ref().map(|f| f.value.clone());
-        if let (Some(fa), Some(s)) = (&conv.fallback_agent, schema.as_deref()) {
-            match s.staff.iter().find(|st| {
-                schema::same_name(&st.email, &fa.value) || schema::same_name(&st.name, &fa.value)
-            }) {
-                Some(st) if !st.active => c.errors.push(MappingError::at(
-                    fa.pos,
-                    format!("fallback agent {:?} is inactive in HappyFox", fa.value),
-                )),
-                Some(_) => {}
-                None => c.errors.push(
-                    MappingError::at(
-                        fa.pos,
-                        format!("fallback agent {:?} is not a HappyFox agent", fa.value),
-                    )
-                    .maybe_help(
-                        schema::did_you_mean(&fa.value, s.staff.iter().map(|st| st.email.as_str()))
-                            .map(|n| format!("did you mean {n:?}?")),
-                    ),
-                ),
-            }
+        if let (Some(fa), Some(s)) = (&conv.fallback_agent, self.schema) {
+            self.check_fallback_agent(fa, s);
         }
         Some(ConversationPlan {
             entries: entries?,
@@ -457,58 +520,45 @@ pub fn compile(spec: &MappingSpec, schema: Option<Arc<Schema>>) -> Result<Plan, 
             attachments: conv
                 .attachments
                 .as_ref()
-                .and_then(|a| c.attachments("conversation.attachments", a)),
+                .and_then(|a| self.attachments("conversation.attachments", a)),
         })
-    });
-
-    // Final state.
-    let mut final_state = FinalPlan::default();
-    if let Some(f) = &spec.final_state {
-        final_state.status = c.opt("final.status", &f.status);
-        if let (Some(st), Some(s)) = (&final_state.status, schema.as_deref()) {
-            let names: Vec<&str> = s.statuses.iter().map(|x| x.name.as_str()).collect();
-            c.check_names(st, "a status of the account", "statuses", &names, |_| None);
-        }
-        final_state.custom_fields = c.ticket_fields("final.custom_fields", &f.custom_fields);
     }
 
-    let Compiler { engine, errors, .. } = c;
-    match (errors.is_empty(), id, category, contact_email, subject) {
-        (true, Some(id), Some(category), Some(contact_email), Some(subject)) => Ok(Plan {
-            engine,
-            timezone,
-            schema,
-            source: SourcePlan {
-                file: spec.source.tickets.value.file.clone(),
-                read: tickets_read,
-                id,
-                skip_if,
-                sides,
-            },
-            ticket: TicketFields {
-                category,
-                contact_name,
-                contact_email,
-                contact_phone,
-                contact_fields,
-                subject,
-                html,
-                text,
-                priority,
-                assignee,
-                tags,
-                cc,
-                bcc,
-                created_at,
-                due_date,
-                visible_only_staff,
-                custom_fields,
-                attachments,
-            },
-            marker,
-            conversation,
-            final_state,
-        }),
-        _ => Err(errors),
+    /// The fallback agent stands in for authors HappyFox does not know as agents, so it
+    /// must be an active agent of the account.
+    fn check_fallback_agent(&mut self, fa: &Sp<String>, s: &Schema) {
+        match s.staff.iter().find(|st| {
+            schema::same_name(&st.email, &fa.value) || schema::same_name(&st.name, &fa.value)
+        }) {
+            Some(st) if !st.active => self.errors.push(MappingError::at(
+                fa.pos,
+                format!("fallback agent {:?} is inactive in HappyFox", fa.value),
+            )),
+            Some(_) => {}
+            None => self.errors.push(
+                MappingError::at(
+                    fa.pos,
+                    format!("fallback agent {:?} is not a HappyFox agent", fa.value),
+                )
+                .maybe_help(
+                    schema::did_you_mean(&fa.value, s.staff.iter().map(|st| st.email.as_str()))
+                        .map(|n| format!("did you mean {n:?}?")),
+                ),
+            ),
+        }
+    }
+
+    /// `final:`, the state a ticket ends in, its names checked like the ticket's.
+    fn final_state(&mut self, f: &FinalSpec) -> FinalPlan {
+        let mut final_state = FinalPlan {
+            status: self.opt("final.status", &f.status),
+            ..FinalPlan::default()
+        };
+        if let (Some(st), Some(s)) = (&final_state.status, self.schema) {
+            let names: Vec<&str> = s.statuses.iter().map(|x| x.name.as_str()).collect();
+            self.check_names(st, "a status of the account", "statuses", &names, |_| None);
+        }
+        final_state.custom_fields = self.ticket_fields("final.custom_fields", &f.custom_fields);
+        final_state
     }
 }
