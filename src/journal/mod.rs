@@ -392,7 +392,7 @@ mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{created, info};
+    use super::test_support::info;
     use super::*;
 
     #[test]
@@ -424,88 +424,5 @@ mod tests {
             .unwrap();
         let e = Journal::open(&other, &info()).unwrap_err();
         assert!(matches!(e, JournalError::NotAJournal { .. }), "{e}");
-    }
-
-    /// Prints (does not assert) the costs that matter at scale. Run with
-    /// `cargo test --release --lib journal::tests::scale -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn scale() {
-        use std::time::Instant;
-        let n: usize = std::env::var("JOURNAL_SCALE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1_000_000);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.db");
-        let payload = format!(
-            r#"{{"subject":"{}","html":"{}"}}"#,
-            "s".repeat(60),
-            "h".repeat(400)
-        );
-        {
-            let mut j = Journal::open(&path, &info()).unwrap();
-            let t = Instant::now();
-            for chunk in 0..n.div_ceil(10_000) {
-                let records: Vec<PendingRecord> = (chunk * 10_000..((chunk + 1) * 10_000).min(n))
-                    .map(|i| PendingRecord {
-                        source_id: format!("ZD-{i}"),
-                        file: "tickets.json".into(),
-                        line: Some(i as u64),
-                        payload: payload.clone(),
-                    })
-                    .collect();
-                j.upsert_pending(&records).unwrap();
-            }
-            let insert = t.elapsed();
-            println!(
-                "upsert_pending: {n} records in {insert:?} ({:.1} µs/record)",
-                insert.as_secs_f64() * 1e6 / n as f64
-            );
-            // Send and finish 90% of them, 100 per batch, as the importer would.
-            let t = Instant::now();
-            let mut after = 0;
-            let mut done = 0;
-            let mut outcome_time = std::time::Duration::ZERO;
-            while done < n * 9 / 10 {
-                let rows = j.next_pending(after, 100).unwrap();
-                after = rows.last().unwrap().row;
-                let ids: Vec<&str> = rows.iter().map(|r| r.source_id.as_str()).collect();
-                let b = j.begin_batch(&ids).unwrap();
-                let outcomes: Vec<ItemOutcome> = rows
-                    .iter()
-                    .map(|r| created(&r.source_id, r.row as u64))
-                    .collect();
-                let t2 = Instant::now();
-                j.finish_batch(b, &outcomes).unwrap();
-                outcome_time += t2.elapsed();
-                done += rows.len();
-            }
-            let all = t.elapsed();
-            println!(
-                "next_pending + begin_batch + finish_batch: {done} records in {all:?} ({:.1} µs/record; finish_batch alone {:.1} µs/record)",
-                all.as_secs_f64() * 1e6 / done as f64,
-                outcome_time.as_secs_f64() * 1e6 / done as f64
-            );
-            // Leave one batch unknown, as a crash would.
-            let rows = j.next_pending(after, 100).unwrap();
-            let ids: Vec<&str> = rows.iter().map(|r| r.source_id.as_str()).collect();
-            j.begin_batch(&ids).unwrap();
-        }
-        let size = std::fs::metadata(&path).unwrap().len();
-        let t = Instant::now();
-        let j = Journal::open(&path, &info()).unwrap();
-        let unknown = j.unknown_batches().unwrap();
-        let first = j.next_pending(0, 100).unwrap();
-        let startup = t.elapsed();
-        println!(
-            "resume start-up (open + unknown_batches + first pending page) on {n} records, {} MB: {startup:?}",
-            size / 1_000_000
-        );
-        assert_eq!(unknown.len(), 1);
-        assert_eq!(first.len(), 100);
-        let t = Instant::now();
-        let s = j.summary().unwrap();
-        println!("summary: {:?} ({:?})", s.records, t.elapsed());
     }
 }

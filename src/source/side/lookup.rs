@@ -122,7 +122,6 @@ impl SideIndex {
 mod tests {
     use super::super::test_files::{build, spec, write};
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn cached_answers_survive_cache_generations() {
@@ -165,69 +164,5 @@ mod tests {
             "{plan:?}"
         );
         assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
-    }
-
-    /// Lookup speed on a larger side file; run with `--ignored --nocapture` to see figures.
-    #[test]
-    #[ignore]
-    fn lookup_speed() {
-        const TICKETS: u64 = 200_000;
-        let mut f = tempfile::Builder::new()
-            .suffix(".ndjson")
-            .tempfile()
-            .unwrap();
-        {
-            let mut w = std::io::BufWriter::new(f.as_file_mut());
-            for i in 0..TICKETS * 3 {
-                writeln!(
-                    w,
-                    "{{\"id\":{i},\"ticket_id\":{},\"created_at\":\"2024-01-01T00:00:{:02}Z\",\"body\":\"{}\"}}",
-                    (i * 7919) % TICKETS,
-                    i % 60,
-                    "x".repeat(300)
-                )
-                .unwrap();
-            }
-        }
-        let mut s = spec(f.path(), "ticket_id");
-        s.order_by = Some("created_at".into());
-        let started = std::time::Instant::now();
-        let (index, _) = build(&s);
-        let built = started.elapsed();
-        let started = std::time::Instant::now();
-        let mut n = 0;
-        for t in (0..TICKETS).map(|t| (t * 104_729) % TICKETS) {
-            n += index.get(&t.to_string()).unwrap().len();
-        }
-        let per = started.elapsed() / TICKETS as u32;
-        eprintln!(
-            "built {} entries / {} keys in {built:?}; get: {per:?} per lookup ({n} entries)",
-            index.len(),
-            index.keys()
-        );
-        {
-            let inner = index.inner.lock().unwrap();
-            let started = std::time::Instant::now();
-            let mut bytes = 0;
-            for t in (0..TICKETS).map(|t| (t * 104_729) % TICKETS) {
-                let mut stmt = inner.conn.prepare_cached(SELECT_ALL).unwrap();
-                let mut rows = stmt.query([t.to_string()]).unwrap();
-                while let Some(row) = rows.next().unwrap() {
-                    bytes += row.get_ref(0).unwrap().as_str().unwrap().len();
-                }
-            }
-            eprintln!(
-                "SQL only: {:?} per lookup ({bytes} bytes)",
-                started.elapsed() / TICKETS as u32
-            );
-        }
-        let started = std::time::Instant::now();
-        for t in 0..TICKETS {
-            index.first(&(t % 500).to_string()).unwrap();
-        }
-        eprintln!(
-            "first, 500 hot keys: {:?} per lookup",
-            started.elapsed() / TICKETS as u32
-        );
     }
 }
