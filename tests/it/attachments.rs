@@ -4,7 +4,7 @@
 //! leaving the export folder, a failing URL) is a clear per-attachment error that never
 //! shows the source's auth header.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,41 +15,26 @@ use axum::response::Response;
 use hfmigrate::attachments::{
     AttachmentRef, AttachmentSource, MAX_REQUEST_BYTES, inline_images, plan_groups, rewrite_src,
 };
-use hfmigrate::client::{
-    Client, ClientOptions, Credentials, FilePart, INLINE_FILE_FIELD, Target, WriteOutcome,
-};
+use hfmigrate::client::{Client, ClientOptions, FilePart, INLINE_FILE_FIELD, WriteOutcome};
 use hfmigrate::import::fetch::{AttachmentError, FetchOptions, Fetcher, Resolved, SourceAuth};
-use hfmigrate::sandbox::{self, RunningSandbox, SandboxConfig};
-use hfmigrate::schema::Schema;
+use hfmigrate::sandbox::RunningSandbox;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+
+use crate::support::{self, fast, start_sandbox, unlimited};
 
 const SECRET: &str = "Basic c291cmNlLXNlY3JldC10b2tlbi00Mg==";
 const SECRET_TOKEN: &str = "c291cmNlLXNlY3JldC10b2tlbi00Mg==";
 
-fn schema() -> Schema {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Schema::load(&root.join("samples/happyfox-schema.json")).unwrap()
-}
-
 /// A sandbox with its rate limits off (these tests are about what arrives, not pacing).
 async fn sandbox_and_client() -> (RunningSandbox, Client) {
-    let mut config = SandboxConfig::new(schema());
-    config.limits.post_per_min = 0;
-    config.limits.get_per_min = 0;
-    let sb = sandbox::spawn(config).await.unwrap();
+    let sb = start_sandbox(unlimited).await;
     let client = client_for(&sb, ClientOptions::default());
     (sb, client)
 }
 
 fn client_for(sb: &RunningSandbox, options: ClientOptions) -> Client {
-    let options = ClientOptions {
-        post_per_min: 100_000,
-        get_per_min: 100_000,
-        ..options
-    };
-    let credentials = Credentials::new(sb.api_key.clone(), sb.auth_code.clone()).unwrap();
-    Client::new(Target::parse(&sb.url).unwrap(), credentials, options).unwrap()
+    support::client_for(sb, fast(options))
 }
 
 fn local(name: &str, path: &str) -> AttachmentRef {
@@ -687,11 +672,12 @@ async fn inline_images_are_uploaded_and_their_src_rewritten() {
 
 #[tokio::test]
 async fn a_throttled_multipart_write_is_resent_with_its_files_read_again() {
-    let mut config = SandboxConfig::new(schema());
-    config.limits.post_per_min = 1;
-    config.limits.get_per_min = 0;
-    config.limits.lockout = Duration::from_millis(300);
-    let sb = sandbox::spawn(config).await.unwrap();
+    let sb = start_sandbox(|config| {
+        config.limits.post_per_min = 1;
+        config.limits.get_per_min = 0;
+        config.limits.lockout = Duration::from_millis(300);
+    })
+    .await;
     let client = client_for(
         &sb,
         ClientOptions {
@@ -745,11 +731,11 @@ async fn a_throttled_multipart_write_is_resent_with_its_files_read_again() {
 #[tokio::test]
 async fn a_dropped_multipart_write_is_unknown_and_not_resent() {
     // A sandbox that drops every write after storing it.
-    let mut config = SandboxConfig::new(schema());
-    config.limits.post_per_min = 0;
-    config.limits.get_per_min = 0;
-    config.faults.drop_rate = 1.0;
-    let sb = sandbox::spawn(config).await.unwrap();
+    let sb = start_sandbox(|config| {
+        unlimited(config);
+        config.faults.drop_rate = 1.0;
+    })
+    .await;
     let client = client_for(&sb, ClientOptions::default());
     let export = tempfile::tempdir().unwrap();
     sparse(&export.path().join("a.bin"), 10);

@@ -7,27 +7,11 @@ use hfmigrate::client::{
     ApiError, Client, ClientError, ClientOptions, ConcurrencyOptions, Credentials, Fatal,
     ItemResult, Target, WriteOutcome, pull_schema,
 };
-use hfmigrate::sandbox::{self, Limits, RunningSandbox, SandboxConfig};
+use hfmigrate::sandbox::Limits;
 use hfmigrate::schema::Schema;
 use serde_json::json;
 
-fn sample_schema() -> Schema {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/happyfox-schema.json");
-    Schema::load(&path).unwrap()
-}
-
-async fn start(configure: impl FnOnce(&mut SandboxConfig)) -> RunningSandbox {
-    let mut config = SandboxConfig::new(sample_schema());
-    configure(&mut config);
-    sandbox::spawn(config).await.unwrap()
-}
-
-fn client_for(sb: &RunningSandbox, options: ClientOptions) -> Client {
-    let target = Target::parse(&sb.url).unwrap();
-    let creds = Credentials::new(&sb.api_key, &sb.auth_code).unwrap();
-    Client::new(target, creds, options).unwrap()
-}
+use crate::support::{client_for, sample_schema, start_sandbox as start};
 
 fn quick() -> ClientOptions {
     ClientOptions {

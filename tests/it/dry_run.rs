@@ -3,34 +3,12 @@
 //! report files.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// What one run of the binary did.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
+use crate::support::{Hfmigrate, Outcome, root};
 
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `hfmigrate` from the repository root with no HappyFox variables set.
-pub fn hfmigrate(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("HAPPYFOX_URL")
-        .env_remove("HAPPYFOX_API_KEY")
-        .env_remove("HAPPYFOX_AUTH_CODE")
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// `hfmigrate ARGS` from the repository with no HappyFox variables set.
+fn hfmigrate(args: &[&str]) -> Outcome {
+    Hfmigrate::new(args).run()
 }
 
 /// Replaces a temp dir path so snapshots are stable.
@@ -38,7 +16,7 @@ fn redact(text: &str, dir: &Path) -> String {
     text.replace(&dir.display().to_string(), "[TMP]")
 }
 
-fn dry_run(mapping: &str, inputs: &[&str], extra: &[&str]) -> Run {
+fn dry_run(mapping: &str, inputs: &[&str], extra: &[&str]) -> Outcome {
     let mut args = vec![
         "dry-run",
         "--mapping",

@@ -8,27 +8,9 @@ use std::time::{Duration, Instant};
 
 use hfmigrate::client::{Client, ClientOptions, Credentials, Target};
 use hfmigrate::journal::Journal;
-use hfmigrate::sandbox::{self, Latency, Limits, RunningSandbox, SandboxConfig};
-use hfmigrate::schema::Schema;
+use hfmigrate::sandbox::{Latency, Limits, RunningSandbox};
 
-const KEY: &str = "key-TOPSECRET-4711";
-const CODE: &str = "code-TOPSECRET-0815";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sample_schema() -> Schema {
-    Schema::load(&root().join("samples/happyfox-schema.json")).unwrap()
-}
-
-async fn start(configure: impl FnOnce(&mut SandboxConfig)) -> RunningSandbox {
-    let mut config = SandboxConfig::new(sample_schema());
-    config.api_key = KEY.into();
-    config.auth_code = CODE.into();
-    configure(&mut config);
-    sandbox::spawn(config).await.unwrap()
-}
+use crate::support::{CODE, Hfmigrate, KEY, root, sample_schema, start_sandbox as start};
 
 /// The generic-CSV sample repeated `copies` times with distinct ticket ids, so a run has
 /// enough batches for faults and kills to land in; each copy keeps its conversation
@@ -69,13 +51,11 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hfmigrate"));
-        cmd.current_dir(root())
+        let mut cmd = Hfmigrate::new(["import", "--yes", "--mapping", self.mapping, "--input"])
             .env("HAPPYFOX_API_KEY", self.key)
             .env("HAPPYFOX_AUTH_CODE", CODE)
-            .env_remove("HAPPYFOX_URL")
-            .args(["import", "--yes", "--mapping", self.mapping, "--input"])
-            .arg(self.input)
+            .command();
+        cmd.arg(self.input)
             .arg("--journal")
             .arg(self.journal)
             .args([
@@ -94,8 +74,7 @@ impl Run<'_> {
                 "--progress-every",
                 "1s",
             ])
-            .args(&self.extra)
-            .stdin(Stdio::null());
+            .args(&self.extra);
         cmd
     }
 
@@ -294,11 +273,9 @@ async fn faults_end_with_exactly_one_ticket_per_valid_record() {
     // verify reads the account back and agrees...
     let journal_path = journal.clone();
     let verify = move || {
-        Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
-            .env("HAPPYFOX_API_KEY", KEY)
-            .env("HAPPYFOX_AUTH_CODE", CODE)
-            .env_remove("HAPPYFOX_URL")
-            .args(["verify", "--get-per-min", "60000", "--journal"])
+        Hfmigrate::new(["verify", "--get-per-min", "60000", "--journal"])
+            .credentials()
+            .command()
             .arg(&journal_path)
             .output()
             .unwrap()
@@ -578,14 +555,12 @@ async fn refusals_are_clear_lose_nothing_and_never_show_credentials() {
     std::fs::set_permissions(&journal, perms).unwrap();
 
     // No terminal and no --yes: refused before anything happens.
-    let o = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
-        .current_dir(root())
-        .args(["import", "--mapping", "mappings/zendesk.yaml", "--input"])
+    let o = Hfmigrate::new(["import", "--mapping", "mappings/zendesk.yaml", "--input"])
+        .command()
         .arg(&input)
         .arg("--journal")
         .arg(&journal)
         .args(["--url", &sb.url])
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     outputs.push(text(&o));
@@ -607,8 +582,8 @@ async fn refusals_are_clear_lose_nothing_and_never_show_credentials() {
     assert_eq!(sb.stats().tickets, 22);
 
     // status and results, then: no credential anywhere a run wrote.
-    let status = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
-        .args(["status", "--json", "--journal"])
+    let status = Hfmigrate::new(["status", "--json", "--journal"])
+        .command()
         .arg(&journal)
         .output()
         .unwrap();
@@ -616,8 +591,8 @@ async fn refusals_are_clear_lose_nothing_and_never_show_credentials() {
     let summary: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(summary["records"]["created"], 22);
     outputs.push(text(&status));
-    let results = Command::new(env!("CARGO_BIN_EXE_hfmigrate"))
-        .args(["results", "--journal"])
+    let results = Hfmigrate::new(["results", "--journal"])
+        .command()
         .arg(&journal)
         .arg("--out")
         .arg(dir.path().join("out"))

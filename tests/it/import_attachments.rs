@@ -10,35 +10,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hfmigrate::attachments::MAX_REQUEST_BYTES;
-use hfmigrate::client::{Client, ClientOptions, Credentials, Target};
+use hfmigrate::client::{Client, ClientOptions};
 use hfmigrate::import::fetch::{FetchOptions, Fetcher};
 use hfmigrate::import::progress::Progress;
 use hfmigrate::import::replies;
 use hfmigrate::import::{Interrupts, MarkerKind, SendOptions, SendReport, send_all};
 use hfmigrate::journal::{Journal, NewMessage, PendingRecord, RunInfo};
-use hfmigrate::sandbox::{self, RunningSandbox, SandboxConfig};
-use hfmigrate::schema::Schema;
+use hfmigrate::sandbox::{RunningSandbox, SandboxConfig};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-fn schema() -> Schema {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    Schema::load(&root.join("samples/happyfox-schema.json")).unwrap()
-}
+use crate::support::{client_for, fast, start_sandbox, unlimited};
 
 async fn sandbox_with(configure: impl FnOnce(&mut SandboxConfig)) -> (RunningSandbox, Client) {
-    let mut config = SandboxConfig::new(schema());
-    config.limits.post_per_min = 0;
-    config.limits.get_per_min = 0;
-    configure(&mut config);
-    let sb = sandbox::spawn(config).await.unwrap();
-    let options = ClientOptions {
-        post_per_min: 100_000,
-        get_per_min: 100_000,
-        ..ClientOptions::default()
-    };
-    let credentials = Credentials::new(sb.api_key.clone(), sb.auth_code.clone()).unwrap();
-    let client = Client::new(Target::parse(&sb.url).unwrap(), credentials, options).unwrap();
+    let sb = start_sandbox(|config| {
+        unlimited(config);
+        configure(config);
+    })
+    .await;
+    let client = client_for(&sb, fast(ClientOptions::default()));
     (sb, client)
 }
 

@@ -8,3 +8,4 @@ mod import_attachments;
 mod journal;
 mod replies;
 mod sandbox;
+mod support;

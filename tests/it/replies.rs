@@ -2,26 +2,23 @@
 //! author and text match the source, no two writes to one ticket overlap, and faults
 //! (failed and dropped posts) neither duplicate nor lose a message.
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use hfmigrate::client::{Client, ClientOptions, Credentials, ItemResult, Target, WriteOutcome};
+use hfmigrate::client::{Client, ClientOptions, ItemResult, WriteOutcome};
 use hfmigrate::import::replies;
 use hfmigrate::journal::{ItemOutcome, Journal, PendingRecord, RunInfo};
 use hfmigrate::payload::conversation::closing_staff;
 use hfmigrate::payload::{RecordOutcome, TicketPlan};
-use hfmigrate::sandbox::{self, SandboxConfig};
+use hfmigrate::sandbox::RunningSandbox;
 use hfmigrate::schema::Schema;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::{self, fast, root, sample_schema, start_sandbox, unlimited};
 
 /// Valid ticket plans of a bundled sample, through the same pipeline the import uses.
 fn plans(mapping: &str, input: &str) -> (hfmigrate::mapping::Plan, Arc<Schema>, Vec<TicketPlan>) {
-    let schema = Arc::new(Schema::load(&root().join("samples/happyfox-schema.json")).unwrap());
+    let schema = Arc::new(sample_schema());
     let plan = hfmigrate::mapping::load(&root().join(mapping), Some(schema.clone())).unwrap();
     let mut out = vec![];
     hfmigrate::pipeline::for_each(&plan, schema.clone(), &[root().join(input)], &[], |p| {
@@ -35,23 +32,8 @@ fn plans(mapping: &str, input: &str) -> (hfmigrate::mapping::Plan, Arc<Schema>, 
 }
 
 /// A client for the sandbox with ceilings far above anything the tests send.
-fn client_for(sb: &sandbox::RunningSandbox) -> Client {
-    let options = ClientOptions {
-        post_per_min: 100_000,
-        get_per_min: 100_000,
-        ..ClientOptions::default()
-    };
-    let credentials = Credentials::new(sb.api_key.clone(), sb.auth_code.clone()).unwrap();
-    Client::new(Target::parse(&sb.url).unwrap(), credentials, options).unwrap()
-}
-
-/// A sandbox on the sample account with its rate limits off (these tests are about
-/// correctness, not pacing).
-fn unlimited(schema: &Schema) -> SandboxConfig {
-    let mut config = SandboxConfig::new(schema.clone());
-    config.limits.post_per_min = 0;
-    config.limits.get_per_min = 0;
-    config
+fn client_for(sb: &RunningSandbox) -> Client {
+    support::client_for(sb, fast(ClientOptions::default()))
 }
 
 /// Creates the tickets (bulk) and journals them as created with their messages.
@@ -145,8 +127,7 @@ async fn updates(client: &Client, ticket: u64) -> Vec<(String, u64, String)> {
 async fn zendesk_conversations_match_the_source_in_order_kind_author_and_text() {
     let (plan, schema, tickets) = plans("mappings/zendesk.yaml", "samples/zendesk/");
     assert_eq!(tickets.len(), 22);
-    let config = unlimited(&schema);
-    let sb = sandbox::spawn(config).await.unwrap();
+    let sb = start_sandbox(unlimited).await;
     let client = client_for(&sb);
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("run.db"), &run_info(&sb.url)).unwrap();
@@ -210,11 +191,13 @@ async fn zendesk_conversations_match_the_source_in_order_kind_author_and_text() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_neither_duplicate_nor_lose_a_message() {
     let (plan, schema, tickets) = plans("mappings/freshdesk.yaml", "samples/freshdesk/");
-    let mut config = unlimited(&schema);
-    config.faults.fail_rate = 0.15;
-    config.faults.drop_rate = 0.15;
-    config.faults.seed = Some(7);
-    let sb = sandbox::spawn(config).await.unwrap();
+    let sb = start_sandbox(|config| {
+        unlimited(config);
+        config.faults.fail_rate = 0.15;
+        config.faults.drop_rate = 0.15;
+        config.faults.seed = Some(7);
+    })
+    .await;
     let client = client_for(&sb);
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("run.db"), &run_info(&sb.url)).unwrap();

@@ -12,6 +12,8 @@ use proptest::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::support::sample_schema;
+
 // ---------------------------------------------------------------------------------------
 // Harness.
 
@@ -21,7 +23,7 @@ struct Sb {
 }
 
 fn config() -> SandboxConfig {
-    let mut c = SandboxConfig::with_sample_schema().expect("sample schema loads");
+    let mut c = SandboxConfig::new(sample_schema());
     // Most tests make more calls than HappyFox allows per minute; the limit has its own test.
     c.limits = Limits {
         post_per_min: 0,
@@ -249,7 +251,7 @@ const PNG: &[u8] =
 #[tokio::test]
 async fn reference_endpoints_serve_the_schema_as_bare_arrays() {
     let sb = start(config()).await;
-    let schema = SandboxConfig::with_sample_schema().expect("schema").schema;
+    let schema = sample_schema();
     let schema = serde_json::to_value(&schema).expect("schema json");
     let examples = [
         (
