@@ -662,7 +662,7 @@ async fn ctrl_c_waits_for_requests_in_flight_and_exits_4() {
         .unwrap();
     // Wait for the plan (sending starts right after it), then let requests get in flight.
     let stdout = child.stdout.take().unwrap();
-    let (lines, stdout) = tokio::task::spawn_blocking(move || {
+    let plan = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
         let mut reader = std::io::BufReader::new(stdout);
         let mut seen = String::new();
@@ -672,9 +672,11 @@ async fn ctrl_c_waits_for_requests_in_flight_and_exits_4() {
             }
         }
         (seen, reader)
-    })
-    .await
-    .unwrap();
+    });
+    let (lines, stdout) = tokio::time::timeout(Duration::from_secs(120), plan)
+        .await
+        .expect("the import printed its plan within 120 s")
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let status = Command::new("kill")
         .arg("-INT")

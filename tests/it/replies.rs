@@ -216,7 +216,15 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
     for t in &tickets {
         let batch = journal.begin_batch(&[t.source_id.as_str()]).unwrap();
         let q = format!("\"Source ID\":\"FD-{}\"", t.source_id);
+        // Faults fail or drop 30% of requests; 50 rounds without a ticket is a bug.
+        let mut rounds = 0;
         let id = loop {
+            rounds += 1;
+            assert!(
+                rounds <= 50,
+                "ticket {} neither found by its marker nor created in 50 rounds",
+                t.source_id
+            );
             let found = client
                 .get_json("tickets/", &[("status", "_all"), ("q", &q)])
                 .await
