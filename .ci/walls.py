@@ -9,6 +9,7 @@ below says that in one line; a `crate::` path (or `use crate::{a, b}` group) tha
 one is printed with its file and line, and the script exits 1.
 
 Usage: python3 .ci/walls.py [SRC_DIR]
+       python3 .ci/walls.py --self-test   (the check itself fails on planted violations)
 """
 import re
 import sys
@@ -54,8 +55,32 @@ def strip_comments(text):
     return re.sub(r"//[^\n]*", lambda m: " " * len(m.group(0)), text)
 
 
-def main():
-    src = Path(sys.argv[1] if len(sys.argv) > 1 else "src")
+def self_test():
+    """Plants one violation per kind of use the check must see and one allowed use."""
+    import tempfile
+
+    cases = {
+        "payload/mod.rs": ("use crate::client::Client;\n", 1),
+        "sandbox/mod.rs": ("use crate::{schema, import::BATCH_SIZE};\n", 1),
+        "journal/mod.rs": ("fn f() { crate::client::describe(); }\n", 1),
+        "report.rs": ("use crate::payload::TicketPayload; // crate::client in a comment\n", 0),
+    }
+    failed = False
+    for rel, (text, want) in cases.items():
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            got = check(Path(d), quiet=True)
+        if got != want:
+            print(f"walls self-test: {rel} {text.strip()!r}: {got} violation(s), expected {want}")
+            failed = True
+    print("walls self-test: " + ("FAILED" if failed else "every planted violation is caught"))
+    return 1 if failed else 0
+
+
+def check(src, quiet=False):
+    """The number of uses across walls under `src`, each printed unless `quiet`."""
     broken = 0
     for path in sorted(src.rglob("*.rs")):
         rel = path.relative_to(src)
@@ -66,8 +91,17 @@ def main():
         text = strip_comments(path.read_text())
         for line, used in used_modules(text):
             if used in forbidden:
-                print(f"{path}:{line}: {owner} uses crate::{used}: {rule}")
+                if not quiet:
+                    print(f"{path}:{line}: {owner} uses crate::{used}: {rule}")
                 broken += 1
+    return broken
+
+
+def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
+    src = Path(sys.argv[1] if len(sys.argv) > 1 else "src")
+    broken = check(src)
     if broken:
         print(f"walls: {broken} use(s) across layers")
         return 1
