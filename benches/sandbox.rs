@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(o: Opts) -> anyhow::Result<()> {
-    let mut config = SandboxConfig::with_sample_schema()?;
+    let mut config = SandboxConfig::with_sample_schema();
     config.limits = Limits {
         post_per_min: 0,
         get_per_min: 0,

@@ -283,7 +283,20 @@ pub enum SchemaError {
     },
 }
 
+/// The bundled sample account (`samples/happyfox-schema.json`), compiled in so that
+/// `--sandbox` and `hfmigrate sandbox` work from any directory, after `cargo install` too.
+const SAMPLE_JSON: &str = include_str!("../samples/happyfox-schema.json");
+
+/// How the bundled sample account is named in messages.
+pub const SAMPLE_NAME: &str = "samples/happyfox-schema.json";
+
 impl Schema {
+    /// The bundled sample account.
+    pub fn sample() -> Schema {
+        // A constant of the binary, parsed by a unit test: not input the user controls.
+        serde_json::from_str(SAMPLE_JSON).expect("the bundled sample schema parses")
+    }
+
     /// Reads a snapshot written by `schema pull` (or by hand, as the bundled sample is).
     pub fn load(path: &Path) -> Result<Schema, SchemaError> {
         let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read {
@@ -386,6 +399,15 @@ pub(crate) fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bundled_sample_is_the_file_in_samples() {
+        let file =
+            Schema::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_NAME))
+                .unwrap();
+        assert_eq!(Schema::sample(), file);
+        assert!(!Schema::sample().categories.is_empty());
+    }
 
     #[test]
     fn bundled_sample_schema_loads_and_covers_every_case() {

@@ -40,6 +40,15 @@ impl WithHelp for Failure {
     }
 }
 
+/// The account an in-process sandbox serves: `--schema`, else the bundled sample; and
+/// how to name it in messages.
+pub(super) fn sandbox_account(schema: &Option<PathBuf>) -> Result<(Schema, String), Failure> {
+    match schema {
+        Some(path) => Ok((load_schema_file(path)?, path.display().to_string())),
+        None => Ok((Schema::sample(), crate::schema::SAMPLE_NAME.to_string())),
+    }
+}
+
 pub(super) fn client_for(url: &str, credentials: Credentials) -> Result<Client, Failure> {
     let target = Target::parse(url).map_err(usage)?;
     Client::new(target, credentials, ClientOptions::default()).map_err(usage)
@@ -82,11 +91,8 @@ pub(super) fn import_target(
     options: ClientOptions,
 ) -> Result<ImportTarget, Failure> {
     if args.sandbox {
-        let path = args
-            .schema
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("samples/happyfox-schema.json"));
-        let mut config = crate::sandbox::SandboxConfig::new(load_schema_file(&path)?);
+        let (account, _) = sandbox_account(&args.schema)?;
+        let mut config = crate::sandbox::SandboxConfig::new(account);
         // A rehearsal of correctness, not of HappyFox's pacing: the sandbox does not limit,
         // while the client keeps its own ceilings.
         config.limits.post_per_min = 0;

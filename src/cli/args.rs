@@ -105,7 +105,7 @@ pub(crate) struct DryRunArgs {
     /// Write report.html, report.json, rejects.csv and payloads.ndjson here.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Start an in-process sandbox (with --schema, or samples/happyfox-schema.json) and
+    /// Start an in-process sandbox (with --schema, or the bundled sample account) and
     /// read the schema from it over HTTP.
     #[arg(long)]
     pub sandbox: bool,
@@ -127,7 +127,7 @@ pub(crate) struct ImportArgs {
     /// A schema snapshot; fetched live from the account when absent.
     #[arg(long)]
     pub schema: Option<PathBuf>,
-    /// Import into an in-process sandbox (with --schema, or samples/happyfox-schema.json):
+    /// Import into an in-process sandbox (with --schema, or the bundled sample account):
     /// the whole run with no account.
     #[arg(long)]
     pub sandbox: bool,

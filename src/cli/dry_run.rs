@@ -1,10 +1,9 @@
 //! `hfmigrate dry-run`: validate everything and report, sending nothing.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::account::{client_for, load_schema_file, pull, resolve_schema, runtime};
+use super::account::{client_for, pull, resolve_schema, runtime, sandbox_account};
 use super::args::DryRunArgs;
 use super::{Failure, usage};
 use crate::client::Credentials;
@@ -14,11 +13,7 @@ use crate::mapping::{self, MappingErrors};
 
 pub(super) fn dry_run(args: DryRunArgs) -> Result<Exit, Failure> {
     let (schema, label, _sandbox, _rt) = if args.sandbox {
-        let path = args
-            .schema
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("samples/happyfox-schema.json"));
-        let account = load_schema_file(&path)?;
+        let (account, name) = sandbox_account(&args.schema)?;
         let rt = runtime()?;
         let sandbox = rt
             .block_on(crate::sandbox::spawn(crate::sandbox::SandboxConfig::new(
@@ -31,8 +26,7 @@ pub(super) fn dry_run(args: DryRunArgs) -> Result<Exit, Failure> {
         let schema = rt.block_on(pull(&client))?;
         let label = format!(
             "pulled from an in-process sandbox at {} (account {})",
-            sandbox.url,
-            path.display()
+            sandbox.url, name
         );
         (schema, label, Some(sandbox), Some(rt))
     } else {

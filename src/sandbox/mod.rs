@@ -43,9 +43,9 @@ pub(crate) struct SandboxArgs {
     #[arg(long, default_value = "127.0.0.1:8765")]
     pub listen: SocketAddr,
     /// The account's schema (categories, statuses, staff, custom fields...), as written by
-    /// `schema pull`.
-    #[arg(long, default_value = "samples/happyfox-schema.json")]
-    pub schema: PathBuf,
+    /// `schema pull`; the bundled sample account (samples/happyfox-schema.json) when absent.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
     /// API key clients must send (Basic auth user); generated when absent.
     #[arg(long, env = "HAPPYFOX_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -149,11 +149,9 @@ impl SandboxConfig {
         }
     }
 
-    /// The sandbox for tests and `--sandbox` runs: the bundled sample schema.
-    pub fn with_sample_schema() -> anyhow::Result<SandboxConfig> {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/happyfox-schema.json");
-        Ok(SandboxConfig::new(Schema::load(&path)?))
+    /// The sandbox of the bundled sample account.
+    pub fn with_sample_schema() -> SandboxConfig {
+        SandboxConfig::new(Schema::sample())
     }
 }
 
@@ -362,7 +360,10 @@ async fn run(
 
 /// Runs `hfmigrate sandbox` until Ctrl-C.
 pub(crate) fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
-    let schema = Schema::load(&args.schema)?;
+    let schema = match &args.schema {
+        Some(path) => Schema::load(path)?,
+        None => Schema::sample(),
+    };
     let generated = match (&args.api_key, &args.auth_code) {
         (Some(_), Some(_)) => false,
         (None, None) => true,

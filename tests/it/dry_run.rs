@@ -565,3 +565,35 @@ mod no_panic {
         }
     }
 }
+
+/// After `cargo install` no `samples/` folder is beside the binary: `--sandbox` serves the
+/// account compiled into it, whatever the working directory.
+#[test]
+fn sandbox_runs_need_no_samples_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = root().join("mappings/zendesk.yaml");
+    let input = root().join("samples/zendesk");
+    let mut dry = Hfmigrate::new(["dry-run", "--sandbox", "--mapping"]).command();
+    dry.arg(&mapping)
+        .arg("--input")
+        .arg(&input)
+        .current_dir(dir.path());
+    let o = Outcome::from(dry.output().unwrap());
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .contains("records: 25 read, 22 valid, 2 rejected, 1 skipped"),
+        "{}",
+        o.stdout
+    );
+    let mut import = Hfmigrate::new(["import", "--sandbox", "--yes", "--mapping"]).command();
+    import
+        .arg(&mapping)
+        .arg("--input")
+        .arg(&input)
+        .args(["--journal", "run.db", "--post-per-min", "60000"])
+        .current_dir(dir.path());
+    let o = Outcome::from(import.output().unwrap());
+    assert_eq!(o.code, 3, "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("this run: 22 created"), "{}", o.stdout);
+}
