@@ -57,7 +57,9 @@ pub(crate) fn apply_action(
             update_custom_fields(schema, store, ticket_id, category, status, payload, now)
         }
         Action::StaffUpdate | Action::PrivateNote => {
-            staff_write(schema, store, ticket_id, action, payload, attachments, now)
+            let w = check_staff_write(schema, ticket, action, payload)?;
+            apply_staff_write(store, ticket_id, action, w, attachments, now);
+            Ok(())
         }
     }
 }
@@ -194,25 +196,6 @@ fn update_custom_fields(
     t.last_modified = now;
     t.updates.push(u);
     store.update_count += 1;
-    Ok(())
-}
-
-fn staff_write(
-    schema: &Schema,
-    store: &mut Store,
-    ticket_id: u64,
-    action: Action,
-    payload: &Payload,
-    attachments: Vec<Attachment>,
-    now: Seconds,
-) -> Result<(), FieldErrors> {
-    let Some(ticket) = store.tickets.get(&ticket_id) else {
-        let mut e = FieldErrors::default();
-        e.add("ticket", "Cannot find the requested object");
-        return Err(e);
-    };
-    let w = check_staff_write(schema, ticket, action, payload)?;
-    apply_staff_write(store, ticket_id, action, w, attachments, now);
     Ok(())
 }
 
