@@ -20,6 +20,11 @@ pub(super) fn schema_pull(out: &Path, target: &TargetArgs) -> Result<Exit, Failu
     let client = client_for(&url, credentials)?;
     let schema = runtime()?.block_on(pull(&client))?;
     let text = serde_json::to_string_pretty(&schema).context("cannot serialise the schema")?;
+    // `--out snapshots/acme.json` names a folder to create, as `--report` and `--journal` do.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+    }
     std::fs::write(out, text + "\n").with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "wrote {}: {} categories, {} statuses, {} priorities, {} staff, {} ticket and {} contact custom fields, {} contact groups",
