@@ -6,6 +6,8 @@ mod dry_run;
 mod import;
 mod import_attachments;
 mod journal;
+mod preflight;
 mod replies;
 mod sandbox;
 mod support;
+mod undo;
