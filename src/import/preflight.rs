@@ -329,6 +329,17 @@ fn target_categories<'a>(
             .iter()
             .find(|c| schema::same_name(&c.name, name))
         {
+            // As a map target a private category rejects only the records mapped to it
+            // (the dry run lists them); nothing is created there.
+            Some(c) if !c.public && field.map.is_some() => {
+                let note = format!(
+                    "category {:?} is private: records mapped to it are rejected (HappyFox creates tickets through the API only in public categories)",
+                    c.name
+                );
+                if !out.notes.contains(&note) {
+                    out.notes.push(note);
+                }
+            }
             Some(c) if !found.iter().any(|f| f.id == c.id) => found.push(c),
             Some(_) => {}
             None => out.problems.push(Problem::UnknownCategory {
@@ -449,6 +460,31 @@ conversation:
         assert_eq!(
             bad.acting.unwrap().chosen_by,
             "the first active administrator"
+        );
+    }
+
+    #[test]
+    fn a_private_map_target_is_a_note_and_a_private_constant_a_problem() {
+        let schema = Schema::sample();
+        let mapped = MAPPING.replace("b: Billing", "b: Internal IT");
+        let r = check(Some(&plan(&mapped, None)), &schema, Purpose::Import, None);
+        assert!(r.passed(), "{:?}", r.problems);
+        assert_eq!(r.categories, vec!["Support"]);
+        assert!(
+            r.notes[0].contains("\"Internal IT\" is private"),
+            "{:?}",
+            r.notes
+        );
+        let constant = MAPPING.replace(
+            r#"{ value: "{{ row.cat }}", map: { a: Support, b: Billing } }"#,
+            "Internal IT",
+        );
+        let r = check(Some(&plan(&constant, None)), &schema, Purpose::Import, None);
+        assert_eq!(
+            r.problems[0],
+            Problem::PrivateCategory {
+                category: "Internal IT".into()
+            }
         );
     }
 

@@ -85,6 +85,17 @@ async fn exists(sb: &RunningSandbox, id: u64) -> bool {
     c.get_json(&format!("ticket/{id}/"), &[]).await.is_ok()
 }
 
+async fn wait_for_deletions(sb: &RunningSandbox, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sb.stats().deleted_tickets < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the undo never got to {n} deletions"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn created_ids(journal: &Path) -> Vec<(String, u64)> {
     let db = rusqlite::Connection::open(journal).unwrap();
     let mut st = db
@@ -197,7 +208,7 @@ async fn a_ticket_whose_marker_changed_is_skipped_and_listed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_undo_resumes_where_it_stopped() {
+async fn an_interrupted_or_killed_undo_resumes_where_it_stopped() {
     let sb = start_sandbox(|c| {
         unlimited(c);
         c.faults.latency = Some(Latency::Fixed(Duration::from_millis(150)));
@@ -208,19 +219,41 @@ async fn a_killed_undo_resumes_where_it_stopped() {
     imported(&sb, &journal).await;
     let other = someone_elses_ticket(&sb).await;
 
+    // Ctrl-C: what is in flight finishes, nothing new starts, and the journal knows
+    // exactly what is left.
+    let child = undo_command(&journal, &["--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_deletions(&sb, 2).await;
+    let status = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(
+        out.contains("interrupted: run the same command again"),
+        "{out}"
+    );
+    let journal_left = created_ids(&journal).len() as u64;
+    assert!(journal_left > 0, "interrupted before the end: {out}");
+    assert_eq!(sb.stats().tickets, journal_left + 1, "{out}");
+
+    // SIGKILL: deletions whose outcome was not journaled are found gone next time.
+    let deleted = sb.stats().deleted_tickets;
     let mut child = undo_command(&journal, &["--yes"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while sb.stats().deleted_tickets < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the undo never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_deletions(&sb, deleted + 2).await;
     child.kill().unwrap();
     child.wait().unwrap();
     let left = sb.stats().tickets;
