@@ -148,7 +148,7 @@ fn print_report(args: &UndoArgs, r: &UndoReport) {
     if !r.unknown.is_empty() {
         let _ = writeln!(
             out,
-            "  {} record(s) are in a batch whose answer was never seen, so the journal has no ticket to delete: {}; run the import once to reconcile them, then undo again",
+            "  {} record(s) of a batch whose answer was never seen could not be searched for by marker, so their tickets (if any) are left: {}; check HappyFox by hand",
             r.unknown.len(),
             r.unknown.join(", ")
         );

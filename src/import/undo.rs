@@ -19,7 +19,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::marker::MarkerKind;
-use super::send::Interrupts;
+use super::reconcile::{self, Lookup};
+use super::send::{Interrupts, Member};
 use super::verify::MARKER_NOTE;
 use crate::client::{Client, ClientError, WriteOutcome};
 use crate::journal::{CreatedTicket, Journal, JournalError, UndoOutcome};
@@ -83,7 +84,8 @@ pub struct UndoReport {
     pub skipped: Vec<LeftTicket>,
     /// HappyFox refused the delete, or its answer was lost and the ticket still exists.
     pub failed: Vec<LeftTicket>,
-    /// Records of a batch whose answer was never seen: the journal has no ticket id.
+    /// Records of a batch whose answer was never seen that could not be searched for by
+    /// marker (found ones are deleted like the rest), with why.
     pub unknown: Vec<String>,
     /// Contacts the import created or used (the API cannot delete contacts).
     pub contacts: Vec<String>,
@@ -132,37 +134,73 @@ pub async fn undo(
         .as_deref()
         .and_then(MarkerKind::from_note)
         .ok_or(UndoError::NoMarker)?;
-    let mut report = UndoReport {
-        unknown: journal.in_flight_records()?,
-        ..UndoReport::default()
-    };
+    let mut report = UndoReport::default();
     let mut contacts: BTreeSet<String> = journal
         .journaled_contacts()?
         .into_iter()
         .map(|(email, _)| email)
         .collect();
+    // Batches whose answer was never seen: their tickets, if any, are found by marker.
+    let found = find_in_flight(&journal, client, &kind, &mut report).await?;
+    let mut run = Run {
+        journal: &mut journal,
+        client,
+        kind: &kind,
+        opts,
+        interrupts: &interrupts,
+        report: &mut report,
+        contacts: &mut contacts,
+    };
+    if run.report.stopped.is_none() {
+        run.handle(found).await?;
+    }
     let mut after = 0;
-    'pages: loop {
-        let page = journal.created_tickets(after, PAGE)?;
+    while run.report.stopped.is_none() && !run.report.interrupted {
+        let page = run.journal.created_tickets(after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.row;
-        let mut results = futures::stream::iter(page)
+        run.handle(page).await?;
+    }
+    report.contacts = contacts.into_iter().collect();
+    report.left_created = journal.created_count()?;
+    journal.finish_run(report.outcome())?;
+    Ok(report)
+}
+
+/// One undo's state while it works through the tickets.
+struct Run<'a> {
+    journal: &'a mut Journal,
+    client: &'a Client,
+    kind: &'a MarkerKind,
+    opts: &'a UndoOptions,
+    interrupts: &'a Interrupts,
+    report: &'a mut UndoReport,
+    contacts: &'a mut BTreeSet<String>,
+}
+
+impl Run<'_> {
+    /// Undoes these tickets, a few at once, journaling each outcome as it arrives; stops
+    /// starting new ones on Ctrl-C or once a request failed for good.
+    async fn handle(&mut self, tickets: Vec<CreatedTicket>) -> Result<(), UndoError> {
+        let (client, kind, staff_id) = (self.client, self.kind, self.opts.staff_id);
+        let interrupts = self.interrupts;
+        let mut results = futures::stream::iter(tickets)
             .take_while(|_| futures::future::ready(interrupts.count() == 0))
-            .map(|t| async {
-                let outcome = undo_one(client, &kind, &t, opts.staff_id).await;
+            .map(|t| async move {
+                let outcome = undo_one(client, kind, &t, staff_id).await;
                 (t, outcome)
             })
-            .buffer_unordered(opts.concurrency.max(1));
+            .buffer_unordered(self.opts.concurrency.max(1));
         while let Some((ticket, outcome)) = results.next().await {
             let outcome = match outcome {
                 Ok(o) => o,
                 Err(e) => {
                     // Keep what the others in flight did; this one is tried again next run.
-                    report.stopped.get_or_insert_with(|| e.to_string());
+                    self.report.stopped.get_or_insert_with(|| e.to_string());
                     continue;
                 }
             };
-            journal.record_undo(&ticket, &outcome)?;
+            self.journal.record_undo(&ticket, &outcome)?;
             let left = |reason: String| LeftTicket {
                 source_id: ticket.source_id.clone(),
                 ticket: ticket.happyfox_id,
@@ -172,30 +210,72 @@ pub async fn undo(
             match outcome {
                 UndoOutcome::Deleted | UndoOutcome::Gone => {
                     if matches!(outcome, UndoOutcome::Deleted) {
-                        report.deleted += 1;
+                        self.report.deleted += 1;
                     } else {
-                        report.already_gone += 1;
+                        self.report.already_gone += 1;
                     }
                     if let Some(email) = requester(&ticket) {
-                        contacts.insert(email);
+                        self.contacts.insert(email);
                     }
                 }
-                UndoOutcome::Skipped { reason } => report.skipped.push(left(reason)),
-                UndoOutcome::Failed { reason } => report.failed.push(left(reason)),
+                UndoOutcome::Skipped { reason } => self.report.skipped.push(left(reason)),
+                UndoOutcome::Failed { reason } => self.report.failed.push(left(reason)),
             }
         }
-        if report.stopped.is_some() {
-            break 'pages;
-        }
         if interrupts.count() > 0 {
-            report.interrupted = true;
-            break 'pages;
+            self.report.interrupted = true;
+        }
+        Ok(())
+    }
+}
+
+/// The tickets of records whose batch never got an answer, searched by marker as the
+/// import's reconciliation does. Their records stay in flight: the next import searches
+/// again, finds them absent and creates them anew. One that cannot be searched for is
+/// listed, never guessed absent.
+async fn find_in_flight(
+    journal: &Journal,
+    client: &Client,
+    kind: &MarkerKind,
+    report: &mut UndoReport,
+) -> Result<Vec<CreatedTicket>, UndoError> {
+    let mut members = Vec::new();
+    for source_id in journal.in_flight_records()? {
+        match journal
+            .payload(&source_id)?
+            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+        {
+            Some(payload) => members.push(Member { source_id, payload }),
+            None => report
+                .unknown
+                .push(format!("{source_id} (the journal holds no payload for it)")),
         }
     }
-    report.contacts = contacts.into_iter().collect();
-    report.left_created = journal.created_count()?;
-    journal.finish_run(report.outcome())?;
-    Ok(report)
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lookups = match reconcile::lookup_all(client, kind, &members).await {
+        Ok(l) => l,
+        Err(e) => {
+            report.stopped = Some(e.to_string());
+            return Ok(Vec::new());
+        }
+    };
+    let mut found = Vec::new();
+    for (m, lookup) in members.into_iter().zip(lookups) {
+        match lookup {
+            Lookup::Found(id, display_id) => found.push(CreatedTicket {
+                row: 0,
+                payload: Some(m.payload.to_string()),
+                source_id: m.source_id,
+                happyfox_id: id,
+                display_id,
+            }),
+            Lookup::Absent => {}
+            Lookup::Unsearchable(why) => report.unknown.push(format!("{} ({why})", m.source_id)),
+        }
+    }
+    Ok(found)
 }
 
 /// Reads the ticket back and deletes it if it still carries the journal's marker.

@@ -309,3 +309,46 @@ async fn an_agent_without_delete_permission_is_refused_before_anything_is_delete
     assert!(o.stderr.contains("no such file"), "{o:?}");
     assert!(!missing.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_whose_create_answer_was_lost_is_found_by_marker_and_deleted() {
+    let sb = start_sandbox(unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let created = imported(&sb, &journal).await;
+    let other = someone_elses_ticket(&sb).await;
+    // As if the answer of the bulk create that made this ticket had been lost: the
+    // record is in a batch still `sending`, with no ticket id.
+    let (source_id, id) = created_ids(&journal)[0].clone();
+    {
+        let db = rusqlite::Connection::open(&journal).unwrap();
+        db.execute(
+            "INSERT INTO batches (run, state, members, created_at, sent_at) VALUES (1, 'sending', 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+        let batch = db.last_insert_rowid();
+        db.execute(
+            "UPDATE records SET state = 'sending', batch = ?1, happyfox_id = NULL, display_id = NULL WHERE source_id = ?2",
+            rusqlite::params![batch, source_id],
+        )
+        .unwrap();
+    }
+    let o = undo(&journal, &["--yes", "--json"]).await;
+    assert_eq!(o.code, 0, "{o:?}");
+    let summary: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(summary["deleted"], created, "{summary:#}");
+    assert!(!exists(&sb, id).await, "found by its marker and deleted");
+    assert!(exists(&sb, other).await);
+    assert_eq!(sb.stats().tickets, 1);
+
+    // The import reconciles that batch (absent now) and creates every record once.
+    let o = import_async(&sb, &journal).await;
+    assert!(matches!(o.code, 0 | 3), "{o:?}");
+    let s = Journal::open_read_only(&journal)
+        .unwrap()
+        .summary()
+        .unwrap();
+    assert_eq!(s.records.created, created, "{o:?}");
+    assert_eq!(sb.stats().tickets, created + 1);
+}
