@@ -249,6 +249,11 @@ pub(crate) struct PreflightArgs {
     /// agent, else the first active account administrator.
     #[arg(long)]
     pub staff: Option<String>,
+    /// Also create one test ticket in the account (needs --url), post one reply, read it
+    /// back to show what the account did on its own (Smart Rules, status, assignee,
+    /// notifications), then delete it. Its contact stays (the API cannot delete contacts).
+    #[arg(long)]
+    pub canary: bool,
     /// Print the result as JSON (`{"version": 1, ...}`).
     #[arg(long)]
     pub json: bool,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{Hfmigrate, Outcome, root};
+use crate::support::{Hfmigrate, Outcome, root, start_sandbox, unlimited};
 
 const MAPPING: &str = "mappings/generic-csv.yaml";
 
@@ -172,4 +172,43 @@ fn the_import_runs_the_preflight_first_unless_told_not_to() {
     let o = import(&["--no-preflight"]);
     assert!(matches!(o.code, 0 | 3), "{o:?}");
     assert!(journal.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_creates_reads_back_and_deletes_one_test_ticket() {
+    let sb = start_sandbox(unlimited).await;
+    let url = sb.url.clone();
+    let run = move |extra: &'static [&'static str]| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || -> Outcome {
+            let mut cmd = Hfmigrate::new(["preflight", "--canary", "--mapping", MAPPING])
+                .credentials()
+                .command();
+            cmd.args(["--url", &url]).args(extra);
+            cmd.output().unwrap().into()
+        })
+    };
+    let o = run(&[]).await.unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stdout.contains("canary: created ticket 1 ")
+            && o.stdout
+                .contains("posted one reply, read it back, deleted it")
+            && o.stdout.contains("the account did nothing on its own")
+            && o.stdout.contains("hfmigrate-canary@example.invalid stays"),
+        "{o:?}"
+    );
+    let s = sb.stats();
+    assert_eq!((s.tickets, s.deleted_tickets), (0, 1), "{s:?}");
+    let o = run(&["--json"]).await.unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["canary"]["deleted"], true, "{v:#}");
+    assert_eq!(v["canary"]["observations"], serde_json::json!([]), "{v:#}");
+    assert_eq!(sb.stats().tickets, 0);
+    // Without an account there is nothing to create a ticket in.
+    let schema = root().join("samples/happyfox-schema.json");
+    let o = preflight(&["--canary", "--mapping", MAPPING], &schema);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("--canary creates a test ticket"), "{o:?}");
 }

@@ -23,6 +23,8 @@
 //! of strings, without naming the ones for creating, closing or deleting tickets. An
 //! account administrator may do everything; other agents need the names below.
 
+pub mod canary;
+
 use serde::Serialize;
 
 use crate::mapping::template::Expr;
