@@ -49,7 +49,8 @@ pub(crate) enum Command {
     /// back; resumable. Contacts cannot be deleted through the API: they are listed.
     Undo(UndoArgs),
     /// Check the account before a run: the acting agent, its permissions, the marker
-    /// field in every category, the categories and the fallback agent (GET only).
+    /// field in every category, the categories and the fallback agent (GET only, but for
+    /// `--canary`).
     Preflight(PreflightArgs),
 }
 
