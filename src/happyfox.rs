@@ -24,3 +24,9 @@ pub(crate) const LOCKOUT: Duration = Duration::from_secs(600);
 /// uses the account (agents' apps, integrations) so the run never triggers a lockout.
 pub(crate) const DEFAULT_POST_CEILING: u32 = POST_PER_MIN * 4 / 5;
 pub(crate) const DEFAULT_GET_CEILING: u32 = GET_PER_MIN * 4 / 5;
+
+/// Staff permissions (`staff/` lists them per agent). The reference shows `permissions`
+/// only as a list of strings without naming these; they are the names this tool and its
+/// sandbox use. An account administrator has every permission.
+pub(crate) const PERMISSION_MANAGE_TICKETS: &str = "manage_tickets";
+pub(crate) const PERMISSION_DELETE_TICKETS: &str = "delete_tickets";

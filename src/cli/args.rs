@@ -45,6 +45,13 @@ pub(crate) enum Command {
     /// Read every ticket back from HappyFox and compare with the journal: each created
     /// record exactly once, with the id the journal holds (GET only).
     Verify(VerifyArgs),
+    /// Delete exactly the tickets a journal created (a rehearsal's), after reading each
+    /// back; resumable. Contacts cannot be deleted through the API: they are listed.
+    Undo(UndoArgs),
+    /// Check the account before a run: the acting agent, its permissions, the marker
+    /// field in every category, the categories and the fallback agent (GET only, but for
+    /// `--canary`).
+    Preflight(PreflightArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +168,9 @@ pub(crate) struct ImportArgs {
     /// Refused: the dry run is its own command.
     #[arg(long, hide = true)]
     pub dry_run: bool,
+    /// Skip the pre-flight check of the account (`hfmigrate preflight`) before importing.
+    #[arg(long)]
+    pub no_preflight: bool,
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -196,6 +206,60 @@ pub(crate) struct ResultsArgs {
     /// Folder for success.csv and errors.csv (created if needed).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UndoArgs {
+    /// The journal of the import to undo; it records every deletion, so running the same
+    /// command again continues, and a later import on it creates the tickets anew.
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Account URL; must be the one the journal recorded (the default).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The agent (email or name) named as `staff_id` in each delete; the first active
+    /// account administrator when absent. Needs the permission to delete tickets.
+    #[arg(long)]
+    pub staff: Option<String>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// POST ceiling per minute (HappyFox allows 300 for the whole account).
+    #[arg(long, default_value_t = ClientOptions::default().post_per_min)]
+    pub post_per_min: u32,
+    /// GET ceiling per minute (HappyFox allows 500).
+    #[arg(long, default_value_t = ClientOptions::default().get_per_min)]
+    pub get_per_min: u32,
+    /// Print the summary as JSON (`{"version": 1, ...}`); the plan goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreflightArgs {
+    /// The mapping the run will use (required for `--for import`).
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// A schema snapshot; fetched live when a URL and credentials are set instead.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// What the run will do, which decides the permissions it needs.
+    #[arg(long = "for", value_enum, default_value = "import")]
+    pub purpose: crate::import::preflight::Purpose,
+    /// The agent (email or name) the run acts as; by default the mapping's fallback
+    /// agent, else the first active account administrator.
+    #[arg(long)]
+    pub staff: Option<String>,
+    /// Also create one test ticket in the account (needs --url), post one reply, read it
+    /// back to show what the account did on its own (Smart Rules, status, assignee,
+    /// notifications), then delete it. Its contact stays (the API cannot delete contacts).
+    #[arg(long)]
+    pub canary: bool,
+    /// Print the result as JSON (`{"version": 1, ...}`).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 fn parse_batch_size(s: &str) -> Result<usize, String> {

@@ -46,6 +46,14 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
     let schema = Arc::new(target.schema);
     let plan =
         mapping::load(&args.export.mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
+    if !args.no_preflight {
+        super::preflight::require(import::preflight::check(
+            Some(&plan),
+            &schema,
+            import::preflight::Purpose::Import,
+            None,
+        ))?;
+    }
     let fetcher = fetcher(&args)?;
     let closing_staff = crate::payload::conversation::closing_staff(&plan, &schema);
     let opts = ImportOptions {

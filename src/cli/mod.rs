@@ -11,7 +11,9 @@ mod check;
 mod dry_run;
 mod import;
 mod journal;
+mod preflight;
 mod schema;
+mod undo;
 mod verify;
 
 use std::process::ExitCode;
@@ -113,5 +115,7 @@ pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Status(args) => journal::status(&args),
         Command::Results(args) => journal::results(&args),
         Command::Verify(args) => verify::verify(&args),
+        Command::Undo(args) => undo::undo(&args),
+        Command::Preflight(args) => preflight::preflight(&args),
     }
 }

@@ -15,11 +15,13 @@
 pub mod fetch;
 pub mod marker;
 pub mod outgoing;
+pub mod preflight;
 pub mod progress;
 mod reconcile;
 pub mod replies;
 pub mod run;
 pub mod send;
+pub mod undo;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

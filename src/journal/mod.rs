@@ -49,6 +49,7 @@ mod results;
 mod run_info;
 mod schema;
 mod status;
+mod undo;
 pub use messages::NewMessage;
 pub use messages::{
     AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, TicketConversation,
@@ -59,6 +60,7 @@ pub use results::ResultsWritten;
 pub use run_info::{Change, InputFingerprint, RunInfo, fingerprint_bytes};
 pub(crate) use schema::SCHEMA_VERSION;
 pub use status::{BatchSummary, StateCounts, Summary};
+pub use undo::{CreatedTicket, UndoOutcome};
 
 use lock::lock_file;
 use schema::{APPLICATION_ID, migrate};

@@ -10,6 +10,7 @@
 mod http;
 pub mod limits;
 mod ops;
+mod permissions;
 mod render;
 mod search;
 pub mod stats;

@@ -450,9 +450,23 @@ pub(crate) fn delete_ticket(
     payload: &Payload,
 ) -> Result<Ticket, FieldErrors> {
     let mut e = FieldErrors::default();
-    if let Err(msg) = active_staff(schema, payload.get("staff_id")) {
-        e.add("staff_id", msg);
-        return Err(e);
+    match active_staff(schema, payload.get("staff_id")) {
+        Err(msg) => {
+            e.add("staff_id", msg);
+            return Err(e);
+        }
+        Ok(id)
+            if !schema
+                .staff_member(id)
+                .is_some_and(crate::sandbox::permissions::may_delete) =>
+        {
+            e.add(
+                "staff_id",
+                "This agent's role does not have permission to delete tickets.",
+            );
+            return Err(e);
+        }
+        Ok(_) => {}
     }
     let Some(t) = store.tickets.remove(&ticket_id) else {
         e.add("ticket", "Cannot find the requested object");
