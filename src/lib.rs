@@ -38,6 +38,7 @@ pub mod happyfox;
 pub mod import;
 pub mod journal;
 pub mod mapping;
+pub mod mapping_tests;
 pub mod payload;
 pub mod pipeline;
 pub mod problem;

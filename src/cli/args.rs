@@ -45,6 +45,8 @@ pub(crate) enum Command {
     /// Read every ticket back from HappyFox and compare with the journal: each created
     /// record exactly once, with the id the journal holds (GET only).
     Verify(VerifyArgs),
+    /// Run a mapping's unit tests (`NAME.tests.yaml` beside `NAME.yaml`).
+    Test(TestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +198,20 @@ pub(crate) struct ResultsArgs {
     /// Folder for success.csv and errors.csv (created if needed).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// The mapping file.
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// The tests file; by default the mapping's name with `.tests.yaml` for `.yaml`.
+    #[arg(long)]
+    pub tests: Option<PathBuf>,
+    /// A schema snapshot; else the one the tests file names, else the bundled sample
+    /// account.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
 }
 
 fn parse_batch_size(s: &str) -> Result<usize, String> {

@@ -14,6 +14,8 @@ mod journal;
 mod schema;
 mod verify;
 
+mod test;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -113,5 +115,6 @@ pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Status(args) => journal::status(&args),
         Command::Results(args) => journal::results(&args),
         Command::Verify(args) => verify::verify(&args),
+        Command::Test(args) => test::test(args),
     }
 }
