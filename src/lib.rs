@@ -36,6 +36,7 @@ pub mod duration;
 pub mod exit;
 pub mod happyfox;
 pub mod import;
+pub mod init;
 pub mod journal;
 pub mod mapping;
 pub mod mapping_tests;

@@ -45,6 +45,8 @@ pub(crate) enum Command {
     /// Read every ticket back from HappyFox and compare with the journal: each created
     /// record exactly once, with the id the journal holds (GET only).
     Verify(VerifyArgs),
+    /// Draft a mapping from an export and the account's schema (reads only; sends nothing).
+    Init(InitArgs),
     /// Run a mapping's unit tests (`NAME.tests.yaml` beside `NAME.yaml`).
     Test(TestArgs),
 }
@@ -212,6 +214,29 @@ pub(crate) struct TestArgs {
     /// account.
     #[arg(long)]
     pub schema: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The helpdesk the export comes from: zendesk, freshdesk or csv.
+    #[arg(long)]
+    pub from: String,
+    /// Export files, or the export folder.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// The account's schema snapshot (`hfmigrate schema pull`); names are matched to it.
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Where to write the mapping (its tests file goes beside it); refused if it exists.
+    #[arg(long, required_unless_present = "update", conflicts_with = "update")]
+    pub out: Option<PathBuf>,
+    /// Add the values seen in this export to an existing drafted mapping, leaving every
+    /// line already in it as it is.
+    #[arg(long)]
+    pub update: Option<PathBuf>,
+    /// Read only the first N ticket records (for huge exports).
+    #[arg(long)]
+    pub sample: Option<u64>,
 }
 
 fn parse_batch_size(s: &str) -> Result<usize, String> {

@@ -14,6 +14,7 @@ mod journal;
 mod schema;
 mod verify;
 
+mod init;
 mod test;
 
 use std::process::ExitCode;
@@ -115,6 +116,7 @@ pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Status(args) => journal::status(&args),
         Command::Results(args) => journal::results(&args),
         Command::Verify(args) => verify::verify(&args),
+        Command::Init(args) => init::init(args),
         Command::Test(args) => test::test(args),
     }
 }

@@ -293,19 +293,33 @@ fn run_case(
     index: usize,
     case: &Case,
 ) -> Result<Vec<String>, String> {
+    let outcome = build(plan, schema, dir, index, &case.ticket, &case.side)?;
+    Ok(compare(&case.expect, &outcome))
+}
+
+/// What the front half makes of one ticket with these side-file records, written to
+/// export files in `dir` in the mapping's formats (side files not given are empty).
+pub(crate) fn build(
+    plan: &Plan,
+    schema: Arc<Schema>,
+    dir: &Path,
+    index: usize,
+    ticket: &Value,
+    side: &IndexMap<String, Vec<Value>>,
+) -> Result<RecordOutcome, String> {
     let ticket = inputs::write_records(
         dir,
         &format!("case-{}", index + 1),
         &plan.source.file,
         &plan.source.read,
-        std::slice::from_ref(&case.ticket),
+        std::slice::from_ref(ticket),
     )?;
     let mut sides = vec![];
     for sp in &plan.source.sides {
-        let records = case.side.get(&sp.name).map(Vec::as_slice).unwrap_or(&[]);
+        let records = side.get(&sp.name).map(Vec::as_slice).unwrap_or(&[]);
         let path = inputs::write_records(
             dir,
-            &format!("side-{}", sp.name),
+            &format!("side-{}-{}", index + 1, sp.name),
             &sp.file,
             &sp.read,
             records,
@@ -320,7 +334,7 @@ fn run_case(
     .map_err(|e: PipelineError| format!("the case cannot be built: {e}"))?;
     let [processed] = <[Processed; 1]>::try_from(got)
         .map_err(|got| format!("the ticket gave {} records, expected 1", got.len()))?;
-    Ok(compare(&case.expect, &processed.outcome))
+    Ok(processed.outcome)
 }
 
 /// Every way the outcome differs from the expectation, one line each.

@@ -5,6 +5,7 @@ mod client;
 mod dry_run;
 mod import;
 mod import_attachments;
+mod init;
 mod journal;
 mod mapping_tests;
 mod replies;
