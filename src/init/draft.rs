@@ -183,6 +183,7 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
     let mut first: Option<Json> = None;
     let mut read_files = vec![];
     let mut skipped = 0u64;
+    let mut unreadable: Vec<String> = vec![];
     'files: for file in &files {
         read_files.push(file.display().to_string());
         for item in source::read(file, &plan.source.read)? {
@@ -204,7 +205,12 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
                     seen.add(&plan, &sides, preset.fields, &r.value);
                     first.get_or_insert(r.value);
                 }
-                Err(_) => seen.unreadable += 1,
+                Err(e) => {
+                    seen.unreadable += 1;
+                    if unreadable.len() < 5 {
+                        unreadable.push(format!("unreadable record, not counted: {e}"));
+                    }
+                }
             }
         }
     }
@@ -236,6 +242,11 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
         },
         ..Summary::default()
     };
+    if seen.unreadable > unreadable.len() as u64 {
+        let more = seen.unreadable - unreadable.len() as u64;
+        unreadable.push(format!("and {more} more unreadable records"));
+    }
+    summary.decide.extend(unreadable);
     if let Some((file, d)) = &defs {
         summary.matched.push(format!(
             "{} field definitions read from {file}: custom fields matched by name",

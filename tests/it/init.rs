@@ -336,3 +336,55 @@ fn update_adds_new_values_and_keeps_edited_lines() {
     ]);
     assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
 }
+
+/// Freshdesk keys custom fields by their API name; `ticket_fields.json` gives the label
+/// the admin saw, and an unreadable ticket is counted with its place.
+#[test]
+fn freshdesk_custom_fields_are_matched_by_label_and_unreadable_records_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    let tickets = serde_json::json!([
+        {"id": 1, "status": 2, "priority": 1, "group_id": 77000000101u64, "subject": "S", "description": "<p>D</p>",
+         "requester": {"name": "R", "email": "r@example.com"},
+         "custom_fields": {"cf_kundenprodukt": "Gadget", "cf_intern": "x"}},
+        "not a ticket",
+    ]);
+    std::fs::write(export.join("tickets.json"), tickets.to_string()).unwrap();
+    let fields = serde_json::json!([
+        {"id": 5, "name": "cf_kundenprodukt", "label": "Product", "type": "custom_dropdown", "choices": ["Gadget"]},
+        {"id": 6, "name": "cf_intern", "label": "Interne Notiz", "type": "custom_text"},
+    ]);
+    std::fs::write(export.join("ticket_fields.json"), fields.to_string()).unwrap();
+    let out = dir.path().join("f.yaml");
+    let r = init("freshdesk", &export.display().to_string(), &out, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("    Product:  # from \"cf_kundenprodukt\" (1 ticket), exact\n      value: \"{{ custom_fields.cf_kundenprodukt }}\"\n      map:\n        \"Gadget\": Gadget  # 1 ticket, exact\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TODO source field \"cf_intern\" (1 ticket, e.g. \"x\"): no ticket field of the account is named like \"Interne Notiz\""),
+        "{text}"
+    );
+    assert!(
+        r.stdout
+            .contains("2 field definitions read from ticket_fields.json"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("unreadable record, not counted: ") && r.stdout.contains("tickets.json"),
+        "{}",
+        r.stdout
+    );
+    let c = run(&[
+        "check",
+        "--mapping",
+        &out.display().to_string(),
+        "--schema",
+        SCHEMA,
+    ]);
+    assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
+}
