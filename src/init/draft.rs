@@ -371,12 +371,6 @@ fn mapping_text(
         let mut block = vec![format!("{}{}:", " ".repeat(indent_of(lines[at])), key_text)];
         block.push(format!("{ind}value: {}", q(&field.source)));
         block.extend(d.lines);
-        if counts.empty > 0 {
-            block.push(format!(
-                "{ind}# {} have no value: they take the default",
-                tickets(counts.empty)
-            ));
-        }
         match &default {
             Some(def)
                 if def.is_empty() || names.iter().any(|n| crate::schema::same_name(n, def)) =>
@@ -398,6 +392,17 @@ fn mapping_text(
                 }
             }
             None => {}
+        }
+        if counts.empty > 0 {
+            let then = if block.iter().any(|l| l.trim_start().starts_with("default:")) {
+                "the default"
+            } else {
+                "left empty"
+            };
+            block.push(format!(
+                "{ind}# without a value: {} ({then})",
+                tickets(counts.empty)
+            ));
         }
         let how = |h: How| d.matched.iter().filter(|m| m.2 == h).count();
         summary.matched.push(format!(
