@@ -219,6 +219,10 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
         Some(d) => preset::definitions(d, &root)?.map(|(defs, _)| (d.file, defs)),
         None => None,
     };
+    let groups = match &preset.groups {
+        Some(g) => preset::definitions(g, &root)?.map(|(groups, _)| (g.file, groups)),
+        None => None,
+    };
     let mut summary = Summary {
         read: format!(
             "read {} ticket record{}{} from {}{}",
@@ -247,6 +251,12 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
         unreadable.push(format!("and {more} more unreadable records"));
     }
     summary.decide.extend(unreadable);
+    if let Some((file, g)) = &groups {
+        summary.matched.push(format!(
+            "{} group names read from {file}: categories matched by group name",
+            g.len()
+        ));
+    }
     if let Some((file, d)) = &defs {
         summary.matched.push(format!(
             "{} field definitions read from {file}: custom fields matched by name",
@@ -256,7 +266,7 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
     let mut text = mapping_text(
         preset,
         &plan,
-        &spec,
+        groups.as_ref().map(|(_, g)| g),
         &seen,
         defs.as_ref().map(|(_, d)| d),
         opts,
@@ -283,7 +293,7 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
 fn mapping_text(
     preset: &Preset,
     plan: &Plan,
-    spec: &crate::mapping::MappingSpec,
+    groups: Option<&IndexMap<String, Definition>>,
     seen: &Seen,
     defs: Option<&IndexMap<String, Definition>>,
     opts: &InitOptions,
@@ -354,7 +364,14 @@ fn mapping_text(
                     .map(|(_, t)| t.clone())
             })
         };
-        let mut d = draft_map(&ind, &counts, &hint, &names, &what);
+        let named = |v: &str| {
+            (field.name == "ticket.category")
+                .then_some(groups)
+                .flatten()
+                .and_then(|g| g.get(v))
+                .map(|d| d.label.clone())
+        };
+        let mut d = draft_map(&ind, &counts, &hint, &named, &names, &what);
         if field.name == "ticket.category" {
             // A private category is the account's, but no ticket can be created in it.
             for l in &mut d.lines {
@@ -438,7 +455,6 @@ fn mapping_text(
             lines: extra,
         });
     }
-    let _ = spec;
     let mut text = render::apply(preset.mapping, edits);
     text = text.replacen(
         "# yaml-language-server: $schema=mapping.schema.json\n#\n",
@@ -580,11 +596,12 @@ fn extra_fields(
                 ));
                 out.push(format!("      value: {}", q(&template)));
                 let options = def.map(|d| d.options.clone()).unwrap_or_default();
-                let hint = |v: &str| options.get(v).cloned();
+                let named = |v: &str| options.get(v).cloned();
                 let d = draft_map(
                     "      ",
                     counts,
-                    &hint,
+                    &|_| None,
+                    &named,
                     &names,
                     &format!("choice of {hf:?}"),
                 );

@@ -18,6 +18,8 @@ pub(crate) struct Preset {
     pub fields: SourceFields,
     /// The export file with the custom field definitions, and how to read it.
     pub definitions: Option<Definitions>,
+    /// The export file naming the groups tickets carry by id, for the category map.
+    pub groups: Option<Definitions>,
 }
 
 /// A field-definitions file: `ticket_fields.json` in the export folder.
@@ -43,6 +45,12 @@ pub(crate) const PRESETS: &[Preset] = &[
             key: "id",
             label: "title",
         }),
+        groups: Some(Definitions {
+            file: "groups.json",
+            records: Some("groups"),
+            key: "id",
+            label: "name",
+        }),
     },
     Preset {
         name: "freshdesk",
@@ -54,12 +62,19 @@ pub(crate) const PRESETS: &[Preset] = &[
             key: "name",
             label: "label",
         }),
+        groups: Some(Definitions {
+            file: "groups.json",
+            records: None,
+            key: "id",
+            label: "name",
+        }),
     },
     Preset {
         name: "csv",
         mapping: include_str!("../../mappings/generic-csv.yaml"),
         fields: SourceFields::Columns,
         definitions: None,
+        groups: None,
     },
 ];
 

@@ -114,6 +114,7 @@ pub(crate) fn draft_map(
     indent: &str,
     counts: &Counts,
     hints: &dyn Fn(&str) -> Option<String>,
+    named: &dyn Fn(&str) -> Option<String>,
     names: &[&str],
     what: &str,
 ) -> MapDraft {
@@ -122,23 +123,40 @@ pub(crate) fn draft_map(
     let mut body = vec![];
     for (value, n) in counts.sorted() {
         let hint = hints(value);
-        match matching::best(value, hint.as_deref(), names) {
-            Some((name, how)) => {
+        // The export's own name for the value (a group's name, an option's label) is what
+        // the admin recognises; the value itself and the preset's suggestion come next.
+        let own = named(value);
+        let by_name = own.as_deref().and_then(|o| {
+            matching::best(o, None, names).map(|(name, how)| {
+                (
+                    name,
+                    how,
+                    format!("named {o:?} in the export, {}", how.label()),
+                )
+            })
+        });
+        let found = by_name.or_else(|| {
+            matching::best(value, hint.as_deref(), names)
+                .map(|(name, how)| (name, how, how.label().to_string()))
+        });
+        match found {
+            Some((name, how, label)) => {
                 live += 1;
                 body.push(format!(
-                    "{indent}  {}: {}  # {}, {}",
+                    "{indent}  {}: {}  # {}, {label}",
                     q(value),
                     key(name),
                     tickets(n),
-                    how.label()
                 ));
                 d.matched.push((value.to_string(), name.to_string(), how));
             }
             None => {
-                let closest = matching::closest(value, names);
+                let closest = matching::closest(own.as_deref().unwrap_or(value), names);
                 body.push(format!(
-                    "{indent}  # TODO {} ({}): no {what} of the account matches; closest: {}",
+                    "{indent}  # TODO {}{} ({}): no {what} of the account matches; closest: {}",
                     q(value),
+                    own.map(|o| format!(" (named {o:?} in the export)"))
+                        .unwrap_or_default(),
                     tickets(n),
                     closest.join(", ")
                 ));

@@ -177,7 +177,7 @@ fn zendesk_custom_fields_are_matched_by_name_from_ticket_fields() {
     std::fs::create_dir(&export).unwrap();
     let ticket = |id: u64, region: &str| {
         serde_json::json!({
-            "id": id, "status": "open", "group_id": 360011111101u64, "subject": "S", "description": "D",
+            "id": id, "status": "open", "group_id": if id < 3 { 555 } else { 556 }, "subject": "S", "description": "D",
             "via": {"source": {"from": {"address": "x@example.com", "name": "X"}}},
             "custom_fields": [{"id": 900002, "value": region}, {"id": 900009, "value": 5}, {"id": 900010, "value": "x"}],
         })
@@ -190,10 +190,25 @@ fn zendesk_custom_fields_are_matched_by_name_from_ticket_fields() {
         {"id": 900009, "title": "Internal Score", "type": "integer"},
     ]});
     std::fs::write(export.join("ticket_fields.json"), fields.to_string()).unwrap();
+    let groups = serde_json::json!({"groups": [{"id": 555, "name": "Billing"}, {"id": 556, "name": "2nd level"}]});
+    std::fs::write(export.join("groups.json"), groups.to_string()).unwrap();
     let out = dir.path().join("z.yaml");
     let r = init("zendesk", &export.display().to_string(), &out, &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let text = std::fs::read_to_string(&out).unwrap();
+    // Groups by their names in groups.json.
+    assert!(
+        text.contains(
+            "      \"555\": Billing  # 2 tickets, named \"Billing\" in the export, exact\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("      # TODO \"556\" (named \"2nd level\" in the export) (1 ticket): no public category of the account matches"), "{text}");
+    assert!(
+        r.stdout.contains("2 group names read from groups.json"),
+        "{}",
+        r.stdout
+    );
     // The preset's example field ids hold nothing here: commented out, with a TODO.
     assert!(
         text.contains("# TODO no record read has a value for \"Region\" here"),
@@ -204,10 +219,10 @@ fn zendesk_custom_fields_are_matched_by_name_from_ticket_fields() {
         "{text}"
     );
     // The export's own Region field, by its title; values by their option names.
-    assert!(text.contains("    Region:  # from \"900002\" (3 tickets), exact\n      value: \"{{ custom_fields | field(900002) }}\"\n      map:\n        \"eu_west\": EMEA  # 2 tickets, preset\n"), "{text}");
+    assert!(text.contains("    Region:  # from \"900002\" (3 tickets), exact\n      value: \"{{ custom_fields | field(900002) }}\"\n      map:\n        \"eu_west\": EMEA  # 2 tickets, named \"EMEA\" in the export, exact\n"), "{text}");
     assert!(
         text.contains(
-            "        # TODO \"apj\" (1 ticket): no choice of \"Region\" of the account matches"
+            "        # TODO \"apj\" (named \"Asia Pacific\" in the export) (1 ticket): no choice of \"Region\" of the account matches"
         ),
         "{text}"
     );
