@@ -320,6 +320,30 @@ fn mapping_text(
         };
         let end = block_end(&lines, at);
         let counts = seen.fields.get(&field.name).cloned().unwrap_or_default();
+        if preset.fields == SourceFields::Columns && seen.records > 0 {
+            let missing: Vec<String> = column_refs(&field.source)
+                .into_iter()
+                .filter(|c| !seen.source.contains_key(c))
+                .collect();
+            if !missing.is_empty() && custom_field_name(&field.name).is_none() {
+                let pad = " ".repeat(indent_of(lines[at]));
+                let columns: Vec<String> = seen.source.keys().map(|c| q(c)).collect();
+                edits.push(Edit {
+                    start: at,
+                    end: at,
+                    lines: vec![format!(
+                        "{pad}# TODO the export has no column {}; its columns: {}",
+                        missing.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+                        columns.join(", ")
+                    )],
+                });
+                summary.decide.push(format!(
+                    "{}: no column {} in the export",
+                    field.name,
+                    missing.join(", ")
+                ));
+            }
+        }
         let custom = custom_field_name(&field.name);
         if let Some((name, contact)) = custom {
             if !account_has(schema, name, contact) {
@@ -477,6 +501,22 @@ fn mapping_text(
     text.insert_str(0, &header);
     text.push_str(&unmapped_account_fields(schema, &mapped_fields));
     text
+}
+
+/// The CSV columns a template names as `row['X']` or `row["X"]`.
+fn column_refs(source: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = source;
+    while let Some(i) = rest.find("row[") {
+        rest = &rest[i + 4..];
+        let Some(quote) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        if let Some(end) = rest[1..].find(quote) {
+            out.push(rest[1..1 + end].to_string());
+        }
+    }
+    out
 }
 
 /// Source custom fields (or columns) the preset does not read, matched by name to the

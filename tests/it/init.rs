@@ -403,3 +403,36 @@ fn freshdesk_custom_fields_are_matched_by_label_and_unreadable_records_located()
     ]);
     assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
 }
+
+/// A CSV whose headers differ from the preset's: each column the preset reads and the
+/// export lacks gets a TODO listing the export's columns.
+#[test]
+fn csv_columns_the_export_lacks_are_todos() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    std::fs::write(
+        export.join("tickets.csv"),
+        "Ticket ID,Title,Requester Email\n1,Hi,a@example.com\n",
+    )
+    .unwrap();
+    let out = dir.path().join("m.yaml");
+    let r = init("csv", &export.display().to_string(), &out, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("  # TODO the export has no column \"Subject\"; its columns: \"Ticket ID\", \"Title\", \"Requester Email\"\n  subject: "),
+        "{text}"
+    );
+    assert!(!text.contains("no column \"Requester Email\""), "{text}");
+    assert!(
+        r.stdout
+            .contains("ticket.subject: no column Subject in the export"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        text.contains("#   \"Title\": 100% (1/1), e.g. \"Hi\""),
+        "{text}"
+    );
+}
