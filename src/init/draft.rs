@@ -53,8 +53,8 @@ impl Summary {
         ] {
             let _ = writeln!(
                 s,
-                "{title}: {}",
-                if list.is_empty() { "nothing" } else { "" }
+                "{title}:{}",
+                if list.is_empty() { " nothing" } else { "" }
             );
             for l in list {
                 render::bullet(&mut s, l);

@@ -436,3 +436,16 @@ fn csv_columns_the_export_lacks_are_todos() {
         "{text}"
     );
 }
+
+/// The whole draft for one sample, reviewed: what a lead sees on stdout and in the file.
+#[test]
+fn freshdesk_draft_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("freshdesk.yaml");
+    let r = init("freshdesk", "samples/freshdesk", &out, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tmp = dir.path().display().to_string();
+    insta::assert_snapshot!("freshdesk_init_stdout", r.stdout.replace(&tmp, "[TMP]"));
+    let text = std::fs::read_to_string(&out).unwrap();
+    insta::assert_snapshot!("freshdesk_init_mapping", text);
+}
