@@ -468,6 +468,7 @@ fn mapping_text(
             lines: block,
         });
     }
+    edits.extend(account_specific(plan, &lines, schema, summary));
     let extra = extra_fields(preset, seen, defs, schema, &mut mapped_fields, summary);
     if !extra.is_empty()
         && let Some(at) = lines.iter().position(|l| *l == "  custom_fields:")
@@ -501,6 +502,84 @@ fn mapping_text(
     text.insert_str(0, &header);
     text.push_str(&unmapped_account_fields(schema, &mapped_fields));
     text
+}
+
+/// The preset's account-specific names (the marker field, the fallback agent) replaced
+/// when the account lacks them, each with a TODO, so the draft still compiles.
+fn account_specific(
+    plan: &Plan,
+    lines: &[&str],
+    schema: &Schema,
+    summary: &mut Summary,
+) -> Vec<Edit> {
+    let mut edits = vec![];
+    if let Some(crate::mapping::Marker::CustomField { field, value }) = &plan.marker {
+        let usable = schema.ticket_custom_fields.iter().any(|f| {
+            crate::schema::same_name(&f.name, &field.name)
+                && matches!(f.kind, FieldType::Text | FieldType::Textarea)
+        });
+        if !usable && let Some(at) = lines.iter().position(|l| l.starts_with("marker:")) {
+            let tag = value
+                .as_ref()
+                .map_or("{{ id }}".to_string(), |v| v.source.clone());
+            edits.push(Edit {
+                start: at,
+                end: at + 1,
+                lines: vec![
+                    format!("# TODO the account has no text field {:?} to mark migrated tickets with: create one (visible to staff only) and use `marker: {{ custom_field: {}, value: ... }}`, or keep this tag", field.name, key(&field.name)),
+                    format!("marker: {{ tag: {} }}", q(&tag)),
+                ],
+            });
+            summary.lacking.push(format!(
+                "ticket field {:?} (text) for the marker; a tag is used meanwhile",
+                field.name
+            ));
+        }
+    }
+    if let Some(agent) = plan
+        .conversation
+        .as_ref()
+        .and_then(|c| c.fallback_agent.as_deref())
+    {
+        let known = schema.staff.iter().any(|s| {
+            s.active
+                && (crate::schema::same_name(&s.email, agent)
+                    || crate::schema::same_name(&s.name, agent))
+        });
+        if !known
+            && let Some(at) = lines
+                .iter()
+                .position(|l| l.trim_start().starts_with("fallback_agent:"))
+        {
+            let pad = " ".repeat(indent_of(lines[at]));
+            let pick = schema
+                .staff
+                .iter()
+                .filter(|s| s.active)
+                .min_by_key(|s| !s.is_account_admin);
+            let why = "replies whose author is no active HappyFox agent are posted as this agent";
+            let new = match pick {
+                Some(s) => vec![
+                    format!(
+                        "{pad}# TODO check: {why} (the preset's {agent:?} is not an agent of the account)"
+                    ),
+                    format!("{pad}fallback_agent: {}", q(&s.email)),
+                ],
+                None => vec![format!(
+                    "{pad}# TODO the account has no active agent; {why}: fallback_agent: AGENT-EMAIL"
+                )],
+            };
+            edits.push(Edit {
+                start: at,
+                end: at + 1,
+                lines: new,
+            });
+            summary.decide.push(format!(
+                "conversation.fallback_agent: the preset's {agent:?} is not an active agent of the account"
+            ));
+        }
+    }
+    edits
 }
 
 /// The CSV columns a template names as `row['X']` or `row["X"]`.

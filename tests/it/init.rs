@@ -449,3 +449,52 @@ fn freshdesk_draft_snapshot() {
     let text = std::fs::read_to_string(&out).unwrap();
     insta::assert_snapshot!("freshdesk_init_mapping", text);
 }
+
+/// An account without the preset's marker field and migration agent still gets a draft
+/// that checks: a tag marker and an agent of the account, each with a TODO.
+#[test]
+fn the_presets_account_specific_names_are_replaced_when_the_account_lacks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::root().join(SCHEMA)).unwrap(),
+    )
+    .unwrap();
+    schema["ticket_custom_fields"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["name"] != "Source ID");
+    schema["staff"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["email"] != "migration-bot@acme.example");
+    let schema_path = dir.path().join("schema.json");
+    std::fs::write(&schema_path, schema.to_string()).unwrap();
+    let schema_arg = schema_path.display().to_string();
+    let out = dir.path().join("z.yaml");
+    let mapping = out.display().to_string();
+    let r = run(&[
+        "init",
+        "--from",
+        "zendesk",
+        "--input",
+        "samples/zendesk",
+        "--schema",
+        &schema_arg,
+        "--out",
+        &mapping,
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("# TODO the account has no text field \"Source ID\""),
+        "{text}"
+    );
+    assert!(text.contains("marker: { tag: \"ZD-{{ id }}\" }"), "{text}");
+    assert!(
+        text.contains("  fallback_agent: \"alice@acme.example\""),
+        "{text}"
+    );
+    assert!(text.contains("    # Source ID: \"ZD-{{ id }}\""), "{text}");
+    let c = run(&["check", "--mapping", &mapping, "--schema", &schema_arg]);
+    assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
+}
