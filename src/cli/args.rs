@@ -52,6 +52,10 @@ pub(crate) enum Command {
     /// field in every category, the categories and the fallback agent (GET only, but for
     /// `--canary`).
     Preflight(PreflightArgs),
+    /// Draft a mapping from an export and the account's schema (reads only; sends nothing).
+    Init(InitArgs),
+    /// Run a mapping's unit tests (`NAME.tests.yaml` beside `NAME.yaml`).
+    Test(TestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +264,43 @@ pub(crate) struct PreflightArgs {
     pub json: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// The mapping file.
+    #[arg(long)]
+    pub mapping: PathBuf,
+    /// The tests file; by default the mapping's name with `.tests.yaml` for `.yaml`.
+    #[arg(long)]
+    pub tests: Option<PathBuf>,
+    /// A schema snapshot; else the one the tests file names, else the bundled sample
+    /// account.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The helpdesk the export comes from: zendesk, freshdesk or csv.
+    #[arg(long)]
+    pub from: String,
+    /// Export files, or the export folder.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// The account's schema snapshot (`hfmigrate schema pull`); names are matched to it.
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// Where to write the mapping (its tests file goes beside it); refused if it exists.
+    #[arg(long, required_unless_present = "update", conflicts_with = "update")]
+    pub out: Option<PathBuf>,
+    /// Add the values seen in this export to an existing drafted mapping, leaving every
+    /// line already in it as it is.
+    #[arg(long)]
+    pub update: Option<PathBuf>,
+    /// Read only the first N ticket records (for huge exports).
+    #[arg(long)]
+    pub sample: Option<u64>,
 }
 
 fn parse_batch_size(s: &str) -> Result<usize, String> {

@@ -16,6 +16,9 @@ mod schema;
 mod undo;
 mod verify;
 
+mod init;
+mod test;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -117,5 +120,7 @@ pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Verify(args) => verify::verify(&args),
         Command::Undo(args) => undo::undo(&args),
         Command::Preflight(args) => preflight::preflight(&args),
+        Command::Init(args) => init::init(args),
+        Command::Test(args) => test::test(args),
     }
 }
