@@ -61,6 +61,8 @@ pub struct ImportOptions {
     pub target_url: String,
     pub retry_failed: bool,
     pub allow_changes: bool,
+    /// Adopt the account's tickets that carry this mapping's markers before creating any.
+    pub adopt: bool,
 }
 
 /// Why the import cannot start. Per-record problems never end up here.

@@ -27,7 +27,7 @@ use super::outgoing::{
     has_inline_images, prepare_outgoing,
 };
 use super::progress::{Progress, Snapshot};
-use super::reconcile::{Lookup, lookup_all};
+use super::reconcile::{Lookup, lookup_all, merge};
 use crate::attachments::MAX_REQUEST_BYTES;
 use crate::client::{Client, ClientError, FilePart, ItemResult, WriteOutcome};
 use crate::journal::{
@@ -36,6 +36,14 @@ use crate::journal::{
 
 /// Tickets per bulk create unless `--batch-size` says fewer.
 pub(crate) const BATCH_SIZE: usize = crate::happyfox::MAX_BULK_CREATE;
+
+/// How often the journal hears that this run's requests are still in flight.
+pub(crate) const HEARTBEAT: Duration = Duration::from_millis(500);
+/// What a lease adds to the request timeout: the heartbeats a busy run may miss.
+pub(crate) const LEASE_SLACK: Duration = Duration::from_secs(5);
+/// The extra time the client gives an upload of the largest request (25 MB at 256 KiB/s),
+/// so an upload's lease outlasts its timeout too.
+pub(crate) const UPLOAD_ALLOWANCE: Duration = Duration::from_secs(100);
 
 /// Knobs of the sender.
 #[derive(Debug, Clone)]
@@ -53,6 +61,10 @@ pub struct SendOptions {
     /// The agent who signs the private notes carrying a first message's attachments
     /// beyond the first 25 MB; without one, those files are reported as not sent.
     pub closing_staff: Option<u64>,
+    /// The client's longest wait for one answer: until then (plus `reconcile_delay`) a
+    /// request of a run that died may still land, so nothing it sent is concluded absent
+    /// before.
+    pub request_timeout: Duration,
 }
 
 impl Default for SendOptions {
@@ -63,6 +75,7 @@ impl Default for SendOptions {
             post_per_min: crate::happyfox::DEFAULT_POST_CEILING,
             fetcher: None,
             closing_staff: None,
+            request_timeout: crate::client::ClientOptions::default().request_timeout,
         }
     }
 }
@@ -132,6 +145,11 @@ pub struct SendReport {
     pub found: u64,
     /// Batches sent again after reconciliation found none of their members.
     pub resent: u64,
+    /// Batches of an earlier run left for later: their requests may still land, so
+    /// absence cannot be concluded yet (at the end of a run: none).
+    pub deferred: u64,
+    /// When the earliest deferred batch can be concluded (ms since the epoch).
+    pub deferred_until: Option<i64>,
     /// Files sent with ticket creates (attachments and inline images).
     pub attachments_sent: u64,
     /// Attachments left out of a created ticket; listed in `results`.
@@ -167,7 +185,27 @@ enum Done {
         batch: BatchId,
         members: Arc<Vec<Member>>,
         result: Result<Vec<Lookup>, ClientError>,
+        /// `Some(ready_at)` (ms since the epoch) when the search ran before the batch's
+        /// requests could have landed: it proves presence, never absence.
+        early: Option<i64>,
     },
+}
+
+impl SendReport {
+    /// Adds the counts of a later pass of the same run.
+    pub(crate) fn absorb(&mut self, later: SendReport) {
+        self.created += later.created;
+        self.failed += later.failed;
+        self.batches += later.batches;
+        self.unknown += later.unknown;
+        self.found += later.found;
+        self.resent += later.resent;
+        self.attachments_sent += later.attachments_sent;
+        self.attachment_failures += later.attachment_failures;
+        self.deferred = later.deferred;
+        self.deferred_until = later.deferred_until;
+        self.stop = later.stop;
+    }
 }
 
 /// Sends every pending record (reconciling unknown batches first) until done, stopped or
@@ -200,7 +238,7 @@ pub async fn send_all(
         sender.report.stop = Some(Stop::Journal(e));
         return sender.report;
     }
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if sender.report.stop.is_none()
@@ -253,7 +291,14 @@ pub async fn send_all(
                     interrupts = Interrupts::manual().1;
                 }
             }
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                if let Err(e) = sender.journal.heartbeat() {
+                    // Requests in flight would outlive the deadlines the journal holds.
+                    sender.tasks.abort_all();
+                    sender.report.stop = Some(Stop::Journal(e));
+                    break;
+                }
+            }
         }
         progress.update(&sender.snapshot());
     }
@@ -284,6 +329,8 @@ struct Sender<'a> {
 impl Sender<'_> {
     /// Counts from the journal, then every batch an earlier run left `sending`.
     fn start(&mut self) -> Result<(), JournalError> {
+        self.journal
+            .set_lease(self.options.request_timeout + LEASE_SLACK);
         let s = self.journal.summary()?;
         self.base = Snapshot {
             total: s.records.pending + s.records.sending + s.records.created + s.records.failed,
@@ -301,7 +348,7 @@ impl Sender<'_> {
                 members.push(Member { source_id, payload });
             }
             self.report.unknown += 1;
-            self.reconcile(unknown.batch, Arc::new(members));
+            self.reconcile(unknown.batch, Arc::new(members), Some(unknown.deadline));
         }
         Ok(())
     }
@@ -364,7 +411,10 @@ impl Sender<'_> {
                 .into_iter()
                 .partition(|m| has_attachments(&m.payload));
             for m in singles {
-                let batch = self.journal.begin_batch(&[m.source_id.as_str()])?;
+                let lease = self.journal.lease() + UPLOAD_ALLOWANCE;
+                let batch = self
+                    .journal
+                    .begin_batch_leased(&[m.source_id.as_str()], lease)?;
                 self.report.batches += 1;
                 self.send(batch, Arc::new(vec![m]));
             }
@@ -498,18 +548,50 @@ impl Sender<'_> {
         Ok(())
     }
 
-    fn reconcile(&mut self, batch: BatchId, members: Arc<Vec<Member>>) {
+    /// Searches for the members of a batch whose outcome is unknown. `earlier` is the
+    /// deadline of a batch an earlier run sent: until it has passed (plus the search lag
+    /// allowance) its request may still land, so a search then can only find members,
+    /// and a batch not wholly found is deferred instead of waited for. A batch of this
+    /// run has had its answer (or timeout) already; it is searched after the lag allowance.
+    /// Before concluding a member absent the search is repeated after that allowance.
+    fn reconcile(&mut self, batch: BatchId, members: Arc<Vec<Member>>, earlier: Option<i64>) {
         let client = self.client.clone();
         let kind = self.kind.clone();
-        let delay = self.options.reconcile_delay;
+        let lag = self.options.reconcile_delay;
         self.reconciling += 1;
         self.tasks.spawn(async move {
-            tokio::time::sleep(delay).await;
-            let result = lookup_all(&client, &kind, &members).await;
+            if let Some(deadline) = earlier {
+                let ready_at = deadline + ms(lag);
+                if ready_at > now_ms() {
+                    let result = lookup_all(&client, &kind, &members).await;
+                    return Done::Reconciled {
+                        batch,
+                        members,
+                        result,
+                        early: Some(ready_at),
+                    };
+                }
+            } else {
+                tokio::time::sleep(lag).await;
+            }
+            let mut result = lookup_all(&client, &kind, &members).await;
+            let absent = |r: &Result<Vec<Lookup>, ClientError>| {
+                matches!(r, Ok(l) if l.iter().any(|x| matches!(x, Lookup::Absent)))
+            };
+            if !lag.is_zero() && absent(&result) {
+                // The account's search may lag behind creation: look again first.
+                tokio::time::sleep(lag).await;
+                let again = lookup_all(&client, &kind, &members).await;
+                result = match (result, again) {
+                    (Ok(first), Ok(second)) => Ok(merge(first, second)),
+                    (_, again) => again,
+                };
+            }
             Done::Reconciled {
                 batch,
                 members,
                 result,
+                early: None,
             }
         });
     }
@@ -533,7 +615,8 @@ impl Sender<'_> {
                 batch,
                 members,
                 result,
-            } => self.reconciled(batch, members, result),
+                early,
+            } => self.reconciled(batch, members, result, early),
         }
     }
 
@@ -579,7 +662,7 @@ impl Sender<'_> {
             // good as no answer: look them up.
             Ok(WriteOutcome::Items(_) | WriteOutcome::Done(_)) | Ok(WriteOutcome::Unknown(_)) => {
                 self.report.unknown += 1;
-                self.reconcile(batch, members);
+                self.reconcile(batch, members, None);
                 Ok(())
             }
             Ok(WriteOutcome::Rejected(e)) => {
@@ -615,6 +698,7 @@ impl Sender<'_> {
         batch: BatchId,
         members: Arc<Vec<Member>>,
         result: Result<Vec<Lookup>, ClientError>,
+        early: Option<i64>,
     ) -> Result<(), JournalError> {
         self.reconciling -= 1;
         let lookups = match result {
@@ -625,6 +709,18 @@ impl Sender<'_> {
                 return Ok(());
             }
         };
+        if let Some(ready_at) = early
+            && !lookups.iter().all(|l| matches!(l, Lookup::Found(..)))
+        {
+            // Not all there yet, and what is missing may still land: decide later.
+            self.report.deferred += 1;
+            self.report.deferred_until = Some(
+                self.report
+                    .deferred_until
+                    .map_or(ready_at, |t| t.min(ready_at)),
+            );
+            return Ok(());
+        }
         if lookups.iter().all(|l| matches!(l, Lookup::Absent)) {
             if self.report.stop.is_some() {
                 return self.not_sent(batch, &members);
@@ -685,6 +781,15 @@ impl Sender<'_> {
             .collect();
         self.finish(batch, &outcomes)
     }
+}
+
+/// Milliseconds since the epoch, the journal's clock.
+pub(crate) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A single create's answer (the ticket detail) as the per-item answer of a batch of

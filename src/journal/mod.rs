@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
+mod deadlines;
 mod lock;
 mod messages;
 mod records;
@@ -49,6 +50,7 @@ mod results;
 mod run_info;
 mod schema;
 mod status;
+pub(crate) use deadlines::DEFAULT_LEASE;
 pub use messages::NewMessage;
 pub use messages::{
     AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, TicketConversation,
@@ -121,6 +123,11 @@ pub struct Journal {
     run: i64,
     changes: Vec<Change>,
     resumed: bool,
+    /// How long after its last heartbeat a request of this run may still land
+    /// ([`Journal::set_lease`]).
+    lease_ms: i64,
+    /// When the write-ahead log was last folded into the file ([`Journal::heartbeat`]).
+    last_checkpoint: std::time::Instant,
     _lock: Option<File>,
 }
 
@@ -184,6 +191,8 @@ impl Journal {
             run: 0,
             changes: Vec::new(),
             resumed: false,
+            lease_ms: deadlines::ms(DEFAULT_LEASE),
+            last_checkpoint: std::time::Instant::now(),
             _lock: Some(lock),
         };
         journal.configure(true)?;
@@ -224,6 +233,8 @@ impl Journal {
             run: 0,
             changes: Vec::new(),
             resumed: true,
+            lease_ms: deadlines::ms(DEFAULT_LEASE),
+            last_checkpoint: std::time::Instant::now(),
             _lock: None,
         };
         journal.configure(false)?;

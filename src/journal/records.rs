@@ -84,6 +84,9 @@ impl ItemOutcome {
 pub struct UnknownBatch {
     pub batch: BatchId,
     pub source_ids: Vec<String>,
+    /// Until when (ms since the epoch) its request may still land: no member may be
+    /// concluded absent before.
+    pub deadline: i64,
 }
 
 impl Journal {
@@ -230,14 +233,26 @@ impl Journal {
         &mut self,
         source_ids: &[S],
     ) -> Result<BatchId, JournalError> {
+        self.begin_batch_leased(source_ids, self.lease())
+    }
+
+    /// [`Journal::begin_batch`] for a request that may take longer than most (an upload):
+    /// it may land until `lease` after this run's last heartbeat.
+    pub(crate) fn begin_batch_leased<S: AsRef<str>>(
+        &mut self,
+        source_ids: &[S],
+        lease: std::time::Duration,
+    ) -> Result<BatchId, JournalError> {
         let now = now_ms();
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let tx = self.conn.transaction()?;
         let batch;
         {
             tx.prepare_cached(
-                "INSERT INTO batches (run, state, members, created_at, sent_at) VALUES (?1, 'sending', ?2, ?3, ?3)",
+                "INSERT INTO batches (run, state, members, created_at, sent_at, lease, deadline)
+                 VALUES (?1, 'sending', ?2, ?3, ?3, ?4, ?3 + ?4)",
             )?
-            .execute(params![self.run, source_ids.len() as i64, now])?;
+            .execute(params![self.run, source_ids.len() as i64, now, lease])?;
             batch = tx.last_insert_rowid();
             let mut claim = tx.prepare_cached(
                 "UPDATE records SET state = 'sending', batch = ?1, attempts = attempts + 1, updated_at = ?2
@@ -270,9 +285,11 @@ impl Journal {
     pub(crate) fn resend_batch(&mut self, batch: BatchId) -> Result<(), JournalError> {
         self.conn
             .prepare_cached(
-                "UPDATE batches SET attempts = attempts + 1, sent_at = ?2 WHERE id = ?1",
+                "UPDATE batches SET attempts = attempts + 1, sent_at = ?2, run = ?3,
+                    deadline = ?2 + coalesce(lease, ?4)
+                 WHERE id = ?1",
             )?
-            .execute(params![batch.0, now_ms()])?;
+            .execute(params![batch.0, now_ms(), self.run, self.lease_ms])?;
         Ok(())
     }
 
@@ -350,22 +367,27 @@ impl Journal {
     /// sending anything else.
     pub fn unknown_batches(&self) -> Result<Vec<UnknownBatch>, JournalError> {
         let mut batches = self.conn.prepare_cached(
-            "SELECT id FROM batches WHERE state = 'sending' AND run <> ?1 ORDER BY id",
+            "SELECT id, coalesce(deadline, coalesce(sent_at, created_at) + ?2) FROM batches
+             WHERE state = 'sending' AND run <> ?1 ORDER BY id",
         )?;
         let ids = batches
-            .query_map([self.run], |r| r.get::<_, i64>(0))?
+            .query_map(
+                params![self.run, super::deadlines::ms(super::DEFAULT_LEASE)],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut members = self.conn.prepare_cached(
             "SELECT source_id FROM records WHERE batch = ?1 AND state = 'sending' ORDER BY id",
         )?;
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
+        for (id, deadline) in ids {
             let source_ids = members
                 .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()?;
             out.push(UnknownBatch {
                 batch: BatchId(id),
                 source_ids,
+                deadline,
             });
         }
         Ok(out)

@@ -343,6 +343,7 @@ mod tests {
             fail_rate: 0.3,
             drop_rate: 0.3,
             seed: Some(7),
+            ..Faults::default()
         };
         let mut a = FaultDice::new(faults.clone());
         let mut b = FaultDice::new(faults);

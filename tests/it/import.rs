@@ -15,7 +15,7 @@ use crate::support::{CODE, Hfmigrate, KEY, root, sample_schema, start_sandbox as
 /// The generic-CSV sample repeated `copies` times with distinct ticket ids, so a run has
 /// enough batches for faults and kills to land in; each copy keeps its conversation
 /// (comments.csv repeated with the same ids), so kills land mid-conversation too.
-fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
+pub(crate) fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
     let src = root().join("samples/generic-csv");
     let out = dir.join("export");
     std::fs::create_dir_all(&out).unwrap();
@@ -40,17 +40,17 @@ fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
 }
 
 /// One run of the built binary, as a user would start it.
-struct Run<'a> {
-    url: &'a str,
-    journal: &'a Path,
-    mapping: &'a str,
-    input: &'a Path,
-    extra: Vec<String>,
-    key: &'a str,
+pub(crate) struct Run<'a> {
+    pub url: &'a str,
+    pub journal: &'a Path,
+    pub mapping: &'a str,
+    pub input: &'a Path,
+    pub extra: Vec<String>,
+    pub key: &'a str,
 }
 
 impl Run<'_> {
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = Hfmigrate::new(["import", "--yes", "--mapping", self.mapping, "--input"])
             .env("HAPPYFOX_API_KEY", self.key)
             .env("HAPPYFOX_AUTH_CODE", CODE)
@@ -71,6 +71,10 @@ impl Run<'_> {
                 "60000",
                 "--reconcile-delay",
                 "0s",
+                // A killed run's requests may land until their timeout: a restart waits
+                // that long before concluding any absent, so tests keep it short.
+                "--request-timeout",
+                "5s",
                 "--progress-every",
                 "1s",
             ])
@@ -78,7 +82,7 @@ impl Run<'_> {
         cmd
     }
 
-    async fn output(&self) -> Output {
+    pub(crate) async fn output(&self) -> Output {
         let mut cmd = self.command();
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
@@ -86,7 +90,7 @@ impl Run<'_> {
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         o.status.code(),
@@ -95,7 +99,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn client(sb: &RunningSandbox) -> Client {
+pub(crate) fn client(sb: &RunningSandbox) -> Client {
     let options = ClientOptions {
         post_per_min: 60_000,
         get_per_min: 60_000,
@@ -110,7 +114,7 @@ fn client(sb: &RunningSandbox) -> Client {
 }
 
 /// Searches the sandbox for one marker; returns the ids of tickets carrying it exactly.
-async fn tickets_with_marker(c: &Client, marker: String) -> Vec<u64> {
+pub(crate) async fn tickets_with_marker(c: &Client, marker: String) -> Vec<u64> {
     let q = format!("\"Source ID\":\"{marker}\"");
     let answer = c
         .get_json("tickets/", &[("status", "_all"), ("q", &q), ("size", "50")])
@@ -131,7 +135,12 @@ async fn tickets_with_marker(c: &Client, marker: String) -> Vec<u64> {
 
 /// Every created record of the journal is exactly one ticket in the sandbox, found by its
 /// marker with the id the journal recorded, and the sandbox holds nothing else.
-async fn assert_exactly_once(sb: &RunningSandbox, journal: &Path, dir: &Path, valid: u64) {
+pub(crate) async fn assert_exactly_once(
+    sb: &RunningSandbox,
+    journal: &Path,
+    dir: &Path,
+    valid: u64,
+) {
     let j = Journal::open_read_only(journal).unwrap();
     let s = j.summary().unwrap();
     assert_eq!(s.records.created, valid, "{s:?}");
@@ -200,7 +209,7 @@ async fn assert_exactly_once(sb: &RunningSandbox, journal: &Path, dir: &Path, va
 }
 
 /// Valid records of an export, counted in-process by the same pipeline the import uses.
-fn valid_records(mapping: &str, input: &Path) -> u64 {
+pub(crate) fn valid_records(mapping: &str, input: &Path) -> u64 {
     let schema = std::sync::Arc::new(sample_schema());
     let plan = hfmigrate::mapping::load(&root().join(mapping), Some(schema.clone())).unwrap();
     let mut valid = 0;
