@@ -12,6 +12,7 @@
 //! Each valid record's later conversation is journaled with it ([`replies`]): once
 //! its ticket is created, [`replies::post_all`] posts the messages in order.
 
+mod adopt;
 pub mod fetch;
 pub mod marker;
 pub mod outgoing;
@@ -112,6 +113,7 @@ impl ImportError {
                     | JournalError::NotAJournal { .. }
                     | JournalError::NewerVersion { .. }
                     | JournalError::Busy { .. }
+                    | JournalError::ContentsLost { .. }
             ),
         }
     }
@@ -226,6 +228,16 @@ pub fn prepare(
         journal.accept_changes(&info)?;
     }
     journal.set_note(verify::MARKER_NOTE, &marker.to_note())?;
+    let lost = journal.lost_log();
+    if let Some(until) = lost {
+        // Messages that run posted after its last checkpoint look unposted here.
+        journal.suspect_pending_messages(until)?;
+    }
+    if !resumed || opts.adopt || lost.is_some() {
+        // Before the first create: the account may hold tickets this journal does not
+        // know about (a first run after a lost or replaced journal, or a lost log).
+        journal.set_note(adopt::ADOPT_NOTE, "0")?;
+    }
     let fingerprint = enqueue_fingerprint(&info, &schema);
     let enqueued = if journal.note(ENQUEUED_NOTE)?.as_deref() == Some(fingerprint.as_str()) {
         None
@@ -234,6 +246,8 @@ pub fn prepare(
         journal.set_note(ENQUEUED_NOTE, &fingerprint)?;
         Some(counts)
     };
+    // Everything so far in the file itself, before any request can depend on it.
+    journal.checkpoint()?;
     let (requeued, requeued_messages) = if opts.retry_failed {
         (
             journal.requeue_failed()?,

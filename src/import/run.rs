@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::adopt;
 use super::progress::Progress;
 use super::replies::{self, RepliesError, RepliesReport};
 use super::send::{Interrupts, SendOptions, SendReport, Stop, send_all};
@@ -97,7 +98,25 @@ pub async fn run(
     let mut tickets = SendReport::default();
     let mut conversation = ConversationOutcome::NotStarted;
     let mut interrupted_conversations = false;
-    loop {
+    // The requests of this run may land until a lease after its last heartbeat; the
+    // checkpoint puts that in the file itself at once, for a copy made without the log.
+    journal.set_lease(send.request_timeout + super::send::LEASE_SLACK);
+    if let Err(e) = journal.checkpoint() {
+        tickets.stop = Some(Stop::Journal(e));
+    }
+    if tickets.stop.is_none() && adopt::pending(&journal) {
+        let not_before = journal.lost_log().unwrap_or(0);
+        let what = "the creates of a run whose journal log is lost, before listing the account";
+        if !wait_until(not_before, what, interrupts.clone()).await {
+            tickets.stop = Some(Stop::Interrupted);
+        } else {
+            match adopt::adopt_all(&mut journal, client, &marker, not_before, &interrupts).await {
+                Ok(n) => tickets.adopted = n,
+                Err(stop) => tickets.stop = Some(stop),
+            }
+        }
+    }
+    while tickets.stop.is_none() {
         let pass = send_all(
             &mut journal,
             client,
@@ -140,7 +159,7 @@ pub async fn run(
             (None, None) => break,
         };
         let why = format!(
-            "{} batch(es) and {} ticket conversation(s) an earlier run left in flight",
+            "{} batch(es) and {} ticket conversation(s) an earlier run left in flight (everything else is done)",
             tickets.deferred, report.deferred
         );
         if !wait_until(until, &why, interrupts.clone()).await {
@@ -172,7 +191,7 @@ async fn wait_until(deadline: i64, what: &str, mut presses: Interrupts) -> bool 
         .map(|t| t.strftime("%H:%M:%S UTC").to_string())
         .unwrap_or_default();
     eprintln!(
-        "waiting {} (until {at}) for {what}: their requests may still land until then, and concluding them absent sooner could send them twice; everything else is done",
+        "waiting {} (until {at}) for {what}: their requests may still land until then, and concluding them absent sooner could send them twice",
         super::progress::human(left)
     );
     let before = presses.count();

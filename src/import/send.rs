@@ -150,6 +150,9 @@ pub struct SendReport {
     pub deferred: u64,
     /// When the earliest deferred batch can be concluded (ms since the epoch).
     pub deferred_until: Option<i64>,
+    /// Tickets the account already held, found by marker and recorded as created
+    /// before anything was sent (a new journal, `--adopt`, or a lost journal log).
+    pub adopted: u64,
     /// Files sent with ticket creates (attachments and inline images).
     pub attachments_sent: u64,
     /// Attachments left out of a created ticket; listed in `results`.
@@ -200,6 +203,7 @@ impl SendReport {
         self.unknown += later.unknown;
         self.found += later.found;
         self.resent += later.resent;
+        self.adopted += later.adopted;
         self.attachments_sent += later.attachments_sent;
         self.attachment_failures += later.attachment_failures;
         self.deferred = later.deferred;
@@ -329,8 +333,6 @@ struct Sender<'a> {
 impl Sender<'_> {
     /// Counts from the journal, then every batch an earlier run left `sending`.
     fn start(&mut self) -> Result<(), JournalError> {
-        self.journal
-            .set_lease(self.options.request_timeout + LEASE_SLACK);
         let s = self.journal.summary()?;
         self.base = Snapshot {
             total: s.records.pending + s.records.sending + s.records.created + s.records.failed,

@@ -393,6 +393,56 @@ impl Journal {
         Ok(out)
     }
 
+    /// Records pending here that the account already holds (found by their markers):
+    /// created, with their HappyFox ids. Their messages may have been posted too, so each
+    /// is read back before it is posted (left `sending`, not before `not_before`, ms since
+    /// the epoch). Returns how many records were adopted; records not pending are left.
+    pub(crate) fn adopt(
+        &mut self,
+        found: &[(String, u64, String)],
+        not_before: i64,
+    ) -> Result<u64, JournalError> {
+        let now = now_ms();
+        let mut adopted = 0;
+        let tx = self.conn.transaction()?;
+        {
+            let mut record = tx.prepare_cached(
+                "UPDATE records SET state = 'created', happyfox_id = ?2, display_id = ?3,
+                    stage = NULL, last_error = NULL, updated_at = ?4
+                 WHERE source_id = ?1 AND state = 'pending'",
+            )?;
+            let mut messages = tx.prepare_cached(
+                "UPDATE messages SET state = 'sending', run = NULL, deadline = ?2, updated_at = ?3
+                 WHERE ticket_source_id = ?1 AND state = 'pending'",
+            )?;
+            for (source_id, id, display) in found {
+                let id = i64::try_from(*id).unwrap_or(i64::MAX);
+                if record.execute(params![source_id, id, display, now])? > 0 {
+                    messages.execute(params![source_id, not_before, now])?;
+                    adopted += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(adopted)
+    }
+
+    /// After a lost log: every pending message may have been posted by the run whose
+    /// record of it is gone, so each is read back before it is posted.
+    pub(crate) fn suspect_pending_messages(
+        &mut self,
+        not_before: i64,
+    ) -> Result<u64, JournalError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'sending', run = NULL, deadline = ?1, updated_at = ?2
+                 WHERE state = 'pending'",
+            )?
+            .execute(params![not_before, now_ms()])?;
+        Ok(n as u64)
+    }
+
     /// `--retry-failed`: failed records that have a payload go back to pending. Returns how
     /// many. Records that failed validation stay failed until their input is fixed.
     pub(crate) fn requeue_failed(&mut self) -> Result<u64, JournalError> {

@@ -2,6 +2,7 @@
 //! are still on their way to a slow server, a journal that lost its write-ahead log or
 //! was copied without it, and a journal pointed at another account.
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -79,4 +80,113 @@ async fn kills_with_slow_writes_and_immediate_restarts_duplicate_nothing() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let valid = valid_records(MAPPING, &input);
     assert_exactly_once(&sb, &journal, dir.path(), valid).await;
+}
+
+/// Runs the import until `after`, SIGKILLs it, and checks it had created something.
+async fn kill_mid_run(run: &Run<'_>, after: Duration) {
+    assert!(
+        kill_after(run, after).await,
+        "the run finished before the kill"
+    );
+}
+
+fn sidecar(journal: &Path, suffix: &str) -> PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Issue 11 item 1: the write-ahead log deleted after a kill. The journal is checkpointed
+/// during the run and notices what it lost: the next import adopts what the account holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_write_ahead_log_costs_time_never_duplicates() {
+    let sb = slow_writes(Latency::Range(
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = replicated_csv(dir.path(), 4);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: MAPPING,
+        input: &input,
+        extra: ["--batch-size", "2"].map(String::from).to_vec(),
+        key: KEY,
+    };
+    kill_mid_run(&run, Duration::from_millis(2_500)).await;
+    assert!(
+        sb.stats().tickets > 0,
+        "nothing was created before the kill"
+    );
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(sidecar(&journal, suffix));
+    }
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_exactly_once(&sb, &journal, dir.path(), valid_records(MAPPING, &input)).await;
+}
+
+/// Issue 11 item 1: only the `.db` copied elsewhere to resume there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_copied_without_its_log_duplicates_nothing() {
+    let sb = slow_writes(Latency::Range(
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = replicated_csv(dir.path(), 4);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: MAPPING,
+        input: &input,
+        extra: ["--batch-size", "2"].map(String::from).to_vec(),
+        key: KEY,
+    };
+    kill_mid_run(&run, Duration::from_millis(2_500)).await;
+    assert!(
+        sb.stats().tickets > 0,
+        "nothing was created before the kill"
+    );
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let copy = elsewhere.join("run.db");
+    std::fs::copy(&journal, &copy).unwrap();
+    let resumed = Run {
+        journal: &copy,
+        extra: run.extra.clone(),
+        ..run
+    };
+    let o = resumed.output().await;
+    // Either resumed from what the copy holds, or refused as a journal whose contents are
+    // gone (nothing sent); never a second ticket for a record.
+    match o.status.code() {
+        Some(3) => {
+            assert_exactly_once(&sb, &copy, &elsewhere, valid_records(MAPPING, &input)).await
+        }
+        Some(2) => {
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("new --journal path"),
+                "{}",
+                text(&o)
+            );
+            // The way out it names: a new journal adopts what the account holds.
+            let fresh = elsewhere.join("new.db");
+            let o = Run {
+                journal: &fresh,
+                extra: resumed.extra.clone(),
+                ..resumed
+            }
+            .output()
+            .await;
+            assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+            assert_exactly_once(&sb, &fresh, &elsewhere, valid_records(MAPPING, &input)).await;
+        }
+        _ => panic!("{}", text(&o)),
+    }
 }
