@@ -87,6 +87,14 @@ pub enum ImportError {
         changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
     )]
     Changed { path: PathBuf, changes: Vec<Change> },
+    #[error(
+        "the journal {path} records an import into {before}, not {after}: use a new journal for a new account (pass a new --journal path; a journal says what one account holds, so continuing it elsewhere would skip every ticket it created there)"
+    )]
+    OtherAccount {
+        path: PathBuf,
+        before: String,
+        after: String,
+    },
 }
 
 impl crate::exit::Classify for ImportError {
@@ -99,7 +107,10 @@ impl ImportError {
     /// Whether the user must change the command, a file or the setup.
     fn is_usage(&self) -> bool {
         match self {
-            ImportError::NoMarker | ImportError::Read { .. } | ImportError::Changed { .. } => true,
+            ImportError::NoMarker
+            | ImportError::Read { .. }
+            | ImportError::Changed { .. }
+            | ImportError::OtherAccount { .. } => true,
             ImportError::Pipeline(p) => !matches!(
                 p,
                 PipelineError::Consumer(_)
@@ -218,6 +229,17 @@ pub fn prepare(
     let mut journal = Journal::open(&opts.journal_path, &info)?;
     let resumed = journal.resumed();
     let changes = journal.changes().to_vec();
+    // Never a resumable change, whatever --allow-changes says.
+    if let Some(Change::TargetChanged { before, after }) = changes
+        .iter()
+        .find(|c| matches!(c, Change::TargetChanged { .. }))
+    {
+        return Err(ImportError::OtherAccount {
+            path: opts.journal_path.clone(),
+            before: before.clone(),
+            after: after.clone(),
+        });
+    }
     if changes.iter().any(Change::is_significant) && !opts.allow_changes {
         return Err(ImportError::Changed {
             path: opts.journal_path.clone(),

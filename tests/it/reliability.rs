@@ -190,3 +190,47 @@ async fn a_journal_copied_without_its_log_duplicates_nothing() {
         _ => panic!("{}", text(&o)),
     }
 }
+
+/// Issue 11 item 2: a journal pointed at another account is refused, with or without
+/// --allow-changes, and nothing is sent there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_pointed_at_another_account_is_refused() {
+    let first = slow_writes(Latency::Fixed(Duration::from_millis(1))).await;
+    let second = slow_writes(Latency::Fixed(Duration::from_millis(1))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = replicated_csv(dir.path(), 1);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &first.url,
+        journal: &journal,
+        mapping: MAPPING,
+        input: &input,
+        extra: vec![],
+        key: KEY,
+    };
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    for extra in [vec![], vec!["--allow-changes".to_string()]] {
+        let moved = Run {
+            url: &second.url,
+            extra,
+            ..run
+        };
+        let o = moved.output().await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("use a new journal for a new account") && !err.contains("--allow-changes"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(second.stats().tickets, 0);
+    assert!(
+        second
+            .stats()
+            .requests
+            .keys()
+            .all(|k| !k.starts_with("POST"))
+    );
+}
