@@ -11,6 +11,13 @@ use serde::Serialize;
 
 use super::{BatchId, Journal, JournalError, fingerprint_bytes, now_ms};
 
+/// A ticket that failed takes its conversation with it: its messages can never be posted,
+/// so they are failed with the ticket's error (listed in `results`; `--retry-failed`
+/// puts both back) rather than left pending for ever.
+const ORPHAN_MESSAGES: &str = "UPDATE messages SET state = 'failed', updated_at = ?3,
+        last_error = 'not posted: its ticket was not created (' || ?2 || ')'
+     WHERE ticket_source_id = ?1 AND state = 'pending'";
+
 /// A valid record to create, as rendered from the source.
 #[derive(Debug, Clone)]
 pub struct PendingRecord {
@@ -188,6 +195,7 @@ impl Journal {
                     payload_hash = NULL, updated_at = excluded.updated_at
                  WHERE records.state IN ('pending', 'failed')",
             )?;
+            let mut orphaned = tx.prepare_cached(ORPHAN_MESSAGES)?;
             let mut drop_payload = tx.prepare_cached(
                 "DELETE FROM payloads WHERE record_id =
                     (SELECT id FROM records WHERE source_id = ?1 AND payload_hash IS NULL)",
@@ -198,6 +206,7 @@ impl Journal {
                     upsert.execute(params![r.source_id, r.file, line, r.stage, r.error, now])?;
                 if n > 0 {
                     drop_payload.execute([&r.source_id])?;
+                    orphaned.execute(params![r.source_id, r.error, now])?;
                 }
                 changed += n as u64;
             }
@@ -316,6 +325,7 @@ impl Journal {
                 "UPDATE records SET state = 'pending', updated_at = ?3
                  WHERE source_id = ?1 AND batch = ?2 AND state = 'sending'",
             )?;
+            let mut orphaned = tx.prepare_cached(ORPHAN_MESSAGES)?;
             for o in outcomes {
                 let n = match o {
                     ItemOutcome::Created {
@@ -333,7 +343,11 @@ impl Journal {
                         source_id,
                         stage,
                         error,
-                    } => failed.execute(params![source_id, batch.0, stage, error, now])?,
+                    } => {
+                        let n = failed.execute(params![source_id, batch.0, stage, error, now])?;
+                        orphaned.execute(params![source_id, error, now])?;
+                        n
+                    }
                     ItemOutcome::NotSent { source_id } => {
                         not_sent.execute(params![source_id, batch.0, now])?
                     }

@@ -234,3 +234,45 @@ async fn a_journal_pointed_at_another_account_is_refused() {
             .all(|k| !k.starts_with("POST"))
     );
 }
+
+/// Issue 9 item 3: a ticket HappyFox refuses at creation takes its conversation with it:
+/// its messages are failed with the ticket's error (listed by `results`), not left
+/// pending, and the run ends with the usual summary and exit 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_refused_at_creation_fails_its_messages_and_exits_3() {
+    // The account no longer has the Billing category the importer's snapshot lists.
+    let sb = start_sandbox(|c| {
+        crate::support::unlimited(c);
+        c.schema.categories.retain(|cat| cat.name != "Billing");
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = replicated_csv(dir.path(), 1);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: MAPPING,
+        input: &input,
+        extra: vec![],
+        key: KEY,
+    };
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("conversations:"),
+        "{}",
+        text(&o)
+    );
+    let j = hfmigrate::journal::Journal::open_read_only(&journal).unwrap();
+    let s = j.summary().unwrap();
+    assert_eq!(s.messages.pending + s.messages.sending, 0, "{s:?}");
+    let failed = j.failed_messages().unwrap();
+    assert!(!failed.is_empty(), "a Billing ticket has comments");
+    for (_, _, _, error) in &failed {
+        assert!(
+            error.starts_with("not posted: its ticket was not created ("),
+            "{error}"
+        );
+    }
+}
