@@ -183,7 +183,8 @@ pub fn run_info(plan: &Plan, opts: &ImportOptions) -> Result<RunInfo, ImportErro
             .find(|(n, _)| n == &side.name)
             .map(|(_, p)| p.clone())
             .unwrap_or_else(|| root.join(&side.file));
-        if path.is_file() {
+        // Two side files may read one file (keyed differently): it is one input.
+        if path.is_file() && !files.contains(&path) {
             files.push(path);
         }
     }

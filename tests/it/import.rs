@@ -732,3 +732,43 @@ async fn ctrl_c_waits_for_requests_in_flight_and_exits_4() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(sb.stats().tickets, 22);
 }
+
+/// Issue 9 item 2: two side files reading the same file, keyed differently, are one
+/// input to the journal (it failed with `UNIQUE constraint failed: inputs.path`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_side_files_may_read_the_same_file() {
+    let sb = start(crate::support::unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = std::fs::read_to_string(root().join("mappings/generic-csv.yaml")).unwrap();
+    let twice = mapping.replacen(
+        "  side:\n",
+        "  side:\n    authors: { file: comments.csv, key: Author Email, optional: true }\n",
+        1,
+    );
+    assert_ne!(twice, mapping);
+    let path = dir.path().join("twice.yaml");
+    std::fs::write(&path, twice).unwrap();
+    let input = root().join("samples/generic-csv");
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: path.to_str().unwrap(),
+        input: &input,
+        extra: vec![],
+        key: KEY,
+    };
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let valid = valid_count(&o);
+    assert!(valid > 0, "{}", text(&o));
+    assert_eq!(sb.stats().tickets, valid);
+    // And a re-run sees the same inputs: nothing changed, nothing read again.
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("not read again"),
+        "{}",
+        text(&o)
+    );
+}
