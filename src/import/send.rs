@@ -37,6 +37,10 @@ use crate::journal::{
 /// Tickets per bulk create unless `--batch-size` says fewer.
 pub(crate) const BATCH_SIZE: usize = crate::happyfox::MAX_BULK_CREATE;
 
+/// Bytes of payload per bulk create: HappyFox takes 25 MB per request, and 80% of it
+/// leaves room for the JSON around the payloads and for the inline images' new URLs.
+pub(crate) const BULK_BYTES: u64 = crate::happyfox::MAX_REQUEST_BYTES / 5 * 4;
+
 /// How often the journal hears that this run's requests are still in flight.
 pub(crate) const HEARTBEAT: Duration = Duration::from_millis(500);
 /// What a lease adds to the request timeout: the heartbeats a busy run may miss.
@@ -165,6 +169,8 @@ pub struct SendReport {
 pub(super) struct Member {
     pub(super) source_id: String,
     pub(super) payload: Value,
+    /// The stored payload's length, what it adds to a request.
+    pub(super) bytes: u64,
 }
 
 /// A finished HTTP task.
@@ -232,6 +238,7 @@ pub async fn send_all(
         sending: 0,
         reconciling: 0,
         cursor: 0,
+        bulk_bytes: BULK_BYTES,
         exhausted: false,
         report: SendReport::default(),
         base: Snapshot::default(),
@@ -322,6 +329,8 @@ struct Sender<'a> {
     reconciling: u64,
     /// Last pending row taken; reset to 0 when records go back to pending.
     cursor: i64,
+    /// Payload bytes per bulk create; halved when HappyFox says a request was too large.
+    bulk_bytes: u64,
     exhausted: bool,
     report: SendReport,
     /// Counts at the start, from the journal.
@@ -343,11 +352,12 @@ impl Sender<'_> {
         for unknown in self.journal.unknown_batches()? {
             let mut members = Vec::with_capacity(unknown.source_ids.len());
             for source_id in unknown.source_ids {
-                let payload = match self.journal.payload(&source_id)? {
-                    Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-                    None => Value::Null,
-                };
-                members.push(Member { source_id, payload });
+                let text = self.journal.payload(&source_id)?.unwrap_or_default();
+                members.push(Member {
+                    source_id,
+                    payload: serde_json::from_str(&text).unwrap_or(Value::Null),
+                    bytes: text.len() as u64,
+                });
             }
             self.report.unknown += 1;
             self.reconcile(unknown.batch, Arc::new(members), Some(unknown.deadline));
@@ -390,10 +400,25 @@ impl Sender<'_> {
             let mut members = Vec::with_capacity(rows.len());
             let mut broken = Vec::new();
             for row in rows {
+                let bytes = row.payload.len() as u64;
+                if bytes > crate::happyfox::MAX_REQUEST_BYTES {
+                    broken.push(RejectedRecord {
+                        source_id: row.source_id,
+                        file: String::new(),
+                        line: None,
+                        stage: "create".into(),
+                        error: format!(
+                            "its payload is {bytes} bytes, over the {} bytes HappyFox accepts per request; shorten its text or move content into attachments",
+                            crate::happyfox::MAX_REQUEST_BYTES
+                        ),
+                    });
+                    continue;
+                }
                 match serde_json::from_str::<Value>(&row.payload) {
                     Ok(payload) => members.push(Member {
                         source_id: row.source_id,
                         payload,
+                        bytes,
                     }),
                     Err(e) => broken.push(RejectedRecord {
                         source_id: row.source_id,
@@ -420,14 +445,31 @@ impl Sender<'_> {
                 self.report.batches += 1;
                 self.send(batch, Arc::new(vec![m]));
             }
-            if members.is_empty() {
-                continue;
+            // Cut by size too: many large bodies must not make one request over the
+            // limit (HTTP 413 for all of them).
+            let mut chunk: Vec<Member> = Vec::new();
+            let mut bytes = 0;
+            for m in members {
+                if !chunk.is_empty() && bytes + m.bytes > self.bulk_bytes {
+                    self.begin_bulk(std::mem::take(&mut chunk))?;
+                    bytes = 0;
+                }
+                bytes += m.bytes;
+                chunk.push(m);
             }
-            let ids: Vec<&str> = members.iter().map(|m| m.source_id.as_str()).collect();
-            let batch = self.journal.begin_batch(&ids)?;
-            self.report.batches += 1;
-            self.send(batch, Arc::new(members));
+            if !chunk.is_empty() {
+                self.begin_bulk(chunk)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Journals a bulk create's intent and starts it.
+    fn begin_bulk(&mut self, members: Vec<Member>) -> Result<(), JournalError> {
+        let ids: Vec<&str> = members.iter().map(|m| m.source_id.as_str()).collect();
+        let batch = self.journal.begin_batch(&ids)?;
+        self.report.batches += 1;
+        self.send(batch, Arc::new(members));
         Ok(())
     }
 
@@ -667,8 +709,21 @@ impl Sender<'_> {
                 self.reconcile(batch, members, None);
                 Ok(())
             }
+            Ok(WriteOutcome::Rejected(e)) if e.status == 413 && members.len() > 1 => {
+                // Too large as a whole, not a refusal of any member: send them again in
+                // requests half the size.
+                let bytes: u64 = members.iter().map(|m| m.bytes).sum();
+                self.bulk_bytes = (bytes / 2).max(1);
+                self.report.resent += 1;
+                self.not_sent(batch, &members)
+            }
             Ok(WriteOutcome::Rejected(e)) => {
-                let error = if members.len() == 1 {
+                let error = if e.status == 413 {
+                    format!(
+                        "HappyFox refused it as too large for one request (HTTP 413; its payload is {} bytes): shorten its text or attachments",
+                        members.iter().map(|m| m.bytes).sum::<u64>()
+                    )
+                } else if members.len() == 1 {
                     format!("HappyFox refused it: {e}")
                 } else {
                     format!("HappyFox refused the whole batch: {e}")
