@@ -779,22 +779,7 @@ async fn two_side_files_may_read_the_same_file() {
 async fn large_bodies_are_split_across_bulk_creates_under_the_request_limit() {
     let sb = start(crate::support::unlimited).await;
     let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export");
-    std::fs::create_dir(&export).unwrap();
-    let sample = root().join("samples/generic-csv/tickets.csv");
-    let mut reader = csv::Reader::from_path(sample).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let first = reader.records().next().unwrap().unwrap();
-    let mut writer = csv::Writer::from_path(export.join("tickets.csv")).unwrap();
-    writer.write_record(&headers).unwrap();
-    let body = "All work and no play makes a long ticket. ".repeat(8 * 1024 * 1024 / 42);
-    for k in 1..=4 {
-        let mut row: Vec<String> = first.iter().map(str::to_owned).collect();
-        row[0] = format!("BIG-{k}");
-        row[2] = body.clone();
-        writer.write_record(&row).unwrap();
-    }
-    writer.flush().unwrap();
+    let export = big_bodies(dir.path(), 4, 8 * 1024 * 1024);
     let journal = dir.path().join("run.db");
     let run = Run {
         url: &sb.url,
@@ -811,4 +796,52 @@ async fn large_bodies_are_split_across_bulk_creates_under_the_request_limit() {
     let posts = &stats.requests["POST tickets/"];
     assert!(!posts.contains_key("413"), "{posts:?}");
     assert!(posts.values().sum::<u64>() >= 2, "{posts:?}");
+}
+
+/// A generic-CSV export of `n` tickets whose descriptions are `bytes` long.
+fn big_bodies(dir: &Path, n: usize, bytes: usize) -> PathBuf {
+    let export = dir.join("export");
+    std::fs::create_dir(&export).unwrap();
+    let sample = root().join("samples/generic-csv/tickets.csv");
+    let mut reader = csv::Reader::from_path(sample).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let first = reader.records().next().unwrap().unwrap();
+    let mut writer = csv::Writer::from_path(export.join("tickets.csv")).unwrap();
+    writer.write_record(&headers).unwrap();
+    let line = "All work and no play makes a long ticket. ";
+    let body = line.repeat(bytes / line.len() + 1);
+    for k in 1..=n {
+        let mut row: Vec<String> = first.iter().map(str::to_owned).collect();
+        row[0] = format!("BIG-{k}");
+        row[2] = body.clone();
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    export
+}
+
+/// Issue 11 item 3: a first message that alone exceeds 25 MB can never be created; the
+/// dry run says so (it called a 100 MB body valid).
+#[test]
+fn the_dry_run_rejects_a_body_over_the_request_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = big_bodies(dir.path(), 1, 26 * 1024 * 1024);
+    let o = Hfmigrate::new([
+        "dry-run",
+        "--mapping",
+        "mappings/generic-csv.yaml",
+        "--schema",
+        "samples/happyfox-schema.json",
+        "--input",
+    ])
+    .command()
+    .arg(&export)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("at most 25 MB per request"),
+        "{}",
+        text(&o)
+    );
 }
