@@ -63,6 +63,7 @@ pub(crate) use schema::SCHEMA_VERSION;
 pub use status::{BatchSummary, StateCounts, Summary};
 
 use lock::lock_file;
+
 use schema::{APPLICATION_ID, migrate};
 
 /// Why the journal cannot be used or updated.
@@ -182,11 +183,13 @@ impl Journal {
         if !writable_dir {
             return Err(JournalError::ReadOnly { path: shown });
         }
-        let lock = lock_file(path)?;
-        let log_present = wal_path(path).metadata().is_ok_and(|m| m.len() > 0);
-        let empty = !exists || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        let lock = lock_file(path, &shown)?;
+        // Through a symlink SQLite keeps its log beside the target; so does everything here.
+        let real = lock::real_path(path);
+        let log_present = wal_path(&real).metadata().is_ok_and(|m| m.len() > 0);
+        let empty = !exists || std::fs::metadata(&real).is_ok_and(|m| m.len() == 0);
         let conn = Connection::open_with_flags(
-            path,
+            &real,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -525,6 +528,25 @@ mod tests {
         // The copy was taken while that run was alive: its end is missing.
         let lost = Journal::open(&copy, &info()).unwrap().lost_log();
         assert!(lost.is_some_and(|t| t > now_ms()), "{lost:?}");
+    }
+
+    #[test]
+    fn a_symlink_to_a_journal_in_use_is_refused_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.db");
+        let other = dir.path().join("elsewhere");
+        std::fs::create_dir(&other).unwrap();
+        let link = other.join("link.db");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        // The link is opened first (the journal does not exist yet), then the file.
+        let _j = Journal::open(&link, &info()).unwrap();
+        let e = Journal::open(&path, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::Busy { .. }), "{e}");
+        drop(_j);
+        let _j = Journal::open(&path, &info()).unwrap();
+        let e = Journal::open(&link, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::Busy { .. }), "{e}");
+        assert!(e.to_string().contains("link.db"), "named as given: {e}");
     }
 
     #[test]
