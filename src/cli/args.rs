@@ -163,6 +163,14 @@ pub(crate) struct ImportArgs {
     /// Wait before searching for the tickets of a batch whose answer was lost.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse, hide = true)]
     pub reconcile_delay: std::time::Duration,
+    /// Longest wait for one answer; a request of a killed run is assumed to be able to
+    /// land until then (plus --reconcile-delay), so a restart waits that long for it.
+    #[arg(long, default_value = "120s", value_parser = crate::duration::parse, hide = true)]
+    pub request_timeout: std::time::Duration,
+    /// Before creating anything, list the account's tickets and adopt those that carry
+    /// this mapping's markers as created (done by itself for a new journal).
+    #[arg(long)]
+    pub adopt: bool,
     /// Interval of the progress lines when stdout is not a terminal.
     #[arg(long, default_value = "10s", value_parser = crate::duration::parse, hide = true)]
     pub progress_every: std::time::Duration,

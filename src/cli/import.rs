@@ -40,6 +40,7 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         post_per_min: args.post_per_min.max(1),
         get_per_min: args.get_per_min.max(1),
         lockout: args.lockout,
+        request_timeout: args.request_timeout,
         ..ClientOptions::default()
     };
     let target = import_target(&args, &rt, options)?;
@@ -64,6 +65,7 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         target_url: target.client.target().account_url(),
         retry_failed: args.retry_failed,
         allow_changes: args.allow_changes,
+        adopt: args.adopt,
     };
     let mut out = std::io::stdout();
     let mut prepared = match import::prepare(&plan, schema, &opts) {
@@ -96,6 +98,7 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         post_per_min: args.post_per_min,
         fetcher: Some(fetcher),
         closing_staff,
+        request_timeout: args.request_timeout,
     };
     let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
     let outcome = rt

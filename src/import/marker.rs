@@ -88,6 +88,36 @@ impl MarkerKind {
     }
 }
 
+impl MarkerKind {
+    /// Every value a ticket (as a list or search answer shows it) could carry this
+    /// marker as: the marker field's value, or each of its tags.
+    pub(crate) fn values_in(&self, ticket: &Value) -> Vec<String> {
+        match self {
+            MarkerKind::Field { id, name } => ticket
+                .get("custom_fields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|f| match f.get("id").and_then(Value::as_u64) {
+                    Some(fid) => fid == *id,
+                    None => f.get("name").and_then(Value::as_str) == Some(name),
+                })
+                .filter_map(|f| f.get("value").and_then(Value::as_str))
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect(),
+            MarkerKind::Tag => ticket
+                .get("tags")
+                .and_then(Value::as_str)
+                .into_iter()
+                .flat_map(|tags| tags.split(','))
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        }
+    }
+}
+
 /// The ticket carrying `value` in a search answer (`{page_info, data: [...]}`, or a bare
 /// list), as `(id, display_id)`. Several hits (duplicates made outside this tool) resolve
 /// to the oldest, the one a person would keep.

@@ -12,6 +12,7 @@
 //! Each valid record's later conversation is journaled with it ([`replies`]): once
 //! its ticket is created, [`replies::post_all`] posts the messages in order.
 
+mod adopt;
 pub mod fetch;
 pub mod marker;
 pub mod outgoing;
@@ -63,6 +64,8 @@ pub struct ImportOptions {
     pub target_url: String,
     pub retry_failed: bool,
     pub allow_changes: bool,
+    /// Adopt the account's tickets that carry this mapping's markers before creating any.
+    pub adopt: bool,
 }
 
 /// Why the import cannot start. Per-record problems never end up here.
@@ -86,6 +89,14 @@ pub enum ImportError {
         changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
     )]
     Changed { path: PathBuf, changes: Vec<Change> },
+    #[error(
+        "the journal {path} records an import into {before}, not {after}: use a new journal for a new account (pass a new --journal path; a journal says what one account holds, so continuing it elsewhere would skip every ticket it created there)"
+    )]
+    OtherAccount {
+        path: PathBuf,
+        before: String,
+        after: String,
+    },
 }
 
 impl crate::exit::Classify for ImportError {
@@ -98,7 +109,10 @@ impl ImportError {
     /// Whether the user must change the command, a file or the setup.
     fn is_usage(&self) -> bool {
         match self {
-            ImportError::NoMarker | ImportError::Read { .. } | ImportError::Changed { .. } => true,
+            ImportError::NoMarker
+            | ImportError::Read { .. }
+            | ImportError::Changed { .. }
+            | ImportError::OtherAccount { .. } => true,
             ImportError::Pipeline(p) => !matches!(
                 p,
                 PipelineError::Consumer(_)
@@ -112,6 +126,7 @@ impl ImportError {
                     | JournalError::NotAJournal { .. }
                     | JournalError::NewerVersion { .. }
                     | JournalError::Busy { .. }
+                    | JournalError::ContentsLost { .. }
             ),
         }
     }
@@ -170,7 +185,8 @@ pub fn run_info(plan: &Plan, opts: &ImportOptions) -> Result<RunInfo, ImportErro
             .find(|(n, _)| n == &side.name)
             .map(|(_, p)| p.clone())
             .unwrap_or_else(|| root.join(&side.file));
-        if path.is_file() {
+        // Two side files may read one file (keyed differently): it is one input.
+        if path.is_file() && !files.contains(&path) {
             files.push(path);
         }
     }
@@ -216,6 +232,17 @@ pub fn prepare(
     let mut journal = Journal::open(&opts.journal_path, &info)?;
     let resumed = journal.resumed();
     let changes = journal.changes().to_vec();
+    // Never a resumable change, whatever --allow-changes says.
+    if let Some(Change::TargetChanged { before, after }) = changes
+        .iter()
+        .find(|c| matches!(c, Change::TargetChanged { .. }))
+    {
+        return Err(ImportError::OtherAccount {
+            path: opts.journal_path.clone(),
+            before: before.clone(),
+            after: after.clone(),
+        });
+    }
     if changes.iter().any(Change::is_significant) && !opts.allow_changes {
         return Err(ImportError::Changed {
             path: opts.journal_path.clone(),
@@ -226,6 +253,16 @@ pub fn prepare(
         journal.accept_changes(&info)?;
     }
     journal.set_note(verify::MARKER_NOTE, &marker.to_note())?;
+    let lost = journal.lost_log();
+    if let Some(until) = lost {
+        // Messages that run posted after its last checkpoint look unposted here.
+        journal.suspect_pending_messages(until)?;
+    }
+    if !resumed || opts.adopt || lost.is_some() {
+        // Before the first create: the account may hold tickets this journal does not
+        // know about (a first run after a lost or replaced journal, or a lost log).
+        journal.set_note(adopt::ADOPT_NOTE, "0")?;
+    }
     let fingerprint = enqueue_fingerprint(&info, &schema);
     let enqueued = if journal.note(ENQUEUED_NOTE)?.as_deref() == Some(fingerprint.as_str()) {
         None
@@ -234,6 +271,8 @@ pub fn prepare(
         journal.set_note(ENQUEUED_NOTE, &fingerprint)?;
         Some(counts)
     };
+    // Everything so far in the file itself, before any request can depend on it.
+    journal.checkpoint()?;
     let (requeued, requeued_messages) = if opts.retry_failed {
         (
             journal.requeue_failed()?,

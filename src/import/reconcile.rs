@@ -47,3 +47,16 @@ async fn lookup(client: &Client, kind: &MarkerKind, m: &Member) -> Result<Lookup
         None => Lookup::Absent,
     })
 }
+
+/// Two searches for the same members: found by either is found (a hit is proof; the
+/// later search decides the rest).
+pub(super) fn merge(first: Vec<Lookup>, second: Vec<Lookup>) -> Vec<Lookup> {
+    first
+        .into_iter()
+        .zip(second)
+        .map(|(a, b)| match a {
+            Lookup::Found(..) => a,
+            _ => b,
+        })
+        .collect()
+}

@@ -14,7 +14,7 @@
 //! last one we know we posted, so nothing is posted twice and nothing is lost.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -86,6 +86,25 @@ pub struct RepliesReport {
     pub attachments_sent: u64,
     /// Attachments left out of a posted message; listed in `results`.
     pub attachment_failures: u64,
+    /// Tickets left for later: a message an earlier run sent may still land, so it
+    /// cannot be concluded absent yet, and the ticket's later messages wait behind it.
+    pub deferred: u64,
+    /// When the earliest deferred message can be concluded (ms since the epoch).
+    pub deferred_until: Option<i64>,
+}
+
+impl RepliesReport {
+    /// Adds the counts of a later pass of the same run.
+    pub(crate) fn absorb(&mut self, later: RepliesReport) {
+        self.posted += later.posted;
+        self.failed += later.failed;
+        self.reconciled += later.reconciled;
+        self.contacts_created += later.contacts_created;
+        self.attachments_sent += later.attachments_sent;
+        self.attachment_failures += later.attachment_failures;
+        self.deferred = later.deferred;
+        self.deferred_until = later.deferred_until;
+    }
 }
 
 #[derive(Default)]
@@ -96,6 +115,16 @@ struct Counters {
     contacts_created: AtomicU64,
     attachments_sent: AtomicU64,
     attachment_failures: AtomicU64,
+    deferred: AtomicU64,
+    /// `i64::MAX` while nothing is deferred.
+    deferred_until: AtomicI64,
+}
+
+impl Counters {
+    fn defer(&self, ready_at: i64) {
+        self.deferred.fetch_add(1, Ordering::Relaxed);
+        self.deferred_until.fetch_min(ready_at, Ordering::Relaxed);
+    }
 }
 
 /// Posts every pending message of every created ticket in the journal, without reading
@@ -118,7 +147,23 @@ pub async fn post_all_with(
     stop: &AtomicBool,
     fetcher: Option<&Fetcher>,
 ) -> Result<RepliesReport, RepliesError> {
-    let counters = Counters::default();
+    post_all_timed(client, journal, parallel, stop, fetcher, Duration::ZERO).await
+}
+
+/// [`post_all_with`] on an account whose writes may take up to `lag` after their answer
+/// (or timeout) to show on the ticket: an unknown post is read back only after it.
+pub(crate) async fn post_all_timed(
+    client: &Client,
+    journal: &Mutex<Journal>,
+    parallel: usize,
+    stop: &AtomicBool,
+    fetcher: Option<&Fetcher>,
+    lag: Duration,
+) -> Result<RepliesReport, RepliesError> {
+    let counters = Counters {
+        deferred_until: AtomicI64::new(i64::MAX),
+        ..Counters::default()
+    };
     let mut after = 0;
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -128,7 +173,7 @@ pub async fn post_all_with(
         let Some(last) = page.last() else { break };
         after = last.row;
         let results: Vec<Result<(), RepliesError>> = futures::stream::iter(page)
-            .map(|t| post_ticket(client, journal, t, stop, &counters, fetcher))
+            .map(|t| post_ticket(client, journal, t, stop, &counters, fetcher, lag))
             .buffer_unordered(parallel.max(1))
             .collect()
             .await;
@@ -143,6 +188,9 @@ pub async fn post_all_with(
         contacts_created: counters.contacts_created.load(Ordering::Relaxed),
         attachments_sent: counters.attachments_sent.load(Ordering::Relaxed),
         attachment_failures: counters.attachment_failures.load(Ordering::Relaxed),
+        deferred: counters.deferred.load(Ordering::Relaxed),
+        deferred_until: Some(counters.deferred_until.load(Ordering::Relaxed))
+            .filter(|t| *t != i64::MAX),
     })
 }
 
@@ -158,12 +206,14 @@ async fn post_ticket(
     stop: &AtomicBool,
     counters: &Counters,
     fetcher: Option<&Fetcher>,
+    lag: Duration,
 ) -> Result<(), RepliesError> {
     let mut poster = Poster {
         client,
         journal,
         counters,
         stop,
+        lag,
         last_update: lock(journal)?.last_update_id(&ticket.source_id)?,
         ticket: &ticket,
     };
@@ -172,9 +222,18 @@ async fn post_ticket(
             return Ok(());
         }
         let mut body: Map<String, Value> = serde_json::from_str(&m.payload).unwrap_or_default();
-        // A message left `sending` by an earlier attempt may already be there.
-        if m.state == "sending" && poster.reconciled(m, &body, 0).await? {
-            continue;
+        // A message left `sending` by an earlier attempt may already be there, or may
+        // still arrive until its deadline: only a read-back after that proves absence.
+        if m.state == "sending" {
+            let ready_at = m.deadline.unwrap_or(0) + super::send::ms(lag);
+            let ripe = super::send::now_ms() >= ready_at;
+            if poster.reconciled(m, &body, 0).await? {
+                continue;
+            }
+            if !ripe {
+                counters.defer(ready_at);
+                return Ok(());
+            }
         }
         if m.kind == "contact_reply" && !poster.add_contact(m, &mut body).await? {
             continue;
@@ -219,6 +278,8 @@ struct Poster<'a> {
     stop: &'a AtomicBool,
     ticket: &'a TicketConversation,
     last_update: Option<u64>,
+    /// How long a write may take after its answer to show on the ticket.
+    lag: Duration,
 }
 
 impl Poster<'_> {
@@ -321,7 +382,15 @@ impl Poster<'_> {
     async fn send(&mut self, m: &MessageRow, ready: &Ready) -> Result<Sent, RepliesError> {
         let path = endpoint(&m.kind, self.ticket.happyfox_id);
         for _ in 0..UNKNOWN_ATTEMPTS {
-            lock(self.journal)?.begin_message(m.id)?;
+            {
+                let mut journal = lock(self.journal)?;
+                if ready.parts.is_empty() {
+                    journal.begin_message(m.id)?;
+                } else {
+                    let lease = journal.lease() + super::send::UPLOAD_ALLOWANCE;
+                    journal.begin_message_leased(m.id, lease)?;
+                }
+            }
             let outcome = if ready.parts.is_empty() {
                 self.client.post_json(&path, &ready.body).await?
             } else {
@@ -350,7 +419,7 @@ impl Poster<'_> {
                     return Ok(Sent::Settled);
                 }
                 WriteOutcome::Unknown(_) => {
-                    tokio::time::sleep(SETTLE).await;
+                    tokio::time::sleep(SETTLE.max(self.lag)).await;
                     if self.reconciled(m, &ready.body, ready.files).await? {
                         return Ok(Sent::Settled);
                     }

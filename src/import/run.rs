@@ -6,10 +6,18 @@
 //! a time, under the same POST ceiling. The first Ctrl-C stops starting new work in
 //! either phase and waits for requests in flight; a second abandons them, to be reconciled
 //! by the next run.
+//!
+//! Requests a killed run sent may still land until their journaled deadline. The batches
+//! and messages they belong to are deferred, not waited for: both phases go on with
+//! everything else, and only then does the run wait (saying until when) for the earliest
+//! deadline and go round again, so created tickets' conversations never queue behind
+//! unrelated reconciliations.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use super::adopt;
 use super::progress::Progress;
 use super::replies::{self, RepliesError, RepliesReport};
 use super::send::{Interrupts, SendOptions, SendReport, Stop, send_all};
@@ -87,27 +95,78 @@ pub async fn run(
         ..
     } = prepared;
     let interrupts = Interrupts::ctrl_c();
-    let tickets = send_all(
-        &mut journal,
-        client,
-        &marker,
-        send,
-        progress,
-        interrupts.clone(),
-    )
-    .await;
-    progress.finish();
-    let journal = Mutex::new(journal);
+    let mut tickets = SendReport::default();
+    let mut conversation = ConversationOutcome::NotStarted;
     let mut interrupted_conversations = false;
-    let conversation = if tickets.stop.is_none() {
+    // The requests of this run may land until a lease after its last heartbeat; the
+    // checkpoint puts that in the file itself at once, for a copy made without the log.
+    journal.set_lease(send.request_timeout + super::send::LEASE_SLACK);
+    if let Err(e) = journal.checkpoint() {
+        tickets.stop = Some(Stop::Journal(e));
+    }
+    if tickets.stop.is_none() && adopt::pending(&journal) {
+        let not_before = journal.lost_log().unwrap_or(0);
+        let what = "the creates of a run whose journal log is lost, before listing the account";
+        if !wait_until(not_before, what, interrupts.clone()).await {
+            tickets.stop = Some(Stop::Interrupted);
+        } else {
+            match adopt::adopt_all(&mut journal, client, &marker, not_before, &interrupts).await {
+                Ok(n) => tickets.adopted = n,
+                Err(stop) => tickets.stop = Some(stop),
+            }
+        }
+    }
+    while tickets.stop.is_none() {
+        let pass = send_all(
+            &mut journal,
+            client,
+            &marker,
+            send,
+            progress,
+            interrupts.clone(),
+        )
+        .await;
+        tickets.absorb(pass);
+        progress.finish();
+        if tickets.stop.is_some() {
+            break;
+        }
+        let shared = Mutex::new(journal);
         let stop = AtomicBool::new(false);
-        let outcome = conversations(client, &journal, send, &stop, interrupts).await;
+        let outcome = conversations(client, &shared, send, &stop, interrupts.clone()).await;
+        journal = shared.into_inner().map_err(|_| RunError::Poisoned)?;
         interrupted_conversations = stop.load(Ordering::SeqCst);
-        outcome
-    } else {
-        ConversationOutcome::NotStarted
-    };
-    let mut journal = journal.into_inner().map_err(|_| RunError::Poisoned)?;
+        let report = match (outcome, &mut conversation) {
+            (ConversationOutcome::Posted(later), ConversationOutcome::Posted(so_far)) => {
+                so_far.absorb(later);
+                so_far.clone()
+            }
+            (ConversationOutcome::Posted(first), _) => {
+                conversation = ConversationOutcome::Posted(first.clone());
+                first
+            }
+            (other, _) => {
+                conversation = other;
+                break;
+            }
+        };
+        if interrupted_conversations {
+            break;
+        }
+        let until = match (tickets.deferred_until, report.deferred_until) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => break,
+        };
+        let why = format!(
+            "{} batch(es) and {} ticket conversation(s) an earlier run left in flight (everything else is done)",
+            tickets.deferred, report.deferred
+        );
+        if !wait_until(until, &why, interrupts.clone()).await {
+            interrupted_conversations = true;
+            break;
+        }
+    }
     let (mut end, summary) = finish(&mut journal, &tickets)?;
     if interrupted_conversations {
         end = RunEnd::Interrupted;
@@ -121,6 +180,31 @@ pub async fn run(
     })
 }
 
+/// Waits for the deadline (ms since the epoch) of requests an earlier run may still have
+/// on their way, saying what it waits for and until when; `false` on Ctrl-C.
+async fn wait_until(deadline: i64, what: &str, mut presses: Interrupts) -> bool {
+    let left = Duration::from_millis(u64::try_from(deadline - super::send::now_ms()).unwrap_or(0));
+    if left.is_zero() {
+        return true;
+    }
+    let at = jiff::Timestamp::from_millisecond(deadline)
+        .map(|t| t.strftime("%H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "waiting {} (until {at}) for {what}: their requests may still land until then, and concluding them absent sooner could send them twice",
+        super::progress::human(left)
+    );
+    let before = presses.count();
+    let sleep = tokio::time::sleep(left);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return true,
+            n = presses.next() => if n > before { return false },
+        }
+    }
+}
+
 /// The conversation phase, stopped by the first Ctrl-C and abandoned on the second.
 async fn conversations(
     client: &Client,
@@ -129,17 +213,27 @@ async fn conversations(
     stop: &AtomicBool,
     mut presses: Interrupts,
 ) -> ConversationOutcome {
-    let work = replies::post_all_with(
+    let work = replies::post_all_timed(
         client,
         journal,
         replies::DEFAULT_TICKETS_IN_PARALLEL,
         stop,
         send.fetcher.as_deref(),
+        send.reconcile_delay,
     );
     tokio::pin!(work);
     let before = presses.count();
+    let mut heartbeat = tokio::time::interval(super::send::HEARTBEAT);
     loop {
         tokio::select! {
+            _ = heartbeat.tick() => {
+                // Posts in flight keep their deadlines ahead of now; if the journal
+                // cannot say so, stop starting new ones.
+                let beat = journal.lock().map_err(|_| ()).and_then(|mut j| j.heartbeat().map_err(|_| ()));
+                if beat.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
             r = &mut work => break match r {
                 Ok(report) => ConversationOutcome::Posted(report),
                 Err(e) => ConversationOutcome::Failed(e),

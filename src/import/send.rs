@@ -27,7 +27,7 @@ use super::outgoing::{
     has_inline_images, prepare_outgoing,
 };
 use super::progress::{Progress, Snapshot};
-use super::reconcile::{Lookup, lookup_all};
+use super::reconcile::{Lookup, lookup_all, merge};
 use crate::attachments::MAX_REQUEST_BYTES;
 use crate::client::{Client, ClientError, FilePart, ItemResult, WriteOutcome};
 use crate::journal::{
@@ -36,6 +36,18 @@ use crate::journal::{
 
 /// Tickets per bulk create unless `--batch-size` says fewer.
 pub(crate) const BATCH_SIZE: usize = crate::happyfox::MAX_BULK_CREATE;
+
+/// Bytes of payload per bulk create: HappyFox takes 25 MB per request, and 80% of it
+/// leaves room for the JSON around the payloads and for the inline images' new URLs.
+pub(crate) const BULK_BYTES: u64 = crate::happyfox::MAX_REQUEST_BYTES / 5 * 4;
+
+/// How often the journal hears that this run's requests are still in flight.
+pub(crate) const HEARTBEAT: Duration = Duration::from_millis(500);
+/// What a lease adds to the request timeout: the heartbeats a busy run may miss.
+pub(crate) const LEASE_SLACK: Duration = Duration::from_secs(5);
+/// The extra time the client gives an upload of the largest request (25 MB at 256 KiB/s),
+/// so an upload's lease outlasts its timeout too.
+pub(crate) const UPLOAD_ALLOWANCE: Duration = Duration::from_secs(100);
 
 /// Knobs of the sender.
 #[derive(Debug, Clone)]
@@ -53,6 +65,10 @@ pub struct SendOptions {
     /// The agent who signs the private notes carrying a first message's attachments
     /// beyond the first 25 MB; without one, those files are reported as not sent.
     pub closing_staff: Option<u64>,
+    /// The client's longest wait for one answer: until then (plus `reconcile_delay`) a
+    /// request of a run that died may still land, so nothing it sent is concluded absent
+    /// before.
+    pub request_timeout: Duration,
 }
 
 impl Default for SendOptions {
@@ -63,6 +79,7 @@ impl Default for SendOptions {
             post_per_min: crate::happyfox::DEFAULT_POST_CEILING,
             fetcher: None,
             closing_staff: None,
+            request_timeout: crate::client::ClientOptions::default().request_timeout,
         }
     }
 }
@@ -132,6 +149,14 @@ pub struct SendReport {
     pub found: u64,
     /// Batches sent again after reconciliation found none of their members.
     pub resent: u64,
+    /// Batches of an earlier run left for later: their requests may still land, so
+    /// absence cannot be concluded yet (at the end of a run: none).
+    pub deferred: u64,
+    /// When the earliest deferred batch can be concluded (ms since the epoch).
+    pub deferred_until: Option<i64>,
+    /// Tickets the account already held, found by marker and recorded as created
+    /// before anything was sent (a new journal, `--adopt`, or a lost journal log).
+    pub adopted: u64,
     /// Files sent with ticket creates (attachments and inline images).
     pub attachments_sent: u64,
     /// Attachments left out of a created ticket; listed in `results`.
@@ -144,6 +169,8 @@ pub struct SendReport {
 pub(super) struct Member {
     pub(super) source_id: String,
     pub(super) payload: Value,
+    /// The stored payload's length, what it adds to a request.
+    pub(super) bytes: u64,
 }
 
 /// A finished HTTP task.
@@ -167,7 +194,28 @@ enum Done {
         batch: BatchId,
         members: Arc<Vec<Member>>,
         result: Result<Vec<Lookup>, ClientError>,
+        /// `Some(ready_at)` (ms since the epoch) when the search ran before the batch's
+        /// requests could have landed: it proves presence, never absence.
+        early: Option<i64>,
     },
+}
+
+impl SendReport {
+    /// Adds the counts of a later pass of the same run.
+    pub(crate) fn absorb(&mut self, later: SendReport) {
+        self.created += later.created;
+        self.failed += later.failed;
+        self.batches += later.batches;
+        self.unknown += later.unknown;
+        self.found += later.found;
+        self.resent += later.resent;
+        self.adopted += later.adopted;
+        self.attachments_sent += later.attachments_sent;
+        self.attachment_failures += later.attachment_failures;
+        self.deferred = later.deferred;
+        self.deferred_until = later.deferred_until;
+        self.stop = later.stop;
+    }
 }
 
 /// Sends every pending record (reconciling unknown batches first) until done, stopped or
@@ -190,6 +238,7 @@ pub async fn send_all(
         sending: 0,
         reconciling: 0,
         cursor: 0,
+        bulk_bytes: BULK_BYTES,
         exhausted: false,
         report: SendReport::default(),
         base: Snapshot::default(),
@@ -200,7 +249,7 @@ pub async fn send_all(
         sender.report.stop = Some(Stop::Journal(e));
         return sender.report;
     }
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if sender.report.stop.is_none()
@@ -253,7 +302,14 @@ pub async fn send_all(
                     interrupts = Interrupts::manual().1;
                 }
             }
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                if let Err(e) = sender.journal.heartbeat() {
+                    // Requests in flight would outlive the deadlines the journal holds.
+                    sender.tasks.abort_all();
+                    sender.report.stop = Some(Stop::Journal(e));
+                    break;
+                }
+            }
         }
         progress.update(&sender.snapshot());
     }
@@ -273,6 +329,8 @@ struct Sender<'a> {
     reconciling: u64,
     /// Last pending row taken; reset to 0 when records go back to pending.
     cursor: i64,
+    /// Payload bytes per bulk create; halved when HappyFox says a request was too large.
+    bulk_bytes: u64,
     exhausted: bool,
     report: SendReport,
     /// Counts at the start, from the journal.
@@ -294,14 +352,15 @@ impl Sender<'_> {
         for unknown in self.journal.unknown_batches()? {
             let mut members = Vec::with_capacity(unknown.source_ids.len());
             for source_id in unknown.source_ids {
-                let payload = match self.journal.payload(&source_id)? {
-                    Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-                    None => Value::Null,
-                };
-                members.push(Member { source_id, payload });
+                let text = self.journal.payload(&source_id)?.unwrap_or_default();
+                members.push(Member {
+                    source_id,
+                    payload: serde_json::from_str(&text).unwrap_or(Value::Null),
+                    bytes: text.len() as u64,
+                });
             }
             self.report.unknown += 1;
-            self.reconcile(unknown.batch, Arc::new(members));
+            self.reconcile(unknown.batch, Arc::new(members), Some(unknown.deadline));
         }
         Ok(())
     }
@@ -341,10 +400,25 @@ impl Sender<'_> {
             let mut members = Vec::with_capacity(rows.len());
             let mut broken = Vec::new();
             for row in rows {
+                let bytes = row.payload.len() as u64;
+                if bytes > crate::happyfox::MAX_REQUEST_BYTES {
+                    broken.push(RejectedRecord {
+                        source_id: row.source_id,
+                        file: String::new(),
+                        line: None,
+                        stage: "create".into(),
+                        error: format!(
+                            "its payload is {bytes} bytes, over the {} bytes HappyFox accepts per request; shorten its text or move content into attachments",
+                            crate::happyfox::MAX_REQUEST_BYTES
+                        ),
+                    });
+                    continue;
+                }
                 match serde_json::from_str::<Value>(&row.payload) {
                     Ok(payload) => members.push(Member {
                         source_id: row.source_id,
                         payload,
+                        bytes,
                     }),
                     Err(e) => broken.push(RejectedRecord {
                         source_id: row.source_id,
@@ -364,18 +438,38 @@ impl Sender<'_> {
                 .into_iter()
                 .partition(|m| has_attachments(&m.payload));
             for m in singles {
-                let batch = self.journal.begin_batch(&[m.source_id.as_str()])?;
+                let lease = self.journal.lease() + UPLOAD_ALLOWANCE;
+                let batch = self
+                    .journal
+                    .begin_batch_leased(&[m.source_id.as_str()], lease)?;
                 self.report.batches += 1;
                 self.send(batch, Arc::new(vec![m]));
             }
-            if members.is_empty() {
-                continue;
+            // Cut by size too: many large bodies must not make one request over the
+            // limit (HTTP 413 for all of them).
+            let mut chunk: Vec<Member> = Vec::new();
+            let mut bytes = 0;
+            for m in members {
+                if !chunk.is_empty() && bytes + m.bytes > self.bulk_bytes {
+                    self.begin_bulk(std::mem::take(&mut chunk))?;
+                    bytes = 0;
+                }
+                bytes += m.bytes;
+                chunk.push(m);
             }
-            let ids: Vec<&str> = members.iter().map(|m| m.source_id.as_str()).collect();
-            let batch = self.journal.begin_batch(&ids)?;
-            self.report.batches += 1;
-            self.send(batch, Arc::new(members));
+            if !chunk.is_empty() {
+                self.begin_bulk(chunk)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Journals a bulk create's intent and starts it.
+    fn begin_bulk(&mut self, members: Vec<Member>) -> Result<(), JournalError> {
+        let ids: Vec<&str> = members.iter().map(|m| m.source_id.as_str()).collect();
+        let batch = self.journal.begin_batch(&ids)?;
+        self.report.batches += 1;
+        self.send(batch, Arc::new(members));
         Ok(())
     }
 
@@ -498,18 +592,50 @@ impl Sender<'_> {
         Ok(())
     }
 
-    fn reconcile(&mut self, batch: BatchId, members: Arc<Vec<Member>>) {
+    /// Searches for the members of a batch whose outcome is unknown. `earlier` is the
+    /// deadline of a batch an earlier run sent: until it has passed (plus the search lag
+    /// allowance) its request may still land, so a search then can only find members,
+    /// and a batch not wholly found is deferred instead of waited for. A batch of this
+    /// run has had its answer (or timeout) already; it is searched after the lag allowance.
+    /// Before concluding a member absent the search is repeated after that allowance.
+    fn reconcile(&mut self, batch: BatchId, members: Arc<Vec<Member>>, earlier: Option<i64>) {
         let client = self.client.clone();
         let kind = self.kind.clone();
-        let delay = self.options.reconcile_delay;
+        let lag = self.options.reconcile_delay;
         self.reconciling += 1;
         self.tasks.spawn(async move {
-            tokio::time::sleep(delay).await;
-            let result = lookup_all(&client, &kind, &members).await;
+            if let Some(deadline) = earlier {
+                let ready_at = deadline + ms(lag);
+                if ready_at > now_ms() {
+                    let result = lookup_all(&client, &kind, &members).await;
+                    return Done::Reconciled {
+                        batch,
+                        members,
+                        result,
+                        early: Some(ready_at),
+                    };
+                }
+            } else {
+                tokio::time::sleep(lag).await;
+            }
+            let mut result = lookup_all(&client, &kind, &members).await;
+            let absent = |r: &Result<Vec<Lookup>, ClientError>| {
+                matches!(r, Ok(l) if l.iter().any(|x| matches!(x, Lookup::Absent)))
+            };
+            if !lag.is_zero() && absent(&result) {
+                // The account's search may lag behind creation: look again first.
+                tokio::time::sleep(lag).await;
+                let again = lookup_all(&client, &kind, &members).await;
+                result = match (result, again) {
+                    (Ok(first), Ok(second)) => Ok(merge(first, second)),
+                    (_, again) => again,
+                };
+            }
             Done::Reconciled {
                 batch,
                 members,
                 result,
+                early: None,
             }
         });
     }
@@ -533,7 +659,8 @@ impl Sender<'_> {
                 batch,
                 members,
                 result,
-            } => self.reconciled(batch, members, result),
+                early,
+            } => self.reconciled(batch, members, result, early),
         }
     }
 
@@ -579,11 +706,24 @@ impl Sender<'_> {
             // good as no answer: look them up.
             Ok(WriteOutcome::Items(_) | WriteOutcome::Done(_)) | Ok(WriteOutcome::Unknown(_)) => {
                 self.report.unknown += 1;
-                self.reconcile(batch, members);
+                self.reconcile(batch, members, None);
                 Ok(())
             }
+            Ok(WriteOutcome::Rejected(e)) if e.status == 413 && members.len() > 1 => {
+                // Too large as a whole, not a refusal of any member: send them again in
+                // requests half the size.
+                let bytes: u64 = members.iter().map(|m| m.bytes).sum();
+                self.bulk_bytes = (bytes / 2).max(1);
+                self.report.resent += 1;
+                self.not_sent(batch, &members)
+            }
             Ok(WriteOutcome::Rejected(e)) => {
-                let error = if members.len() == 1 {
+                let error = if e.status == 413 {
+                    format!(
+                        "HappyFox refused it as too large for one request (HTTP 413; its payload is {} bytes): shorten its text or attachments",
+                        members.iter().map(|m| m.bytes).sum::<u64>()
+                    )
+                } else if members.len() == 1 {
                     format!("HappyFox refused it: {e}")
                 } else {
                     format!("HappyFox refused the whole batch: {e}")
@@ -615,6 +755,7 @@ impl Sender<'_> {
         batch: BatchId,
         members: Arc<Vec<Member>>,
         result: Result<Vec<Lookup>, ClientError>,
+        early: Option<i64>,
     ) -> Result<(), JournalError> {
         self.reconciling -= 1;
         let lookups = match result {
@@ -625,6 +766,18 @@ impl Sender<'_> {
                 return Ok(());
             }
         };
+        if let Some(ready_at) = early
+            && !lookups.iter().all(|l| matches!(l, Lookup::Found(..)))
+        {
+            // Not all there yet, and what is missing may still land: decide later.
+            self.report.deferred += 1;
+            self.report.deferred_until = Some(
+                self.report
+                    .deferred_until
+                    .map_or(ready_at, |t| t.min(ready_at)),
+            );
+            return Ok(());
+        }
         if lookups.iter().all(|l| matches!(l, Lookup::Absent)) {
             if self.report.stop.is_some() {
                 return self.not_sent(batch, &members);
@@ -685,6 +838,15 @@ impl Sender<'_> {
             .collect();
         self.finish(batch, &outcomes)
     }
+}
+
+/// Milliseconds since the epoch, the journal's clock.
+pub(crate) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A single create's answer (the ticket detail) as the per-item answer of a batch of

@@ -241,11 +241,14 @@ async fn find_in_flight(
 ) -> Result<Vec<CreatedTicket>, UndoError> {
     let mut members = Vec::new();
     for source_id in journal.in_flight_records()? {
-        match journal
-            .payload(&source_id)?
-            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-        {
-            Some(payload) => members.push(Member { source_id, payload }),
+        let stored = journal.payload(&source_id)?;
+        let bytes = stored.as_ref().map_or(0, |p| p.len() as u64);
+        match stored.and_then(|p| serde_json::from_str::<Value>(&p).ok()) {
+            Some(payload) => members.push(Member {
+                source_id,
+                payload,
+                bytes,
+            }),
             None => report
                 .unknown
                 .push(format!("{source_id} (the journal holds no payload for it)")),

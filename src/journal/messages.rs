@@ -40,6 +40,9 @@ pub struct MessageRow {
     /// `pending`, or `sending` when an earlier attempt's outcome is unknown.
     pub state: String,
     pub attempts: i64,
+    /// For a message `sending`: until when (ms since the epoch) that attempt may still
+    /// land, so it must not be concluded absent before.
+    pub deadline: Option<i64>,
 }
 
 /// A created ticket with messages still to post, oldest first.
@@ -123,7 +126,8 @@ impl Journal {
         )?;
         let mut messages = self.conn.prepare_cached(
             "SELECT id, position, kind, coalesce(author, ''), coalesce(author_name, ''),
-                    coalesce(payload, '{}'), state, attempts
+                    coalesce(payload, '{}'), state, attempts,
+                    CASE WHEN state = 'sending' THEN coalesce(deadline, updated_at + ?2) END
              FROM messages WHERE ticket_source_id = ?1 AND state IN ('pending', 'sending')
              ORDER BY position",
         )?;
@@ -150,18 +154,22 @@ impl Journal {
                     .to_string()
             };
             let list = messages
-                .query_map([&source_id], |r| {
-                    Ok(MessageRow {
-                        id: r.get(0)?,
-                        position: r.get(1)?,
-                        kind: r.get(2)?,
-                        author: r.get(3)?,
-                        author_name: r.get(4)?,
-                        payload: r.get(5)?,
-                        state: r.get(6)?,
-                        attempts: r.get(7)?,
-                    })
-                })?
+                .query_map(
+                    params![&source_id, super::deadlines::ms(super::DEFAULT_LEASE)],
+                    |r| {
+                        Ok(MessageRow {
+                            id: r.get(0)?,
+                            position: r.get(1)?,
+                            kind: r.get(2)?,
+                            author: r.get(3)?,
+                            author_name: r.get(4)?,
+                            payload: r.get(5)?,
+                            state: r.get(6)?,
+                            attempts: r.get(7)?,
+                            deadline: r.get(8)?,
+                        })
+                    },
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             out.push(TicketConversation {
                 row,
@@ -177,12 +185,24 @@ impl Journal {
 
     /// Commits the intent to post a message, before the POST.
     pub(crate) fn begin_message(&mut self, id: i64) -> Result<(), JournalError> {
+        self.begin_message_leased(id, self.lease())
+    }
+
+    /// [`Journal::begin_message`] for a post that may land until `lease` after this run's
+    /// last heartbeat (longer for an upload).
+    pub(crate) fn begin_message_leased(
+        &mut self,
+        id: i64,
+        lease: std::time::Duration,
+    ) -> Result<(), JournalError> {
+        let lease = super::deadlines::ms(lease);
         self.conn
             .prepare_cached(
-                "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?2
+                "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?2,
+                    run = ?3, sent_at = ?2, lease = ?4, deadline = ?2 + ?4
                  WHERE id = ?1 AND state IN ('pending', 'sending')",
             )?
-            .execute(params![id, now_ms()])?;
+            .execute(params![id, now_ms(), self.run, lease])?;
         Ok(())
     }
 

@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
+mod deadlines;
 mod lock;
 mod messages;
 mod records;
@@ -50,6 +51,7 @@ mod run_info;
 mod schema;
 mod status;
 mod undo;
+pub(crate) use deadlines::DEFAULT_LEASE;
 pub use messages::NewMessage;
 pub use messages::{
     AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, TicketConversation,
@@ -63,6 +65,7 @@ pub use status::{BatchSummary, StateCounts, Summary};
 pub use undo::{CreatedTicket, UndoOutcome};
 
 use lock::lock_file;
+
 use schema::{APPLICATION_ID, migrate};
 
 /// Why the journal cannot be used or updated.
@@ -88,6 +91,10 @@ pub enum JournalError {
         "journal {path} is in use by another hfmigrate process; two imports on one journal would send tickets twice"
     )]
     Busy { path: String },
+    #[error(
+        "journal {path} was started by hfmigrate but its contents are gone: its write-ahead log ({path}-wal) was deleted, or the file was copied without it. Put that file back beside it, or use a new --journal path: a new journal first adopts the tickets the account already holds (found by their markers), so nothing is created twice"
+    )]
+    ContentsLost { path: String },
     #[error("record {source_id} is {state}, not pending; it cannot join a batch")]
     NotPending { source_id: String, state: String },
     #[error("no record with source id {source_id} in the journal")]
@@ -123,6 +130,15 @@ pub struct Journal {
     run: i64,
     changes: Vec<Change>,
     resumed: bool,
+    /// Set when the journal was left by a run that died and its write-ahead log is gone
+    /// (deleted, or the file copied alone): until when (ms since the epoch) that run's
+    /// requests may still land. What it did since its last checkpoint is unknown.
+    lost_log: Option<i64>,
+    /// How long after its last heartbeat a request of this run may still land
+    /// ([`Journal::set_lease`]).
+    lease_ms: i64,
+    /// When the write-ahead log was last folded into the file ([`Journal::heartbeat`]).
+    last_checkpoint: std::time::Instant,
     _lock: Option<File>,
 }
 
@@ -169,9 +185,13 @@ impl Journal {
         if !writable_dir {
             return Err(JournalError::ReadOnly { path: shown });
         }
-        let lock = lock_file(path)?;
+        let lock = lock_file(path, &shown)?;
+        // Through a symlink SQLite keeps its log beside the target; so does everything here.
+        let real = lock::real_path(path);
+        let log_present = wal_path(&real).metadata().is_ok_and(|m| m.len() > 0);
+        let empty = !exists || std::fs::metadata(&real).is_ok_and(|m| m.len() == 0);
         let conn = Connection::open_with_flags(
-            path,
+            &real,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -186,13 +206,27 @@ impl Journal {
             run: 0,
             changes: Vec::new(),
             resumed: false,
+            lost_log: None,
+            lease_ms: deadlines::ms(DEFAULT_LEASE),
+            last_checkpoint: std::time::Instant::now(),
             _lock: Some(lock),
         };
+        if empty {
+            // Marked as ours in the file itself before the write-ahead log holds
+            // anything, so a file whose log is lost says so instead of looking new.
+            journal
+                .conn
+                .pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(|e| open_error(&shown, e))?;
+        }
         journal.configure(true)?;
-        journal.check_version(true)?;
+        journal.check_version(true, empty)?;
         journal.resumed = journal.meta("target_url")?.is_some();
         if journal.resumed {
             journal.changes = journal.diff(info)?;
+            journal.lost_log = journal.log_lost(log_present)?;
+        } else if !empty {
+            return Err(JournalError::ContentsLost { path: shown });
         } else {
             journal.store_info(info, true)?;
         }
@@ -226,10 +260,16 @@ impl Journal {
             run: 0,
             changes: Vec::new(),
             resumed: true,
+            lost_log: None,
+            lease_ms: deadlines::ms(DEFAULT_LEASE),
+            last_checkpoint: std::time::Instant::now(),
             _lock: None,
         };
         journal.configure(false)?;
-        journal.check_version(false)?;
+        journal.check_version(false, false)?;
+        if journal.meta("target_url")?.is_none() {
+            return Err(JournalError::ContentsLost { path: shown });
+        }
         Ok(journal)
     }
 
@@ -269,7 +309,9 @@ impl Journal {
         Ok(())
     }
 
-    fn check_version(&mut self, write: bool) -> Result<(), JournalError> {
+    /// `created` is true when this open created the file (so an empty journal is new,
+    /// not one whose contents were lost).
+    fn check_version(&mut self, write: bool, created: bool) -> Result<(), JournalError> {
         let shown = self.path.display().to_string();
         let version: i64 = self
             .conn
@@ -287,8 +329,13 @@ impl Journal {
                 supported: SCHEMA_VERSION,
             });
         }
-        if (version == 0 && tables > 0) || (version > 0 && app != APPLICATION_ID) {
+        if (version == 0 && tables > 0 && app != APPLICATION_ID)
+            || (version > 0 && app != APPLICATION_ID)
+        {
             return Err(JournalError::NotAJournal { path: shown });
+        }
+        if app == APPLICATION_ID && !created && (tables == 0 || version == 0) {
+            return Err(JournalError::ContentsLost { path: shown });
         }
         if version == SCHEMA_VERSION {
             return Ok(());
@@ -319,6 +366,30 @@ impl Journal {
         self.resumed
     }
 
+    /// When the run before this one died and its write-ahead log is gone: until when
+    /// (ms since the epoch) its requests may still land. Whatever it did after its last
+    /// checkpoint is unknown: tickets it created look pending, messages it posted look
+    /// unposted.
+    pub fn lost_log(&self) -> Option<i64> {
+        self.lost_log
+    }
+
+    /// Whether the last run's end is missing and so is the log that would hold it. Only
+    /// journals whose writer checkpoints (and notes `alive_until`) can say.
+    fn log_lost(&self, log_present: bool) -> Result<Option<i64>, JournalError> {
+        if log_present {
+            return Ok(None);
+        }
+        let Some(alive_until) = self.meta("alive_until")? else {
+            return Ok(None);
+        };
+        let last: Option<i64> = self
+            .conn
+            .query_row("SELECT max(id) FROM runs", [], |r| r.get(0))?;
+        let closed = self.meta("closed")?.and_then(|c| c.parse::<i64>().ok());
+        Ok((last.is_some() && last != closed).then(|| alive_until.parse().unwrap_or(0)))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -345,6 +416,26 @@ impl Journal {
         )?;
         Ok(())
     }
+}
+
+impl Drop for Journal {
+    /// A journal closed by its process (not killed) says so: with its log folded in on
+    /// close, a missing log is then no loss.
+    fn drop(&mut self) {
+        if self._lock.is_some() {
+            let _ = self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('closed', ?1)",
+                [self.run.to_string()],
+            );
+        }
+    }
+}
+
+/// The write-ahead log beside a journal.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 fn open_error(path: &str, e: rusqlite::Error) -> JournalError {
@@ -406,6 +497,58 @@ mod tests {
         assert!(matches!(e, JournalError::Busy { .. }), "{e}");
         // Readers are welcome.
         Journal::open_read_only(&path).unwrap().summary().unwrap();
+    }
+
+    #[test]
+    fn a_journal_whose_log_was_lost_before_any_checkpoint_is_refused_not_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.db");
+        let copy = dir.path().join("copy.db");
+        let j = Journal::open(&path, &info()).unwrap();
+        // Everything so far is in the log; the file alone only says it is ours.
+        std::fs::copy(&path, &copy).unwrap();
+        drop(j);
+        let e = Journal::open(&copy, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::ContentsLost { .. }), "{e}");
+        assert!(e.to_string().contains("new --journal path"), "{e}");
+        // `status` says the same, never "run the import once".
+        let e = Journal::open_read_only(&copy).unwrap_err();
+        assert!(matches!(e, JournalError::ContentsLost { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_run_that_died_without_its_log_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.db");
+        let copy = dir.path().join("copy.db");
+        let mut j = Journal::open(&path, &info()).unwrap();
+        j.checkpoint().unwrap();
+        std::fs::copy(&path, &copy).unwrap();
+        drop(j);
+        // Closed by its process: nothing lost.
+        assert_eq!(Journal::open(&path, &info()).unwrap().lost_log(), None);
+        // The copy was taken while that run was alive: its end is missing.
+        let lost = Journal::open(&copy, &info()).unwrap().lost_log();
+        assert!(lost.is_some_and(|t| t > now_ms()), "{lost:?}");
+    }
+
+    #[test]
+    fn a_symlink_to_a_journal_in_use_is_refused_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.db");
+        let other = dir.path().join("elsewhere");
+        std::fs::create_dir(&other).unwrap();
+        let link = other.join("link.db");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        // The link is opened first (the journal does not exist yet), then the file.
+        let _j = Journal::open(&link, &info()).unwrap();
+        let e = Journal::open(&path, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::Busy { .. }), "{e}");
+        drop(_j);
+        let _j = Journal::open(&path, &info()).unwrap();
+        let e = Journal::open(&link, &info()).unwrap_err();
+        assert!(matches!(e, JournalError::Busy { .. }), "{e}");
+        assert!(e.to_string().contains("link.db"), "named as given: {e}");
     }
 
     #[test]

@@ -11,6 +11,13 @@ use serde::Serialize;
 
 use super::{BatchId, Journal, JournalError, fingerprint_bytes, now_ms};
 
+/// A ticket that failed takes its conversation with it: its messages can never be posted,
+/// so they are failed with the ticket's error (listed in `results`; `--retry-failed`
+/// puts both back) rather than left pending for ever.
+const ORPHAN_MESSAGES: &str = "UPDATE messages SET state = 'failed', updated_at = ?3,
+        last_error = 'not posted: its ticket was not created (' || ?2 || ')'
+     WHERE ticket_source_id = ?1 AND state = 'pending'";
+
 /// A valid record to create, as rendered from the source.
 #[derive(Debug, Clone)]
 pub struct PendingRecord {
@@ -84,6 +91,9 @@ impl ItemOutcome {
 pub struct UnknownBatch {
     pub batch: BatchId,
     pub source_ids: Vec<String>,
+    /// Until when (ms since the epoch) its request may still land: no member may be
+    /// concluded absent before.
+    pub deadline: i64,
 }
 
 impl Journal {
@@ -185,6 +195,7 @@ impl Journal {
                     payload_hash = NULL, updated_at = excluded.updated_at
                  WHERE records.state IN ('pending', 'failed')",
             )?;
+            let mut orphaned = tx.prepare_cached(ORPHAN_MESSAGES)?;
             let mut drop_payload = tx.prepare_cached(
                 "DELETE FROM payloads WHERE record_id =
                     (SELECT id FROM records WHERE source_id = ?1 AND payload_hash IS NULL)",
@@ -195,6 +206,7 @@ impl Journal {
                     upsert.execute(params![r.source_id, r.file, line, r.stage, r.error, now])?;
                 if n > 0 {
                     drop_payload.execute([&r.source_id])?;
+                    orphaned.execute(params![r.source_id, r.error, now])?;
                 }
                 changed += n as u64;
             }
@@ -230,14 +242,26 @@ impl Journal {
         &mut self,
         source_ids: &[S],
     ) -> Result<BatchId, JournalError> {
+        self.begin_batch_leased(source_ids, self.lease())
+    }
+
+    /// [`Journal::begin_batch`] for a request that may take longer than most (an upload):
+    /// it may land until `lease` after this run's last heartbeat.
+    pub(crate) fn begin_batch_leased<S: AsRef<str>>(
+        &mut self,
+        source_ids: &[S],
+        lease: std::time::Duration,
+    ) -> Result<BatchId, JournalError> {
         let now = now_ms();
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let tx = self.conn.transaction()?;
         let batch;
         {
             tx.prepare_cached(
-                "INSERT INTO batches (run, state, members, created_at, sent_at) VALUES (?1, 'sending', ?2, ?3, ?3)",
+                "INSERT INTO batches (run, state, members, created_at, sent_at, lease, deadline)
+                 VALUES (?1, 'sending', ?2, ?3, ?3, ?4, ?3 + ?4)",
             )?
-            .execute(params![self.run, source_ids.len() as i64, now])?;
+            .execute(params![self.run, source_ids.len() as i64, now, lease])?;
             batch = tx.last_insert_rowid();
             let mut claim = tx.prepare_cached(
                 "UPDATE records SET state = 'sending', batch = ?1, attempts = attempts + 1, updated_at = ?2
@@ -270,9 +294,11 @@ impl Journal {
     pub(crate) fn resend_batch(&mut self, batch: BatchId) -> Result<(), JournalError> {
         self.conn
             .prepare_cached(
-                "UPDATE batches SET attempts = attempts + 1, sent_at = ?2 WHERE id = ?1",
+                "UPDATE batches SET attempts = attempts + 1, sent_at = ?2, run = ?3,
+                    deadline = ?2 + coalesce(lease, ?4)
+                 WHERE id = ?1",
             )?
-            .execute(params![batch.0, now_ms()])?;
+            .execute(params![batch.0, now_ms(), self.run, self.lease_ms])?;
         Ok(())
     }
 
@@ -299,6 +325,7 @@ impl Journal {
                 "UPDATE records SET state = 'pending', updated_at = ?3
                  WHERE source_id = ?1 AND batch = ?2 AND state = 'sending'",
             )?;
+            let mut orphaned = tx.prepare_cached(ORPHAN_MESSAGES)?;
             for o in outcomes {
                 let n = match o {
                     ItemOutcome::Created {
@@ -316,7 +343,11 @@ impl Journal {
                         source_id,
                         stage,
                         error,
-                    } => failed.execute(params![source_id, batch.0, stage, error, now])?,
+                    } => {
+                        let n = failed.execute(params![source_id, batch.0, stage, error, now])?;
+                        orphaned.execute(params![source_id, error, now])?;
+                        n
+                    }
                     ItemOutcome::NotSent { source_id } => {
                         not_sent.execute(params![source_id, batch.0, now])?
                     }
@@ -350,25 +381,80 @@ impl Journal {
     /// sending anything else.
     pub fn unknown_batches(&self) -> Result<Vec<UnknownBatch>, JournalError> {
         let mut batches = self.conn.prepare_cached(
-            "SELECT id FROM batches WHERE state = 'sending' AND run <> ?1 ORDER BY id",
+            "SELECT id, coalesce(deadline, coalesce(sent_at, created_at) + ?2) FROM batches
+             WHERE state = 'sending' AND run <> ?1 ORDER BY id",
         )?;
         let ids = batches
-            .query_map([self.run], |r| r.get::<_, i64>(0))?
+            .query_map(
+                params![self.run, super::deadlines::ms(super::DEFAULT_LEASE)],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut members = self.conn.prepare_cached(
             "SELECT source_id FROM records WHERE batch = ?1 AND state = 'sending' ORDER BY id",
         )?;
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
+        for (id, deadline) in ids {
             let source_ids = members
                 .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()?;
             out.push(UnknownBatch {
                 batch: BatchId(id),
                 source_ids,
+                deadline,
             });
         }
         Ok(out)
+    }
+
+    /// Records pending here that the account already holds (found by their markers):
+    /// created, with their HappyFox ids. Their messages may have been posted too, so each
+    /// is read back before it is posted (left `sending`, not before `not_before`, ms since
+    /// the epoch). Returns how many records were adopted; records not pending are left.
+    pub(crate) fn adopt(
+        &mut self,
+        found: &[(String, u64, String)],
+        not_before: i64,
+    ) -> Result<u64, JournalError> {
+        let now = now_ms();
+        let mut adopted = 0;
+        let tx = self.conn.transaction()?;
+        {
+            let mut record = tx.prepare_cached(
+                "UPDATE records SET state = 'created', happyfox_id = ?2, display_id = ?3,
+                    stage = NULL, last_error = NULL, updated_at = ?4
+                 WHERE source_id = ?1 AND state = 'pending'",
+            )?;
+            let mut messages = tx.prepare_cached(
+                "UPDATE messages SET state = 'sending', run = NULL, deadline = ?2, updated_at = ?3
+                 WHERE ticket_source_id = ?1 AND state = 'pending'",
+            )?;
+            for (source_id, id, display) in found {
+                let id = i64::try_from(*id).unwrap_or(i64::MAX);
+                if record.execute(params![source_id, id, display, now])? > 0 {
+                    messages.execute(params![source_id, not_before, now])?;
+                    adopted += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(adopted)
+    }
+
+    /// After a lost log: every pending message may have been posted by the run whose
+    /// record of it is gone, so each is read back before it is posted.
+    pub(crate) fn suspect_pending_messages(
+        &mut self,
+        not_before: i64,
+    ) -> Result<u64, JournalError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'sending', run = NULL, deadline = ?1, updated_at = ?2
+                 WHERE state = 'pending'",
+            )?
+            .execute(params![not_before, now_ms()])?;
+        Ok(n as u64)
     }
 
     /// `--retry-failed`: failed records that have a payload go back to pending. Returns how

@@ -184,7 +184,7 @@ impl Journal {
             }
             tx.execute("DELETE FROM inputs", [])?;
             let mut input = tx.prepare_cached(
-                "INSERT INTO inputs (path, size, mtime, digest) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO inputs (path, size, mtime, digest) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for i in &info.inputs {
                 input.execute(params![

@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema this build writes. Bump it and add a step to `migrate` when tables change.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 /// Marks the file as ours (`hfmj`), so a random SQLite file is not mistaken for a journal.
 pub(super) const APPLICATION_ID: i64 = 0x6866_6d6a;
 
@@ -104,6 +104,21 @@ CREATE TABLE attachment_failures (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: when each write may still land. A request put on the wire by a run that
+/// then died can reach HappyFox until its client-side deadline (the request timeout) has
+/// passed, so a later run must not conclude "not created" before `deadline`. The running
+/// process keeps pushing `deadline` to `now + lease` for its own requests in flight
+/// ([`super::Journal::heartbeat`]), which covers time spent waiting for a pacing token or
+/// retrying. `messages.run` says whose heartbeat a message's deadline follows.
+const SCHEMA_V3: &str = "
+ALTER TABLE batches ADD COLUMN deadline INTEGER;
+ALTER TABLE batches ADD COLUMN lease INTEGER;
+ALTER TABLE messages ADD COLUMN run INTEGER;
+ALTER TABLE messages ADD COLUMN sent_at INTEGER;
+ALTER TABLE messages ADD COLUMN deadline INTEGER;
+ALTER TABLE messages ADD COLUMN lease INTEGER;
+";
+
 /// Brings a journal of an older version up to [`SCHEMA_VERSION`], one step per version,
 /// inside the caller's transaction.
 pub(super) fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
@@ -112,6 +127,9 @@ pub(super) fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
     }
     if from < 2 {
         conn.execute_batch(SCHEMA_V2)?;
+    }
+    if from < 3 {
+        conn.execute_batch(SCHEMA_V3)?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;

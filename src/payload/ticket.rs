@@ -125,6 +125,16 @@ impl Run<'_, '_> {
                 &body_field.name,
                 "the first message is empty",
             ));
+        } else if body.len() as u64 > crate::happyfox::MAX_REQUEST_BYTES {
+            // Alone over what one request may carry: no create could ever take it.
+            self.problems.push(Problem::error(
+                ProblemKind::Oversized,
+                &body_field.name,
+                format!(
+                    "the first message is {:.1} MB; HappyFox accepts at most 25 MB per request, so the ticket cannot be created: shorten it or move content into attachments",
+                    body.len() as f64 / (1024.0 * 1024.0)
+                ),
+            ));
         } else if body.len() > MAX_BODY_BYTES {
             self.problems.push(Problem::warning(
                 ProblemKind::Oversized,

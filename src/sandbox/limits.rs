@@ -173,6 +173,9 @@ impl RateLimiter {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Faults {
     pub latency: Option<Latency>,
+    /// Added to every write on top of `latency`, before it is stored: a server slow to
+    /// commit, whose writes can land after the client that sent them died or gave up.
+    pub write_latency: Option<Latency>,
     /// Share of API calls answered 500 before anything is stored.
     pub fail_rate: f64,
     /// Share of successful writes whose connection is closed without a response after the
@@ -207,8 +210,8 @@ impl FaultDice {
         FaultDice { faults, rng }
     }
 
-    pub(crate) fn draw(&mut self, is_write: bool) -> Draw {
-        let delay = match self.faults.latency {
+    fn pick(&mut self, latency: Option<Latency>) -> Option<Duration> {
+        match latency {
             None => None,
             Some(Latency::Fixed(d)) => Some(d),
             Some(Latency::Range(lo, hi)) => {
@@ -217,7 +220,14 @@ impl FaultDice {
                     .random_range(lo.as_nanos() as u64..=hi.as_nanos() as u64);
                 Some(Duration::from_nanos(nanos))
             }
-        };
+        }
+    }
+
+    pub(crate) fn draw(&mut self, is_write: bool) -> Draw {
+        let mut delay = self.pick(self.faults.latency);
+        if is_write && let Some(extra) = self.pick(self.faults.write_latency) {
+            delay = Some(delay.unwrap_or_default() + extra);
+        }
         let fail = self.faults.fail_rate > 0.0 && self.rng.random_bool(self.faults.fail_rate);
         let drop = is_write
             && !fail
@@ -333,6 +343,7 @@ mod tests {
             fail_rate: 0.3,
             drop_rate: 0.3,
             seed: Some(7),
+            ..Faults::default()
         };
         let mut a = FaultDice::new(faults.clone());
         let mut b = FaultDice::new(faults);

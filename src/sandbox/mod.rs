@@ -387,6 +387,7 @@ pub(crate) fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
         fail_rate: args.fail_rate,
         drop_rate: args.drop_rate,
         seed: args.seed,
+        ..Faults::default()
     };
     config.state_file = args.state;
     config.reject_overlaps = args.reject_overlaps;

@@ -15,7 +15,7 @@ use crate::support::{CODE, Hfmigrate, KEY, root, sample_schema, start_sandbox as
 /// The generic-CSV sample repeated `copies` times with distinct ticket ids, so a run has
 /// enough batches for faults and kills to land in; each copy keeps its conversation
 /// (comments.csv repeated with the same ids), so kills land mid-conversation too.
-fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
+pub(crate) fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
     let src = root().join("samples/generic-csv");
     let out = dir.join("export");
     std::fs::create_dir_all(&out).unwrap();
@@ -40,17 +40,17 @@ fn replicated_csv(dir: &Path, copies: usize) -> PathBuf {
 }
 
 /// One run of the built binary, as a user would start it.
-struct Run<'a> {
-    url: &'a str,
-    journal: &'a Path,
-    mapping: &'a str,
-    input: &'a Path,
-    extra: Vec<String>,
-    key: &'a str,
+pub(crate) struct Run<'a> {
+    pub url: &'a str,
+    pub journal: &'a Path,
+    pub mapping: &'a str,
+    pub input: &'a Path,
+    pub extra: Vec<String>,
+    pub key: &'a str,
 }
 
 impl Run<'_> {
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = Hfmigrate::new(["import", "--yes", "--mapping", self.mapping, "--input"])
             .env("HAPPYFOX_API_KEY", self.key)
             .env("HAPPYFOX_AUTH_CODE", CODE)
@@ -71,6 +71,10 @@ impl Run<'_> {
                 "60000",
                 "--reconcile-delay",
                 "0s",
+                // A killed run's requests may land until their timeout: a restart waits
+                // that long before concluding any absent, so tests keep it short.
+                "--request-timeout",
+                "5s",
                 "--progress-every",
                 "1s",
             ])
@@ -78,7 +82,7 @@ impl Run<'_> {
         cmd
     }
 
-    async fn output(&self) -> Output {
+    pub(crate) async fn output(&self) -> Output {
         let mut cmd = self.command();
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
@@ -86,7 +90,7 @@ impl Run<'_> {
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         o.status.code(),
@@ -95,7 +99,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn client(sb: &RunningSandbox) -> Client {
+pub(crate) fn client(sb: &RunningSandbox) -> Client {
     let options = ClientOptions {
         post_per_min: 60_000,
         get_per_min: 60_000,
@@ -110,7 +114,7 @@ fn client(sb: &RunningSandbox) -> Client {
 }
 
 /// Searches the sandbox for one marker; returns the ids of tickets carrying it exactly.
-async fn tickets_with_marker(c: &Client, marker: String) -> Vec<u64> {
+pub(crate) async fn tickets_with_marker(c: &Client, marker: String) -> Vec<u64> {
     let q = format!("\"Source ID\":\"{marker}\"");
     let answer = c
         .get_json("tickets/", &[("status", "_all"), ("q", &q), ("size", "50")])
@@ -131,7 +135,12 @@ async fn tickets_with_marker(c: &Client, marker: String) -> Vec<u64> {
 
 /// Every created record of the journal is exactly one ticket in the sandbox, found by its
 /// marker with the id the journal recorded, and the sandbox holds nothing else.
-async fn assert_exactly_once(sb: &RunningSandbox, journal: &Path, dir: &Path, valid: u64) {
+pub(crate) async fn assert_exactly_once(
+    sb: &RunningSandbox,
+    journal: &Path,
+    dir: &Path,
+    valid: u64,
+) {
     let j = Journal::open_read_only(journal).unwrap();
     let s = j.summary().unwrap();
     assert_eq!(s.records.created, valid, "{s:?}");
@@ -200,7 +209,7 @@ async fn assert_exactly_once(sb: &RunningSandbox, journal: &Path, dir: &Path, va
 }
 
 /// Valid records of an export, counted in-process by the same pipeline the import uses.
-fn valid_records(mapping: &str, input: &Path) -> u64 {
+pub(crate) fn valid_records(mapping: &str, input: &Path) -> u64 {
     let schema = std::sync::Arc::new(sample_schema());
     let plan = hfmigrate::mapping::load(&root().join(mapping), Some(schema.clone())).unwrap();
     let mut valid = 0;
@@ -318,7 +327,15 @@ async fn faults_end_with_exactly_one_ticket_per_valid_record() {
         .to_owned();
     let payload: serde_json::Value =
         serde_json::from_str(&j.payload(&first).unwrap().unwrap()).unwrap();
-    client(&sb).post_json("tickets/", &payload).await.unwrap();
+    // The sandbox still injects faults: post until the duplicate is stored (bounded).
+    let before = sb.stats().tickets;
+    for _ in 0..20 {
+        let _ = client(&sb).post_json("tickets/", &payload).await;
+        if sb.stats().tickets > before {
+            break;
+        }
+    }
+    assert_eq!(sb.stats().tickets, before + 1, "the duplicate was stored");
     let o = tokio::task::spawn_blocking(verify).await.unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
@@ -714,4 +731,117 @@ async fn ctrl_c_waits_for_requests_in_flight_and_exits_4() {
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(sb.stats().tickets, 22);
+}
+
+/// Issue 9 item 2: two side files reading the same file, keyed differently, are one
+/// input to the journal (it failed with `UNIQUE constraint failed: inputs.path`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_side_files_may_read_the_same_file() {
+    let sb = start(crate::support::unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = std::fs::read_to_string(root().join("mappings/generic-csv.yaml")).unwrap();
+    let twice = mapping.replacen(
+        "  side:\n",
+        "  side:\n    authors: { file: comments.csv, key: Author Email, optional: true }\n",
+        1,
+    );
+    assert_ne!(twice, mapping);
+    let path = dir.path().join("twice.yaml");
+    std::fs::write(&path, twice).unwrap();
+    let input = root().join("samples/generic-csv");
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: path.to_str().unwrap(),
+        input: &input,
+        extra: vec![],
+        key: KEY,
+    };
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let valid = valid_count(&o);
+    assert!(valid > 0, "{}", text(&o));
+    assert_eq!(sb.stats().tickets, valid);
+    // And a re-run sees the same inputs: nothing changed, nothing read again.
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("not read again"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Issue 11 item 3: bulk creates are cut by size too. Four 8 MB bodies made one 33 MB
+/// request, refused with HTTP 413 for all four; now every request stays under 25 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_split_across_bulk_creates_under_the_request_limit() {
+    let sb = start(crate::support::unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = big_bodies(dir.path(), 4, 8 * 1024 * 1024);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: "mappings/generic-csv.yaml",
+        input: &export,
+        extra: vec![],
+        key: KEY,
+    };
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stats = sb.stats();
+    assert_eq!(stats.tickets, 4, "{stats:?}");
+    let posts = &stats.requests["POST tickets/"];
+    assert!(!posts.contains_key("413"), "{posts:?}");
+    assert!(posts.values().sum::<u64>() >= 2, "{posts:?}");
+}
+
+/// A generic-CSV export of `n` tickets whose descriptions are `bytes` long.
+fn big_bodies(dir: &Path, n: usize, bytes: usize) -> PathBuf {
+    let export = dir.join("export");
+    std::fs::create_dir(&export).unwrap();
+    let sample = root().join("samples/generic-csv/tickets.csv");
+    let mut reader = csv::Reader::from_path(sample).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let first = reader.records().next().unwrap().unwrap();
+    let mut writer = csv::Writer::from_path(export.join("tickets.csv")).unwrap();
+    writer.write_record(&headers).unwrap();
+    let line = "All work and no play makes a long ticket. ";
+    let body = line.repeat(bytes / line.len() + 1);
+    for k in 1..=n {
+        let mut row: Vec<String> = first.iter().map(str::to_owned).collect();
+        row[0] = format!("BIG-{k}");
+        row[2] = body.clone();
+        writer.write_record(&row).unwrap();
+    }
+    writer.flush().unwrap();
+    export
+}
+
+/// Issue 11 item 3: a first message that alone exceeds 25 MB can never be created; the
+/// dry run says so (it called a 100 MB body valid).
+#[test]
+fn the_dry_run_rejects_a_body_over_the_request_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = big_bodies(dir.path(), 1, 26 * 1024 * 1024);
+    let o = Hfmigrate::new([
+        "dry-run",
+        "--mapping",
+        "mappings/generic-csv.yaml",
+        "--schema",
+        "samples/happyfox-schema.json",
+        "--input",
+    ])
+    .command()
+    .arg(&export)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("at most 25 MB per request"),
+        "{}",
+        text(&o)
+    );
 }

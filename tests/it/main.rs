@@ -10,6 +10,7 @@ mod journal;
 mod mapping_tests;
 mod preflight;
 mod readme;
+mod reliability;
 mod replies;
 mod sandbox;
 mod support;

@@ -160,15 +160,26 @@ pub(crate) async fn handle(
     let endpoint = route(req.uri().path());
     let method = req.method().clone();
     let label = format!("{} {}", method, endpoint.label());
-    let (response, dropped) = dispatch(&shared, &endpoint, req).await;
-    let status = if dropped {
-        conn.0.store(true, Ordering::Release);
-        "dropped".to_string()
-    } else {
-        response.status().as_u16().to_string()
-    };
-    lock(&shared.stats).count(&label, &status);
-    response
+    // A real server finishes a request whose client went away (a killed importer's
+    // create still lands); hyper drops the handler with the connection, so the work runs
+    // on a task of its own.
+    let work = tokio::spawn(async move {
+        let (response, dropped) = dispatch(&shared, &endpoint, req).await;
+        let status = if dropped {
+            conn.0.store(true, Ordering::Release);
+            "dropped".to_string()
+        } else {
+            response.status().as_u16().to_string()
+        };
+        lock(&shared.stats).count(&label, &status);
+        response
+    });
+    work.await.unwrap_or_else(|_| {
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error (sandbox handler panicked)",
+        )
+    })
 }
 
 /// Applies the checks in the order the module header gives; the flag is whether to drop
