@@ -15,7 +15,8 @@ use super::validate::CfValue;
 /// Seconds since the Unix epoch, UTC.
 pub(crate) type Seconds = i64;
 
-/// The account's mutable data. Ids are never reused, even after a reset of tickets.
+/// The account's mutable data. Ids are never reused while the account lives; a reset
+/// starts a new account, numbered from 1 again.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(crate) struct Store {
     pub last_ticket_id: u64,
@@ -387,14 +388,11 @@ impl Store {
         self.last_attachment_id
     }
 
-    /// Forgets all tickets and contacts (`POST /_sandbox/reset`); ids keep counting so that
-    /// a client holding an old id never finds someone else's ticket under it.
+    /// Forgets all tickets and contacts and starts ids at 1 again (`POST /_sandbox/reset`):
+    /// the account is as new, so a rehearsal (or README's `curl` of ticket 1) after a reset
+    /// sees the same ids as after a fresh start.
     pub fn clear(&mut self) {
-        self.tickets.clear();
-        self.contacts.clear();
-        self.by_email.clear();
-        self.update_count = 0;
-        self.deleted_tickets = 0;
+        *self = Store::default();
     }
 }
 
