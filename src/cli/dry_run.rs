@@ -62,11 +62,74 @@ pub(super) fn dry_run(args: DryRunArgs) -> Result<Exit, Failure> {
         }
         Err(e) => return Err(Failure::of(e)),
     };
-    let text = crate::report::render_text(&summary, args.report.as_deref());
+    let exit = Exit::done_unless(!summary.all_valid());
+    let text = if args.json {
+        json_summary(&summary, args.report.as_deref(), exit) + "\n"
+    } else {
+        crate::report::render_text(&summary, args.report.as_deref())
+    };
     let mut out = std::io::stdout().lock();
     if out.write_all(text.as_bytes()).is_err() {
         // A closed pipe (`| head`) is not an error worth a message.
-        return Ok(Exit::done_unless(!summary.all_valid()));
+        return Ok(exit);
     }
-    Ok(Exit::done_unless(!summary.all_valid()))
+    Ok(exit)
+}
+
+/// The `--json` shape of a dry run (docs/json-output.md): the same counts as the text,
+/// in the same words.
+fn json_summary(
+    s: &crate::report::Summary,
+    report: Option<&std::path::Path>,
+    exit: Exit,
+) -> String {
+    let c = &s.counts;
+    let a = &s.api;
+    let problems: Vec<_> = s
+        .problems
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "kind": g.kind,
+                "title": g.title,
+                "count": g.count,
+                "examples": g.examples,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": super::JSON_VERSION,
+        "command": "dry-run",
+        "exit": exit.code(),
+        "mapping": s.mapping,
+        "inputs": s.inputs,
+        "schema": s.schema,
+        "records": {
+            "read": c.read,
+            "valid": c.valid,
+            "rejected": c.rejected,
+            "skipped": c.skipped,
+            "valid_with_warnings": c.with_warnings,
+        },
+        "problems": problems,
+        "requests": {
+            "bulk_creates": a.bulk_creates,
+            "single_creates": a.single_creates,
+            "conversation_posts": a.conversation_posts,
+            "final_state_posts": a.final_state_posts,
+            "attachment_extra_posts": a.attachment_extra_posts,
+            "posts": a.total_posts,
+            "gets_at_most": a.gets,
+            "post_ceiling_per_min": a.post_ceiling_per_min,
+            "estimated_seconds": a.estimated_seconds,
+        },
+        "attachments": {
+            "files": a.attachments,
+            "bytes": a.attachment_bytes,
+            "oversize": a.oversize_attachments,
+        },
+        "report_dir": report.map(|p| p.display().to_string()),
+        "seconds": s.seconds,
+    })
+    .to_string()
 }

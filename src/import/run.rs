@@ -101,7 +101,9 @@ pub async fn run(
     let mut interrupted_conversations = false;
     let conversation = if tickets.stop.is_none() {
         let stop = AtomicBool::new(false);
-        let outcome = conversations(client, &journal, send, &stop, interrupts).await;
+        let outcome = conversations(client, &journal, send, &stop, interrupts, progress).await;
+        progress.poll_conversations(&journal, client);
+        progress.finish();
         interrupted_conversations = stop.load(Ordering::SeqCst);
         outcome
     } else {
@@ -128,6 +130,7 @@ async fn conversations(
     send: &SendOptions,
     stop: &AtomicBool,
     mut presses: Interrupts,
+    progress: &mut Progress,
 ) -> ConversationOutcome {
     let work = replies::post_all_with(
         client,
@@ -138,6 +141,8 @@ async fn conversations(
     );
     tokio::pin!(work);
     let before = presses.count();
+    let mut tick = tokio::time::interval(super::progress::CONVERSATION_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             r = &mut work => break match r {
@@ -147,9 +152,12 @@ async fn conversations(
             n = presses.next() => {
                 stop.store(true, Ordering::SeqCst);
                 if n > before + 1 {
+                    progress.println("abandoning the messages in flight; the next run reconciles them");
                     break ConversationOutcome::Abandoned;
                 }
+                progress.println("stopping: finishing the messages in flight (Ctrl-C again to abandon them; the next run reconciles them)");
             }
+            _ = tick.tick() => progress.poll_conversations(journal, client),
         }
     }
 }

@@ -125,7 +125,10 @@ pub enum Stop {
 pub struct SendReport {
     pub created: u64,
     pub failed: u64,
+    /// Create requests: bulk creates and single (multipart) creates.
     pub batches: u64,
+    /// Of `batches`, the single creates of tickets with attachments.
+    pub single_creates: u64,
     /// Batches whose answer was lost (or that an earlier run left `sending`).
     pub unknown: u64,
     /// Members found in HappyFox by reconciliation.
@@ -366,6 +369,7 @@ impl Sender<'_> {
             for m in singles {
                 let batch = self.journal.begin_batch(&[m.source_id.as_str()])?;
                 self.report.batches += 1;
+                self.report.single_creates += 1;
                 self.send(batch, Arc::new(vec![m]));
             }
             if members.is_empty() {
