@@ -209,6 +209,9 @@ pub(crate) struct DryRunArgs {
     /// Print the summary as JSON (docs/json-output.md) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Interval of the progress lines when stderr is not a terminal.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse, hide = true)]
+    pub progress_every: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use super::account::{client_for, pull, resolve_schema, runtime, sandbox_account};
 use super::args::DryRunArgs;
-use super::{Failure, usage};
+use super::{Failure, Output, usage};
 use crate::client::Credentials;
-use crate::dryrun::{self, DryRunError, DryRunOptions};
+use crate::dryrun::{self, DryRunError, DryRunOptions, LiveCounts};
 use crate::exit::Exit;
 use crate::mapping::{self, MappingErrors};
 
-pub(super) fn dry_run(args: DryRunArgs) -> Result<Exit, Failure> {
+pub(super) fn dry_run(args: DryRunArgs, output: Output) -> Result<Exit, Failure> {
     let (schema, label, _sandbox, _rt) = if args.sandbox {
         let (account, name) = sandbox_account(&args.schema)?;
         let rt = runtime()?;
@@ -49,8 +49,15 @@ pub(super) fn dry_run(args: DryRunArgs) -> Result<Exit, Failure> {
         schema_label: label,
         report_dir: args.report.clone(),
         post_per_min: args.post_per_min,
+        live: Some(Arc::new(LiveCounts::default())),
     };
-    let summary = match dryrun::run(&plan, schema, &opts) {
+    let ticker = (!output.quiet)
+        .then(|| opts.live.clone())
+        .flatten()
+        .map(|live| Ticker::start(live, args.progress_every, output));
+    let result = dryrun::run(&plan, schema, &opts);
+    drop(ticker);
+    let summary = match result {
         Ok(s) => s,
         Err(DryRunError::Mapping(errors)) => {
             let text = std::fs::read_to_string(&args.export.mapping).unwrap_or_default();
@@ -132,4 +139,76 @@ fn json_summary(
         "seconds": s.seconds,
     })
     .to_string()
+}
+
+/// The dry run's progress on stderr while it reads: records so far and the rate (the total
+/// is not known before the end, so there is no ETA). A bar-less spinner on a terminal;
+/// elsewhere a timestamped line every interval. Stops when dropped.
+struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(live: Arc<LiveCounts>, every: std::time::Duration, output: Output) -> Ticker {
+        use std::io::IsTerminal;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let terminal = !output.verbose && std::io::stderr().is_terminal();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let spinner = terminal.then(|| {
+                let s = indicatif::ProgressBar::new_spinner();
+                s.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                s
+            });
+            // A terminal is redrawn often; a log gets a line per interval.
+            let wait = if terminal {
+                std::time::Duration::from_millis(250)
+            } else {
+                every
+            };
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
+                let text = describe(&live, started.elapsed());
+                match &spinner {
+                    Some(s) => s.set_message(text),
+                    None => {
+                        let stamp = jiff::Timestamp::now()
+                            .round(jiff::Unit::Second)
+                            .unwrap_or_else(|_| jiff::Timestamp::now());
+                        eprintln!("{stamp} validation: {text}");
+                    }
+                }
+            }
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+        });
+        Ticker {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `25000 records read (24900 valid, 80 rejected, 20 skipped) | 41000 records/s | 1s`.
+fn describe(live: &LiveCounts, elapsed: std::time::Duration) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let read = live.read.load(Relaxed);
+    let rate = read as f64 / elapsed.as_secs_f64().max(0.001);
+    format!(
+        "{read} records read ({} valid, {} rejected, {} skipped) | {rate:.0} records/s | {} so far",
+        live.valid.load(Relaxed),
+        live.rejected.load(Relaxed),
+        live.skipped.load(Relaxed),
+        crate::duration::format(elapsed)
+    )
 }

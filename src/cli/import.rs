@@ -64,7 +64,7 @@ pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> 
     } else {
         Box::new(std::io::stdout())
     };
-    let prepared = match import::prepare(&plan, schema, &opts) {
+    let mut prepared = match import::prepare(&plan, schema, &opts) {
         Ok(p) => p,
         Err(ImportError::Pipeline(crate::pipeline::PipelineError::Mapping(errors))) => {
             let text = std::fs::read_to_string(&args.export.mapping).unwrap_or_default();
@@ -77,6 +77,14 @@ pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> 
         Err(e) => return Err(Failure::of(e)),
     };
 
+    if let Some(e) = prepared.enqueued {
+        // The journal keeps only records it may send or has rejected; `status` adds the
+        // ones the mapping's filters skipped, so its total is the export's.
+        prepared
+            .journal
+            .set_note(super::journal::SKIPPED_NOTE, &e.skipped.to_string())
+            .map_err(Failure::fatal)?;
+    }
     let asking = !args.yes;
     let anything_to_send = if output.quiet && !asking {
         print_plan(&mut std::io::sink(), &prepared, &args, &target.label)

@@ -137,7 +137,7 @@ impl Command {
 pub(crate) fn run(cli: Cli, output: Output) -> Result<Exit, Failure> {
     match cli.command {
         Command::Check(args) => check::check(args),
-        Command::DryRun(args) => dry_run::dry_run(args),
+        Command::DryRun(args) => dry_run::dry_run(args, output),
         Command::Schema(SchemaCommand::Pull { out, target }) => schema::schema_pull(&out, &target),
         Command::Sandbox(args) => crate::sandbox::run_command(args)
             .map(|()| Exit::Done)

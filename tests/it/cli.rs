@@ -487,3 +487,67 @@ fn answering_no_leaves_no_new_journal_so_the_same_command_runs_again() {
     let again = sandbox_import(dir.path(), &[]);
     assert_eq!(again.code, 3, "the same command runs: {again:?}");
 }
+
+#[test]
+fn status_totals_count_the_records_the_mapping_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let import = sandbox_import(dir.path(), &[]);
+    assert_eq!(import.code, 3, "{import:?}");
+    let journal = dir.path().join("j.db");
+    let mut cmd = Hfmigrate::new(["status", "--journal"]).command();
+    cmd.arg(&journal);
+    let status: Outcome = cmd.output().unwrap().into();
+    assert_eq!(status.code, 0, "{status:?}");
+    // The same 25 records the dry run and the import's plan count.
+    assert!(
+        status.stdout.contains(
+            "records:  25 read: 22 created, 2 failed or rejected, 0 pending, 0 sending, 1 skipped"
+        ),
+        "{}",
+        status.stdout
+    );
+    let mut cmd = Hfmigrate::new(["status", "--json", "--journal"]).command();
+    cmd.arg(&journal);
+    let v: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
+    assert_eq!(v["records"]["skipped"], 1);
+}
+
+#[test]
+fn dry_run_of_a_big_export_shows_progress_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generated_csv(dir.path(), 20_000);
+    let mut cmd = Hfmigrate::new([
+        "dry-run",
+        "--mapping",
+        "mappings/generic-csv.yaml",
+        "--schema",
+        "samples/happyfox-schema.json",
+        "--progress-every",
+        "20ms",
+        "--input",
+    ])
+    .command();
+    cmd.arg(&input);
+    let out: Outcome = cmd.output().unwrap().into();
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.split_once(' ').is_some_and(|(stamp, rest)| {
+                stamp.parse::<jiff::Timestamp>().is_ok() && rest.starts_with("validation: ")
+            })
+        })
+        .collect();
+    assert!(!lines.is_empty(), "no progress lines:\n{}", out.stderr);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" records read (") && l.contains("records/s")),
+        "{lines:?}"
+    );
+    assert!(
+        !out.stdout.contains("records read ("),
+        "progress stays off stdout"
+    );
+}
