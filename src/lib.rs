@@ -23,7 +23,7 @@
 //!   the SQLite file that makes every re-run resume with nothing sent twice;
 //! - the [`sandbox`] speaks the HappyFox API on loopback so all of it can be rehearsed;
 //! - shared by all: [`happyfox`] (the API's limits), [`problem`], [`duration`], [`exit`],
-//!   [`spreadsheet`].
+//!   [`email`], [`spreadsheet`].
 //!
 //! The walls between them are checked by `.ci/walls.py`. `main.rs` only parses arguments
 //! and calls [`cli::main`].
@@ -33,6 +33,7 @@ pub mod cli;
 pub mod client;
 pub mod dryrun;
 pub mod duration;
+pub mod email;
 pub mod exit;
 pub mod happyfox;
 pub mod import;

@@ -195,18 +195,9 @@ pub(crate) fn parse_created_at(s: &str) -> Option<i64> {
         .map(|z| z.timestamp().as_second())
 }
 
-/// A plausible email address (one `@`, a dotted domain, no spaces), as Django checks it.
+/// A plausible email address: the same rule as the dry run's ([`crate::email`]).
 pub(crate) fn valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !local.contains('@')
-        && !s.chars().any(char::is_whitespace)
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
+    crate::email::is_valid(s)
 }
 
 /// A comma-separated list of email addresses (`cc`, `bcc`); blank entries are skipped.
@@ -448,6 +439,9 @@ mod tests {
         assert!(!valid_email("james example.com"));
         assert!(!valid_email("@example.com"));
         assert!(valid_email_list("a@x.io, b@y.io,"));
+        // What the dry run refuses, the sandbox refuses too.
+        assert!(!valid_email("a,b@x.io"));
+        assert!(!valid_email("<r@x.com>"));
         assert!(!valid_email_list("a@x.io, nope"));
         assert_eq!(split_tags(" a, b ,a,, c"), vec!["a", "b", "c"]);
     }
