@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 # Pure helpers any layer may use.
-SHARED = {"happyfox", "duration", "email", "exit", "problem", "schema", "spreadsheet", "test_fixtures"}
+SHARED = {"happyfox", "duration", "email", "exit", "html_text", "problem", "schema", "spreadsheet", "test_fixtures"}
 FRONT = {"source", "mapping", "payload", "attachments", "pipeline", "dryrun", "report"}
 BACK = {"client", "journal", "import", "sandbox", "cli"}
 

@@ -55,7 +55,7 @@ impl Body {
     pub fn text(&self) -> String {
         match self {
             Body::Text(t) | Body::Both { text: t, .. } => t.clone(),
-            Body::Html(h) => html_to_text(h),
+            Body::Html(h) => crate::html_text::html_to_text(h),
         }
     }
 
@@ -79,34 +79,6 @@ impl Body {
 pub(crate) fn text_to_html(t: &str) -> String {
     let escaped = html_escape::encode_text(t);
     format!("<p>{}</p>", escaped.replace('\n', "<br>"))
-}
-
-/// A rough html → text: drop tags, turn block ends into newlines, unescape entities.
-pub(crate) fn html_to_text(h: &str) -> String {
-    let mut out = String::with_capacity(h.len());
-    let mut in_tag = false;
-    let mut tag = String::new();
-    for c in h.chars() {
-        match (in_tag, c) {
-            (false, '<') => {
-                in_tag = true;
-                tag.clear();
-            }
-            (true, '>') => {
-                in_tag = false;
-                let name = tag.trim_start_matches('/').to_ascii_lowercase();
-                let name = name.split(|c: char| c.is_whitespace() || c == '/').next();
-                if matches!(name, Some("br" | "p" | "div" | "li" | "tr")) && tag.starts_with('/')
-                    || matches!(name, Some("br"))
-                {
-                    out.push('\n');
-                }
-            }
-            (true, c) => tag.push(c),
-            (false, c) => out.push(c),
-        }
-    }
-    html_escape::decode_html_entities(out.trim_end()).into_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -405,7 +377,15 @@ mod tests {
         assert_eq!(Body::Text("a < b\nc".into()).html(), "<p>a &lt; b<br>c</p>");
         assert_eq!(
             Body::Html("<p>Hello &amp; welcome</p><p>Bye<br/>now</p>".into()).text(),
-            "Hello & welcome\nBye\nnow"
+            "Hello & welcome\n\nBye\nnow"
+        );
+        // The text HappyFox shows has no style sheet in it and keeps a link's target.
+        assert_eq!(
+            Body::Html(
+                "<style>p{margin:0}</style><p><a href=\"https://kb.example\">KB</a></p>".into()
+            )
+            .text(),
+            "KB (https://kb.example)"
         );
     }
 
