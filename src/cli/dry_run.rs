@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::account::{client_for, pull, resolve_schema, runtime, sandbox_account};
 use super::args::DryRunArgs;
+use super::ticker::Ticker;
 use super::{Failure, Output, usage};
 use crate::client::Credentials;
 use crate::dryrun::{self, DryRunError, DryRunOptions, LiveCounts};
@@ -54,7 +55,14 @@ pub(super) fn dry_run(args: DryRunArgs, output: Output) -> Result<Exit, Failure>
     let ticker = (!output.quiet)
         .then(|| opts.live.clone())
         .flatten()
-        .map(|live| Ticker::start(live, args.progress_every, output));
+        .map(|live| {
+            Ticker::start(
+                "validation",
+                move |elapsed| describe(&live, elapsed),
+                args.progress_every,
+                output,
+            )
+        });
     let result = dryrun::run(&plan, schema, &opts);
     drop(ticker);
     let summary = match result {
@@ -139,64 +147,6 @@ fn json_summary(
         "seconds": s.seconds,
     })
     .to_string()
-}
-
-/// The dry run's progress on stderr while it reads: records so far and the rate (the total
-/// is not known before the end, so there is no ETA). A bar-less spinner on a terminal;
-/// elsewhere a timestamped line every interval. Stops when dropped.
-struct Ticker {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(live: Arc<LiveCounts>, every: std::time::Duration, output: Output) -> Ticker {
-        use std::io::IsTerminal;
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let terminal = !output.verbose && std::io::stderr().is_terminal();
-        let thread = std::thread::spawn(move || {
-            let started = std::time::Instant::now();
-            let spinner = terminal.then(|| {
-                let s = indicatif::ProgressBar::new_spinner();
-                s.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                s
-            });
-            // A terminal is redrawn often; a log gets a line per interval.
-            let wait = if terminal {
-                std::time::Duration::from_millis(250)
-            } else {
-                every
-            };
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
-                let text = describe(&live, started.elapsed());
-                match &spinner {
-                    Some(s) => s.set_message(text),
-                    None => {
-                        let stamp = jiff::Timestamp::now()
-                            .round(jiff::Unit::Second)
-                            .unwrap_or_else(|_| jiff::Timestamp::now());
-                        eprintln!("{stamp} validation: {text}");
-                    }
-                }
-            }
-            if let Some(s) = spinner {
-                s.finish_and_clear();
-            }
-        });
-        Ticker {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// `25000 records read (24900 valid, 80 rejected, 20 skipped) | 41000 records/s | 1s`.

@@ -2,9 +2,11 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::account::{import_target, runtime};
 use super::args::ImportArgs;
+use super::ticker::Ticker;
 use super::{Failure, Output, usage};
 use crate::client::{Client, ClientOptions};
 use crate::exit::Exit;
@@ -56,6 +58,7 @@ pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> 
         target_url: target.client.target().account_url(),
         retry_failed: args.retry_failed,
         allow_changes: args.allow_changes,
+        read_so_far: Some(Arc::new(AtomicU64::new(0))),
     };
     // With --json, stdout carries the JSON alone; the words go to stderr. With -q they go
     // nowhere unless a confirmation is asked.
@@ -64,7 +67,23 @@ pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> 
     } else {
         Box::new(std::io::stdout())
     };
-    let mut prepared = match import::prepare(&plan, schema, &opts) {
+    let ticker = (!output.quiet)
+        .then(|| opts.read_so_far.clone())
+        .flatten()
+        .map(|read| {
+            let describe = move |elapsed: std::time::Duration| {
+                let n = read.load(Ordering::Relaxed);
+                let rate = n as f64 / elapsed.as_secs_f64().max(0.001);
+                format!(
+                    "{n} records read and journaled | {rate:.0} records/s | {} so far",
+                    crate::duration::format(elapsed)
+                )
+            };
+            Ticker::start("validation", describe, args.progress_every, output)
+        });
+    let prepared = import::prepare(&plan, schema, &opts);
+    drop(ticker);
+    let mut prepared = match prepared {
         Ok(p) => p,
         Err(ImportError::Pipeline(crate::pipeline::PipelineError::Mapping(errors))) => {
             let text = std::fs::read_to_string(&args.export.mapping).unwrap_or_default();

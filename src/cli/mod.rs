@@ -13,6 +13,7 @@ mod import;
 mod journal;
 mod output;
 mod schema;
+mod ticker;
 mod verify;
 
 use std::ffi::OsString;

@@ -61,6 +61,8 @@ pub struct ImportOptions {
     pub target_url: String,
     pub retry_failed: bool,
     pub allow_changes: bool,
+    /// Records read so far by validation, for a progress display on another thread.
+    pub read_so_far: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Why the import cannot start. Per-record problems never end up here.
@@ -294,6 +296,9 @@ fn enqueue(
     };
     pipeline::for_each(plan, schema, &opts.inputs, &opts.sides, |p| {
         counts.read += 1;
+        if let Some(n) = &opts.read_so_far {
+            n.store(counts.read, std::sync::atomic::Ordering::Relaxed);
+        }
         let file = p.location.file.display().to_string();
         let line = p.location.line;
         match p.outcome {
