@@ -309,6 +309,17 @@ fn quiet_prints_only_the_summary_and_verbose_adds_lines_and_requests() {
     assert_eq!(normal.code, 3, "{normal:?}");
     assert!(normal.stdout.contains("import into"), "{normal:?}");
     assert!(normal.stderr.contains(" tickets: "), "{normal:?}");
+    // The 2 records rejected by validation are neither this run's work nor its failures.
+    let tickets = normal
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" tickets: "))
+        .next_back()
+        .unwrap();
+    assert!(
+        tickets.contains(": 22/22 tickets (100%) | failed 0 |"),
+        "{tickets}"
+    );
     assert!(!normal.stdout.contains("requests:"), "{normal:?}");
 
     let dir = tempfile::tempdir().unwrap();
