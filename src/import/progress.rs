@@ -289,7 +289,7 @@ impl Progress {
                 lines.step = 0;
             }
             if self.terminal {
-                self.bar = Some(self.new_bar(reading.phase, reading.unit));
+                self.bar = Some(self.new_bar(reading.phase, reading.unit, reading.total));
             }
         }
         if let Some(bar) = &self.bar {
@@ -345,11 +345,12 @@ impl Progress {
         )
     }
 
-    fn new_bar(&self, phase: &str, unit: &str) -> ProgressBar {
+    fn new_bar(&self, phase: &str, unit: &str, total: u64) -> ProgressBar {
         if let Some(old) = &self.bar {
             old.finish_and_clear();
         }
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        // Created with its length: a bar of length 0 draws as complete until it is set.
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         let template = if self.color {
             format!("{phase} {{bar:30.cyan/blue}} {{pos}}/{{len}} {unit} {{msg}}")
         } else {
