@@ -313,8 +313,7 @@ fn quiet_prints_only_the_summary_and_verbose_adds_lines_and_requests() {
     let tickets = normal
         .stderr
         .lines()
-        .filter(|l| l.contains(" tickets: "))
-        .next_back()
+        .rfind(|l| l.contains(" tickets: "))
         .unwrap();
     assert!(
         tickets.contains(": 22/22 tickets (100%) | failed 0 |"),
