@@ -575,3 +575,30 @@ fn dry_run_of_a_big_export_shows_progress_off_a_terminal() {
         "progress stays off stdout"
     );
 }
+
+#[test]
+fn sandbox_never_prints_credentials_it_was_given() {
+    use std::io::BufRead;
+    let mut child = Hfmigrate::new(["sandbox", "--listen", "127.0.0.1:0"])
+        .credentials()
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut banner = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(banner.contains("credentials: as given"), "{banner}");
+    assert!(!banner.contains(crate::support::KEY), "{banner}");
+    assert!(!banner.contains(crate::support::CODE), "{banner}");
+}
