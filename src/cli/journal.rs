@@ -23,9 +23,18 @@ pub(super) fn status(args: &StatusArgs) -> Result<Exit, Failure> {
         .unwrap_or(0);
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut value = serde_json::to_value(&s).context("cannot encode the summary")?;
+        let mut value = serde_json::Map::new();
+        value.insert("version".into(), super::JSON_VERSION.into());
+        value.insert("command".into(), "status".into());
+        if let serde_json::Value::Object(fields) =
+            serde_json::to_value(&s).context("cannot encode the summary")?
+        {
+            value.extend(fields);
+        }
         if let Some(records) = value.get_mut("records").and_then(|r| r.as_object_mut()) {
+            // `total` is what the journal holds; `read` adds what the mapping skipped.
             records.insert("skipped".into(), skipped.into());
+            records.insert("read".into(), (s.records.total + skipped).into());
         }
         let text = serde_json::to_string_pretty(&value).context("cannot encode the summary")?;
         let _ = writeln!(out, "{text}");

@@ -534,6 +534,11 @@ fn status_totals_count_the_records_the_mapping_skipped() {
     cmd.arg(&journal);
     let v: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
     assert_eq!(v["records"]["skipped"], 1);
+    assert_eq!(v["records"]["read"], 25);
+    assert_eq!(
+        (v["version"].as_u64(), v["command"].as_str()),
+        (Some(1), Some("status"))
+    );
 }
 
 #[test]
