@@ -42,6 +42,9 @@ pub struct Snapshot {
     pub retries: u64,
     /// Batches whose outcome is unknown and being looked up.
     pub reconciling: u64,
+    /// Files (attachments, inline images) sent with the tickets so far, and left out.
+    pub files_sent: u64,
+    pub files_not_sent: u64,
 }
 
 impl Snapshot {
@@ -197,6 +200,12 @@ impl Progress {
         let left = to_do.saturating_sub(done);
         self.ceiling = s.ceiling;
         let mut detail = format!("concurrency {} | retries {}", s.concurrency, s.retries);
+        if s.files_sent + s.files_not_sent > 0 {
+            detail.push_str(&format!(
+                " | files {} sent, {} not sent",
+                s.files_sent, s.files_not_sent
+            ));
+        }
         if s.reconciling > 0 {
             detail.push_str(&format!(
                 " | reconciling {} batch(es) of unknown outcome",

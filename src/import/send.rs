@@ -321,6 +321,8 @@ impl Sender<'_> {
             in_flight: stats.in_flight,
             retries: self.report.resent + (stats.throttled - self.throttled_at_start),
             reconciling: self.reconciling,
+            files_sent: self.report.attachments_sent,
+            files_not_sent: self.report.attachment_failures,
         }
     }
 

@@ -319,6 +319,11 @@ fn quiet_prints_only_the_summary_and_verbose_adds_lines_and_requests() {
         tickets.contains(": 22/22 tickets (100%) | failed 0 |"),
         "{tickets}"
     );
+    // The sample's two attachments go with their tickets' creates.
+    assert!(
+        tickets.contains("| files 2 sent, 0 not sent |"),
+        "{tickets}"
+    );
     assert!(!normal.stdout.contains("requests:"), "{normal:?}");
 
     let dir = tempfile::tempdir().unwrap();
