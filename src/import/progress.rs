@@ -252,7 +252,7 @@ impl Progress {
         let ceiling = self.ceiling;
         let mut detail = format!("retries {}", stats.throttled);
         if m.sending > 0 {
-            detail.push_str(&format!(" | {} awaiting an answer", m.sending));
+            detail.push_str(&format!(" | {} begun (queued or in flight)", m.sending));
         }
         let reading = Reading {
             phase: "conversations",
