@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 # Pure helpers any layer may use.
-SHARED = {"happyfox", "duration", "exit", "problem", "schema", "spreadsheet", "test_fixtures"}
+SHARED = {"happyfox", "duration", "email", "exit", "html_text", "problem", "schema", "spreadsheet", "test_fixtures"}
 FRONT = {"source", "mapping", "payload", "attachments", "pipeline", "dryrun", "report", "init", "mapping_tests"}
 BACK = {"client", "journal", "import", "sandbox", "cli"}
 
@@ -64,6 +64,8 @@ def self_test():
         "sandbox/mod.rs": ("use crate::{schema, import::BATCH_SIZE};\n", 1),
         "journal/mod.rs": ("fn f() { crate::client::describe(); }\n", 1),
         "report.rs": ("use crate::payload::TicketPayload; // crate::client in a comment\n", 0),
+        "sandbox/validate.rs": ("fn f() -> bool { crate::email::is_valid(\"a@b.co\") }\n", 0),
+        "email.rs": ("use crate::payload::TicketPayload;\n", 1),
     }
     failed = False
     for rel, (text, want) in cases.items():

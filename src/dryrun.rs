@@ -67,6 +67,28 @@ pub struct DryRunOptions {
     pub schema_label: String,
     pub report_dir: Option<PathBuf>,
     pub post_per_min: u32,
+    /// Counts as records stream by, for a progress display on another thread.
+    pub live: Option<Arc<LiveCounts>>,
+}
+
+/// The record counts so far, readable while the dry run goes on (a big export takes
+/// minutes, and a silent terminal looks like a hang).
+#[derive(Debug, Default)]
+pub struct LiveCounts {
+    pub read: std::sync::atomic::AtomicU64,
+    pub valid: std::sync::atomic::AtomicU64,
+    pub rejected: std::sync::atomic::AtomicU64,
+    pub skipped: std::sync::atomic::AtomicU64,
+}
+
+impl LiveCounts {
+    fn set(&self, c: &Counts) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.read.store(c.read, Relaxed);
+        self.valid.store(c.valid, Relaxed);
+        self.rejected.store(c.rejected, Relaxed);
+        self.skipped.store(c.skipped, Relaxed);
+    }
 }
 
 /// Why the dry run could not run at all (per-record problems never end up here).
@@ -309,7 +331,11 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
         bulk_members: 0,
         files: AttachmentTally::default(),
     };
+    let live = opts.live.clone();
     let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
+        if let Some(live) = &live {
+            live.set(&tally.counts);
+        }
         tally.counts.read += 1;
         match item.outcome {
             RecordOutcome::Valid { plan, warnings } => {
@@ -327,6 +353,9 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
             }
         }
     })?;
+    if let Some(live) = &live {
+        live.set(&tally.counts);
+    }
     if let Some(w) = writers {
         w.finish()?;
     }

@@ -23,7 +23,7 @@
 //!   the SQLite file that makes every re-run resume with nothing sent twice;
 //! - the [`sandbox`] speaks the HappyFox API on loopback so all of it can be rehearsed;
 //! - shared by all: [`happyfox`] (the API's limits), [`problem`], [`duration`], [`exit`],
-//!   [`spreadsheet`].
+//!   [`email`], [`html_text`], [`spreadsheet`].
 //!
 //! The walls between them are checked by `.ci/walls.py`. `main.rs` only parses arguments
 //! and calls [`cli::main`].
@@ -33,8 +33,10 @@ pub mod cli;
 pub mod client;
 pub mod dryrun;
 pub mod duration;
+pub mod email;
 pub mod exit;
 pub mod happyfox;
+pub mod html_text;
 pub mod import;
 pub mod init;
 pub mod journal;

@@ -337,13 +337,9 @@ impl PayloadWriter {
     }
 }
 
+/// The one duration format of every screen (progress, plan, report).
 fn human_duration(seconds: u64) -> String {
-    let (h, m, s) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m {s:02}s"),
-        _ => format!("{h}h {m:02}m"),
-    }
+    crate::duration::format(std::time::Duration::from_secs(seconds))
 }
 
 /// The terminal summary.
@@ -660,7 +656,8 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(human_duration(42), "42s");
-        assert_eq!(human_duration(125), "2m 05s");
-        assert_eq!(human_duration(3 * 3600 + 5 * 60), "3h 05m");
+        // As the progress display and the import plan write them.
+        assert_eq!(human_duration(125), "2m 5s");
+        assert_eq!(human_duration(3 * 3600 + 5 * 60), "3h 5m");
     }
 }

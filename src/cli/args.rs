@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::client::ClientOptions;
 
@@ -17,46 +17,153 @@ const EXIT_CODES: &str = "Exit codes: 0 everything done; 1 fatal error; 2 usage 
 #[derive(Debug, Parser)]
 #[command(name = "hfmigrate", version, about, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How much the program says and how, for every subcommand.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct OutputArgs {
+    /// Say only what matters at the end: no progress, no plan unless a confirmation is
+    /// asked; errors and the summary are always printed.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: progress as plain timestamped lines even on a terminal, and the requests
+    /// made in the summary.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Colour the progress bar and the `error:` prefix: auto (stderr is a terminal and
+    /// NO_COLOR is unset or empty), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+/// When to colour output (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Shells `hfmigrate completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Check a mapping file (and, with a schema, every name in it) without reading data.
+    #[command(after_long_help = EXAMPLES_CHECK)]
     Check(CheckArgs),
     /// Read the export, build and validate every payload, write a report; send nothing.
-    #[command(name = "dry-run")]
+    #[command(name = "dry-run", after_long_help = EXAMPLES_DRY_RUN)]
     DryRun(DryRunArgs),
     /// Work with the HappyFox account's reference data.
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = EXAMPLES_SCHEMA)]
     Schema(SchemaCommand),
     /// Run a local HappyFox API on loopback for rehearsals and tests.
+    #[command(after_long_help = EXAMPLES_SANDBOX)]
     Sandbox(crate::sandbox::SandboxArgs),
     /// Print the JSON Schema of mapping files (shipped as mappings/mapping.schema.json).
-    #[command(name = "mapping-schema")]
+    #[command(name = "mapping-schema", after_long_help = EXAMPLES_MAPPING_SCHEMA)]
     MappingSchema,
     /// Create every valid ticket in HappyFox exactly once; safe to stop and re-run.
+    #[command(after_long_help = EXAMPLES_IMPORT)]
     Import(ImportArgs),
     /// Summarise a journal: records by state, batches, timings (read-only).
+    #[command(after_long_help = EXAMPLES_STATUS)]
     Status(StatusArgs),
     /// Write success.csv and errors.csv from a journal.
+    #[command(after_long_help = EXAMPLES_RESULTS)]
     Results(ResultsArgs),
     /// Read every ticket back from HappyFox and compare with the journal: each created
     /// record exactly once, with the id the journal holds (GET only).
+    #[command(after_long_help = EXAMPLES_VERIFY)]
     Verify(VerifyArgs),
     /// Delete exactly the tickets a journal created (a rehearsal's), after reading each
     /// back; resumable. Contacts cannot be deleted through the API: they are listed.
+    #[command(after_long_help = EXAMPLES_UNDO)]
     Undo(UndoArgs),
     /// Check the account before a run: the acting agent, its permissions, the marker
     /// field in every category, the categories and the fallback agent (GET only, but for
     /// `--canary`).
+    #[command(after_long_help = EXAMPLES_PREFLIGHT)]
     Preflight(PreflightArgs),
     /// Draft a mapping from an export and the account's schema (reads only; sends nothing).
+    #[command(after_long_help = EXAMPLES_INIT)]
     Init(InitArgs),
     /// Run a mapping's unit tests (`NAME.tests.yaml` beside `NAME.yaml`).
+    #[command(after_long_help = EXAMPLES_TEST)]
     Test(TestArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(after_long_help = EXAMPLES_COMPLETIONS)]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page (roff), always in step with this binary's flags.
+    #[command(after_long_help = EXAMPLES_MAN)]
+    Man {
+        /// Write hfmigrate.1 and one page per subcommand (hfmigrate-import.1, ...) into
+        /// this folder instead of printing the main page.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
+
+const EXAMPLES_CHECK: &str = "Examples:
+  hfmigrate check --mapping mappings/zendesk.yaml
+  hfmigrate check --mapping my.yaml --schema schema.json --json";
+const EXAMPLES_DRY_RUN: &str = "Examples:
+  hfmigrate dry-run --mapping mappings/zendesk.yaml --input samples/zendesk --sandbox
+  hfmigrate dry-run --mapping my.yaml --input export/ --schema schema.json --report report/
+  hfmigrate dry-run --mapping my.yaml --input export/tickets.csv --schema schema.json --json";
+const EXAMPLES_SCHEMA: &str = "Examples (with HAPPYFOX_API_KEY and HAPPYFOX_AUTH_CODE set):
+  hfmigrate schema pull --url https://acme.happyfox.com --out schema.json";
+const EXAMPLES_SANDBOX: &str = "Examples:
+  hfmigrate sandbox                       # the sample account on 127.0.0.1:8765
+  hfmigrate sandbox --latency 50ms..800ms --fail-rate 5% --state sandbox.json";
+const EXAMPLES_MAPPING_SCHEMA: &str = "Examples:
+  hfmigrate mapping-schema > mappings/mapping.schema.json";
+const EXAMPLES_IMPORT: &str = "Examples:
+  hfmigrate import --sandbox --mapping mappings/zendesk.yaml --input samples/zendesk --journal rehearsal.db
+  hfmigrate import --url https://acme.happyfox.com --mapping my.yaml --input export/ --journal acme.db
+  hfmigrate import ... --yes --json > outcome.json    # unattended; progress stays on stderr";
+const EXAMPLES_STATUS: &str = "Examples:
+  hfmigrate status --journal acme.db
+  hfmigrate status --journal acme.db --json";
+const EXAMPLES_RESULTS: &str = "Examples:
+  hfmigrate results --journal acme.db --out results/";
+const EXAMPLES_VERIFY: &str = "Examples:
+  hfmigrate verify --journal acme.db";
+const EXAMPLES_COMPLETIONS: &str = "Examples:
+  hfmigrate completions bash > ~/.local/share/bash-completion/completions/hfmigrate
+  hfmigrate completions zsh > \"${fpath[1]}/_hfmigrate\"
+  hfmigrate completions fish > ~/.config/fish/completions/hfmigrate.fish";
+const EXAMPLES_UNDO: &str = "Examples (with the credentials of the account the journal targets):
+  hfmigrate undo --journal rehearsal.db
+  hfmigrate undo --journal rehearsal.db --yes --json";
+const EXAMPLES_PREFLIGHT: &str = "Examples:
+  hfmigrate preflight --mapping my.yaml --schema schema.json
+  hfmigrate preflight --mapping my.yaml --url https://acme.happyfox.com --for undo
+  hfmigrate preflight --mapping my.yaml --url https://acme.happyfox.com --canary";
+const EXAMPLES_INIT: &str = "Examples:
+  hfmigrate init --from zendesk --input export/ --schema schema.json --out my.yaml
+  hfmigrate init --from csv --input tickets.csv --schema schema.json --out my.yaml --sample 10000
+  hfmigrate init --from zendesk --input newer-export/ --schema schema.json --update my.yaml";
+const EXAMPLES_TEST: &str = "Examples:
+  hfmigrate test --mapping mappings/zendesk.yaml
+  hfmigrate test --mapping my.yaml --tests my-cases.yaml --schema schema.json";
+const EXAMPLES_MAN: &str = "Examples:
+  hfmigrate man > hfmigrate.1 && man ./hfmigrate.1
+  hfmigrate man --out /usr/local/share/man/man1";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SchemaCommand {
@@ -90,6 +197,9 @@ pub(crate) struct CheckArgs {
     pub schema: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Print the result as JSON (docs/json-output.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The export and the mapping that reads it, the same for `dry-run` and `import`.
@@ -125,6 +235,12 @@ pub(crate) struct DryRunArgs {
     pub post_per_min: u32,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Print the summary as JSON (docs/json-output.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Interval of the progress lines when stderr is not a terminal.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse, hide = true)]
+    pub progress_every: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +301,10 @@ pub(crate) struct ImportArgs {
     pub no_preflight: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Print the outcome as JSON on stdout (docs/json-output.md); the plan and progress
+    /// go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,23 @@ pub(super) fn check(args: CheckArgs) -> Result<Exit, Failure> {
         mapping::load(&args.mapping, schema.map(|(s, _)| Arc::new(s))).map_err(Failure::Mapping)?;
     let mut out = std::io::stdout().lock();
     let t = &plan.ticket;
+    if args.json {
+        let value = serde_json::json!({
+            "version": super::JSON_VERSION,
+            "command": "check",
+            "exit": Exit::Done.code(),
+            "mapping": args.mapping.display().to_string(),
+            "valid": true,
+            "ticket_custom_fields": t.custom_fields.len(),
+            "contact_custom_fields": t.contact_fields.len(),
+            "side_files": plan.source.sides.len(),
+            "conversation": plan.conversation.is_some(),
+            "final_status": plan.final_state.status.is_some(),
+            "schema": label,
+        });
+        let _ = writeln!(out, "{value}");
+        return Ok(Exit::Done);
+    }
     let _ = writeln!(out, "{}: mapping is valid", args.mapping.display());
     let _ = writeln!(
         out,

@@ -2,10 +2,12 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::account::{import_target, runtime};
 use super::args::ImportArgs;
-use super::{Failure, usage};
+use super::ticker::Ticker;
+use super::{Failure, Output, usage};
 use crate::client::{Client, ClientOptions};
 use crate::exit::Exit;
 use crate::import::fetch::{FetchOptions, Fetcher, SourceAuth};
@@ -13,7 +15,7 @@ use crate::import::{self, ConversationOutcome, ImportError, ImportOptions, SendO
 use crate::mapping::{self, MappingErrors};
 use crate::sandbox::RunningSandbox;
 
-pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
+pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> {
     use std::io::IsTerminal;
 
     if args.dry_run {
@@ -66,9 +68,32 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         retry_failed: args.retry_failed,
         allow_changes: args.allow_changes,
         adopt: args.adopt,
+        read_so_far: Some(Arc::new(AtomicU64::new(0))),
     };
-    let mut out = std::io::stdout();
-    let mut prepared = match import::prepare(&plan, schema, &opts) {
+    // With --json, stdout carries the JSON alone; the words go to stderr. With -q they go
+    // nowhere unless a confirmation is asked.
+    let mut out: Box<dyn Write> = if args.json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let ticker = (!output.quiet)
+        .then(|| opts.read_so_far.clone())
+        .flatten()
+        .map(|read| {
+            let describe = move |elapsed: std::time::Duration| {
+                let n = read.load(Ordering::Relaxed);
+                let rate = n as f64 / elapsed.as_secs_f64().max(0.001);
+                format!(
+                    "{n} records read and journaled | {rate:.0} records/s | {} so far",
+                    crate::duration::format(elapsed)
+                )
+            };
+            Ticker::start("validation", describe, args.progress_every, output)
+        });
+    let prepared = import::prepare(&plan, schema, &opts);
+    drop(ticker);
+    let mut prepared = match prepared {
         Ok(p) => p,
         Err(ImportError::Pipeline(crate::pipeline::PipelineError::Mapping(errors))) => {
             let text = std::fs::read_to_string(&args.export.mapping).unwrap_or_default();
@@ -81,10 +106,23 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         Err(e) => return Err(Failure::of(e)),
     };
 
-    let anything_to_send = print_plan(&mut out, &prepared, &args, &target.label);
-    if anything_to_send && !args.yes && !confirm(&target.label) {
+    if let Some(e) = prepared.enqueued {
+        // The journal keeps only records it may send or has rejected; `status` adds the
+        // ones the mapping's filters skipped, so its total is the export's.
+        prepared
+            .journal
+            .set_note(super::journal::SKIPPED_NOTE, &e.skipped.to_string())
+            .map_err(Failure::fatal)?;
+    }
+    let asking = !args.yes;
+    let anything_to_send = if output.quiet && !asking {
+        print_plan(&mut std::io::sink(), &prepared, &args, &target.label)
+    } else {
+        print_plan(&mut out, &prepared, &args, &target.label)
+    };
+    if anything_to_send && asking && !confirm(&target.label) {
         let _ = writeln!(out, "nothing sent");
-        let _ = prepared.journal.finish_run("cancelled");
+        cancel(prepared, &args.journal);
         return Ok(Exit::Interrupted);
     }
 
@@ -100,15 +138,131 @@ pub(super) fn import(args: ImportArgs) -> Result<Exit, Failure> {
         closing_staff,
         request_timeout: args.request_timeout,
     };
-    let mut progress = import::progress::Progress::new(args.progress_every, send.batch_size);
+    let display = import::progress::Display {
+        every: args.progress_every,
+        quiet: output.quiet,
+        color: output.color,
+        plain: output.verbose,
+    };
+    let mut progress = import::progress::Progress::with_display(display, send.batch_size);
+    let m = prepared.summary.messages;
+    progress.expect_messages(m.pending + m.sending);
     let outcome = rt
         .block_on(import::run(prepared, &target.client, &send, &mut progress))
         .map_err(Failure::fatal)?;
+    let json = args
+        .json
+        .then(|| json_outcome(&outcome, &args, &target.label));
     print_outcome(&mut out, &outcome)?;
+    if output.verbose {
+        let stats = target.client.stats();
+        let _ = writeln!(
+            out,
+            "  requests: {} POST(s), {} GET(s), {} throttled",
+            stats.posts_sent, stats.gets_sent, stats.throttled
+        );
+    }
     print_account(&mut out, &target.client, target.sandbox, &rt);
     let end = outcome.end;
-    print_next_steps(&mut out, outcome, &args)?;
+    let steps = print_next_steps(&mut out, outcome, &args);
+    if let Some(json) = json
+        && steps.is_ok()
+    {
+        println!("{json}");
+    }
+    steps?;
     Ok(end.exit())
+}
+
+/// Answering "no" to the confirmation: a journal this run created is removed with its
+/// side files, so the same command (a `--sandbox` rehearsal in particular, which refuses
+/// an existing journal) can be run again as if nothing happened; a journal that existed
+/// before keeps everything and records the cancelled run.
+fn cancel(mut prepared: import::Prepared, path: &std::path::Path) {
+    if prepared.resumed {
+        let _ = prepared.journal.finish_run("cancelled");
+        return;
+    }
+    // Closes the database and releases the lock before the files go.
+    drop(prepared);
+    for suffix in ["", "-wal", "-shm", "-journal", ".lock"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!(
+                "warning: cannot remove {} ({e}); delete it before running the same command again",
+                file.display()
+            ),
+        }
+    }
+}
+
+/// The `--json` shape of an import (docs/json-output.md).
+fn json_outcome(outcome: &import::ImportOutcome, args: &ImportArgs, target: &str) -> String {
+    let t = &outcome.tickets;
+    let r = outcome.summary.records;
+    let m = outcome.summary.messages;
+    let (files_sent, files_not_sent) = outcome.files();
+    let conversations = match &outcome.conversation {
+        ConversationOutcome::Posted(c) => serde_json::json!({
+            "state": "posted",
+            "posted": c.posted,
+            "failed": c.failed,
+            "reconciled": c.reconciled,
+            "contacts_created": c.contacts_created,
+        }),
+        ConversationOutcome::Failed(e) => serde_json::json!({
+            "state": "failed",
+            "error": e.to_string(),
+        }),
+        ConversationOutcome::Abandoned => serde_json::json!({ "state": "abandoned" }),
+        ConversationOutcome::NotStarted => serde_json::json!({ "state": "not_started" }),
+    };
+    let stop = t.stop.as_ref().map(|s| match s {
+        import::Stop::Interrupted => "interrupted".to_owned(),
+        import::Stop::Abandoned { .. } => "abandoned".to_owned(),
+        import::Stop::Client(e) => format!("client: {e}"),
+        import::Stop::Journal(e) => format!("journal: {e}"),
+        import::Stop::Internal(e) => format!("internal: {e}"),
+    });
+    serde_json::json!({
+        "version": super::JSON_VERSION,
+        "command": "import",
+        "exit": outcome.end.exit().code(),
+        "target": target,
+        "journal": args.journal.display().to_string(),
+        "interrupted": outcome.interrupted(),
+        "this_run": {
+            "tickets": {
+                "created": t.created,
+                "failed": t.failed,
+                "bulk_creates": t.batches - t.single_creates,
+                "single_creates": t.single_creates,
+                "unknown_batches": t.unknown,
+                "found_by_reconciliation": t.found,
+                "resent_batches": t.resent,
+                "stopped": stop,
+            },
+            "conversations": conversations,
+            "files": { "sent": files_sent, "not_sent": files_not_sent },
+        },
+        "journal_totals": {
+            "tickets": {
+                "created": r.created,
+                "failed_or_rejected": r.failed,
+                "not_yet_created": r.pending + r.sending,
+            },
+            "messages": {
+                "posted": m.created,
+                "failed": m.failed,
+                "left": m.pending + m.sending,
+            },
+        },
+    })
+    .to_string()
 }
 
 /// Attachments and inline images are read from the export's folder (never outside it)
@@ -258,10 +412,10 @@ fn print_plan(
     let secs = (posts * 60).div_ceil(u64::from(args.post_per_min.max(1)));
     let _ = writeln!(
         out,
-        "  {posts} bulk create(s) of up to {} tickets at {} POST/min: about {}",
+        "  {posts} bulk create(s) of up to {} tickets, plus one single create per ticket with attachments, at {} POST/min: about {}",
         args.batch_size,
         args.post_per_min,
-        import::progress::human(std::time::Duration::from_secs(secs))
+        crate::duration::format(std::time::Duration::from_secs(secs))
     );
     let m = prepared.summary.messages;
     let messages_left = m.pending + m.sending;
@@ -271,7 +425,7 @@ fn print_plan(
             out,
             "  conversations: {messages_left} message(s) to post after creation (replies, notes, final states), {} already posted: about {}",
             m.created,
-            import::progress::human(std::time::Duration::from_secs(secs))
+            crate::duration::format(std::time::Duration::from_secs(secs))
         );
     }
     posts > 0 || messages_left > 0
@@ -283,10 +437,11 @@ fn print_outcome(out: &mut impl Write, outcome: &import::ImportOutcome) -> Resul
     let r = outcome.summary.records;
     let _ = writeln!(
         out,
-        "this run: {} created, {} failed, {} bulk create(s); journal: {} created, {} failed or rejected, {} not yet created",
+        "this run: {} created, {} failed, in {} bulk create(s) and {} single create(s); journal: {} created, {} failed or rejected, {} not yet created",
         report.created,
         report.failed,
-        report.batches,
+        report.batches - report.single_creates,
+        report.single_creates,
         r.created,
         r.failed,
         r.pending + r.sending

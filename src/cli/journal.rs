@@ -8,14 +8,35 @@ use super::args::{ResultsArgs, StatusArgs};
 use super::{Failure, usage};
 use crate::exit::Exit;
 
+/// The journal note where `import` keeps how many records the mapping skipped.
+pub(super) const SKIPPED_NOTE: &str = "skipped_records";
+
 pub(super) fn status(args: &StatusArgs) -> Result<Exit, Failure> {
     let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
     let s = journal
         .summary()
         .context("cannot read the journal summary")?;
+    let skipped: u64 = journal
+        .note(SKIPPED_NOTE)
+        .context("cannot read the journal")?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let mut out = std::io::stdout().lock();
     if args.json {
-        let text = serde_json::to_string_pretty(&s).context("cannot encode the summary")?;
+        let mut value = serde_json::Map::new();
+        value.insert("version".into(), super::JSON_VERSION.into());
+        value.insert("command".into(), "status".into());
+        if let serde_json::Value::Object(fields) =
+            serde_json::to_value(&s).context("cannot encode the summary")?
+        {
+            value.extend(fields);
+        }
+        if let Some(records) = value.get_mut("records").and_then(|r| r.as_object_mut()) {
+            // `total` is what the journal holds; `read` adds what the mapping skipped.
+            records.insert("skipped".into(), skipped.into());
+            records.insert("read".into(), (s.records.total + skipped).into());
+        }
+        let text = serde_json::to_string_pretty(&value).context("cannot encode the summary")?;
         let _ = writeln!(out, "{text}");
         return Ok(Exit::Done);
     }
@@ -31,8 +52,13 @@ pub(super) fn status(args: &StatusArgs) -> Result<Exit, Failure> {
     );
     let _ = writeln!(
         out,
-        "  records:  {} total: {} created, {} failed or rejected, {} pending, {} sending",
-        r.total, r.created, r.failed, r.pending, r.sending
+        "  records:  {} read: {} created, {} failed or rejected, {} pending, {} sending, {} skipped by the mapping",
+        r.total + skipped,
+        r.created,
+        r.failed,
+        r.pending,
+        r.sending,
+        skipped
     );
     let m = s.messages;
     let _ = writeln!(

@@ -10,23 +10,26 @@ mod args;
 mod check;
 mod dry_run;
 mod import;
+mod init;
 mod journal;
+mod output;
 mod preflight;
 mod schema;
+mod test;
+mod ticker;
 mod undo;
 mod verify;
 
-mod init;
-mod test;
-
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::exit::{Classify, Exit};
 use crate::mapping::{self, MappingErrors};
 pub(crate) use args::Command;
 pub(crate) use args::{Cli, SchemaCommand};
+pub(crate) use output::Output;
 
 /// Why a command failed, with the exit code it means.
 #[derive(Debug)]
@@ -86,26 +89,60 @@ fn usage(e: impl Into<anyhow::Error>) -> Failure {
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let exit = match run(cli) {
-        Ok(exit) => exit,
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let matches = Cli::command()
+        .color(output::clap_color(&args))
+        .get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let output = Output::new(&cli.output);
+    let json = cli.command.json_name();
+    let (exit, error) = match run(cli, output) {
+        Ok(exit) => (exit, None),
         Err(Failure::Mapping(errors)) => {
             eprintln!("{errors}");
-            Exit::Usage
+            (Exit::Usage, Some(errors.to_string()))
         }
         Err(Failure::Error { exit, error }) => {
-            eprintln!("error: {error:#}");
-            exit
+            eprintln!("{} {error:#}", output.error_prefix());
+            (exit, Some(format!("{error:#}")))
         }
     };
+    if let (Some(command), Some(error)) = (json, error) {
+        // `--json` readers get the failure on stdout too, in the documented shape.
+        println!(
+            "{}",
+            serde_json::json!({
+                "version": JSON_VERSION,
+                "command": command,
+                "exit": exit.code(),
+                "error": error,
+            })
+        );
+    }
     ExitCode::from(exit.code())
 }
 
+/// The version of every `--json` shape (docs/json-output.md): bumped when a field changes
+/// meaning or disappears, never for a new field.
+pub(crate) const JSON_VERSION: u32 = 1;
+
+impl Command {
+    /// The command's name when it was asked for `--json` output.
+    fn json_name(&self) -> Option<&'static str> {
+        match self {
+            Command::Check(a) if a.json => Some("check"),
+            Command::DryRun(a) if a.json => Some("dry-run"),
+            Command::Import(a) if a.json => Some("import"),
+            _ => None,
+        }
+    }
+}
+
 /// Runs a parsed command; `Ok` says how it ended.
-pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
+pub(crate) fn run(cli: Cli, output: Output) -> Result<Exit, Failure> {
     match cli.command {
         Command::Check(args) => check::check(args),
-        Command::DryRun(args) => dry_run::dry_run(args),
+        Command::DryRun(args) => dry_run::dry_run(args, output),
         Command::Schema(SchemaCommand::Pull { out, target }) => schema::schema_pull(&out, &target),
         Command::Sandbox(args) => crate::sandbox::run_command(args)
             .map(|()| Exit::Done)
@@ -114,7 +151,7 @@ pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
             print!("{}", mapping::json_schema());
             Ok(Exit::Done)
         }
-        Command::Import(args) => import::import(args),
+        Command::Import(args) => import::import(args, output),
         Command::Status(args) => journal::status(&args),
         Command::Results(args) => journal::results(&args),
         Command::Verify(args) => verify::verify(&args),
@@ -122,5 +159,44 @@ pub(crate) fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Preflight(args) => preflight::preflight(&args),
         Command::Init(args) => init::init(args),
         Command::Test(args) => test::test(args),
+        Command::Completions { shell } => {
+            let shell = match shell {
+                args::Shell::Bash => clap_complete::Shell::Bash,
+                args::Shell::Zsh => clap_complete::Shell::Zsh,
+                args::Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "hfmigrate",
+                &mut std::io::stdout(),
+            );
+            Ok(Exit::Done)
+        }
+        Command::Man { out } => man(out.as_deref()),
     }
+}
+
+/// `hfmigrate man`: rendered from the same definitions as `--help`, so it cannot drift
+/// from the flags the binary accepts (a checked-in page would).
+fn man(out: Option<&std::path::Path>) -> Result<Exit, Failure> {
+    use anyhow::Context as _;
+    let command = Cli::command();
+    match out {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            clap_mangen::Man::new(command)
+                .render(&mut stdout)
+                .context("cannot write the manual page")?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))
+                .map_err(usage)?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
+            println!("wrote the manual pages into {}", dir.display());
+        }
+    }
+    Ok(Exit::Done)
 }

@@ -74,7 +74,7 @@ pub(super) fn undo(args: &UndoArgs) -> Result<Exit, Failure> {
         plan,
         "  {count} delete(s) at {} POST/min: about {}",
         args.post_per_min,
-        crate::import::progress::human(std::time::Duration::from_secs(secs))
+        crate::duration::format(std::time::Duration::from_secs(secs))
     );
     if count > 0 && !args.yes && !confirm(count, &url) {
         let _ = writeln!(plan, "nothing deleted");

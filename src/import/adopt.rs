@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::marker::MarkerKind;
+use super::progress::Progress;
 use super::send::{Interrupts, Stop};
 use crate::client::Client;
 use crate::journal::Journal;
@@ -43,6 +44,7 @@ pub(crate) async fn adopt_all(
     kind: &MarkerKind,
     not_before: i64,
     interrupts: &Interrupts,
+    progress: &Progress,
 ) -> Result<u64, Stop> {
     let wanted = markers_of_pending(journal, kind).map_err(Stop::Journal)?;
     if wanted.is_empty() {
@@ -56,11 +58,11 @@ pub(crate) async fn adopt_all(
         .map_err(Stop::Journal)?
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    eprintln!(
+    progress.println(&format!(
         "adopting: listing the account's tickets from page {} to find those of the {} records still to create that it already holds (by marker)",
         done + 1,
         wanted.len()
-    );
+    ));
     let before = interrupts.count();
     let mut adopted = 0;
     let mut page = done + 1;
@@ -120,7 +122,9 @@ pub(crate) async fn adopt_all(
     journal
         .set_note(ADOPT_NOTE, ADOPT_DONE)
         .map_err(Stop::Journal)?;
-    eprintln!("adopting: {adopted} ticket(s) the account already held are recorded as created");
+    progress.println(&format!(
+        "adopting: {adopted} ticket(s) the account already held are recorded as created"
+    ));
     Ok(adopted)
 }
 

@@ -66,6 +66,8 @@ pub struct ImportOptions {
     pub allow_changes: bool,
     /// Adopt the account's tickets that carry this mapping's markers before creating any.
     pub adopt: bool,
+    /// Records read so far by validation, for a progress display on another thread.
+    pub read_so_far: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Why the import cannot start. Per-record problems never end up here.
@@ -335,6 +337,9 @@ fn enqueue(
     };
     pipeline::for_each(plan, schema, &opts.inputs, &opts.sides, |p| {
         counts.read += 1;
+        if let Some(n) = &opts.read_so_far {
+            n.store(counts.read, std::sync::atomic::Ordering::Relaxed);
+        }
         let file = p.location.file.display().to_string();
         let line = p.location.line;
         match p.outcome {

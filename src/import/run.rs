@@ -110,7 +110,16 @@ pub async fn run(
         if !wait_until(not_before, what, interrupts.clone()).await {
             tickets.stop = Some(Stop::Interrupted);
         } else {
-            match adopt::adopt_all(&mut journal, client, &marker, not_before, &interrupts).await {
+            match adopt::adopt_all(
+                &mut journal,
+                client,
+                &marker,
+                not_before,
+                &interrupts,
+                progress,
+            )
+            .await
+            {
                 Ok(n) => tickets.adopted = n,
                 Err(stop) => tickets.stop = Some(stop),
             }
@@ -133,7 +142,10 @@ pub async fn run(
         }
         let shared = Mutex::new(journal);
         let stop = AtomicBool::new(false);
-        let outcome = conversations(client, &shared, send, &stop, interrupts.clone()).await;
+        let outcome =
+            conversations(client, &shared, send, &stop, interrupts.clone(), progress).await;
+        progress.poll_conversations(&shared, client);
+        progress.finish();
         journal = shared.into_inner().map_err(|_| RunError::Poisoned)?;
         interrupted_conversations = stop.load(Ordering::SeqCst);
         let report = match (outcome, &mut conversation) {
@@ -192,7 +204,7 @@ async fn wait_until(deadline: i64, what: &str, mut presses: Interrupts) -> bool 
         .unwrap_or_default();
     eprintln!(
         "waiting {} (until {at}) for {what}: their requests may still land until then, and concluding them absent sooner could send them twice",
-        super::progress::human(left)
+        crate::duration::format(left)
     );
     let before = presses.count();
     let sleep = tokio::time::sleep(left);
@@ -212,6 +224,7 @@ async fn conversations(
     send: &SendOptions,
     stop: &AtomicBool,
     mut presses: Interrupts,
+    progress: &mut Progress,
 ) -> ConversationOutcome {
     let work = replies::post_all_timed(
         client,
@@ -224,6 +237,8 @@ async fn conversations(
     tokio::pin!(work);
     let before = presses.count();
     let mut heartbeat = tokio::time::interval(super::send::HEARTBEAT);
+    let mut tick = tokio::time::interval(super::progress::CONVERSATION_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {
@@ -241,9 +256,12 @@ async fn conversations(
             n = presses.next() => {
                 stop.store(true, Ordering::SeqCst);
                 if n > before + 1 {
+                    progress.println("abandoning the messages in flight; the next run reconciles them");
                     break ConversationOutcome::Abandoned;
                 }
+                progress.println("stopping: finishing the messages in flight (Ctrl-C again to abandon them; the next run reconciles them)");
             }
+            _ = tick.tick() => progress.poll_conversations(journal, client),
         }
     }
 }

@@ -142,7 +142,10 @@ pub enum Stop {
 pub struct SendReport {
     pub created: u64,
     pub failed: u64,
+    /// Create requests: bulk creates and single (multipart) creates.
     pub batches: u64,
+    /// Of `batches`, the single creates of tickets with attachments.
+    pub single_creates: u64,
     /// Batches whose answer was lost (or that an earlier run left `sending`).
     pub unknown: u64,
     /// Members found in HappyFox by reconciliation.
@@ -206,6 +209,7 @@ impl SendReport {
         self.created += later.created;
         self.failed += later.failed;
         self.batches += later.batches;
+        self.single_creates += later.single_creates;
         self.unknown += later.unknown;
         self.found += later.found;
         self.resent += later.resent;
@@ -377,6 +381,8 @@ impl Sender<'_> {
             in_flight: stats.in_flight,
             retries: self.report.resent + (stats.throttled - self.throttled_at_start),
             reconciling: self.reconciling,
+            files_sent: self.report.attachments_sent,
+            files_not_sent: self.report.attachment_failures,
         }
     }
 
@@ -443,6 +449,7 @@ impl Sender<'_> {
                     .journal
                     .begin_batch_leased(&[m.source_id.as_str()], lease)?;
                 self.report.batches += 1;
+                self.report.single_creates += 1;
                 self.send(batch, Arc::new(vec![m]));
             }
             // Cut by size too: many large bodies must not make one request over the

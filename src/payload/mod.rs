@@ -373,25 +373,9 @@ fn unknown_name<'n>(
     Problem::error(kind, field, format!("unknown {what} {name:?}{hint}"))
 }
 
+/// One rule with the sandbox's validation: [`crate::email`].
 fn is_email(s: &str) -> bool {
-    let s = s.trim();
-    if s.len() > 254
-        || s.chars()
-            .any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>')
-    {
-        return false;
-    }
-    let mut parts = s.split('@');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(local), Some(domain), None) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")
-        }
-        _ => false,
-    }
+    crate::email::is_valid(s)
 }
 
 fn is_created_at(s: &str) -> bool {

@@ -408,11 +408,15 @@ pub(crate) fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
             println!("  HAPPYFOX_API_KEY={}", config.api_key);
             println!("  HAPPYFOX_AUTH_CODE={}", config.auth_code);
         } else {
-            println!("  api key:   {} (auth code as given)", config.api_key);
+            // Given credentials may be a real account's (exported in this shell): never
+            // echoed, like every credential the program handles.
+            println!("  credentials: as given (--api-key/--auth-code or HAPPYFOX_API_KEY/HAPPYFOX_AUTH_CODE)");
         }
         println!(
-            "  limits:    {} POST/min, {} GET/min, lockout {:?}",
-            config.limits.post_per_min, config.limits.get_per_min, config.limits.lockout
+            "  limits:    {} POST/min, {} GET/min, lockout {}",
+            config.limits.post_per_min,
+            config.limits.get_per_min,
+            crate::duration::format(config.limits.lockout)
         );
         println!("Press Ctrl-C to stop.");
         run(listener, shared, &config, async {

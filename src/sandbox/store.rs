@@ -15,7 +15,8 @@ use super::validate::CfValue;
 /// Seconds since the Unix epoch, UTC.
 pub(crate) type Seconds = i64;
 
-/// The account's mutable data. Ids are never reused, even after a reset of tickets.
+/// The account's mutable data. Ids are never reused while the account lives; a reset
+/// starts a new account, numbered from 1 again.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(crate) struct Store {
     pub last_ticket_id: u64,
@@ -54,7 +55,7 @@ impl Body {
     pub fn text(&self) -> String {
         match self {
             Body::Text(t) | Body::Both { text: t, .. } => t.clone(),
-            Body::Html(h) => html_to_text(h),
+            Body::Html(h) => crate::html_text::html_to_text(h),
         }
     }
 
@@ -78,34 +79,6 @@ impl Body {
 pub(crate) fn text_to_html(t: &str) -> String {
     let escaped = html_escape::encode_text(t);
     format!("<p>{}</p>", escaped.replace('\n', "<br>"))
-}
-
-/// A rough html → text: drop tags, turn block ends into newlines, unescape entities.
-pub(crate) fn html_to_text(h: &str) -> String {
-    let mut out = String::with_capacity(h.len());
-    let mut in_tag = false;
-    let mut tag = String::new();
-    for c in h.chars() {
-        match (in_tag, c) {
-            (false, '<') => {
-                in_tag = true;
-                tag.clear();
-            }
-            (true, '>') => {
-                in_tag = false;
-                let name = tag.trim_start_matches('/').to_ascii_lowercase();
-                let name = name.split(|c: char| c.is_whitespace() || c == '/').next();
-                if matches!(name, Some("br" | "p" | "div" | "li" | "tr")) && tag.starts_with('/')
-                    || matches!(name, Some("br"))
-                {
-                    out.push('\n');
-                }
-            }
-            (true, c) => tag.push(c),
-            (false, c) => out.push(c),
-        }
-    }
-    html_escape::decode_html_entities(out.trim_end()).into_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -387,14 +360,11 @@ impl Store {
         self.last_attachment_id
     }
 
-    /// Forgets all tickets and contacts (`POST /_sandbox/reset`); ids keep counting so that
-    /// a client holding an old id never finds someone else's ticket under it.
+    /// Forgets all tickets and contacts and starts ids at 1 again (`POST /_sandbox/reset`):
+    /// the account is as new, so a rehearsal (or README's `curl` of ticket 1) after a reset
+    /// sees the same ids as after a fresh start.
     pub fn clear(&mut self) {
-        self.tickets.clear();
-        self.contacts.clear();
-        self.by_email.clear();
-        self.update_count = 0;
-        self.deleted_tickets = 0;
+        *self = Store::default();
     }
 }
 
@@ -407,7 +377,15 @@ mod tests {
         assert_eq!(Body::Text("a < b\nc".into()).html(), "<p>a &lt; b<br>c</p>");
         assert_eq!(
             Body::Html("<p>Hello &amp; welcome</p><p>Bye<br/>now</p>".into()).text(),
-            "Hello & welcome\nBye\nnow"
+            "Hello & welcome\n\nBye\nnow"
+        );
+        // The text HappyFox shows has no style sheet in it and keeps a link's target.
+        assert_eq!(
+            Body::Html(
+                "<style>p{margin:0}</style><p><a href=\"https://kb.example\">KB</a></p>".into()
+            )
+            .text(),
+            "KB (https://kb.example)"
         );
     }
 

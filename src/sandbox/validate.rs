@@ -120,39 +120,38 @@ pub(crate) fn as_bool(v: &Value) -> Option<bool> {
     }
 }
 
-fn digits(s: &str, n: usize) -> Option<i16> {
-    if s.len() == n && s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
-    }
+/// Whether `s` has exactly the shape of `pattern`, where `d` is an ASCII digit and any
+/// other byte stands for itself. The reference writes its formats with fixed widths
+/// (`yyyy-mm-dd`), while strptime accepts `2019-8-1`: the shape is checked here, the
+/// calendar by jiff.
+fn shaped(s: &str, pattern: &str) -> bool {
+    s.len() == pattern.len()
+        && s.bytes().zip(pattern.bytes()).all(|(c, p)| match p {
+            b'd' => c.is_ascii_digit(),
+            p => c == p,
+        })
 }
 
-/// Three digit groups split by `sep`, in the order year-month-day (`ymd`) or
-/// day-month-year, as a valid calendar date.
-fn date_parts(s: &str, sep: char, ymd: bool) -> Option<Date> {
-    let mut it = s.split(sep);
-    let (a, m, c) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() {
-        return None;
-    }
-    let (y, d) = if ymd { (a, c) } else { (c, a) };
-    Date::new(digits(y, 4)?, digits(m, 2)? as i8, digits(d, 2)? as i8).ok()
+/// A date in one fixed-width `shape` read by jiff's strptime `format`.
+fn date_as(s: &str, shape: &str, format: &str) -> Option<Date> {
+    shaped(s, shape)
+        .then(|| Date::strptime(format, s).ok())
+        .flatten()
 }
 
 /// `yyyy-mm-dd`, the only format for custom-field dates.
 pub(crate) fn parse_ymd(s: &str) -> Option<Date> {
-    date_parts(s, '-', true)
+    date_as(s, "dddd-dd-dd", "%Y-%m-%d")
 }
 
 /// `dd/mm/yyyy`, accepted for `due_date` besides `yyyy-mm-dd`.
 pub(crate) fn parse_dmy(s: &str) -> Option<Date> {
-    date_parts(s, '/', false)
+    date_as(s, "dd/dd/dddd", "%d/%m/%Y")
 }
 
 /// `yyyy/mm/dd`, the date format of search terms.
 pub(crate) fn parse_search_date(s: &str) -> Option<Date> {
-    date_parts(s, '/', true)
+    date_as(s, "dddd/dd/dd", "%Y/%m/%d")
 }
 
 /// `due_date`: `yyyy-mm-dd` or `dd/mm/yyyy`.
@@ -164,49 +163,24 @@ pub(crate) fn parse_due_date(s: &str) -> Option<Date> {
 /// UTC. Offsets and `Z` are not documented, so they are refused: a client that sends them
 /// would not know how HappyFox reads them.
 pub(crate) fn parse_created_at(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once('T')?;
-    let date = parse_ymd(date)?;
-    let (hms, frac) = match time.split_once('.') {
-        Some((hms, frac)) => (hms, Some(frac)),
-        None => (time, None),
+    let (whole, frac) = match s.split_once('.') {
+        Some((whole, frac)) => (whole, Some(frac)),
+        None => (s, None),
     };
-    if let Some(frac) = frac
-        && (frac.is_empty() || frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()))
+    if !shaped(whole, "dddd-dd-ddTdd:dd:dd")
+        || frac.is_some_and(|f| f.is_empty() || f.len() > 6 || !shaped(f, &"d".repeat(f.len())))
     {
         return None;
     }
-    let mut it = hms.split(':');
-    let (h, m, sec) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() {
-        return None;
-    }
-    let dt = DateTime::new(
-        date.year(),
-        date.month(),
-        date.day(),
-        digits(h, 2)? as i8,
-        digits(m, 2)? as i8,
-        digits(sec, 2)? as i8,
-        0,
-    )
-    .ok()?;
+    let dt = DateTime::strptime("%Y-%m-%dT%H:%M:%S", whole).ok()?;
     dt.to_zoned(jiff::tz::TimeZone::UTC)
         .ok()
         .map(|z| z.timestamp().as_second())
 }
 
-/// A plausible email address (one `@`, a dotted domain, no spaces), as Django checks it.
+/// A plausible email address: the same rule as the dry run's ([`crate::email`]).
 pub(crate) fn valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !local.contains('@')
-        && !s.chars().any(char::is_whitespace)
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
+    crate::email::is_valid(s)
 }
 
 /// A comma-separated list of email addresses (`cc`, `bcc`); blank entries are skipped.
@@ -367,6 +341,10 @@ mod tests {
         assert!(parse_created_at("2019-02-30T08:59:11").is_none());
         assert!(parse_created_at("2019-08-13T8:59:11").is_none());
         assert!(parse_created_at("2019-08-13").is_none());
+        assert!(parse_created_at("2019-08-13T24:00:00").is_none());
+        assert!(parse_created_at("2019-08-13T08:59:11.").is_none());
+        assert!(parse_created_at("2019-08-13T08:59:11.1234567").is_none());
+        assert!(parse_created_at("2019-08-13T08:59:11.12a").is_none());
     }
 
     #[test]
@@ -448,6 +426,9 @@ mod tests {
         assert!(!valid_email("james example.com"));
         assert!(!valid_email("@example.com"));
         assert!(valid_email_list("a@x.io, b@y.io,"));
+        // What the dry run refuses, the sandbox refuses too.
+        assert!(!valid_email("a,b@x.io"));
+        assert!(!valid_email("<r@x.com>"));
         assert!(!valid_email_list("a@x.io, nope"));
         assert_eq!(split_tags(" a, b ,a,, c"), vec!["a", "b", "c"]);
     }

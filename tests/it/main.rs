@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test runs the real program or the real sandbox.
 
 mod attachments;
+mod cli;
 mod client;
 mod dry_run;
 mod import;

@@ -3,52 +3,8 @@
 
 use minijinja::value::Value;
 
-/// Plain text from HTML: tags dropped, block ends become line breaks, entities decoded.
-pub fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('>') else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let tag = rest[start + 1..start + end].trim().to_ascii_lowercase();
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        if matches!(
-            name.as_str(),
-            "br" | "p"
-                | "div"
-                | "li"
-                | "tr"
-                | "h1"
-                | "h2"
-                | "h3"
-                | "h4"
-                | "h5"
-                | "h6"
-                | "blockquote"
-                | "pre"
-        ) && (tag.starts_with('/') || name == "br")
-            && !out.ends_with('\n')
-        {
-            out.push('\n');
-        }
-        rest = &rest[start + end + 1..];
-    }
-    out.push_str(rest);
-    let decoded = html_escape::decode_html_entities(&out).to_string();
-    let mut lines: Vec<&str> = decoded.lines().map(str::trim_end).collect();
-    while lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    lines.join("\n").trim_start().to_string()
-}
+/// Plain text from HTML, the program's one conversion (shared with the sandbox).
+pub use crate::html_text::html_to_text;
 
 /// HTML from plain text: escaped, paragraphs for blank lines, `<br>` for line breaks.
 ///
@@ -138,7 +94,7 @@ mod tests {
     fn text_filters() {
         assert_eq!(
             html_to_text("<p>Hi &amp; bye</p><p>Two<br>lines</p>"),
-            "Hi & bye\nTwo\nlines"
+            "Hi & bye\n\nTwo\nlines"
         );
         assert_eq!(
             text_to_html("a < b\n\nline1\nline2"),

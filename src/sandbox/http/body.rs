@@ -11,7 +11,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::super::validate::FieldErrors;
 use super::MAX_BODY;
-use super::route::percent_decode;
 
 /// A parsed request body: the fields, and the uploaded files (metadata only: the sandbox
 /// keeps names and sizes, not contents, so memory stays bounded).
@@ -154,19 +153,10 @@ fn push_field(fields: &mut Map<String, Value>, name: String, text: String) {
     }
 }
 
-/// `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte).
+/// `application/x-www-form-urlencoded` pairs (`+` is a space, `%XX` a byte), decoded by
+/// the `form_urlencoded` crate that `url` and reqwest use.
 fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(bytes);
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
-        })
-        .collect()
+    form_urlencoded::parse(bytes).into_owned().collect()
 }
 
 /// The query string as pairs, decoded the way Django decodes them.
@@ -234,6 +224,15 @@ mod tests {
             vec![
                 ("q".to_string(), "status:\"In Progress\"".to_string()),
                 ("size".to_string(), "5".to_string())
+            ]
+        );
+        // An encoded `&` or `=` is data, not a separator; a broken escape stays as sent.
+        assert_eq!(
+            form_pairs(b"q=a%26b%3Dc&x=100%&&y"),
+            vec![
+                ("q".to_string(), "a&b=c".to_string()),
+                ("x".to_string(), "100%".to_string()),
+                ("y".to_string(), String::new())
             ]
         );
     }

@@ -198,12 +198,19 @@ async fn the_state_file_is_saved_while_running() {
 #[tokio::test]
 async fn reset_clears_the_account() {
     let sb = start(config()).await;
+    let first = sb.ticket(json!({})).await;
     sb.ticket(json!({})).await;
     let (status, _) = sb.post("/_sandbox/reset", json!({})).await;
     assert_eq!(status, StatusCode::OK);
     let s = sb.stats().await;
     assert_eq!((s.tickets, s.contacts, s.updates), (0, 0, 0));
     assert_eq!(sb.get("users/").await.1["page_info"]["last_index"], 0);
+    // A new account: ids start over, so `GET ticket/1/` after a reset and one ticket works.
+    let again = sb.ticket(json!({})).await;
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["display_id"], first["display_id"]);
+    let (status, _) = sb.get(&format!("ticket/{}/", first["id"])).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
