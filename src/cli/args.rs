@@ -42,8 +42,8 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Write success.csv and errors.csv from a journal.
     Results(ResultsArgs),
-    /// Read every ticket back from HappyFox and compare with the journal: each created
-    /// record exactly once, with the id the journal holds (GET only).
+    /// Read every created ticket back from HappyFox and compare it field by field with
+    /// what the import sent (GET only); exit 3 when anything differs.
     Verify(VerifyArgs),
 }
 
@@ -177,9 +177,23 @@ pub(crate) struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The journal to compare with (never modified).
+    /// The journal of the import. Verify keeps its progress there (a stopped verify
+    /// continues where it stopped) and marks messages HappyFox does not show, which the
+    /// next import posts; nothing is sent to HappyFox.
     #[arg(long)]
     pub journal: PathBuf,
+    /// Write verify.html (for people) and verify.json here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Compare a random N of the created tickets (the seed is printed).
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// The seed of --sample, to compare the same tickets again.
+    #[arg(long, requires = "sample")]
+    pub seed: Option<u64>,
+    /// Print the summary as JSON (versioned: `{"version":1,...}`).
+    #[arg(long)]
+    pub json: bool,
     /// Account URL; the one the journal recorded when absent.
     #[arg(long, env = "HAPPYFOX_URL")]
     pub url: Option<String>,

@@ -1,6 +1,9 @@
-//! `hfmigrate verify`: read the created tickets back and compare with the journal.
+//! `hfmigrate verify`: read the created tickets back, compare them field by field with
+//! what the import sent, and render the result (stdout, `--json`, `--report DIR`).
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
@@ -9,10 +12,10 @@ use super::args::VerifyArgs;
 use super::{Failure, usage};
 use crate::client::{Client, ClientOptions, Credentials, Target};
 use crate::exit::Exit;
+use crate::import::verify::{self, FieldOptions, FieldSummary, VerifyError};
 
 pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
-    use crate::import::verify::{self, VerifyError};
-    let journal = crate::journal::Journal::open_read_only(&args.journal).map_err(usage)?;
+    let mut journal = crate::journal::Journal::open_for_verify(&args.journal).map_err(usage)?;
     let url = match &args.url {
         Some(u) => u.clone(),
         None => {
@@ -24,45 +27,164 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
     };
     let credentials = Credentials::from_env().map_err(usage)?;
     let target = Target::parse(&url).map_err(usage)?;
+    let get_per_min = args.get_per_min.max(1);
     let options = ClientOptions {
-        get_per_min: args.get_per_min.max(1),
+        get_per_min,
         ..ClientOptions::default()
     };
     let client = Client::new(target, credentials, options).map_err(usage)?;
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let v = match runtime()?.block_on(verify::verify(&journal, &client, scratch.path())) {
-        Ok(v) => v,
+    let opts = FieldOptions {
+        sample: args.sample,
+        seed: args.seed,
+        get_per_min,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let ran = runtime()?.block_on(async {
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        let interrupted = || stop.load(Ordering::Relaxed);
+        verify::verify_fields(&mut journal, &client, opts, scratch.path(), &interrupted).await
+    });
+    let s = match ran {
+        Ok(s) => s,
         Err(VerifyError::Client(e)) => {
             return Err(Failure::of(e).context("cannot read the tickets"));
         }
         Err(e) => return Err(Failure::of(e)),
     };
+    if let Some(dir) = &args.report {
+        write_report(dir, &s)?;
+    }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "read {} tickets from {}; the journal lists {} created: {} verified",
-        v.tickets_read,
-        client.target(),
-        v.created,
-        v.ok
-    );
-    for id in &v.missing {
-        let _ = writeln!(out, "  missing: {id} (no ticket carries its marker)");
-    }
-    for (id, tickets) in &v.duplicated {
-        let _ = writeln!(out, "  duplicated: {id} is on tickets {tickets:?}");
-    }
-    for (id, journal_id, found) in &v.other_id {
+    if args.json {
         let _ = writeln!(
             out,
+            "{}",
+            serde_json::to_string_pretty(&s).unwrap_or_default()
+        );
+    } else {
+        let _ = out.write_all(render(&s).as_bytes());
+        if let Some(dir) = &args.report {
+            let _ = writeln!(out, "report: {}", dir.join("verify.html").display());
+        }
+    }
+    Ok(Exit::done_unless(!s.is_clean()))
+}
+
+fn write_report(dir: &std::path::Path, s: &FieldSummary) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the report folder {}", dir.display()))?;
+    let html = verify::html::render(s).context("cannot render verify.html")?;
+    let path = dir.join("verify.html");
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    let path = dir.join("verify.json");
+    let json = serde_json::to_string_pretty(s).context("cannot encode verify.json")?;
+    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The stdout summary: markers, one line per field, then every difference.
+fn render(s: &FieldSummary) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let m = &s.markers;
+    let _ = writeln!(
+        o,
+        "read {} tickets from {}; the journal lists {} created: {} verified",
+        m.tickets_read, s.target, m.created, m.ok
+    );
+    for id in &m.missing {
+        let _ = writeln!(o, "  missing: {id} (no ticket carries its marker)");
+    }
+    for (id, tickets) in &m.duplicated {
+        let _ = writeln!(o, "  duplicated: {id} is on tickets {tickets:?}");
+    }
+    for (id, journal_id, found) in &m.other_id {
+        let _ = writeln!(
+            o,
             "  different ticket: {id} is ticket {found}, the journal says {journal_id}"
         );
     }
-    for (marker, ticket) in &v.unexpected {
+    for (marker, ticket) in &m.unexpected {
         let _ = writeln!(
-            out,
+            o,
             "  not in the journal as created: ticket {ticket} carries marker {marker}"
         );
     }
-    Ok(Exit::done_unless(!v.is_clean()))
+    let which = match s.sample {
+        Some(sample) => format!(
+            "a random {} of {} created tickets (seed {}; --sample {} --seed {} compares the same ones)",
+            s.compared, s.created, sample.seed, sample.size, sample.seed
+        ),
+        None => format!("{} of {} created tickets", s.compared, s.created),
+    };
+    let resumed = if s.resumed > 0 {
+        format!(" ({} compared by the earlier, stopped verify)", s.resumed)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        o,
+        "compared {which} field by field{resumed}: {} match in every field",
+        s.matching
+    );
+    for f in &s.fields {
+        let later = if f.changed_after_import > 0 {
+            format!(", {} changed after the import", f.changed_after_import)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            o,
+            "  {:<32} {:>5.1}%  ({}/{}{later})",
+            f.field, f.percent, f.matched, f.checked
+        );
+    }
+    for t in &s.differing {
+        let _ = writeln!(
+            o,
+            "{} (ticket {} {}):",
+            t.source_id, t.ticket_id, t.display_id
+        );
+        if let Some(why) = &t.unreadable {
+            let _ = writeln!(o, "  {why}");
+        }
+        for c in t.checks.iter().filter(|c| !c.ok) {
+            let by = c
+                .changed_after_import_by
+                .as_ref()
+                .map(|b| format!(" [changed after the import by {b}]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {} differs{by}: source {:?}, HappyFox {:?}",
+                c.field,
+                c.expected.as_deref().unwrap_or_default(),
+                c.actual.as_deref().unwrap_or_default()
+            );
+        }
+        for c in &t.changes_after_import {
+            let _ = writeln!(o, "  after the import: {c}");
+        }
+    }
+    if s.messages_marked_missing > 0 {
+        let _ = writeln!(
+            o,
+            "{} posted message(s) are missing from HappyFox and are marked in the journal: the next `hfmigrate import` with the same journal posts them (once)",
+            s.messages_marked_missing
+        );
+    }
+    let _ = writeln!(
+        o,
+        "a full verify of {} tickets takes about {} at {} GET/min",
+        s.created,
+        crate::import::progress::human(std::time::Duration::from_secs(s.full_verify_seconds)),
+        s.get_per_min
+    );
+    o
 }

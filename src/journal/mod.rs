@@ -49,9 +49,11 @@ mod results;
 mod run_info;
 mod schema;
 mod status;
+mod verified;
 pub use messages::NewMessage;
 pub use messages::{
-    AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, TicketConversation,
+    AttachmentFailure, JournaledMessage, MessageCounts, MessageOutcome, MessageRow,
+    TicketConversation,
 };
 pub use records::{ItemOutcome, PendingRecord};
 pub use records::{PendingRow, RejectedRecord, UnknownBatch, UpsertReport};
@@ -59,6 +61,7 @@ pub use results::ResultsWritten;
 pub use run_info::{Change, InputFingerprint, RunInfo, fingerprint_bytes};
 pub(crate) use schema::SCHEMA_VERSION;
 pub use status::{BatchSummary, StateCounts, Summary};
+pub use verified::CreatedRecord;
 
 use lock::lock_file;
 use schema::{APPLICATION_ID, migrate};
