@@ -9,3 +9,4 @@ mod journal;
 mod replies;
 mod sandbox;
 mod support;
+mod verify;

@@ -1,0 +1,232 @@
+//! `hfmigrate verify` field by field, against the sandbox over real HTTP: the bundled
+//! samples read back at 100% on every field, and changes made after the import (tags,
+//! status, a reply deleted) are found, named, and the deleted reply is posted again once.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{CODE, Hfmigrate, KEY, Outcome, start_sandbox, unlimited};
+
+/// Runs the binary off the runtime's threads (the sandbox is served by them).
+async fn run(cmd: Hfmigrate) -> Outcome {
+    tokio::task::spawn_blocking(move || cmd.run())
+        .await
+        .expect("the binary ran")
+}
+
+async fn import(url: &str, sample: &str, journal: &Path) -> Outcome {
+    let args: Vec<OsString> = vec![
+        "import".into(),
+        "--mapping".into(),
+        format!("mappings/{sample}.yaml").into(),
+        "--input".into(),
+        format!("samples/{sample}").into(),
+        "--url".into(),
+        url.into(),
+        "-y".into(),
+        "--journal".into(),
+        journal.into(),
+    ];
+    run(Hfmigrate::new(args).credentials()).await
+}
+
+async fn verify(url: &str, journal: &Path, extra: &[&str]) -> Outcome {
+    let mut args: Vec<OsString> = vec![
+        "verify".into(),
+        "--get-per-min".into(),
+        "60000".into(),
+        "--url".into(),
+        url.into(),
+        "--journal".into(),
+        journal.into(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    run(Hfmigrate::new(args).credentials()).await
+}
+
+fn shown(o: &Outcome) -> String {
+    format!("exit {}\n{}\n{}", o.code, o.stdout, o.stderr)
+}
+
+async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .basic_auth(KEY, Some(CODE))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn ticket(url: &str, id: u64) -> Value {
+    reqwest::Client::new()
+        .get(format!("{url}/api/1.1/json/ticket/{id}/"))
+        .basic_auth(KEY, Some(CODE))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("a ticket")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundled_samples_read_back_at_100_percent_on_every_field() {
+    for sample in ["zendesk", "freshdesk", "generic-csv"] {
+        let sb = start_sandbox(unlimited).await;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("run.db");
+        let o = import(&sb.url, sample, &journal).await;
+        // The samples hold deliberate rejects.
+        assert_eq!(o.code, 3, "{sample}: {}", shown(&o));
+        let report = dir.path().join("report");
+        let o = verify(
+            &sb.url,
+            &journal,
+            &["--json", "--report", report.to_str().unwrap()],
+        )
+        .await;
+        assert_eq!(o.code, 0, "{sample}: {}", shown(&o));
+        let s: Value = serde_json::from_str(&o.stdout).expect("--json prints JSON");
+        assert_eq!(s["version"], 1);
+        assert!(s["created"].as_u64().unwrap() > 10, "{sample}: {s}");
+        assert_eq!(s["compared"], s["created"], "{sample}");
+        assert_eq!(s["matching"], s["created"], "{sample}");
+        let fields = s["fields"].as_array().unwrap();
+        for name in [
+            "subject",
+            "first message",
+            "contact email",
+            "category",
+            "priority",
+            "tags",
+            "created at",
+            "status",
+            "conversation",
+        ] {
+            assert!(
+                fields.iter().any(|f| f["field"] == name),
+                "{sample}: {name} is not checked: {s}"
+            );
+        }
+        for f in fields {
+            assert_eq!(f["percent"], 100.0, "{sample}: {f}");
+        }
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(report.join("verify.json")).unwrap())
+                .unwrap();
+        assert_eq!(written, s, "{sample}: verify.json is the summary");
+        let html = std::fs::read_to_string(report.join("verify.html")).unwrap();
+        assert!(html.contains("subject"), "{sample}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_once() {
+    let sb = start_sandbox(unlimited).await;
+    let url = sb.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let o = import(&url, "zendesk", &journal).await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    let o = verify(&url, &journal, &[]).await;
+    assert_eq!(o.code, 0, "{}", shown(&o));
+
+    // Ticket 1 is ZD-1001 (the first record): Alice's reply is its second update.
+    let before = ticket(&url, 1).await;
+    let reply = "thanks for the detailed log";
+    let find = |t: &Value| -> Vec<u64> {
+        t["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| {
+                u["message"]["html"]
+                    .as_str()
+                    .is_some_and(|h| h.contains(reply))
+            })
+            .map(|u| u["update_id"].as_u64().unwrap())
+            .collect()
+    };
+    let ids = find(&before);
+    assert_eq!(ids.len(), 1, "{before}");
+    // A reply lost after the import, a tag added and a status set by another agent.
+    let (status, body) = post(
+        &url,
+        &format!("/_sandbox/ticket/1/update/{}/delete", ids[0]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &url,
+        "/api/1.1/json/ticket/1/update_tags/",
+        json!({"staff": 3, "add": "edited-later"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &url,
+        "/api/1.1/json/ticket/1/staff_pvtnote/",
+        json!({"staff": 3, "html": "reopening", "status": 2}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let report = dir.path().join("report");
+    let o = verify(&url, &journal, &["--report", report.to_str().unwrap()]).await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    let out = &o.stdout;
+    assert!(out.contains("1001 (ticket 1"), "{}", shown(&o));
+    assert!(out.contains("  tags differs"), "{}", shown(&o));
+    assert!(
+        out.contains("  status differs [changed after the import by agent"),
+        "{}",
+        shown(&o)
+    );
+    assert!(
+        out.contains("  conversation differs") && out.contains("is missing"),
+        "{}",
+        shown(&o)
+    );
+    assert!(
+        out.contains("1 posted message(s) are missing from HappyFox and are marked in the journal"),
+        "{}",
+        shown(&o)
+    );
+    assert!(out.contains("private note added by agent"), "{}", shown(&o));
+    let html = std::fs::read_to_string(report.join("verify.html")).unwrap();
+    // minijinja escapes `/` too; a browser reads the entities back.
+    let html = html_escape::decode_html_entities(&html);
+    assert!(
+        html.contains(&format!("href=\"{url}/staff/ticket/1\"")),
+        "a link to the ticket in the agent portal: {html}"
+    );
+    // Only the changed ticket differs.
+    let field_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("tags "))
+        .unwrap();
+    assert!(field_line.contains("(21/22"), "{field_line}");
+
+    // The next import posts the deleted reply, once; the others are not posted again.
+    let updates_before = ticket(&url, 1).await["updates"].as_array().unwrap().len();
+    let o = import(&url, "zendesk", &journal).await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    assert!(o.stdout.contains("1 message(s) posted"), "{}", shown(&o));
+    let after = ticket(&url, 1).await;
+    assert_eq!(find(&after).len(), 1, "{after}");
+    assert_eq!(
+        after["updates"].as_array().unwrap().len(),
+        updates_before + 1,
+        "{after}"
+    );
+    // A second import posts nothing more.
+    let o = import(&url, "zendesk", &journal).await;
+    assert!(o.stdout.contains("0 message(s) posted"), "{}", shown(&o));
+    assert_eq!(find(&ticket(&url, 1).await).len(), 1);
+}
