@@ -194,6 +194,19 @@ pub(crate) struct VerifyArgs {
     /// Print the summary as JSON (versioned: `{"version":1,...}`).
     #[arg(long)]
     pub json: bool,
+    /// Also compare with the export, re-rendered through --mapping as the import does:
+    /// export files, or the export folder.
+    #[arg(long, num_args = 1.., requires = "mapping")]
+    pub input: Vec<PathBuf>,
+    /// The mapping that reads --input.
+    #[arg(long, requires = "input")]
+    pub mapping: Option<PathBuf>,
+    /// Override a side file's path: `--side users=exports/users.json`.
+    #[arg(long, value_parser = parse_side, requires = "input")]
+    pub side: Vec<(String, PathBuf)>,
+    /// A schema snapshot for --mapping; read from the account when absent.
+    #[arg(long, requires = "input")]
+    pub schema: Option<PathBuf>,
     /// Account URL; the one the journal recorded when absent.
     #[arg(long, env = "HAPPYFOX_URL")]
     pub url: Option<String>,

@@ -12,7 +12,7 @@ use super::args::VerifyArgs;
 use super::{Failure, usage};
 use crate::client::{Client, ClientOptions, Credentials, Target};
 use crate::exit::Exit;
-use crate::import::verify::{self, FieldOptions, FieldSummary, VerifyError};
+use crate::import::verify::{self, Export, FieldOptions, FieldSummary, VerifyError};
 
 pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
     let mut journal = crate::journal::Journal::open_for_verify(&args.journal).map_err(usage)?;
@@ -39,8 +39,13 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
         seed: args.seed,
         get_per_min,
     };
+    let rt = runtime()?;
+    let export = match &args.mapping {
+        Some(mapping) => Some(export(args, mapping, &rt, &client)?),
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
-    let ran = runtime()?.block_on(async {
+    let ran = rt.block_on(async {
         let flag = stop.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -48,7 +53,15 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
             }
         });
         let interrupted = || stop.load(Ordering::Relaxed);
-        verify::verify_fields(&mut journal, &client, opts, scratch.path(), &interrupted).await
+        verify::verify_fields(
+            &mut journal,
+            &client,
+            opts,
+            export.as_ref(),
+            scratch.path(),
+            &interrupted,
+        )
+        .await
     });
     let s = match ran {
         Ok(s) => s,
@@ -74,6 +87,30 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::done_unless(!s.is_clean()))
+}
+
+/// The export of `--input` and the mapping that reads it, with the account's schema
+/// (a snapshot with `--schema`, else read from the account: a few GETs).
+fn export(
+    args: &VerifyArgs,
+    mapping: &std::path::Path,
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+) -> Result<Export, Failure> {
+    let schema = match &args.schema {
+        Some(path) => crate::schema::Schema::load(path).map_err(usage)?,
+        None => rt
+            .block_on(crate::client::pull_schema(client))
+            .map_err(|e| Failure::of(e).context("cannot read the account's schema"))?,
+    };
+    let schema = Arc::new(schema);
+    let plan = crate::mapping::load(mapping, Some(schema.clone())).map_err(Failure::Mapping)?;
+    Ok(Export {
+        plan,
+        schema,
+        inputs: args.input.clone(),
+        sides: args.side.clone(),
+    })
 }
 
 fn write_report(dir: &std::path::Path, s: &FieldSummary) -> Result<(), Failure> {
@@ -115,6 +152,30 @@ fn render(s: &FieldSummary) -> String {
             o,
             "  not in the journal as created: ticket {ticket} carries marker {marker}"
         );
+    }
+    if let Some(src) = &s.source {
+        let _ = writeln!(
+            o,
+            "export re-rendered through the mapping: {} record(s), {} valid, {} rejected and {} skipped by the mapping (`hfmigrate results` lists the rejected ones); {} valid record(s) are not created tickets",
+            src.records,
+            src.valid,
+            src.rejected,
+            src.skipped,
+            src.not_created.len()
+        );
+        for n in &src.not_created {
+            let _ = writeln!(
+                o,
+                "  not created: {} ({}); run `hfmigrate import` with this journal to send it",
+                n.source_id, n.location
+            );
+        }
+        for id in &src.rendered_differently {
+            let _ = writeln!(
+                o,
+                "  rendered differently: {id} renders otherwise now than the journal holds (mapping or export changed after the import); HappyFox is compared with the new rendering"
+            );
+        }
     }
     let which = match s.sample {
         Some(sample) => format!(

@@ -84,10 +84,20 @@ async fn bundled_samples_read_back_at_100_percent_on_every_field() {
         // The samples hold deliberate rejects.
         assert_eq!(o.code, 3, "{sample}: {}", shown(&o));
         let report = dir.path().join("report");
+        let mapping = format!("mappings/{sample}.yaml");
+        let input = format!("samples/{sample}");
         let o = verify(
             &sb.url,
             &journal,
-            &["--json", "--report", report.to_str().unwrap()],
+            &[
+                "--json",
+                "--report",
+                report.to_str().unwrap(),
+                "--input",
+                &input,
+                "--mapping",
+                &mapping,
+            ],
         )
         .await;
         assert_eq!(o.code, 0, "{sample}: {}", shown(&o));
@@ -96,6 +106,11 @@ async fn bundled_samples_read_back_at_100_percent_on_every_field() {
         assert!(s["created"].as_u64().unwrap() > 10, "{sample}: {s}");
         assert_eq!(s["compared"], s["created"], "{sample}");
         assert_eq!(s["matching"], s["created"], "{sample}");
+        // The export re-rendered through the mapping is what the journal sent.
+        let src = &s["source"];
+        assert_eq!(src["valid"], s["created"], "{sample}: {src}");
+        assert_eq!(src["not_created"], json!([]), "{sample}");
+        assert_eq!(src["rendered_differently"], json!([]), "{sample}");
         let fields = s["fields"].as_array().unwrap();
         for name in [
             "subject",
@@ -229,4 +244,48 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     let o = import(&url, "zendesk", &journal).await;
     assert!(o.stdout.contains("0 message(s) posted"), "{}", shown(&o));
     assert_eq!(find(&ticket(&url, 1).await).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_record_of_the_export_that_is_no_ticket_is_listed_with_its_line() {
+    let sb = start_sandbox(unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let o = import(&sb.url, "generic-csv", &journal).await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    // The export gains a record after the import.
+    let export = dir.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    for f in ["tickets.csv", "comments.csv"] {
+        std::fs::copy(
+            crate::support::root().join("samples/generic-csv").join(f),
+            export.join(f),
+        )
+        .unwrap();
+    }
+    let mut csv = std::fs::read_to_string(export.join("tickets.csv")).unwrap();
+    let lines = csv.lines().count();
+    csv.push_str("3999,Added later,Body,Late Comer,late@example.com,Open,Low,Sales,,migrated,2024-03-22 01:18:33,Widget Pro,Americas,,,\n");
+    std::fs::write(export.join("tickets.csv"), csv).unwrap();
+    let o = verify(
+        &sb.url,
+        &journal,
+        &[
+            "--input",
+            export.to_str().unwrap(),
+            "--mapping",
+            "mappings/generic-csv.yaml",
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    assert!(
+        o.stdout.contains(&format!(
+            "  not created: 3999 ({}:{}); run `hfmigrate import`",
+            export.join("tickets.csv").display(),
+            lines + 1
+        )),
+        "{}",
+        shown(&o)
+    );
 }

@@ -14,10 +14,12 @@ mod compare;
 mod expected;
 pub mod html;
 mod run;
+mod source;
 mod summary;
 
 pub use compare::{Check, TicketReport};
 pub use run::{FieldOptions, verify_fields};
+pub use source::{Export, NotCreated, SourceCheck};
 pub use summary::{FieldRate, FieldSummary, SUMMARY_VERSION, Sample, full_verify_seconds};
 
 use std::collections::HashMap;
@@ -81,6 +83,8 @@ pub enum VerifyError {
         "interrupted after comparing {compared} of {total} tickets; run the same verify again to continue"
     )]
     Interrupted { compared: u64, total: u64 },
+    #[error("{0}")]
+    Export(String),
 }
 
 impl crate::exit::Classify for VerifyError {
@@ -90,6 +94,7 @@ impl crate::exit::Classify for VerifyError {
             VerifyError::NoMarker => crate::exit::Exit::Usage,
             VerifyError::Journal(_) | VerifyError::Results(_) => crate::exit::Exit::Fatal,
             VerifyError::Interrupted { .. } => crate::exit::Exit::Interrupted,
+            VerifyError::Export(_) => crate::exit::Exit::Usage,
         }
     }
 }

@@ -12,10 +12,11 @@ use serde_json::{Map, Value};
 
 use super::compare::{TicketReport, compare};
 use super::expected::Expected;
+use super::source::{Export, render};
 use super::summary::{FieldSummary, SUMMARY_VERSION, Sample, full_verify_seconds};
 use super::{VerifyError, verify};
 use crate::client::{Client, ClientError};
-use crate::journal::Journal;
+use crate::journal::{Journal, JournaledMessage};
 
 /// The journal note of a verify in progress: what it was asked, so that only the same
 /// question resumes (`sample=<n|all> seed=<s>`); `done` once it finished.
@@ -61,6 +62,7 @@ pub async fn verify_fields(
     journal: &mut Journal,
     client: &Client,
     opts: FieldOptions,
+    export: Option<&Export>,
     scratch: &Path,
     interrupted: &(dyn Fn() -> bool + Sync),
 ) -> Result<FieldSummary, VerifyError> {
@@ -95,6 +97,14 @@ pub async fn verify_fields(
         }));
     }
     let created = targets.len() as u64;
+    let (source, mut rendered) = match export {
+        Some(export) => {
+            let ids = targets.iter().map(|t| t.source_id.clone()).collect();
+            let (check, differs) = render(journal, export, &ids)?;
+            (Some(check), differs)
+        }
+        None => (None, HashMap::new()),
+    };
     if let Some(n) = opts.sample.filter(|n| *n < targets.len()) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut keep: Vec<usize> = (0..targets.len())
@@ -137,11 +147,15 @@ pub async fn verify_fields(
             .await
         {
             Ok(ticket) => {
-                let payload: Map<String, Value> = journal
-                    .payload(&t.source_id)?
+                let mut payload = journal.payload(&t.source_id)?;
+                let mut messages = journal.ticket_messages(&t.source_id)?;
+                if let Some(r) = rendered.remove(&t.source_id) {
+                    messages = as_journaled(r.messages.clone(), &messages);
+                    payload = Some(r.payload);
+                }
+                let payload: Map<String, Value> = payload
                     .and_then(|p| serde_json::from_str(&p).ok())
                     .unwrap_or_default();
-                let messages = journal.ticket_messages(&t.source_id)?;
                 let files: Vec<(i64, String)> = failed_files
                     .iter()
                     .filter(|f| f.0 == t.source_id)
@@ -182,6 +196,31 @@ pub async fn verify_fields(
         get_per_min: opts.get_per_min,
         full_verify_seconds: full_verify_seconds(created, opts.get_per_min),
         markers,
+        source,
         differing,
     })
+}
+
+/// A new rendering's messages with the journal's state of each position (a position the
+/// journal lacks was never posted).
+fn as_journaled(
+    messages: Vec<crate::journal::NewMessage>,
+    journaled: &[JournaledMessage],
+) -> Vec<JournaledMessage> {
+    messages
+        .into_iter()
+        .map(|m| {
+            let j = journaled.iter().find(|j| j.position == m.position);
+            JournaledMessage {
+                id: j.map_or(-1, |j| j.id),
+                position: m.position,
+                kind: m.kind,
+                author: m.author,
+                author_name: m.author_name,
+                payload: m.payload,
+                state: j.map_or_else(|| "not journaled".to_owned(), |j| j.state.clone()),
+                update_id: j.and_then(|j| j.update_id),
+            }
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::Verification;
 use super::compare::TicketReport;
+use super::source::SourceCheck;
 
 /// The JSON layout's version; bump it when a field changes meaning or goes away.
 pub const SUMMARY_VERSION: u32 = 1;
@@ -54,6 +55,8 @@ pub struct FieldSummary {
     pub full_verify_seconds: u64,
     /// The marker check: each created record exactly one ticket.
     pub markers: Verification,
+    /// With `--input`: the export re-rendered through the mapping, next to the journal.
+    pub source: Option<SourceCheck>,
     /// Every ticket with a difference, in journal order.
     pub differing: Vec<TicketReport>,
 }
@@ -61,7 +64,9 @@ pub struct FieldSummary {
 impl FieldSummary {
     /// Whether everything matched (exit 0).
     pub fn is_clean(&self) -> bool {
-        self.differing.is_empty() && self.markers.is_clean()
+        self.differing.is_empty()
+            && self.markers.is_clean()
+            && self.source.as_ref().is_none_or(SourceCheck::is_clean)
     }
 
     /// Sums the tickets' reports up.
