@@ -150,6 +150,23 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     assert_eq!(o.code, 3, "{}", shown(&o));
     let o = verify(&url, &journal, &[]).await;
     assert_eq!(o.code, 0, "{}", shown(&o));
+    // Kofi is no HappyFox agent: his replies are posted by the migration agent, and the
+    // header keeps his email with his name, so the record shows who wrote them.
+    let mut kept = 0;
+    for id in 1..=22 {
+        let t = ticket(&url, id).await;
+        for u in t["updates"].as_array().unwrap() {
+            let html = u["message"]["html"].as_str().unwrap_or_default();
+            if html.contains("Kofi Mensah") {
+                assert!(
+                    html.contains("Kofi Mensah (kofi.mensah@acme.example) wrote on"),
+                    "{html}"
+                );
+                kept += 1;
+            }
+        }
+    }
+    assert_eq!(kept, 2, "both of Kofi's replies");
 
     // Ticket 1 is ZD-1001 (the first record): Alice's reply is its second update.
     let before = ticket(&url, 1).await;
