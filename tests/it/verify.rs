@@ -306,3 +306,107 @@ async fn a_valid_record_of_the_export_that_is_no_ticket_is_listed_with_its_line(
         shown(&o)
     );
 }
+
+/// `GET ticket/{n}/` calls the sandbox answered so far.
+fn ticket_reads(sb: &hfmigrate::sandbox::RunningSandbox) -> u64 {
+    sb.stats()
+        .requests
+        .get("GET ticket/{n}/")
+        .map_or(0, |m| m.values().sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_verify_continues_where_it_stopped() {
+    let sb = start_sandbox(unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let o = import(&sb.url, "zendesk", &journal).await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    let before = ticket_reads(&sb);
+    // One GET a second, so that it is stopped part way.
+    let mut child = Hfmigrate::new(["verify", "--get-per-min", "60", "--url", sb.url.as_str()])
+        .credentials()
+        .command();
+    child.arg("--journal").arg(&journal);
+    let child = child
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ticket_reads(&sb) < before + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "verify read no 3 tickets within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o: Outcome = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+        .into();
+    assert_eq!(o.code, 4, "{}", shown(&o));
+    assert!(
+        o.stderr.contains("run the same verify again to continue"),
+        "{}",
+        shown(&o)
+    );
+    let first = ticket_reads(&sb) - before;
+    assert!((3..22).contains(&first), "{first} read before the stop");
+
+    let o = verify(&sb.url, &journal, &[]).await;
+    assert_eq!(o.code, 0, "{}", shown(&o));
+    assert!(
+        o.stdout.contains(&format!(
+            "compared 22 of 22 created tickets field by field ({first} compared by the earlier, stopped verify)"
+        )),
+        "{}",
+        shown(&o)
+    );
+    assert_eq!(ticket_reads(&sb) - before, 22, "every ticket read once");
+    // A finished verify starts over.
+    let o = verify(&sb.url, &journal, &[]).await;
+    assert_eq!(o.code, 0, "{}", shown(&o));
+    assert_eq!(ticket_reads(&sb) - before, 44);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_is_seeded_and_estimates_the_full_verify() {
+    let sb = start_sandbox(unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.db");
+    let o = import(&sb.url, "zendesk", &journal).await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    let o = verify(&sb.url, &journal, &["--sample", "5", "--json"]).await;
+    assert_eq!(o.code, 0, "{}", shown(&o));
+    let s: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(s["compared"], 5);
+    assert_eq!(s["sample"]["size"], 5);
+    let seed = s["sample"]["seed"].as_u64().expect("the seed is reported");
+    // 22 reads + 1 list page at 60000/min.
+    assert_eq!(s["full_verify_seconds"], 1);
+    let before = ticket_reads(&sb);
+    let seed = seed.to_string();
+    let o = verify(&sb.url, &journal, &["--sample", "5", "--seed", &seed]).await;
+    assert_eq!(o.code, 0, "{}", shown(&o));
+    assert!(
+        o.stdout.contains(&format!(
+            "compared a random 5 of 22 created tickets (seed {seed}; --sample 5 --seed {seed} compares the same ones)"
+        )),
+        "{}",
+        shown(&o)
+    );
+    assert!(
+        o.stdout
+            .contains("a full verify of 22 tickets takes about 1s at 60000 GET/min"),
+        "{}",
+        shown(&o)
+    );
+    assert_eq!(ticket_reads(&sb) - before, 5);
+}
