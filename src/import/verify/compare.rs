@@ -74,6 +74,23 @@ impl Checks {
         });
     }
 
+    /// A reference by id (category, priority, status, assignee): compared by id, shown
+    /// with HappyFox's name for it.
+    fn add_id(&mut self, field: &str, expected: Option<u64>, actual: Option<u64>, name: &str) {
+        let ok = expected == actual;
+        let shown = match (actual, name.trim()) {
+            (Some(id), n) if !n.is_empty() => format!("{id} ({n})"),
+            _ => id_text(actual),
+        };
+        self.0.push(Check {
+            field: field.into(),
+            ok,
+            expected: (!ok).then(|| id_text(expected)),
+            actual: (!ok).then_some(shown),
+            changed_after_import_by: None,
+        });
+    }
+
     fn differs(&mut self, field: &str, expected: String, actual: String) {
         self.0.push(Check {
             field: field.into(),
@@ -306,24 +323,27 @@ pub(crate) fn compare(mut report: TicketReport, e: &Expected, ticket: &Value) ->
     );
     let id_at = |p: &str| ticket.pointer(p).and_then(Value::as_u64);
     if e.category.is_some() {
-        c.add(
+        c.add_id(
             "category",
-            id_text(e.category),
-            id_text(id_at("/category/id")),
+            e.category,
+            id_at("/category/id"),
+            str_at(ticket, "/category/name"),
         );
     }
     if e.priority.is_some() {
-        c.add(
+        c.add_id(
             "priority",
-            id_text(e.priority),
-            id_text(id_at("/priority/id")),
+            e.priority,
+            id_at("/priority/id"),
+            str_at(ticket, "/priority/name"),
         );
     }
     if e.assignee.is_some() {
-        c.add(
+        c.add_id(
             "assignee",
-            id_text(e.assignee),
-            id_text(id_at("/assigned_to/id")),
+            e.assignee,
+            id_at("/assigned_to/id"),
+            str_at(ticket, "/assigned_to/name"),
         );
     }
     if let Some(tags) = &e.tags {
@@ -354,7 +374,12 @@ pub(crate) fn compare(mut report: TicketReport, e: &Expected, ticket: &Value) ->
         ticket.get("custom_fields"),
     );
     if e.status.is_some() {
-        c.add("status", id_text(e.status), id_text(id_at("/status/id")));
+        c.add_id(
+            "status",
+            e.status,
+            id_at("/status/id"),
+            str_at(ticket, "/status/name"),
+        );
     }
 
     // The conversation: every later update with a message, matched to the journal's.
@@ -529,4 +554,143 @@ pub(crate) fn compare(mut report: TicketReport, e: &Expected, ticket: &Value) ->
     }
     report.checks = c.0;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::journal::JournaledMessage;
+
+    fn expected() -> Expected {
+        let payload = json!({
+            "subject": "Export fails", "name": "Ann", "email": "ann@example.com",
+            "html": "<p>It fails.</p>", "category": 1, "priority": 2, "tags": "a,b",
+            "t-cf-2": 11, "created_at": "2024-03-04T08:00:00"
+        });
+        let reply = JournaledMessage {
+            id: 7,
+            position: 1,
+            kind: "staff_reply".into(),
+            author: "bo@acme.example".into(),
+            author_name: "Bo".into(),
+            payload: r#"{"staff":3,"html":"<p>Try again.</p>","status":4}"#.into(),
+            state: "created".into(),
+            update_id: Some(20),
+        };
+        Expected::build(payload.as_object().unwrap(), &[reply], &[])
+    }
+
+    fn update(id: u64, by: Value, html: &str, status: Option<u64>) -> Value {
+        json!({
+            "update_id": id, "by": by,
+            "message": {"html": html, "text": "", "message_type": null, "attachments": []},
+            "status_change": status.map(|s| json!({"old": 1, "new": s})),
+        })
+    }
+
+    fn ticket(updates: Vec<Value>, status: u64) -> Value {
+        json!({
+            "subject": "Export fails", "first_message": "It fails.",
+            "user": {"name": "Ann", "email": "Ann@example.com", "custom_fields": []},
+            "category": {"id": 1, "name": "Support"}, "priority": {"id": 2, "name": "Medium"},
+            "status": {"id": status, "name": "Some status"}, "tags": "b,a",
+            "custom_fields": [{"id": 2, "name": "Product", "value": "Widget", "value_id": 11}],
+            "created_at": "2024-03-04 08:00:00", "updates": updates,
+        })
+    }
+
+    fn creation() -> Value {
+        update(
+            1,
+            json!({"type": "user", "id": 5, "email": "ann@example.com"}),
+            "<p>It fails.</p>",
+            None,
+        )
+    }
+
+    fn bo() -> Value {
+        json!({"type": "staff", "id": 3, "name": "Bo"})
+    }
+
+    #[test]
+    fn a_faithful_ticket_matches_in_every_field() {
+        let t = ticket(vec![creation(), update(20, bo(), "Try again.", Some(4))], 4);
+        let r = compare(TicketReport::default(), &expected(), &t);
+        assert!(r.is_clean(), "{r:#?}");
+        let fields: Vec<&str> = r.checks.iter().map(|c| c.field.as_str()).collect();
+        for f in [
+            "subject",
+            "first message",
+            "contact email",
+            "tags",
+            "ticket field \"Product\"",
+            "status",
+            "conversation",
+        ] {
+            assert!(fields.contains(&f), "{f} not checked: {fields:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_reply_twice_is_a_difference_whatever_the_journal_says() {
+        let t = ticket(
+            vec![
+                creation(),
+                update(20, bo(), "Try again.", Some(4)),
+                update(21, bo(), "<p>Try again.</p>", None),
+            ],
+            4,
+        );
+        let r = compare(TicketReport::default(), &expected(), &t);
+        let c = r.checks.iter().find(|c| c.field == CONVERSATION).unwrap();
+        assert!(!c.ok);
+        assert!(
+            c.actual.as_deref().unwrap().contains("is there 2 times"),
+            "{c:?}"
+        );
+        assert!(
+            r.changes_after_import.is_empty(),
+            "a duplicate is no later change"
+        );
+        assert!(r.missing_messages.is_empty());
+    }
+
+    #[test]
+    fn a_reply_missing_from_happyfox_is_marked_for_posting_again() {
+        let t = ticket(vec![creation()], 4);
+        let r = compare(TicketReport::default(), &expected(), &t);
+        assert_eq!(r.missing_messages, vec![7]);
+        let c = r.checks.iter().find(|c| c.field == CONVERSATION).unwrap();
+        assert!(
+            c.actual
+                .as_deref()
+                .unwrap()
+                .contains("message #1 (staff reply by staff 3) is missing"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_smart_rule_change_is_reported_as_such() {
+        let rule = json!({"update_id": 30, "by": {"type": "smartrule", "id": 2, "name": "Escalate"},
+                          "message": null, "status_change": {"old": 4, "new": 6}});
+        let t = ticket(
+            vec![creation(), update(20, bo(), "Try again.", Some(4)), rule],
+            6,
+        );
+        let r = compare(TicketReport::default(), &expected(), &t);
+        let status = r.checks.iter().find(|c| c.field == "status").unwrap();
+        assert!(!status.ok);
+        assert_eq!(status.actual.as_deref(), Some("6 (Some status)"));
+        assert_eq!(
+            status.changed_after_import_by.as_deref(),
+            Some("smartrule Escalate")
+        );
+        assert_eq!(
+            r.changes_after_import,
+            vec!["status changed by smartrule Escalate"]
+        );
+    }
 }
