@@ -14,6 +14,9 @@ use crate::client::{Client, ClientOptions, Credentials, Target};
 use crate::exit::Exit;
 use crate::import::verify::{self, Export, FieldOptions, FieldSummary, VerifyError};
 
+/// How often a running verify says how far it is.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
     let mut journal = crate::journal::Journal::open_for_verify(&args.journal).map_err(usage)?;
     let url = match &args.url {
@@ -53,6 +56,25 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
             }
         });
         let interrupted = || stop.load(Ordering::Relaxed);
+        // A line on stderr every 10 s, so a long verify shows it is reading and how long
+        // it still needs at the ceiling.
+        let last = std::sync::Mutex::new(std::time::Instant::now());
+        let progress = |p: verify::VerifyProgress| {
+            let Ok(mut last) = last.lock() else { return };
+            if last.elapsed() < PROGRESS_EVERY || p.compared == p.total {
+                return;
+            }
+            *last = std::time::Instant::now();
+            let left = (p.total - p.compared) * 60 / u64::from(get_per_min);
+            eprintln!(
+                "verify: {} of {} tickets compared, {} differ; about {} left at {} GET/min",
+                p.compared,
+                p.total,
+                p.differing,
+                crate::import::progress::human(std::time::Duration::from_secs(left)),
+                get_per_min
+            );
+        };
         verify::verify_fields(
             &mut journal,
             &client,
@@ -60,6 +82,7 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
             export.as_ref(),
             scratch.path(),
             &interrupted,
+            &progress,
         )
         .await
     });

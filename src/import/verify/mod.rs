@@ -18,7 +18,7 @@ mod source;
 mod summary;
 
 pub use compare::{Check, TicketReport};
-pub use run::{FieldOptions, verify_fields};
+pub use run::{FieldOptions, VerifyProgress, verify_fields};
 pub use source::{Export, NotCreated, SourceCheck};
 pub use summary::{FieldRate, FieldSummary, SUMMARY_VERSION, Sample, full_verify_seconds};
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::compare::{TicketReport, compare};
 use super::expected::Expected;
 use super::source::{Export, render};
-use super::summary::{FieldSummary, SUMMARY_VERSION, Sample, full_verify_seconds};
+use super::summary::{FieldSummary, SUMMARY_VERSION, Sample, Tally, full_verify_seconds};
 use super::{VerifyError, verify};
 use crate::client::{Client, ClientError};
 use crate::journal::{Journal, JournaledMessage};
@@ -56,8 +56,16 @@ fn unfinished_seed(note: Option<&str>, sample: Option<usize>) -> Option<u64> {
     rest.parse().ok()
 }
 
+/// How far a verify is, for the progress lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyProgress {
+    pub compared: u64,
+    pub total: u64,
+    pub differing: u64,
+}
+
 /// Runs the whole verify; `interrupted` is polled between tickets (Ctrl-C: stop, keep
-/// what was compared, exit 4).
+/// what was compared, exit 4) and `progress` told after each one.
 pub async fn verify_fields(
     journal: &mut Journal,
     client: &Client,
@@ -65,6 +73,7 @@ pub async fn verify_fields(
     export: Option<&Export>,
     scratch: &Path,
     interrupted: &(dyn Fn() -> bool + Sync),
+    progress: &(dyn Fn(VerifyProgress) + Sync),
 ) -> Result<FieldSummary, VerifyError> {
     let markers = verify(journal, client, scratch).await?;
     let note = journal.note(PROGRESS_NOTE)?;
@@ -121,19 +130,20 @@ pub async fn verify_fields(
         .iter()
         .filter(|t| stored.contains_key(&t.source_id))
         .count() as u64;
-    let mut reports = Vec::with_capacity(targets.len());
+    let mut tally = Tally::default();
+    let total = targets.len() as u64;
     // Messages marked by an earlier, stopped run count too: the next import posts them.
     let mut marked = 0;
     for t in &targets {
         if let Some(r) = stored.remove(&t.source_id) {
             marked += r.missing_messages.len() as u64;
-            reports.push(r);
+            tally.add(r);
             continue;
         }
         if interrupted() {
             return Err(VerifyError::Interrupted {
-                compared: reports.len() as u64,
-                total: targets.len() as u64,
+                compared: tally.compared,
+                total,
             });
         }
         let report = TicketReport {
@@ -178,18 +188,22 @@ pub async fn verify_fields(
         }
         let json = serde_json::to_string(&report).unwrap_or_default();
         journal.set_verified(&t.source_id, &json)?;
-        reports.push(report);
+        tally.add(report);
+        progress(VerifyProgress {
+            compared: tally.compared,
+            total,
+            differing: tally.differing.len() as u64,
+        });
     }
     journal.set_note(PROGRESS_NOTE, "done")?;
-    let (fields, differing) = FieldSummary::of(&reports);
-    let matching = reports.iter().filter(|r| r.is_clean()).count() as u64;
+    let fields = tally.fields();
     Ok(FieldSummary {
         version: SUMMARY_VERSION,
         target: client.target().account_url(),
         created,
-        compared: reports.len() as u64,
+        compared: tally.compared,
         resumed,
-        matching,
+        matching: tally.matching,
         sample: opts.sample.map(|size| Sample { size, seed }),
         fields,
         messages_marked_missing: marked,
@@ -197,7 +211,7 @@ pub async fn verify_fields(
         full_verify_seconds: full_verify_seconds(created, opts.get_per_min),
         markers,
         source,
-        differing,
+        differing: tally.differing,
     })
 }
 

@@ -68,37 +68,55 @@ impl FieldSummary {
             && self.markers.is_clean()
             && self.source.as_ref().is_none_or(SourceCheck::is_clean)
     }
+}
 
-    /// Sums the tickets' reports up.
-    pub(crate) fn of(reports: &[TicketReport]) -> (Vec<FieldRate>, Vec<TicketReport>) {
-        let mut rates: Vec<FieldRate> = vec![];
-        for r in reports {
-            for c in &r.checks {
-                let i = match rates.iter().position(|f| f.field == c.field) {
-                    Some(i) => i,
-                    None => {
-                        rates.push(FieldRate {
-                            field: c.field.clone(),
-                            checked: 0,
-                            matched: 0,
-                            percent: 0.0,
-                            changed_after_import: 0,
-                        });
-                        rates.len() - 1
-                    }
-                };
-                let f = &mut rates[i];
-                f.checked += 1;
-                f.matched += u64::from(c.ok);
-                f.changed_after_import += u64::from(!c.ok && c.changed_after_import_by.is_some());
-            }
+/// The running totals of a verify: per-field counts and the differing tickets only, so
+/// memory grows with the differences, not with the account.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub rates: Vec<FieldRate>,
+    pub differing: Vec<TicketReport>,
+    pub compared: u64,
+    pub matching: u64,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, r: TicketReport) {
+        self.compared += 1;
+        for c in &r.checks {
+            let i = match self.rates.iter().position(|f| f.field == c.field) {
+                Some(i) => i,
+                None => {
+                    self.rates.push(FieldRate {
+                        field: c.field.clone(),
+                        checked: 0,
+                        matched: 0,
+                        percent: 0.0,
+                        changed_after_import: 0,
+                    });
+                    self.rates.len() - 1
+                }
+            };
+            let f = &mut self.rates[i];
+            f.checked += 1;
+            f.matched += u64::from(c.ok);
+            f.changed_after_import += u64::from(!c.ok && c.changed_after_import_by.is_some());
         }
+        if r.is_clean() {
+            self.matching += 1;
+        } else {
+            self.differing.push(r);
+        }
+    }
+
+    /// The field rates in reading order, with their percentages.
+    pub(crate) fn fields(&mut self) -> Vec<FieldRate> {
+        let mut rates = std::mem::take(&mut self.rates);
         for f in &mut rates {
             f.percent = percent(f.matched, f.checked);
         }
         rates.sort_by_key(|f| rank(&f.field));
-        let differing = reports.iter().filter(|r| !r.is_clean()).cloned().collect();
-        (rates, differing)
+        rates
     }
 }
 
