@@ -41,10 +41,12 @@ struct Target {
     display_id: String,
 }
 
-fn question(sample: Option<usize>, seed: u64) -> String {
+fn question(sample: Option<usize>, seed: u64, runs: u64) -> String {
+    // An import since the stopped verify (a new run) may have changed what it compared:
+    // then it starts over.
     match sample {
-        Some(n) => format!("sample={n} seed={seed}"),
-        None => "sample=all".into(),
+        Some(n) => format!("sample={n} seed={seed} runs={runs}"),
+        None => format!("sample=all runs={runs}"),
     }
 }
 
@@ -53,7 +55,7 @@ fn unfinished_seed(note: Option<&str>, sample: Option<usize>) -> Option<u64> {
     let note = note?;
     let n = sample?;
     let rest = note.strip_prefix(&format!("sample={n} seed="))?;
-    rest.parse().ok()
+    rest.split(' ').next()?.parse().ok()
 }
 
 /// How far a verify is, for the progress lines.
@@ -81,7 +83,7 @@ pub async fn verify_fields(
         .seed
         .or_else(|| unfinished_seed(note.as_deref(), opts.sample))
         .unwrap_or_else(rand::random);
-    let asked = question(opts.sample, seed);
+    let asked = question(opts.sample, seed, journal.summary()?.runs);
     let mut stored: HashMap<String, TicketReport> = HashMap::new();
     if note.as_deref() == Some(asked.as_str()) {
         for (source_id, json) in journal.verified()? {
@@ -237,4 +239,22 @@ fn as_journaled(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_question_resumes() {
+        let note = question(Some(5), 42, 3);
+        assert_eq!(unfinished_seed(Some(&note), Some(5)), Some(42));
+        assert_eq!(unfinished_seed(Some(&note), Some(6)), None);
+        assert_eq!(unfinished_seed(Some("done"), Some(5)), None);
+        assert_ne!(
+            question(None, 1, 3),
+            question(None, 1, 4),
+            "an import in between"
+        );
+    }
 }
