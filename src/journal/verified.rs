@@ -154,4 +154,39 @@ mod tests {
         drop(j);
         Journal::open(&path, &info()).unwrap();
     }
+
+    #[test]
+    fn only_a_posted_message_is_marked_missing_and_then_waits_for_the_import() {
+        use crate::journal::{MessageOutcome, NewMessage};
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("run.db"), &info()).unwrap();
+        j.upsert_pending(&pending(1)).unwrap();
+        let message = |position| NewMessage {
+            position,
+            kind: "staff_reply".into(),
+            author: "agent@acme.example".into(),
+            author_name: String::new(),
+            payload: format!(r#"{{"html":"reply {position}"}}"#),
+        };
+        j.add_messages(&[("ZD-0".into(), vec![message(1), message(2)])])
+            .unwrap();
+        let b = j.begin_batch(&["ZD-0"]).unwrap();
+        j.finish_batch(b, &[created("ZD-0", 7)]).unwrap();
+        let first = j.ticket_messages("ZD-0").unwrap()[0].id;
+        j.begin_message(first).unwrap();
+        j.finish_message(first, &MessageOutcome::Posted { update_id: Some(3) })
+            .unwrap();
+        assert_eq!(j.conversations_to_post(0, 10).unwrap()[0].messages.len(), 1);
+
+        assert!(j.mark_message_missing(first).unwrap());
+        let rows = j.ticket_messages("ZD-0").unwrap();
+        assert_eq!(
+            (rows[0].state.as_str(), rows[0].update_id),
+            ("pending", None)
+        );
+        assert_eq!(j.conversations_to_post(0, 10).unwrap()[0].messages.len(), 2);
+        // Neither a pending message nor one marked already moves.
+        assert!(!j.mark_message_missing(first).unwrap());
+        assert!(!j.mark_message_missing(rows[1].id).unwrap());
+    }
 }
