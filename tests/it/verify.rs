@@ -168,9 +168,21 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     }
     assert_eq!(kept, 2, "both of Kofi's replies");
 
-    // Ticket 1 is ZD-1001 (the first record): Alice's reply is its second update.
-    let before = ticket(&url, 1).await;
+    // ZD-1001 holds Alice's reply; tickets are numbered in the order batches land.
     let reply = "thanks for the detailed log";
+    let mut n = 0;
+    for id in 1..=22 {
+        let t = ticket(&url, id).await;
+        let fields = t["custom_fields"].as_array().unwrap();
+        if fields
+            .iter()
+            .any(|f| f["name"] == "Source ID" && f["value"] == "ZD-1001")
+        {
+            n = id;
+        }
+    }
+    assert!(n > 0, "ZD-1001 is a ticket");
+    let before = ticket(&url, n).await;
     let find = |t: &Value| -> Vec<u64> {
         t["updates"]
             .as_array()
@@ -189,21 +201,21 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     // A reply lost after the import, a tag added and a status set by another agent.
     let (status, body) = post(
         &url,
-        &format!("/_sandbox/ticket/1/update/{}/delete", ids[0]),
+        &format!("/_sandbox/ticket/{n}/update/{}/delete", ids[0]),
         json!({}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = post(
         &url,
-        "/api/1.1/json/ticket/1/update_tags/",
+        &format!("/api/1.1/json/ticket/{n}/update_tags/"),
         json!({"staff": 3, "add": "edited-later"}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = post(
         &url,
-        "/api/1.1/json/ticket/1/staff_pvtnote/",
+        &format!("/api/1.1/json/ticket/{n}/staff_pvtnote/"),
         json!({"staff": 3, "html": "reopening", "status": 2}),
     )
     .await;
@@ -213,7 +225,7 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     let o = verify(&url, &journal, &["--report", report.to_str().unwrap()]).await;
     assert_eq!(o.code, 3, "{}", shown(&o));
     let out = &o.stdout;
-    assert!(out.contains("1001 (ticket 1"), "{}", shown(&o));
+    assert!(out.contains(&format!("1001 (ticket {n} ")), "{}", shown(&o));
     assert!(out.contains("  tags differs"), "{}", shown(&o));
     assert!(
         out.contains("  status differs [changed after the import by agent"),
@@ -235,7 +247,7 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     // minijinja escapes `/` too; a browser reads the entities back.
     let html = html_escape::decode_html_entities(&html);
     assert!(
-        html.contains(&format!("href=\"{url}/staff/ticket/1\"")),
+        html.contains(&format!("href=\"{url}/staff/ticket/{n}\"")),
         "a link to the ticket in the agent portal: {html}"
     );
     // Only the changed ticket differs.
@@ -246,11 +258,11 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     assert!(field_line.contains("(21/22"), "{field_line}");
 
     // The next import posts the deleted reply, once; the others are not posted again.
-    let updates_before = ticket(&url, 1).await["updates"].as_array().unwrap().len();
+    let updates_before = ticket(&url, n).await["updates"].as_array().unwrap().len();
     let o = import(&url, "zendesk", &journal).await;
     assert_eq!(o.code, 3, "{}", shown(&o));
     assert!(o.stdout.contains("1 message(s) posted"), "{}", shown(&o));
-    let after = ticket(&url, 1).await;
+    let after = ticket(&url, n).await;
     assert_eq!(find(&after).len(), 1, "{after}");
     assert_eq!(
         after["updates"].as_array().unwrap().len(),
@@ -260,7 +272,7 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     // A second import posts nothing more.
     let o = import(&url, "zendesk", &journal).await;
     assert!(o.stdout.contains("0 message(s) posted"), "{}", shown(&o));
-    assert_eq!(find(&ticket(&url, 1).await).len(), 1);
+    assert_eq!(find(&ticket(&url, n).await).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
