@@ -11,7 +11,9 @@
 //! ([`summary`]) and the page for people ([`html`]).
 
 mod compare;
+mod conversation;
 mod expected;
+mod history;
 pub mod html;
 mod run;
 mod source;
