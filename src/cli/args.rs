@@ -82,8 +82,8 @@ pub(crate) enum Command {
     /// Write success.csv and errors.csv from a journal.
     #[command(after_long_help = EXAMPLES_RESULTS)]
     Results(ResultsArgs),
-    /// Read every ticket back from HappyFox and compare with the journal: each created
-    /// record exactly once, with the id the journal holds (GET only).
+    /// Read every created ticket back from HappyFox and compare it field by field with
+    /// what the import sent (GET only); exit 3 when anything differs.
     #[command(after_long_help = EXAMPLES_VERIFY)]
     Verify(VerifyArgs),
     /// Delete exactly the tickets a journal created (a rehearsal's), after reading each
@@ -142,7 +142,9 @@ const EXAMPLES_STATUS: &str = "Examples:
 const EXAMPLES_RESULTS: &str = "Examples:
   hfmigrate results --journal acme.db --out results/";
 const EXAMPLES_VERIFY: &str = "Examples:
-  hfmigrate verify --journal acme.db";
+  hfmigrate verify --journal acme.db
+  hfmigrate verify --journal acme.db --input export/ --mapping my.yaml --report verify/
+  hfmigrate verify --journal acme.db --sample 500 --seed 7";
 const EXAMPLES_COMPLETIONS: &str = "Examples:
   hfmigrate completions bash > ~/.local/share/bash-completion/completions/hfmigrate
   hfmigrate completions zsh > \"${fpath[1]}/_hfmigrate\"
@@ -319,9 +321,36 @@ pub(crate) struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The journal to compare with (never modified).
+    /// The journal of the import. Verify keeps its progress there (a stopped verify
+    /// continues where it stopped) and marks messages HappyFox does not show, which the
+    /// next import posts; nothing is sent to HappyFox.
     #[arg(long)]
     pub journal: PathBuf,
+    /// Write verify.html (for people) and verify.json here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Compare a random N of the created tickets (the seed is printed).
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// The seed of --sample, to compare the same tickets again.
+    #[arg(long, requires = "sample")]
+    pub seed: Option<u64>,
+    /// Print the summary as JSON (versioned: `{"version":1,...}`).
+    #[arg(long)]
+    pub json: bool,
+    /// Also compare with the export, re-rendered through --mapping as the import does:
+    /// export files, or the export folder.
+    #[arg(long, num_args = 1.., requires = "mapping")]
+    pub input: Vec<PathBuf>,
+    /// The mapping that reads --input.
+    #[arg(long, requires = "input")]
+    pub mapping: Option<PathBuf>,
+    /// Override a side file's path: `--side users=exports/users.json`.
+    #[arg(long, value_parser = parse_side, requires = "input")]
+    pub side: Vec<(String, PathBuf)>,
+    /// A schema snapshot for --mapping; read from the account when absent.
+    #[arg(long, requires = "input")]
+    pub schema: Option<PathBuf>,
     /// Account URL; the one the journal recorded when absent.
     #[arg(long, env = "HAPPYFOX_URL")]
     pub url: Option<String>,

@@ -347,6 +347,62 @@ impl Journal {
     }
 }
 
+/// A message of a ticket in any state, as verify compares it with HappyFox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournaledMessage {
+    pub id: i64,
+    pub position: i64,
+    pub kind: String,
+    pub author: String,
+    pub author_name: String,
+    pub payload: String,
+    pub state: String,
+    pub update_id: Option<u64>,
+}
+
+impl Journal {
+    /// Every message of a ticket, in position order, whatever its state.
+    pub fn ticket_messages(&self, source_id: &str) -> Result<Vec<JournaledMessage>, JournalError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, position, kind, coalesce(author, ''), coalesce(author_name, ''),
+                    coalesce(payload, '{}'), state, happyfox_update_id
+             FROM messages WHERE ticket_source_id = ?1 ORDER BY position",
+        )?;
+        let rows = st
+            .query_map([source_id], |r| {
+                Ok(JournaledMessage {
+                    id: r.get(0)?,
+                    position: r.get(1)?,
+                    kind: r.get(2)?,
+                    author: r.get(3)?,
+                    author_name: r.get(4)?,
+                    payload: r.get(5)?,
+                    state: r.get(6)?,
+                    update_id: r
+                        .get::<_, Option<i64>>(7)?
+                        .and_then(|u| u64::try_from(u).ok()),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A posted message that HappyFox no longer shows (verify read the ticket and found
+    /// no update with it): back to `pending`, so the next import posts it once more. Only
+    /// a `created` message moves; the return says whether it did.
+    pub fn mark_message_missing(&mut self, id: i64) -> Result<bool, JournalError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'pending', happyfox_update_id = NULL,
+                        last_error = 'missing from HappyFox when verified', updated_at = ?2
+                 WHERE id = ?1 AND state = 'created'",
+            )?
+            .execute(params![id, now_ms()])?;
+        Ok(n == 1)
+    }
+}
+
 /// One attachment that could not be sent with its ticket or message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentFailure {

@@ -52,9 +52,11 @@ mod schema;
 mod status;
 mod undo;
 pub(crate) use deadlines::DEFAULT_LEASE;
+mod verified;
 pub use messages::NewMessage;
 pub use messages::{
-    AttachmentFailure, MessageCounts, MessageOutcome, MessageRow, TicketConversation,
+    AttachmentFailure, JournaledMessage, MessageCounts, MessageOutcome, MessageRow,
+    TicketConversation,
 };
 pub use records::{ItemOutcome, PendingRecord};
 pub use records::{PendingRow, RejectedRecord, UnknownBatch, UpsertReport};
@@ -63,6 +65,7 @@ pub use run_info::{Change, InputFingerprint, RunInfo, fingerprint_bytes};
 pub(crate) use schema::SCHEMA_VERSION;
 pub use status::{BatchSummary, StateCounts, Summary};
 pub use undo::{CreatedTicket, UndoOutcome};
+pub use verified::CreatedRecord;
 
 use lock::lock_file;
 

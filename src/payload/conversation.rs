@@ -98,7 +98,10 @@ impl Run<'_, '_> {
                 Some(h) => {
                     let mut hctx = vec![
                         ("author".to_string(), Value::from(author.clone())),
-                        ("author_name".to_string(), Value::from(author_name.clone())),
+                        (
+                            "author_name".to_string(),
+                            Value::from(header_name(&author, &author_name, fell_back)),
+                        ),
                         ("created_at".to_string(), Value::from(created_at.clone())),
                     ];
                     hctx.push(("ticket".to_string(), self.ctx.value().clone()));
@@ -240,6 +243,17 @@ pub(crate) struct PlannedMessage {
     pub author: String,
     pub author_name: String,
     pub body: Map<String, Json>,
+}
+
+/// The author's name as the header shows it. A reply that falls back to the migration
+/// agent keeps who really wrote it: the original email goes with the name.
+fn header_name(author: &str, author_name: &str, fell_back: bool) -> String {
+    match (fell_back, author.is_empty(), author_name.trim().is_empty()) {
+        (true, false, false) if !author_name.contains(author) => {
+            format!("{author_name} ({author})")
+        }
+        _ => author_name.to_owned(),
+    }
 }
 
 /// The agent who signs closing notes: the mapping's fallback agent, else the first

@@ -16,3 +16,4 @@ mod replies;
 mod sandbox;
 mod support;
 mod undo;
+mod verify;

@@ -9,6 +9,7 @@
 
 mod body;
 mod conn;
+mod edit;
 mod respond;
 mod route;
 mod tickets;
@@ -260,7 +261,10 @@ fn sandbox_endpoint(shared: &Shared, endpoint: &Endpoint, is_post: bool) -> Opti
             shared.dirty.store(true, Ordering::Release);
             Some(ok(&json!({"reset": true})))
         }
-        Endpoint::Stats | Endpoint::Reset => Some(method_not_allowed()),
+        Endpoint::DeleteUpdate(n, u) if is_post => Some(edit::delete_update(shared, *n, *u)),
+        Endpoint::Stats | Endpoint::Reset | Endpoint::DeleteUpdate(..) => {
+            Some(method_not_allowed())
+        }
         _ => None,
     }
 }

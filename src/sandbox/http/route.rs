@@ -17,6 +17,7 @@ pub(super) enum Endpoint {
     InlineAttachment,
     Stats,
     Reset,
+    DeleteUpdate(u64, u64),
     NotFound,
 }
 
@@ -33,6 +34,7 @@ impl Endpoint {
             Endpoint::InlineAttachment => "ticket-inline-attachment".into(),
             Endpoint::Stats => "_sandbox/stats".into(),
             Endpoint::Reset => "_sandbox/reset".into(),
+            Endpoint::DeleteUpdate(..) => "_sandbox/ticket/{n}/update/{id}/delete".into(),
             Endpoint::NotFound => "other".into(),
         }
     }
@@ -76,6 +78,14 @@ pub(super) fn route(path: &str) -> Endpoint {
         "/_sandbox/stats" | "/_sandbox/stats/" => return Endpoint::Stats,
         "/_sandbox/reset" | "/_sandbox/reset/" => return Endpoint::Reset,
         _ => {}
+    }
+    if let Some(["ticket", n, "update", u, "delete"]) = path
+        .strip_prefix("/_sandbox/")
+        .map(|p| p.trim_end_matches('/').split('/').collect::<Vec<_>>())
+        .as_deref()
+        && let (Ok(n), Ok(u)) = (n.parse(), u.parse())
+    {
+        return Endpoint::DeleteUpdate(n, u);
     }
     let Some(rest) = path.strip_prefix("/api/1.1/json/") else {
         return Endpoint::NotFound;

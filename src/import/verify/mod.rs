@@ -5,6 +5,24 @@
 //! marker: each record the journal calls created must be exactly one ticket with its
 //! marker and the id the journal holds, and no ticket may carry the marker of a record the
 //! journal does not call created (that would be a duplicate waiting to happen).
+//!
+//! Then each created ticket is read back and compared field by field ([`run`]): what
+//! should be there ([`expected`]), the comparison ([`compare`]), the totals
+//! ([`summary`]) and the page for people ([`html`]).
+
+mod compare;
+mod conversation;
+mod expected;
+mod history;
+pub mod html;
+mod run;
+mod source;
+mod summary;
+
+pub use compare::{Check, TicketReport};
+pub use run::{FieldOptions, VerifyProgress, verify_fields};
+pub use source::{Export, NotCreated, SourceCheck};
+pub use summary::{FieldRate, FieldSummary, SUMMARY_VERSION, Sample, full_verify_seconds};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -63,6 +81,12 @@ pub enum VerifyError {
     Client(#[from] ClientError),
     #[error("cannot read the journal's results: {0}")]
     Results(String),
+    #[error(
+        "interrupted after comparing {compared} of {total} tickets; run the same verify again to continue"
+    )]
+    Interrupted { compared: u64, total: u64 },
+    #[error("{0}")]
+    Export(String),
 }
 
 impl crate::exit::Classify for VerifyError {
@@ -71,6 +95,8 @@ impl crate::exit::Classify for VerifyError {
             VerifyError::Client(e) => e.exit(),
             VerifyError::NoMarker => crate::exit::Exit::Usage,
             VerifyError::Journal(_) | VerifyError::Results(_) => crate::exit::Exit::Fatal,
+            VerifyError::Interrupted { .. } => crate::exit::Exit::Interrupted,
+            VerifyError::Export(_) => crate::exit::Exit::Usage,
         }
     }
 }
