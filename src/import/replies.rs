@@ -132,8 +132,16 @@ pub async fn post_all_with(
             .buffer_unordered(parallel.max(1))
             .collect()
             .await;
+        let mut stopped = false;
         for r in results {
-            r?;
+            match r {
+                // Ctrl-C: what waited for its turn was not sent; the rest is for the next run.
+                Err(RepliesError::Client(ClientError::Stopped { .. })) => stopped = true,
+                r => r?,
+            }
+        }
+        if stopped {
+            break;
         }
     }
     Ok(RepliesReport {

@@ -86,7 +86,7 @@ pub async fn run(
         marker,
         ..
     } = prepared;
-    let interrupts = Interrupts::ctrl_c();
+    let interrupts = Interrupts::ctrl_c(client);
     let tickets = send_all(
         &mut journal,
         client,

@@ -406,7 +406,8 @@ pub(crate) fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
             println!("  HAPPYFOX_API_KEY={}", config.api_key);
             println!("  HAPPYFOX_AUTH_CODE={}", config.auth_code);
         } else {
-            println!("  api key:   {} (auth code as given)", config.api_key);
+            // Given by the user (often from the environment): never shown.
+            println!("  credentials: as given (not shown)");
         }
         println!(
             "  limits:    {} POST/min, {} GET/min, lockout {:?}",

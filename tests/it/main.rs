@@ -6,6 +6,7 @@ mod dry_run;
 mod import;
 mod import_attachments;
 mod journal;
+mod network;
 mod replies;
 mod sandbox;
 mod support;
