@@ -71,6 +71,28 @@ impl WriteBody<'_> {
     }
 }
 
+/// What came back: status, `Retry-After`, `Location` and body; or how reading it failed.
+type ReplyParts = (u16, Option<String>, Option<String>, Vec<u8>);
+
+async fn read_reply(
+    response: reqwest::Response,
+) -> (Result<ReplyParts, TransportFailure>, Option<String>) {
+    let status = response.status().as_u16();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header(reqwest::header::RETRY_AFTER);
+    let location = header(reqwest::header::LOCATION);
+    match response.bytes().await {
+        Ok(body) => (Ok((status, retry_after, location, body.to_vec())), None),
+        Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
+    }
+}
+
 /// A reason with what the transport said, once.
 fn with_detail(reason: String, detail: Option<String>) -> String {
     match detail {
@@ -95,7 +117,7 @@ impl Client {
         loop {
             let timeout = budget.attempt_timeout(self.inner.options.read_timeout);
             let sent = self
-                .send(Method::Get, kind, || {
+                .send(Method::Get, kind, timeout, || {
                     self.inner
                         .http
                         .get(url.clone())
@@ -234,20 +256,22 @@ impl Client {
         let mut throttles = 0;
         loop {
             let request = self.inner.http.post(url.clone());
-            let request = match &body {
-                WriteBody::Json(bytes) => request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(bytes.clone()),
+            let (request, timeout) = match &body {
+                WriteBody::Json(bytes) => (
+                    request
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(bytes.clone()),
+                    options.request_timeout,
+                ),
                 WriteBody::Multipart { fields, files } => {
                     let (form, bytes) = multipart_form(path, fields, files).await?;
                     // A large upload needs longer than a JSON write: allow for 256 KiB/s.
-                    let allowance = Duration::from_secs(bytes / (256 * 1024));
-                    request
-                        .multipart(form)
-                        .timeout(options.request_timeout + allowance)
+                    let timeout =
+                        options.request_timeout + Duration::from_secs(bytes / (256 * 1024));
+                    (request.multipart(form).timeout(timeout), timeout)
                 }
             };
-            let sent = self.send(Method::Post, kind, || request).await?;
+            let sent = self.send(Method::Post, kind, timeout, || request).await?;
             let definite = !matches!(
                 sent.outcome,
                 Outcome::Unknown(_) | Outcome::RetryNow(_) | Outcome::RetryAfter(_)
@@ -321,6 +345,7 @@ impl Client {
         &self,
         method: Method,
         kind: RequestKind,
+        timeout: Duration,
         build: impl FnOnce() -> reqwest::RequestBuilder,
     ) -> Result<Sent, ClientError> {
         let inner = &self.inner;
@@ -337,25 +362,24 @@ impl Client {
         };
         let started = Instant::now();
         let request = inner.credentials.authorize(build());
+        // reqwest's own timeout is the bound; this one holds even for whatever it might
+        // not cover (a connection checkout, a stalled body), so no attempt outlives it.
+        let limit = timeout + inner.options.connect_timeout;
         inner.on_wire.fetch_add(1, Ordering::Relaxed);
-        let (reply_owned, detail) = match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let header = |name| {
-                    response
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let retry_after = header(reqwest::header::RETRY_AFTER);
-                let location = header(reqwest::header::LOCATION);
-                match response.bytes().await {
-                    Ok(body) => (Ok((status, retry_after, location, body)), None),
-                    Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
-                }
+        let answer = tokio::time::timeout(limit, async {
+            match request.send().await {
+                Ok(response) => Ok(read_reply(response).await),
+                Err(e) => Err(e),
             }
-            Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
+        })
+        .await;
+        let (reply_owned, detail) = match answer {
+            Err(_) => (
+                Err(TransportFailure::Timeout),
+                Some(format!("no answer within {}", shown(limit))),
+            ),
+            Ok(Err(e)) => (Err(transport_failure(&e)), Some(describe(&e))),
+            Ok(Ok(reply)) => reply,
         };
         inner.on_wire.fetch_sub(1, Ordering::Relaxed);
         let rtt = started.elapsed();
