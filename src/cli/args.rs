@@ -86,7 +86,7 @@ pub(crate) struct NetworkArgs {
     pub retries: u32,
     /// Longest time one request may take over all its attempts (waits HappyFox orders
     /// with a 429 excepted).
-    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "2m", value_parser = crate::duration::parse)]
     pub retry_for: std::time::Duration,
 }
 

@@ -97,7 +97,7 @@ impl Default for ClientOptions {
                 max: 32,
             },
             retries: 5,
-            retry_for: Duration::from_secs(300),
+            retry_for: Duration::from_secs(120),
             quiet: false,
             throttle_retries: 3,
             backoff: Duration::from_millis(500),
