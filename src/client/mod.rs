@@ -205,7 +205,8 @@ impl Client {
 
     /// Stops sending (Ctrl-C): every request still waiting for its turn (a slot, a token,
     /// the end of a lockout or of a backoff) returns [`ClientError::Stopped`] at once,
-    /// unsent; requests already on the wire are answered as usual. For all clones.
+    /// unsent; requests already on the wire are answered as usual. For all clones, and
+    /// for good: a stopped client sends nothing more.
     pub fn stop(&self) {
         self.inner.pacer.stop();
     }
