@@ -49,9 +49,13 @@ pub(super) fn sandbox_account(schema: &Option<PathBuf>) -> Result<(Schema, Strin
     }
 }
 
-pub(super) fn client_for(url: &str, credentials: Credentials) -> Result<Client, Failure> {
+pub(super) fn client_for(
+    url: &str,
+    credentials: Credentials,
+    options: ClientOptions,
+) -> Result<Client, Failure> {
     let target = Target::parse(url).map_err(usage)?;
-    Client::new(target, credentials, ClientOptions::default()).map_err(usage)
+    Client::new(target, credentials, options).map_err(usage)
 }
 
 pub(super) async fn pull(client: &Client) -> Result<Schema, Failure> {
@@ -72,7 +76,11 @@ pub(super) fn resolve_schema(
         return Ok(None);
     };
     let credentials = Credentials::from_env().map_err(usage)?;
-    let client = client_for(url, credentials)?;
+    let client = client_for(
+        url,
+        credentials,
+        target.network.options(ClientOptions::default()),
+    )?;
     let schema = runtime()?.block_on(pull(&client))?;
     Ok(Some((schema, format!("live from {url}"))))
 }

@@ -186,6 +186,41 @@ pub(crate) struct TargetArgs {
     /// Account URL, e.g. https://acme.happyfox.com (EU: .happyfox.net).
     #[arg(long, env = "HAPPYFOX_URL")]
     pub url: Option<String>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// How long to wait for the account and how often to try, for every command that talks
+/// to it: a server that never answers must end the run with a message, not hang it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct NetworkArgs {
+    /// Longest wait for the answer to one read (GET) before it counts as failed.
+    #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
+    pub read_timeout: std::time::Duration,
+    /// Longest wait for the answer to one write (POST); bulk creates of 100 can be slow.
+    #[arg(long, default_value = "2m", value_parser = crate::duration::parse)]
+    pub write_timeout: std::time::Duration,
+    /// Attempts at one request before the run gives up on it, a write whose answer was
+    /// unusable (not JSON, lost, timed out) included.
+    #[arg(long, default_value_t = ClientOptions::default().retries, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retries: u32,
+    /// Longest time one request may take over all its attempts (waits HappyFox orders
+    /// with a 429 excepted).
+    #[arg(long, default_value = "2m", value_parser = crate::duration::parse)]
+    pub retry_for: std::time::Duration,
+}
+
+impl NetworkArgs {
+    /// `base` with these timeouts and budgets.
+    pub(crate) fn options(&self, base: ClientOptions) -> ClientOptions {
+        ClientOptions {
+            read_timeout: self.read_timeout,
+            request_timeout: self.write_timeout,
+            retries: self.retries,
+            retry_for: self.retry_for,
+            ..base
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -275,16 +310,13 @@ pub(crate) struct ImportArgs {
     /// GET ceiling per minute (HappyFox allows 500).
     #[arg(long, default_value_t = ClientOptions::default().get_per_min)]
     pub get_per_min: u32,
-    /// How long to pause after a 429 that gives no Retry-After (HappyFox locks out for 10m).
-    #[arg(long, default_value = "10m", value_parser = crate::duration::parse, hide = true)]
+    /// How long every request waits after a 429 that gives no Retry-After (HappyFox
+    /// locks the account out for 10m); the ceiling is lowered after each one.
+    #[arg(long, default_value = "10m", value_parser = crate::duration::parse)]
     pub lockout: std::time::Duration,
     /// Wait before searching for the tickets of a batch whose answer was lost.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse, hide = true)]
     pub reconcile_delay: std::time::Duration,
-    /// Longest wait for one answer; a request of a killed run is assumed to be able to
-    /// land until then (plus --reconcile-delay), so a restart waits that long for it.
-    #[arg(long, default_value = "120s", value_parser = crate::duration::parse, hide = true)]
-    pub request_timeout: std::time::Duration,
     /// Before creating anything, list the account's tickets and adopt those that carry
     /// this mapping's markers as created (done by itself for a new journal).
     #[arg(long)]

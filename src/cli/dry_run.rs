@@ -23,7 +23,7 @@ pub(super) fn dry_run(args: DryRunArgs, output: Output) -> Result<Exit, Failure>
             .map_err(Failure::fatal)?;
         let credentials =
             Credentials::new(sandbox.api_key.clone(), sandbox.auth_code.clone()).map_err(usage)?;
-        let client = client_for(&sandbox.url, credentials)?;
+        let client = client_for(&sandbox.url, credentials, Default::default())?;
         let schema = rt.block_on(pull(&client))?;
         let label = format!(
             "pulled from an in-process sandbox at {} (account {})",

@@ -38,13 +38,20 @@ pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> 
     import::check_journal_dir(&args.journal).map_err(usage)?;
 
     let rt = runtime()?;
+    {
+        // Until sending starts, Ctrl-C exits 4 at once: nothing has been sent.
+        let _runtime = rt.enter();
+        import::Interrupts::exit_until_sending();
+    }
     let options = ClientOptions {
         post_per_min: args.post_per_min.max(1),
         get_per_min: args.get_per_min.max(1),
         lockout: args.lockout,
-        request_timeout: args.request_timeout,
-        ..ClientOptions::default()
+        ..args.target.network.options(ClientOptions::default())
     };
+    // A write of a killed run can land until its attempt's limit: the write timeout
+    // plus the connection's, which the client adds around every attempt.
+    let write_limit = options.request_timeout + options.connect_timeout;
     let target = import_target(&args, &rt, options)?;
     let schema = Arc::new(target.schema);
     let plan =
@@ -136,7 +143,7 @@ pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> 
         post_per_min: args.post_per_min,
         fetcher: Some(fetcher),
         closing_staff,
-        request_timeout: args.request_timeout,
+        request_timeout: write_limit,
     };
     let display = import::progress::Display {
         every: args.progress_every,
@@ -327,9 +334,10 @@ fn print_next_steps(
     }
     match outcome.tickets.stop {
         Some(import::Stop::Client(e)) => {
-            return Err(Failure::fatal(anyhow::Error::new(e).context(
+            // A key or URL HappyFox refuses is configuration (exit 2), said once.
+            return Err(Failure::of(e).context(
                 "import stopped; nothing is lost: the journal has every outcome, so run the same command again once this is fixed",
-            )));
+            ));
         }
         Some(import::Stop::Journal(e)) => {
             return Err(Failure::fatal(anyhow::Error::new(e).context(
@@ -468,9 +476,16 @@ fn print_outcome(out: &mut impl Write, outcome: &import::ImportOutcome) -> Resul
             );
         }
         ConversationOutcome::Failed(e) => {
-            return Err(Failure::fatal(anyhow::anyhow!(
-                "posting conversations stopped: {e}; nothing is lost: run the same command again once this is fixed"
-            )));
+            let exit = match e {
+                import::replies::RepliesError::Client(c) => crate::exit::Classify::exit(c),
+                _ => Exit::Fatal,
+            };
+            return Err(Failure::Error {
+                exit,
+                error: anyhow::anyhow!(
+                    "posting conversations stopped: {e}; nothing is lost: run the same command again once this is fixed"
+                ),
+            });
         }
         ConversationOutcome::Abandoned => {
             let _ = writeln!(out, "conversations: abandoned on a second Ctrl-C");

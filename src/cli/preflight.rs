@@ -5,6 +5,7 @@ use std::io::Write;
 use super::account::{client_for, resolve_schema, runtime};
 use super::args::PreflightArgs;
 use super::{Failure, usage};
+use crate::client::ClientOptions;
 use crate::client::Credentials;
 use crate::exit::Exit;
 use crate::import::preflight::canary::{self, Canary};
@@ -91,7 +92,8 @@ fn run_canary(
         )));
     };
     let credentials = Credentials::from_env().map_err(usage)?;
-    let client = client_for(url, credentials)?;
+    let options = args.target.network.options(ClientOptions::default());
+    let client = client_for(url, credentials, options)?;
     runtime()?
         .block_on(canary::run(&client, schema, plan, category, acting.id))
         .map_err(Failure::of)

@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::account::{client_for, pull, runtime};
 use super::args::TargetArgs;
 use super::{Failure, usage};
-use crate::client::Credentials;
+use crate::client::{ClientOptions, Credentials};
 use crate::exit::Exit;
 
 pub(super) fn schema_pull(out: &Path, target: &TargetArgs) -> Result<Exit, Failure> {
@@ -17,7 +17,8 @@ pub(super) fn schema_pull(out: &Path, target: &TargetArgs) -> Result<Exit, Failu
         ))
     })?;
     let credentials = Credentials::from_env().map_err(usage)?;
-    let client = client_for(&url, credentials)?;
+    let options = target.network.options(ClientOptions::default());
+    let client = client_for(&url, credentials, options)?;
     let schema = runtime()?.block_on(pull(&client))?;
     let text = serde_json::to_string_pretty(&schema).context("cannot serialise the schema")?;
     // `--out snapshots/acme.json` names a folder to create, as `--report` and `--journal` do.

@@ -87,7 +87,7 @@ pub(super) fn undo(args: &UndoArgs) -> Result<Exit, Failure> {
         concurrency: CONCURRENCY,
     };
     let report = rt
-        .block_on(async { undo::undo(journal, &client, &opts, Interrupts::ctrl_c()).await })
+        .block_on(async { undo::undo(journal, &client, &opts, Interrupts::ctrl_c(&client)).await })
         .map_err(Failure::of)?;
     if args.json {
         print_json(args, &url, staff_id, &report);

@@ -15,10 +15,12 @@
 //! failed connection without its URL, `error.rs` is what can go wrong, and
 //! `schema_pull.rs` reads the account's reference data.
 
+mod budget;
 pub mod classify;
 mod credentials;
 mod error;
 mod multipart;
+mod notice;
 pub mod pace;
 mod request;
 mod schema_pull;
@@ -26,7 +28,7 @@ mod transport;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -57,14 +59,23 @@ pub struct ClientOptions {
     /// under the ceiling too).
     pub burst: u32,
     pub connect_timeout: Duration,
-    /// For the whole request, answer included. Bulk creates of 100 tickets can be slow.
+    /// For one attempt at a GET, answer included: reads are small and quick, so a server
+    /// that accepts and never answers is found out in seconds, not minutes.
+    pub read_timeout: Duration,
+    /// For one write, answer included. Bulk creates of 100 tickets can be slow.
     pub request_timeout: Duration,
     /// How long a throttling answer that says nothing makes us wait: HappyFox's lockout.
     pub lockout: Duration,
     /// Adaptive concurrency: where it starts and the most it may reach.
     pub concurrency: ConcurrencyOptions,
-    /// Attempts for a GET (and for a write that provably was not sent) before giving up.
+    /// Attempts at one request before giving up: a GET, a write that provably was not
+    /// sent, and a write whose answer was unusable (counted across the caller's resends).
     pub retries: u32,
+    /// Total time one request may take over all its attempts (throttling waits, which
+    /// the server orders, excepted).
+    pub retry_for: Duration,
+    /// No `warning:` lines on stderr (in-process tests).
+    pub quiet: bool,
     /// Throttling answers accepted in a row for one request before giving up.
     pub throttle_retries: u32,
     /// First backoff after a failed read; doubles each time, with jitter, up to 30 s.
@@ -78,6 +89,7 @@ impl Default for ClientOptions {
             get_per_min: crate::happyfox::DEFAULT_GET_CEILING,
             burst: 3,
             connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(120),
             lockout: crate::happyfox::LOCKOUT,
             concurrency: ConcurrencyOptions {
@@ -85,6 +97,8 @@ impl Default for ClientOptions {
                 max: 32,
             },
             retries: 5,
+            retry_for: Duration::from_secs(120),
+            quiet: false,
             throttle_retries: 3,
             backoff: Duration::from_millis(500),
         }
@@ -99,7 +113,12 @@ pub struct ClientStats {
     /// Throttling answers received; anything but 0 means the ceilings are too high.
     pub throttled: u64,
     pub concurrency: usize,
+    /// Requests admitted (some may still wait for their token).
     pub in_flight: usize,
+    /// Requests sent and not yet answered: what a Ctrl-C waits for.
+    pub on_wire: usize,
+    /// The POST ceiling now, per minute: lower than configured after a throttle.
+    pub post_ceiling: u32,
 }
 
 /// A paced, authenticated HappyFox client. Cheap to clone; clones share pacing, so one
@@ -117,6 +136,9 @@ struct Inner {
     options: ClientOptions,
     posts: AtomicU64,
     gets: AtomicU64,
+    on_wire: AtomicUsize,
+    unanswered: budget::Unanswered,
+    notices: notice::Notices,
 }
 
 impl fmt::Debug for Client {
@@ -154,9 +176,12 @@ impl Client {
                 target,
                 credentials,
                 pacer,
+                notices: notice::Notices::new(options.quiet),
                 options,
                 posts: AtomicU64::new(0),
                 gets: AtomicU64::new(0),
+                on_wire: AtomicUsize::new(0),
+                unanswered: budget::Unanswered::default(),
             }),
         })
     }
@@ -173,6 +198,26 @@ impl Client {
             throttled: p.throttled.load(Ordering::Relaxed),
             concurrency: p.limit.limit(),
             in_flight: p.limit.in_flight(),
+            on_wire: self.inner.on_wire.load(Ordering::Relaxed),
+            post_ceiling: p.post.per_min(),
         }
+    }
+
+    /// Stops sending (Ctrl-C): every request still waiting for its turn (a slot, a token,
+    /// the end of a lockout or of a backoff) returns [`ClientError::Stopped`] at once,
+    /// unsent; requests already on the wire are answered as usual. For all clones, and
+    /// for good: a stopped client sends nothing more.
+    pub fn stop(&self) {
+        self.inner.pacer.stop();
+    }
+
+    /// Whether [`Client::stop`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.pacer.is_stopping()
+    }
+
+    /// The last retry, timeout or throttle the client reported, for a progress line.
+    pub fn last_problem(&self) -> Option<String> {
+        self.inner.notices.last()
     }
 }

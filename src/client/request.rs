@@ -1,10 +1,12 @@
 //! The request loop: every GET and write the client sends is paced, authenticated,
 //! classified and retried here, and only here.
 //!
-//! A GET is repeated (after a backoff, or after the lockout) while repeating is safe. A
-//! write is resent only when HappyFox provably did nothing (throttled, or the connection
-//! never opened); an unknown outcome goes back to the caller to reconcile. Whatever
-//! comes back, errors included, is scrubbed of the credentials first.
+//! A GET is repeated (after a backoff, or after the lockout) while repeating is safe and
+//! its budget (attempts and total time, `budget.rs`) lasts. A write is resent only when
+//! HappyFox provably did nothing (throttled, or the connection never opened); an unknown
+//! outcome goes back to the caller to reconcile, and the same write asked for again once
+//! its budget is spent is refused unsent. Whatever comes back, errors included, is
+//! scrubbed of the credentials first; every retry and wait is said on stderr (`notice.rs`).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,7 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::budget::{Budget, shown, write_key};
 use super::multipart::{form_fields, multipart_form};
+use super::pace::Cut;
 use super::transport::{describe, transport_failure};
 use super::{
     ApiError, Client, ClientError, FilePart, ItemResult, Method, Outcome, REFERENCE_ENDPOINTS,
@@ -48,8 +52,58 @@ enum WriteBody<'a> {
     },
 }
 
+impl WriteBody<'_> {
+    /// What identifies this write across resends (see `budget.rs`).
+    fn key(&self, path: &str) -> [u8; 32] {
+        match self {
+            WriteBody::Json(bytes) => write_key(path, bytes),
+            WriteBody::Multipart { fields, files } => {
+                let mut text = Vec::new();
+                for (k, v) in fields {
+                    text.extend_from_slice(format!("{k}={v}\n").as_bytes());
+                }
+                for f in files.iter() {
+                    text.extend_from_slice(format!("file {}={}\n", f.field, f.name).as_bytes());
+                }
+                write_key(path, &text)
+            }
+        }
+    }
+}
+
+/// What came back: status, `Retry-After`, `Location` and body; or how reading it failed.
+type ReplyParts = (u16, Option<String>, Option<String>, Vec<u8>);
+
+async fn read_reply(
+    response: reqwest::Response,
+) -> (Result<ReplyParts, TransportFailure>, Option<String>) {
+    let status = response.status().as_u16();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header(reqwest::header::RETRY_AFTER);
+    let location = header(reqwest::header::LOCATION);
+    match response.bytes().await {
+        Ok(body) => (Ok((status, retry_after, location, body.to_vec())), None),
+        Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
+    }
+}
+
+/// A reason with what the transport said, once.
+fn with_detail(reason: String, detail: Option<String>) -> String {
+    match detail {
+        Some(d) if !reason.contains(&d) => format!("{reason} ({d})"),
+        _ => reason,
+    }
+}
+
 impl Client {
-    /// A paced GET, repeated (with backoff, or after the lockout) while repeating is safe.
+    /// A paced GET, repeated (with backoff, or after the lockout) while repeating is safe
+    /// and its budget lasts; each attempt waits at most [`super::ClientOptions::read_timeout`].
     pub async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ClientError> {
         let kind = if REFERENCE_ENDPOINTS.contains(&path.trim_start_matches('/')) {
             RequestKind::ReferenceGet
@@ -57,14 +111,20 @@ impl Client {
             RequestKind::Get
         };
         let url = self.inner.target.endpoint(path)?;
+        let budget = Budget::start(&self.inner.options);
         let mut failures = 0;
         let mut throttles = 0;
         loop {
+            let timeout = budget.attempt_timeout(self.inner.options.read_timeout);
             let sent = self
-                .send(Method::Get, kind, || {
-                    self.inner.http.get(url.clone()).query(query)
+                .send(Method::Get, kind, timeout, || {
+                    self.inner
+                        .http
+                        .get(url.clone())
+                        .query(query)
+                        .timeout(timeout)
                 })
-                .await;
+                .await?;
             match sent.outcome {
                 Outcome::Success(v) => return Ok(v),
                 Outcome::BulkItems(_) => {
@@ -84,10 +144,24 @@ impl Client {
                 }
                 Outcome::RetryNow(reason) | Outcome::Unknown(reason) => {
                     failures += 1;
-                    if failures >= self.inner.options.retries.max(1) {
-                        return Err(self.gave_up(path, failures, reason, sent.detail));
+                    let wait = self.backoff(failures);
+                    if !budget.allows(failures, wait) {
+                        return Err(self.gave_up(path, failures, &budget, reason, sent.detail));
                     }
-                    tokio::time::sleep(self.backoff(failures)).await;
+                    let reason = self
+                        .inner
+                        .credentials
+                        .scrub(&with_detail(reason, sent.detail));
+                    self.inner.notices.say(format!(
+                        "GET {path}: {reason}; trying again in {} (attempt {} of at most {}, giving up {} after the first)",
+                        shown(wait),
+                        failures + 1,
+                        budget.attempts(),
+                        shown(self.inner.options.retry_for),
+                    ));
+                    if !self.inner.pacer.sleep(wait).await {
+                        return Err(ClientError::Stopped { path: path.into() });
+                    }
                 }
                 Outcome::Permanent(error) => {
                     return Err(ClientError::Rejected {
@@ -162,24 +236,49 @@ impl Client {
         body: WriteBody<'_>,
     ) -> Result<WriteOutcome, ClientError> {
         let url = self.inner.target.endpoint(path)?;
+        let key = body.key(path);
+        let options = &self.inner.options;
+        if let Some(spent) = self.inner.unanswered.spent(&key, options) {
+            return Err(ClientError::NoAnswer {
+                path: path.into(),
+                url: self.inner.target.account_url(),
+                attempts: spent.count,
+                elapsed: shown(spent.first.elapsed()),
+                reason: spent.last_reason,
+            });
+        }
+        let what = match kind {
+            RequestKind::BulkCreate { items } => format!("POST {path} ({items} tickets)"),
+            _ => format!("POST {path}"),
+        };
+        let budget = Budget::start(options);
         let mut failures = 0;
         let mut throttles = 0;
         loop {
             let request = self.inner.http.post(url.clone());
-            let request = match &body {
-                WriteBody::Json(bytes) => request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(bytes.clone()),
+            let (request, timeout) = match &body {
+                WriteBody::Json(bytes) => (
+                    request
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(bytes.clone()),
+                    options.request_timeout,
+                ),
                 WriteBody::Multipart { fields, files } => {
                     let (form, bytes) = multipart_form(path, fields, files).await?;
                     // A large upload needs longer than a JSON write: allow for 256 KiB/s.
-                    let allowance = Duration::from_secs(bytes / (256 * 1024));
-                    request
-                        .multipart(form)
-                        .timeout(self.inner.options.request_timeout + allowance)
+                    let timeout =
+                        options.request_timeout + Duration::from_secs(bytes / (256 * 1024));
+                    (request.multipart(form).timeout(timeout), timeout)
                 }
             };
-            let sent = self.send(Method::Post, kind, || request).await;
+            let sent = self.send(Method::Post, kind, timeout, || request).await?;
+            let definite = !matches!(
+                sent.outcome,
+                Outcome::Unknown(_) | Outcome::RetryNow(_) | Outcome::RetryAfter(_)
+            );
+            if definite {
+                self.inner.unanswered.forget(&key);
+            }
             match sent.outcome {
                 Outcome::Success(v) => return Ok(WriteOutcome::Done(v)),
                 Outcome::BulkItems(items) => {
@@ -195,7 +294,7 @@ impl Client {
                 }
                 Outcome::RetryAfter(_) => {
                     throttles += 1;
-                    if throttles > self.inner.options.throttle_retries {
+                    if throttles > options.throttle_retries {
                         return Err(ClientError::Throttled {
                             path: path.into(),
                             times: throttles,
@@ -204,17 +303,35 @@ impl Client {
                 }
                 Outcome::RetryNow(reason) => {
                     failures += 1;
-                    if failures >= self.inner.options.retries.max(1) {
-                        return Err(self.gave_up(path, failures, reason, sent.detail));
+                    let wait = self.backoff(failures);
+                    if !budget.allows(failures, wait) {
+                        return Err(self.gave_up(path, failures, &budget, reason, sent.detail));
                     }
-                    tokio::time::sleep(self.backoff(failures)).await;
+                    let reason = self
+                        .inner
+                        .credentials
+                        .scrub(&with_detail(reason, sent.detail));
+                    self.inner.notices.say(format!(
+                        "{what}: {reason}; trying again in {} (attempt {} of at most {})",
+                        shown(wait),
+                        failures + 1,
+                        budget.attempts(),
+                    ));
+                    if !self.inner.pacer.sleep(wait).await {
+                        return Err(ClientError::Stopped { path: path.into() });
+                    }
                 }
                 Outcome::Unknown(reason) => {
-                    let reason = match sent.detail {
-                        Some(d) => format!("{reason} ({d})"),
-                        None => reason,
-                    };
-                    return Ok(WriteOutcome::Unknown(self.inner.credentials.scrub(&reason)));
+                    let reason = self
+                        .inner
+                        .credentials
+                        .scrub(&with_detail(reason, sent.detail));
+                    let count = self.inner.unanswered.record(key, &reason);
+                    self.inner.notices.say(format!(
+                        "{what}: {reason}; its outcome is unknown, so it is looked up before anything is sent again (unusable answer {count} of at most {} for this request)",
+                        options.retries.max(1),
+                    ));
+                    return Ok(WriteOutcome::Unknown(reason));
                 }
                 Outcome::Permanent(e) => return Ok(WriteOutcome::Rejected(self.scrub_api(e))),
                 Outcome::Fatal(f) => return Err(ClientError::Fatal(f)),
@@ -223,39 +340,48 @@ impl Client {
     }
 
     /// Sends one request once: paced, authenticated, classified, fed back to pacing.
+    /// [`ClientError::Stopped`] when Ctrl-C came before it could be sent.
     async fn send(
         &self,
         method: Method,
         kind: RequestKind,
+        timeout: Duration,
         build: impl FnOnce() -> reqwest::RequestBuilder,
-    ) -> Sent {
+    ) -> Result<Sent, ClientError> {
         let inner = &self.inner;
-        let slot = inner.pacer.admit(method).await;
+        let Some(slot) = inner.pacer.admit(method).await else {
+            let path = build()
+                .build()
+                .map(|r| r.url().path().to_owned())
+                .unwrap_or_default();
+            return Err(ClientError::Stopped { path });
+        };
         match method {
             Method::Get => inner.gets.fetch_add(1, Ordering::Relaxed),
             Method::Post => inner.posts.fetch_add(1, Ordering::Relaxed),
         };
         let started = Instant::now();
         let request = inner.credentials.authorize(build());
-        let (reply_owned, detail) = match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let header = |name| {
-                    response
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let retry_after = header(reqwest::header::RETRY_AFTER);
-                let location = header(reqwest::header::LOCATION);
-                match response.bytes().await {
-                    Ok(body) => (Ok((status, retry_after, location, body)), None),
-                    Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
-                }
+        // reqwest's own timeout is the bound; this one holds even for whatever it might
+        // not cover (a connection checkout, a stalled body), so no attempt outlives it.
+        let limit = timeout + inner.options.connect_timeout;
+        inner.on_wire.fetch_add(1, Ordering::Relaxed);
+        let answer = tokio::time::timeout(limit, async {
+            match request.send().await {
+                Ok(response) => Ok(read_reply(response).await),
+                Err(e) => Err(e),
             }
-            Err(e) => (Err(transport_failure(&e)), Some(describe(&e))),
+        })
+        .await;
+        let (reply_owned, detail) = match answer {
+            Err(_) => (
+                Err(TransportFailure::Timeout),
+                Some(format!("no answer within {}", shown(limit))),
+            ),
+            Ok(Err(e)) => (Err(transport_failure(&e)), Some(describe(&e))),
+            Ok(Ok(reply)) => reply,
         };
+        inner.on_wire.fetch_sub(1, Ordering::Relaxed);
         let rtt = started.elapsed();
         let (outcome, signal) = match &reply_owned {
             Ok((status, retry_after, location, body)) => {
@@ -285,13 +411,51 @@ impl Client {
         };
         inner.pacer.limit.observe(slot.waited, signal);
         if let Outcome::RetryAfter(wait) = outcome {
-            inner.pacer.throttle(wait);
+            let status = reply_owned.as_ref().map(|r| r.0).unwrap_or(429);
+            let header = reply_owned.as_ref().ok().and_then(|r| r.1.clone());
+            let cut = inner.pacer.throttle(wait, method);
+            if let Some(cut) = cut {
+                self.say_throttled(status, header.is_some(), wait, method, cut);
+            }
         }
         drop(slot);
-        Sent {
+        Ok(Sent {
             outcome,
             detail: detail.map(|d| inner.credentials.scrub(&d)),
-        }
+        })
+    }
+
+    /// The first throttling answer of a lockout: how long everyone waits and why, and
+    /// the lowered ceiling.
+    fn say_throttled(
+        &self,
+        status: u16,
+        had_header: bool,
+        wait: Duration,
+        method: Method,
+        cut: Cut,
+    ) {
+        let until = jiff::Zoned::now()
+            .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
+            .map(|z| z.strftime("%H:%M:%S").to_string())
+            .unwrap_or_default();
+        let source = if had_header {
+            "as its Retry-After says"
+        } else {
+            "no Retry-After, so --lockout"
+        };
+        let name = match method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        self.inner.notices.say(format!(
+            "HappyFox throttled a request (HTTP {status}): every request waits {} ({source}), until {until}; the {name} ceiling is lowered from {} to {}/min (the account let {} through in the last minute) and recovers by {}/min",
+            shown(wait),
+            cut.from,
+            cut.to,
+            cut.let_through,
+            cut.recovery_per_min,
+        ));
     }
 
     fn backoff(&self, failures: u32) -> Duration {
@@ -306,6 +470,7 @@ impl Client {
         &self,
         path: &str,
         attempts: u32,
+        budget: &Budget,
         reason: String,
         detail: Option<String>,
     ) -> ClientError {
@@ -316,14 +481,11 @@ impl Client {
                 detail: creds.scrub(&detail.unwrap_or(reason)),
             };
         }
-        let reason = match detail {
-            Some(d) => format!("{reason} ({d})"),
-            None => reason,
-        };
         ClientError::GaveUp {
             path: path.into(),
             attempts,
-            reason: creds.scrub(&reason),
+            elapsed: shown(budget.elapsed()),
+            reason: creds.scrub(&with_detail(reason, detail)),
         }
     }
 

@@ -177,8 +177,16 @@ pub(crate) async fn post_all_timed(
             .buffer_unordered(parallel.max(1))
             .collect()
             .await;
+        let mut stopped = false;
         for r in results {
-            r?;
+            match r {
+                // Ctrl-C: what waited for its turn was not sent; the rest is for the next run.
+                Err(RepliesError::Client(ClientError::Stopped { .. })) => stopped = true,
+                r => r?,
+            }
+        }
+        if stopped {
+            break;
         }
     }
     Ok(RepliesReport {
@@ -381,7 +389,7 @@ impl Poster<'_> {
     /// looked for on the ticket before the next attempt.
     async fn send(&mut self, m: &MessageRow, ready: &Ready) -> Result<Sent, RepliesError> {
         let path = endpoint(&m.kind, self.ticket.happyfox_id);
-        for _ in 0..UNKNOWN_ATTEMPTS {
+        for attempt in 0..UNKNOWN_ATTEMPTS {
             {
                 let mut journal = lock(self.journal)?;
                 if ready.parts.is_empty() {
@@ -392,11 +400,20 @@ impl Poster<'_> {
                 }
             }
             let outcome = if ready.parts.is_empty() {
-                self.client.post_json(&path, &ready.body).await?
+                self.client.post_json(&path, &ready.body).await
             } else {
                 self.client
                     .post_multipart(&path, &ready.body, &ready.parts)
-                    .await?
+                    .await
+            };
+            let outcome = match outcome {
+                // Stopped before its first attempt left: nothing can land. After an
+                // unknown outcome it stays `sending`, to be looked for next time.
+                Err(e @ ClientError::Stopped { .. }) if attempt == 0 => {
+                    lock(self.journal)?.unsent_message(m.id)?;
+                    return Err(e.into());
+                }
+                r => r?,
             };
             match outcome {
                 WriteOutcome::Done(v) => {

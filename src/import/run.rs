@@ -94,7 +94,7 @@ pub async fn run(
         marker,
         ..
     } = prepared;
-    let interrupts = Interrupts::ctrl_c();
+    let interrupts = Interrupts::ctrl_c(client);
     let mut tickets = SendReport::default();
     let mut conversation = ConversationOutcome::NotStarted;
     let mut interrupted_conversations = false;

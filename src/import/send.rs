@@ -85,19 +85,95 @@ impl Default for SendOptions {
 }
 
 /// Ctrl-C presses, counted: the first stops sending, the second abandons what is in flight.
+///
+/// SIGINT is process-wide, so so is the listener behind every [`Interrupts`]: one task,
+/// installed on first use, in one of two modes. Before sending starts (validation, the
+/// plan, the confirmation) nothing has been sent and the journal only ever holds whole
+/// transactions, so a press ends the process at once with exit 4
+/// ([`Interrupts::exit_until_sending`]). Once sending starts ([`Interrupts::ctrl_c`]) the
+/// first press is acknowledged on stderr at once and stops the client: every request
+/// still waiting for a pacing token, a slot or the end of a lockout is dropped unsent,
+/// and only those already on the wire are awaited.
 #[derive(Debug, Clone)]
 pub struct Interrupts(watch::Receiver<u32>);
 
-impl Interrupts {
-    /// Counts SIGINT (Ctrl-C) for the rest of the process.
-    pub(crate) fn ctrl_c() -> Interrupts {
-        let (tx, rx) = watch::channel(0);
+/// What a press does now.
+enum Mode {
+    /// Nothing sent yet: exit 4.
+    BeforeSending,
+    /// Stop this client and count the press.
+    Sending(Client),
+}
+
+struct Listener {
+    presses: watch::Sender<u32>,
+    mode: std::sync::Mutex<Mode>,
+}
+
+static LISTENER: std::sync::OnceLock<Listener> = std::sync::OnceLock::new();
+
+/// The process's listener, its task spawned on the current runtime the first time.
+fn listener() -> &'static Listener {
+    let mut fresh = false;
+    let l = LISTENER.get_or_init(|| {
+        fresh = true;
+        Listener {
+            presses: watch::Sender::new(0),
+            mode: std::sync::Mutex::new(Mode::BeforeSending),
+        }
+    });
+    if fresh {
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
-                tx.send_modify(|n| *n += 1);
+                pressed(l);
             }
         });
-        Interrupts(rx)
+    }
+    l
+}
+
+fn pressed(l: &Listener) {
+    let mode = l.mode.lock().unwrap_or_else(|p| p.into_inner());
+    match &*mode {
+        Mode::BeforeSending => {
+            eprintln!(
+                "\ninterrupted before anything was sent: the journal holds only what was complete; run the same command again to continue"
+            );
+            std::process::exit(crate::exit::Exit::Interrupted.code().into());
+        }
+        Mode::Sending(client) => {
+            let mut n = 0;
+            l.presses.send_modify(|p| {
+                *p += 1;
+                n = *p;
+            });
+            if n == 1 {
+                client.stop();
+                eprintln!(
+                    "\nCtrl-C: stopping; nothing more is sent. Waiting for {} request(s) already sent (Ctrl-C again to abandon them; the next run looks them up)",
+                    client.stats().on_wire
+                );
+            } else {
+                eprintln!("Ctrl-C again: abandoning the requests in flight");
+            }
+        }
+    }
+}
+
+impl Interrupts {
+    /// Until [`Interrupts::ctrl_c`] is called, Ctrl-C ends the process with exit 4 (for
+    /// the phase before anything is sent). Call inside the runtime.
+    pub fn exit_until_sending() {
+        let l = listener();
+        *l.mode.lock().unwrap_or_else(|p| p.into_inner()) = Mode::BeforeSending;
+    }
+
+    /// Counts SIGINT (Ctrl-C) for the rest of the process; the first press stops
+    /// `client` at once.
+    pub(crate) fn ctrl_c(client: &Client) -> Interrupts {
+        let l = listener();
+        *l.mode.lock().unwrap_or_else(|p| p.into_inner()) = Mode::Sending(client.clone());
+        Interrupts(l.presses.subscribe())
     }
 
     /// Ctrl-C presses so far.
@@ -294,12 +370,13 @@ pub async fn send_all(
                     sender.report.stop = Some(Stop::Abandoned { batches });
                     break;
                 }
-                if presses == 1 && sender.report.stop.is_none() {
-                    progress.println(&format!(
-                        "stopping: waiting for {} request(s) in flight (Ctrl-C again to abandon them; the next run reconciles them)",
-                        sender.tasks.len()
-                    ));
-                    sender.report.stop = Some(Stop::Interrupted);
+                if presses >= 1 {
+                    // Whatever waits for its turn is dropped unsent (the signal listener
+                    // did this already and said so; a manual press needs it here).
+                    client.stop();
+                    if sender.report.stop.is_none() || stopped_unsent(&sender.report.stop) {
+                        sender.report.stop = Some(Stop::Interrupted);
+                    }
                 }
                 if changed.is_err() {
                     // The signal source is gone; keep going without it.
@@ -318,7 +395,16 @@ pub async fn send_all(
         progress.update(&sender.snapshot());
     }
     progress.update(&sender.snapshot());
+    // A request dropped unsent on Ctrl-C is the interruption, not a client failure.
+    if stopped_unsent(&sender.report.stop) {
+        sender.report.stop = Some(Stop::Interrupted);
+    }
     sender.report
+}
+
+/// Whether the run stopped on a request Ctrl-C kept from being sent.
+fn stopped_unsent(stop: &Option<Stop>) -> bool {
+    matches!(stop, Some(Stop::Client(ClientError::Stopped { .. })))
 }
 
 struct Sender<'a> {

@@ -206,6 +206,19 @@ impl Journal {
         Ok(())
     }
 
+    /// A message whose intent was journaled but whose POST never left (Ctrl-C came while
+    /// it waited for its turn) is pending again, so the next run posts it at once instead
+    /// of waiting out a deadline for a request that does not exist.
+    pub(crate) fn unsent_message(&mut self, id: i64) -> Result<(), JournalError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'pending', deadline = NULL, updated_at = ?2
+                 WHERE id = ?1 AND state = 'sending'",
+            )?
+            .execute(params![id, now_ms()])?;
+        Ok(())
+    }
+
     /// Records a message's outcome.
     pub(crate) fn finish_message(
         &mut self,
@@ -424,6 +437,23 @@ mod tests {
             author_name: String::new(),
             payload: format!(r#"{{"html":"reply {position}"}}"#),
         }
+    }
+
+    #[test]
+    fn a_message_that_never_left_is_pending_again_not_of_unknown_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("run.db"), &info()).unwrap();
+        j.upsert_pending(&pending(1)).unwrap();
+        j.add_messages(&[("ZD-0".into(), vec![message(1)])])
+            .unwrap();
+        let b = j.begin_batch(&["ZD-0"]).unwrap();
+        j.finish_batch(b, &[created("ZD-0", 7)]).unwrap();
+        let id = j.conversations_to_post(0, 10).unwrap()[0].messages[0].id;
+        j.begin_message(id).unwrap();
+        assert_eq!(j.message_counts().unwrap().sending, 1);
+        j.unsent_message(id).unwrap();
+        let counts = j.message_counts().unwrap();
+        assert_eq!((counts.sending, counts.pending), (0, 1));
     }
 
     #[test]

@@ -97,8 +97,13 @@ pub(crate) enum MethodClass {
 pub(crate) enum Verdict {
     Allowed,
     /// Refused with 429; `started_lockout` is true for the request that tripped it.
+    /// `retry_after` is what is left of a lockout shorter than HappyFox's ten minutes,
+    /// sent as `Retry-After` (whole seconds, at least 1): HappyFox sends none, so a client
+    /// must assume ten minutes, which would make a rehearsal with a short lockout wait
+    /// for nothing.
     Limited {
         started_lockout: bool,
+        retry_after: Option<Duration>,
     },
 }
 
@@ -132,6 +137,7 @@ impl RateLimiter {
             if now < until {
                 return Verdict::Limited {
                     started_lockout: false,
+                    retry_after: self.retry_after(until - now),
                 };
             }
             self.locked_until = None;
@@ -155,10 +161,20 @@ impl RateLimiter {
             self.gets.clear();
             return Verdict::Limited {
                 started_lockout: true,
+                retry_after: self.retry_after(self.limits.lockout),
             };
         }
         queue.push_back(now);
         Verdict::Allowed
+    }
+
+    /// The `Retry-After` for `left` of the lockout, when the lockout is shorter than
+    /// HappyFox's: rounded up to whole seconds.
+    fn retry_after(&self, left: Duration) -> Option<Duration> {
+        (self.limits.lockout < crate::happyfox::LOCKOUT).then(|| {
+            Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+                .max(Duration::from_secs(1))
+        })
     }
 
     /// Forgets all counts and any lockout (`POST /_sandbox/reset`).
@@ -277,25 +293,49 @@ mod tests {
         assert_eq!(
             rl.check(MethodClass::Post, t0 + Duration::from_secs(10)),
             Verdict::Limited {
-                started_lockout: true
+                started_lockout: true,
+                retry_after: None,
             }
         );
         // GETs are refused too during the lockout.
         assert_eq!(
             rl.check(MethodClass::Get, t0 + Duration::from_secs(11)),
             Verdict::Limited {
-                started_lockout: false
+                started_lockout: false,
+                retry_after: None,
             }
         );
         assert_eq!(
             rl.check(MethodClass::Get, t0 + Duration::from_secs(609)),
             Verdict::Limited {
-                started_lockout: false
+                started_lockout: false,
+                retry_after: None,
             }
         );
         assert_eq!(
             rl.check(MethodClass::Post, t0 + Duration::from_secs(610)),
             Verdict::Allowed
+        );
+    }
+
+    #[test]
+    fn a_lockout_shorter_than_happyfoxs_says_how_long_is_left() {
+        let t0 = Instant::now();
+        let mut rl = limiter(1, 0, 5);
+        assert_eq!(rl.check(MethodClass::Post, t0), Verdict::Allowed);
+        assert_eq!(
+            rl.check(MethodClass::Post, t0 + Duration::from_secs(1)),
+            Verdict::Limited {
+                started_lockout: true,
+                retry_after: Some(Duration::from_secs(5)),
+            }
+        );
+        assert_eq!(
+            rl.check(MethodClass::Get, t0 + Duration::from_millis(3500)),
+            Verdict::Limited {
+                started_lockout: false,
+                retry_after: Some(Duration::from_secs(3)),
+            }
         );
     }
 

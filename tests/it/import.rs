@@ -73,7 +73,7 @@ impl Run<'_> {
                 "0s",
                 // A killed run's requests may land until their timeout: a restart waits
                 // that long before concluding any absent, so tests keep it short.
-                "--request-timeout",
+                "--write-timeout",
                 "5s",
                 "--progress-every",
                 "1s",
@@ -511,14 +511,14 @@ async fn refusals_are_clear_lose_nothing_and_never_show_credentials() {
     let before = created();
     assert_eq!(before.created, 22);
 
-    // Wrong credentials: exit 1, the variables named, the value never echoed.
+    // Wrong credentials: configuration (exit 2), the variables named, the value never echoed.
     let wrong = Run {
         key: "key-WRONG-99999",
         ..base_clone(&base)
     };
     let o = wrong.output().await;
     outputs.push(text(&o));
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("HAPPYFOX_API_KEY") && err.contains("401"),

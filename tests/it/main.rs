@@ -9,6 +9,7 @@ mod import_attachments;
 mod init;
 mod journal;
 mod mapping_tests;
+mod network;
 mod preflight;
 mod readme;
 mod reliability;

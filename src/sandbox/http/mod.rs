@@ -197,15 +197,18 @@ async fn dispatch(shared: &Shared, endpoint: &Endpoint, req: Request) -> (Respon
     if let Some(response) = sandbox_endpoint(shared, endpoint, is_post) {
         return (response, false);
     }
-    if rate_limited(shared, is_post) {
+    if let Some(retry_after) = rate_limited(shared, is_post) {
         drain(req).await;
-        return (
-            json_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                &json!({"error": "Too many requests"}),
-            ),
-            false,
+        let mut response = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"error": "Too many requests"}),
         );
+        if let Some(wait) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, wait.as_secs().into());
+        }
+        return (response, false);
     }
     let _guard = match endpoint.write_target().filter(|_| is_post) {
         Some(ticket) => {
@@ -269,23 +272,28 @@ fn sandbox_endpoint(shared: &Shared, endpoint: &Endpoint, is_post: bool) -> Opti
     }
 }
 
-/// Counts the request against its method's limit; a refusal is counted in the stats.
-fn rate_limited(shared: &Shared, is_post: bool) -> bool {
+/// Counts the request against its method's limit; a refusal is counted in the stats and
+/// comes with the `Retry-After` to send, if any.
+fn rate_limited(shared: &Shared, is_post: bool) -> Option<Option<std::time::Duration>> {
     let class = if is_post {
         MethodClass::Post
     } else {
         MethodClass::Get
     };
     let verdict = lock(&shared.limiter).check(class, Instant::now());
-    let Verdict::Limited { started_lockout } = verdict else {
-        return false;
+    let Verdict::Limited {
+        started_lockout,
+        retry_after,
+    } = verdict
+    else {
+        return None;
     };
     let mut stats = lock(&shared.stats);
     stats.rate_limited += 1;
     if started_lockout {
         stats.lockouts += 1;
     }
-    true
+    Some(retry_after)
 }
 
 async fn work(shared: &Shared, endpoint: &Endpoint, method: Method, req: Request) -> Response {
