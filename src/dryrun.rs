@@ -330,6 +330,18 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     if let Some(w) = writers {
         w.finish()?;
     }
+    for side in &info.side_files {
+        for g in side.problems.groups() {
+            let mut first = g.first.iter();
+            if let Some((loc, p)) = first.next() {
+                let rest = first.len() as u64;
+                tally.problems.add_counted(g.count - rest, loc, None, p);
+                for (loc, p) in first {
+                    tally.problems.add(loc, None, p);
+                }
+            }
+        }
+    }
     let summary = Summary {
         mapping: opts.mapping_path.display().to_string(),
         inputs: info.files.iter().map(|f| f.display().to_string()).collect(),

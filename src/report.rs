@@ -110,9 +110,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Records that will not be created.
+    /// Nothing is lost: no record rejected, and no error outside the records either (a
+    /// side file's unreadable or unjoined entries, a damaged part of a file).
     pub(crate) fn all_valid(&self) -> bool {
-        self.counts.rejected == 0
+        self.counts.rejected == 0 && !self.problems.iter().any(|g| g.severity == Severity::Error)
     }
 }
 
@@ -124,6 +125,17 @@ pub(crate) struct ProblemTally {
 
 impl ProblemTally {
     pub fn add(&mut self, location: &str, source_id: Option<&str>, p: &Problem) {
+        self.add_counted(1, location, source_id, p);
+    }
+
+    /// `count` problems like `p`, the first of them at `location`.
+    pub fn add_counted(
+        &mut self,
+        count: u64,
+        location: &str,
+        source_id: Option<&str>,
+        p: &Problem,
+    ) {
         let group = match self
             .groups
             .iter_mut()
@@ -142,7 +154,7 @@ impl ProblemTally {
                 &mut self.groups[last]
             }
         };
-        group.count += 1;
+        group.count += count;
         if group.examples.len() < EXAMPLES_PER_KIND {
             group.examples.push(Example {
                 location: location.to_string(),
@@ -363,13 +375,21 @@ pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
             Some(p) => {
                 let _ = writeln!(
                     o,
-                    "side file {}: {} entries for {} keys from {}{}",
+                    "side file {}: {} entries for {} keys from {}{}{}",
                     side.name,
                     side.entries,
                     side.keys,
                     p,
                     if side.unreadable > 0 {
-                        format!(" ({} unreadable)", side.unreadable)
+                        format!(" ({} left out, listed under problems)", side.unreadable)
+                    } else {
+                        String::new()
+                    },
+                    if side.unjoined > 0 {
+                        format!(
+                            " ({} of them join no ticket, listed under problems)",
+                            side.unjoined
+                        )
                     } else {
                         String::new()
                     }
@@ -615,12 +635,12 @@ fn html_side_files(h: &mut String, s: &Summary) {
     if !s.side_files.is_empty() {
         let _ = write!(
             h,
-            "<h2>Side files</h2><table><tr><th>name</th><th>file</th><th class=num>entries</th><th class=num>keys</th><th class=num>unreadable</th></tr>"
+            "<h2>Side files</h2><table><tr><th>name</th><th>file</th><th class=num>entries</th><th class=num>keys</th><th class=num>left out (unreadable, no key)</th><th class=num>joining no ticket</th></tr>"
         );
         for f in &s.side_files {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
                 esc(&f.name),
                 f.path
                     .as_deref()
@@ -628,7 +648,8 @@ fn html_side_files(h: &mut String, s: &Summary) {
                     .unwrap_or_else(|| "not present (optional)".into()),
                 f.entries,
                 f.keys,
-                f.unreadable
+                f.unreadable,
+                f.unjoined
             );
         }
         let _ = write!(h, "</table>");

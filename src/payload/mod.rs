@@ -252,6 +252,14 @@ impl<'p> Builder<'p> {
         Some(source_id)
     }
 
+    /// Looks up the record's entries in every joined side file, so that they count as
+    /// joined even though nothing is built from them.
+    fn touch_joins(&self, input: &RecordInput<'_>) {
+        for name in self.sides.joins.keys() {
+            let _ = input.value().get_attr(name);
+        }
+    }
+
     /// What becomes of one record: valid with its plan and warnings, rejected with every
     /// problem found, or skipped by `source.skip_if`.
     pub fn build(&self, record: &SourceRecord) -> RecordOutcome {
@@ -276,6 +284,9 @@ impl<'p> Builder<'p> {
         if let Some(skip) = &self.plan.source.skip_if {
             match skip.expr.eval_record(&input) {
                 Ok(v) if v.is_true() => {
+                    // Its joined entries belong to a ticket of the export (skipped on
+                    // purpose), so they must not be reported as joining none.
+                    self.touch_joins(&input);
                     return RecordOutcome::Skipped {
                         source_id: Some(source_id),
                     };

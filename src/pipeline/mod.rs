@@ -53,7 +53,13 @@ pub(crate) struct SideFileStats {
     pub path: Option<String>,
     pub entries: u64,
     pub keys: u64,
+    /// Records or entries left out: unreadable, without a key, or failing `keep_if`.
     pub unreadable: u64,
+    /// Entries of a joined file whose key no ticket of the export asked for.
+    pub unjoined: u64,
+    /// Those left out and unjoined, with locations (in the report's problems).
+    #[serde(skip)]
+    pub problems: crate::problem::Sampled,
 }
 
 /// What the pipeline learnt about its inputs, besides the records.

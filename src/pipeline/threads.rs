@@ -10,8 +10,9 @@ use super::columns::check_columns;
 use super::dedupe::{SeenIds, mark_duplicate};
 use super::{Pipeline, PipelineError, PipelineInfo, Processed};
 use crate::mapping::Plan;
+use crate::mapping::template::Sides;
 use crate::payload::{Builder, RecordOutcome};
-use crate::problem::{Problem, ProblemKind};
+use crate::problem::{Problem, ProblemKind, Sampled};
 use crate::source::{self, Format, SourceRecord, format_from_extension};
 
 impl Pipeline<'_> {
@@ -83,8 +84,49 @@ impl Pipeline<'_> {
             Ok(())
         });
         result?;
-        Ok(self.info)
+        let mut info = self.info;
+        report_unjoined(&self.sides, &mut info.side_files)?;
+        Ok(info)
     }
+}
+
+/// Entries of joined side files that no ticket asked for: they reach no ticket, so each
+/// file's count and first keys (with where they are) become problems of the run.
+fn report_unjoined<E>(
+    sides: &Sides,
+    stats: &mut [super::SideFileStats],
+) -> Result<(), PipelineError<E>> {
+    for (name, (table, _)) in &sides.joins {
+        let Some(index) = &table.index else {
+            continue;
+        };
+        let u = index
+            .unjoined(Sampled::KEPT)
+            .map_err(|e| PipelineError::Source(e))?;
+        let Some(stat) = stats.iter_mut().find(|s| &s.name == name) else {
+            continue;
+        };
+        stat.unjoined = u.entries;
+        let mut first = u.first.into_iter();
+        if let Some((key, at)) = first.next() {
+            let problem = |key: &str| {
+                Problem::error(
+                    ProblemKind::UnjoinedSideEntry,
+                    format!("source.side.{name}"),
+                    format!(
+                        "key {key:?} matches no ticket of the export; its entries are not migrated"
+                    ),
+                )
+            };
+            let rest: Vec<_> = first.collect();
+            stat.problems
+                .add_many(u.keys - rest.len() as u64, at, problem(&key));
+            for (key, at) in rest {
+                stat.problems.add(at, problem(&key));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Records per chunk: enough that thread hand-offs cost little, few enough that chunks in

@@ -22,7 +22,7 @@ mod json;
 pub mod side;
 
 pub(crate) use inputs::{export_root, resolve_inputs};
-pub use side::{SideIndex, SideSpec};
+pub use side::{SideIndex, SideSpec, Unjoined};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it
 /// (trimmed, never empty): the journal's key, the marker's default value and what

@@ -597,3 +597,113 @@ fn sandbox_runs_need_no_samples_folder() {
     assert_eq!(o.code, 3, "{}\n{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("this run: 22 created"), "{}", o.stdout);
 }
+
+/// Two valid tickets with comments.csv beside them; returns the export folder.
+fn export_with_comments(dir: &Path, comments: &str) -> PathBuf {
+    let tickets = format!(
+        "{HEADER}1,Fine,Body,Ann,ann@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n2,Also fine,Body,Bob,bob@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n"
+    );
+    let folder = csv_export(dir, tickets.as_bytes());
+    std::fs::write(folder.join("comments.csv"), comments).unwrap();
+    folder
+}
+
+const COMMENTS_HEADER: &str = "Ticket ID,Author Email,Author Name,Created At,Public,Body\n";
+
+/// The generic mapping with the comments' `key` replaced.
+fn generic_with_comment_key(dir: &Path, key: &str) -> PathBuf {
+    let m = dir.join("mapping.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace("key: Ticket ID", &format!("key: {key}"));
+    std::fs::write(&m, text).unwrap();
+    m
+}
+
+/// Issue 9.1: a `key` no record has (a typo) lost every conversation with exit 0.
+#[test]
+fn side_key_that_no_record_has_is_a_mapping_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with_comments(
+        dir.path(),
+        &format!("{COMMENTS_HEADER}1,alice@acme.example,Alice,2024-0305 15:00:00,true,Hi\n"),
+    );
+    let m = generic_with_comment_key(dir.path(), "TicketId");
+    let r = dry_run(m.to_str().unwrap(), &[folder.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("none of the 1 records") && r.stderr.contains("`key: TicketId`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("did you mean `Ticket ID`?"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("mapping.yaml:11"), "{}", r.stderr);
+}
+
+/// Issue 9.1: a template in `key` is refused by `check` (template keys are not supported).
+#[test]
+fn template_in_side_key_is_refused_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = generic_with_comment_key(dir.path(), "\"{{ row['Ticket ID'] }}\"");
+    let r = hfmigrate(&["check", "--mapping", m.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("template keys are not supported yet"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issues 9.1, 9.5, 9.6: side entries without a key or joining no exported ticket are
+/// problems with their location, and the run exits 3.
+#[test]
+fn side_entries_left_out_or_unjoined_are_listed_with_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with_comments(
+        dir.path(),
+        &format!(
+            "{COMMENTS_HEADER}1,alice@acme.example,Alice,2024-03-05 15:00:00,true,Hi\n,alice@acme.example,Alice,2024-03-05 15:00:00,true,No ticket id\n77,alice@acme.example,Alice,2024-03-05 15:00:00,true,Ticket not exported\n77,alice@acme.example,Alice,2024-03-05 16:00:00,true,Again\n"
+        ),
+    );
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("records: 2 read, 2 valid, 0 rejected"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("comments.csv:3"), "{}", r.stdout);
+    assert!(r.stdout.contains("no key at `Ticket ID`"), "{}", r.stdout);
+    assert!(r.stdout.contains("comments.csv:4"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("key \"77\" matches no ticket of the export"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2 of them join no ticket"),
+        "{}",
+        r.stdout
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("report.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"unreadable_side_entry"), "{kinds:?}");
+    assert!(kinds.contains(&"unjoined_side_entry"), "{kinds:?}");
+    assert_eq!(report["side_files"][0]["unjoined"], 2);
+}

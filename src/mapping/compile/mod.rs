@@ -302,6 +302,18 @@ impl Compiler<'_> {
             );
         }
         let s = &side.value;
+        if s.key.contains("{{") || s.key.contains("{%") {
+            self.errors.push(
+                MappingError::at(
+                    side.pos,
+                    format!(
+                        "side file `{name}`: `key: {}` is a template; template keys are not supported yet",
+                        s.key
+                    ),
+                )
+                .help("`key` is the dotted path of the key in each record, such as `ticket_id` or `via.ticket.id`"),
+            );
+        }
         let read = read_options(&s.file_spec(), side.pos, &mut self.errors);
         let join = s.join.as_ref().and_then(|j| {
             self.template(&format!("source.side.{name}.join"), j)
