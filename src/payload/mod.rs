@@ -341,6 +341,16 @@ struct Run<'a, 'p> {
 }
 
 fn template_problem(field: &str, e: &minijinja::Error) -> Problem {
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        return Problem::error(
+            ProblemKind::TemplateError,
+            field,
+            format!(
+                "the template did not finish within {} steps (a loop that never ends?); simplify it",
+                crate::mapping::template::TEMPLATE_FUEL
+            ),
+        );
+    }
     let detail = e
         .detail()
         .map(str::to_string)

@@ -707,3 +707,61 @@ fn side_entries_left_out_or_unjoined_are_listed_with_locations() {
     assert!(kinds.contains(&"unjoined_side_entry"), "{kinds:?}");
     assert_eq!(report["side_files"][0]["unjoined"], 2);
 }
+
+/// Runs `hfmigrate ARGS` and fails the test if it has not ended within `limit`.
+fn run_within(args: &[&str], limit: std::time::Duration) -> Outcome {
+    let mut child = Hfmigrate::new(args)
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap().into();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hfmigrate {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Issue 11.6: a template that never finishes hung the dry run; now it is that record's
+/// problem and the run ends.
+#[test]
+fn template_that_never_finishes_is_a_record_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with_comments(dir.path(), COMMENTS_HEADER);
+    let m = dir.path().join("mapping.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace(
+            "subject: \"{{ row['Subject'] }}\"",
+            "subject: \"{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}{{ row['Subject'] }}\"",
+        );
+    assert!(text.contains("range(100000)"));
+    std::fs::write(&m, text).unwrap();
+    let r = run_within(
+        &[
+            "dry-run",
+            "--mapping",
+            m.to_str().unwrap(),
+            "--schema",
+            "samples/happyfox-schema.json",
+            "--input",
+            folder.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("records: 2 read, 0 valid, 2 rejected"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("did not finish within"), "{}", r.stdout);
+}
