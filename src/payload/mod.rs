@@ -152,6 +152,10 @@ pub struct Builder<'p> {
     sides: Arc<Sides>,
     staff_by_key: HashMap<String, usize>,
     names: NameMaps,
+    /// Absent optional side files that the conversation's `kind` reads: every entry's
+    /// kind is then decided without them (an agent's public Zendesk comment becomes a
+    /// contact reply), which each ticket with entries is warned about.
+    kind_without: Vec<String>,
 }
 
 /// Schema names by their normalised form ([`schema::normal_name`]), built once per run: every
@@ -212,12 +216,25 @@ impl<'p> Builder<'p> {
             staff_by_key.entry(s.name.to_lowercase()).or_insert(i);
         }
         let names = NameMaps::new(&schema);
+        let kind_without = plan
+            .conversation
+            .as_ref()
+            .map(|c| {
+                c.kind
+                    .expr
+                    .variables()
+                    .into_iter()
+                    .filter(|v| sides.tables.get(v).is_some_and(|t| t.index.is_none()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Builder {
             plan,
             schema,
             sides,
             staff_by_key,
             names,
+            kind_without,
         }
     }
 

@@ -765,3 +765,35 @@ fn template_that_never_finishes_is_a_record_problem() {
     );
     assert!(r.stdout.contains("did not finish within"), "{}", r.stdout);
 }
+
+/// Issue 9.4: without users.json an agent's public comment is posted as a contact reply;
+/// the dry run now warns that the kind was decided without the file.
+#[test]
+fn conversation_kind_without_its_lookup_file_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["tickets.json", "ticket_audits.json"] {
+        std::fs::copy(root().join("samples/zendesk").join(f), folder.join(f)).unwrap();
+    }
+    let r = dry_run("mappings/zendesk.yaml", &[folder.to_str().unwrap()], &[]);
+    assert!(
+        r.stdout.contains("side file users: not present"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("decided without an absent side file"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("was decided without side file `users`, which is absent"),
+        "{}",
+        r.stdout
+    );
+    // With the file there is no such warning.
+    let r = dry_run("mappings/zendesk.yaml", &["samples/zendesk/"], &[]);
+    assert!(!r.stdout.contains("decided without"), "{}", r.stdout);
+}
