@@ -797,3 +797,32 @@ fn conversation_kind_without_its_lookup_file_is_warned() {
     let r = dry_run("mappings/zendesk.yaml", &["samples/zendesk/"], &[]);
     assert!(!r.stdout.contains("decided without"), "{}", r.stdout);
 }
+
+/// Issue 11.4: one bad byte in a JSON export dropped every record after it and the
+/// counts hid it. Now only the damaged ticket is lost, reported with its byte span.
+#[test]
+fn one_bad_byte_in_a_json_export_costs_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    let full = std::fs::read_to_string(root().join("samples/zendesk/tickets.json")).unwrap();
+    let whole = dry_run("mappings/zendesk.yaml", &["samples/zendesk/"], &[]);
+    let read = |stdout: &str| -> u64 {
+        let line = counts_line(stdout);
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let total = read(&whole.stdout);
+    // A stray byte in the third ticket's subject value.
+    let damaged = full.replacen(
+        "\"subject\": \"Charged twice",
+        "\"subject\": x\"Charged twice",
+        1,
+    );
+    assert_ne!(damaged, full);
+    std::fs::write(folder.join("tickets.json"), &damaged).unwrap();
+    let r = dry_run("mappings/zendesk.yaml", &[folder.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(&r.stdout), total, "{}", r.stdout);
+    assert!(r.stdout.contains("damaged JSON in bytes "), "{}", r.stdout);
+    assert!(r.stdout.contains("tickets.json:"), "{}", r.stdout);
+}

@@ -8,6 +8,7 @@
 
 mod document;
 mod lines;
+mod recover;
 mod syntax;
 mod walk;
 
