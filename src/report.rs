@@ -178,22 +178,67 @@ impl ProblemTally {
 }
 
 /// Streams rejected rows into `rejects.csv`: the source columns as they were (CSV
-/// sources) or the record as JSON, plus where it was and what is wrong.
+/// sources), the record as one JSON cell (JSON sources) and the raw text of records that
+/// could not be read, plus where each was and what is wrong.
+///
+/// Rows go to a spill file next to `rejects.csv` first and the CSV is written at
+/// [`RejectsWriter::finish`], because the header must hold every column any reject has
+/// (files with different headers, an unreadable row first): fixing it from the first
+/// reject lost the columns of every later one. Only the column names are kept in memory.
 pub(crate) struct RejectsWriter {
-    out: csv::Writer<BufWriter<File>>,
-    columns: Option<Vec<String>>,
+    path: PathBuf,
+    spill: tempfile::NamedTempFile,
+    out: BufWriter<File>,
+    /// Source CSV columns in first-seen order, with their position.
+    columns: indexmap::IndexSet<String>,
+    any_record: bool,
+    any_raw: bool,
 }
+
+/// One rejected row as spilled.
+#[derive(Serialize, serde::Deserialize)]
+struct SpilledReject {
+    location: String,
+    source_id: String,
+    errors: String,
+    /// CSV sources: (column position in `columns`, cell).
+    cells: Vec<(usize, String)>,
+    /// JSON sources: the record as JSON text.
+    record: Option<String>,
+    /// Unreadable records: their raw text.
+    raw: Option<String>,
+}
+
+/// Columns rejects.csv has besides the source's own.
+const REJECT_LOCATION: &str = "hfmigrate_location";
+const REJECT_ID: &str = "hfmigrate_source_id";
+const REJECT_ERRORS: &str = "hfmigrate_errors";
+/// A JSON source's rejected record, as one JSON cell.
+const REJECT_RECORD: &str = "hfmigrate_record";
+/// The raw text of a record that could not be read at all.
+const REJECT_RAW: &str = "hfmigrate_raw";
 
 impl RejectsWriter {
     pub fn create(path: &Path) -> std::io::Result<RejectsWriter> {
-        let file = File::create(path)?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let spill = tempfile::Builder::new()
+            .prefix(".rejects-")
+            .suffix(".ndjson")
+            .tempfile_in(dir.unwrap_or(Path::new(".")))?;
+        let out = BufWriter::new(spill.reopen()?);
+        // Created now so a failure to write there shows before the run.
+        File::create(path)?;
         Ok(RejectsWriter {
-            out: csv::Writer::from_writer(BufWriter::new(file)),
-            columns: None,
+            path: path.to_path_buf(),
+            spill,
+            out,
+            columns: indexmap::IndexSet::new(),
+            any_record: false,
+            any_raw: false,
         })
     }
 
-    /// Writes one rejected record. The header is fixed by the first record.
+    /// Writes one rejected record.
     pub fn write(
         &mut self,
         location: &str,
@@ -203,22 +248,6 @@ impl RejectsWriter {
         raw: Option<&str>,
         csv_source: bool,
     ) -> std::io::Result<()> {
-        if self.columns.is_none() {
-            let mut cols = vec![
-                "hfmigrate_location".to_string(),
-                "hfmigrate_source_id".into(),
-                "hfmigrate_errors".into(),
-            ];
-            let source_cols: Vec<String> = match (csv_source, record) {
-                (true, Some(Json::Object(m))) => m.keys().cloned().collect(),
-                _ => vec!["record".into()],
-            };
-            cols.extend(source_cols);
-            self.out
-                .write_record(&cols)
-                .map_err(std::io::Error::other)?;
-            self.columns = Some(cols);
-        }
         let errors = problems
             .iter()
             .filter(|p| p.is_error())
@@ -231,40 +260,88 @@ impl RejectsWriter {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let mut row = vec![
-            neutralise(location).into_owned(),
-            neutralise(source_id.unwrap_or_default()).into_owned(),
-            neutralise(&errors).into_owned(),
-        ];
-        let cols = self.columns.as_deref().unwrap_or_default();
-        for col in cols.iter().skip(3) {
-            let cell = match (col.as_str(), record) {
-                ("record", Some(r)) if !csv_source => serde_json::to_string(r).unwrap_or_default(),
-                ("record", None) => raw.unwrap_or_default().to_string(),
-                (name, Some(Json::Object(m))) => match m.get(name) {
-                    Some(Json::String(s)) => s.clone(),
-                    Some(Json::Array(items)) => items
-                        .iter()
-                        .map(|i| {
-                            i.as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| i.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    Some(Json::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                },
-                (_, None) => raw.unwrap_or_default().to_string(),
-                _ => String::new(),
-            };
-            row.push(neutralise(&cell).into_owned());
+        let mut row = SpilledReject {
+            location: location.to_string(),
+            source_id: source_id.unwrap_or_default().to_string(),
+            errors,
+            cells: vec![],
+            record: None,
+            raw: raw.map(str::to_string),
+        };
+        match (csv_source, record) {
+            (true, Some(Json::Object(m))) => {
+                for (name, value) in m {
+                    let (i, _) = self.columns.insert_full(name.clone());
+                    row.cells.push((i, csv_cell(value)));
+                }
+            }
+            (_, Some(r)) => {
+                row.record = Some(serde_json::to_string(r)?);
+            }
+            (_, None) => {}
         }
-        self.out.write_record(&row).map_err(std::io::Error::other)
+        self.any_record |= row.record.is_some();
+        self.any_raw |= row.raw.is_some();
+        serde_json::to_writer(&mut self.out, &row)?;
+        self.out.write_all(b"\n")
     }
 
     pub(crate) fn finish(mut self) -> std::io::Result<()> {
-        self.out.flush()
+        self.out.flush()?;
+        let mut csv = csv::Writer::from_writer(BufWriter::new(File::create(&self.path)?));
+        let mut header: Vec<&str> = vec![REJECT_LOCATION, REJECT_ID, REJECT_ERRORS];
+        header.extend(self.columns.iter().map(String::as_str));
+        if self.any_record {
+            header.push(REJECT_RECORD);
+        }
+        if self.any_raw {
+            header.push(REJECT_RAW);
+        }
+        csv.write_record(&header).map_err(std::io::Error::other)?;
+        let spilled = std::io::BufReader::new(self.spill.reopen()?);
+        let width = self.columns.len();
+        for line in std::io::BufRead::lines(spilled) {
+            let row: SpilledReject = serde_json::from_str(&line?)?;
+            let mut cells: Vec<String> = Vec::with_capacity(header.len());
+            cells.push(row.location);
+            cells.push(row.source_id);
+            cells.push(row.errors);
+            let mut source = vec![String::new(); width];
+            for (i, cell) in row.cells {
+                if let Some(slot) = source.get_mut(i) {
+                    *slot = cell;
+                }
+            }
+            cells.extend(source);
+            if self.any_record {
+                cells.push(row.record.unwrap_or_default());
+            }
+            if self.any_raw {
+                cells.push(row.raw.unwrap_or_default());
+            }
+            csv.write_record(cells.iter().map(|c| neutralise(c).into_owned()))
+                .map_err(std::io::Error::other)?;
+        }
+        csv.flush()
+    }
+}
+
+/// A CSV record's cell as it was read: a string, or the cells of a repeated header one per
+/// line.
+fn csv_cell(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        Json::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| i.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Json::Null => String::new(),
+        other => other.to_string(),
     }
 }
 

@@ -826,3 +826,87 @@ fn one_bad_byte_in_a_json_export_costs_one_record() {
     assert!(r.stdout.contains("damaged JSON in bytes "), "{}", r.stdout);
     assert!(r.stdout.contains("tickets.json:"), "{}", r.stdout);
 }
+
+/// Issue 11.5: after an unreadable row came first, rejects.csv lost the source columns of
+/// every later reject and copied the raw line into all columns.
+#[test]
+fn rejects_keep_every_source_column_after_an_unreadable_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_text = format!(
+        "{HEADER}1,Too,many,fields,here,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,,,\n2,=HYPERLINK(\"x\"),Body,Bob,,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n"
+    );
+    let folder = csv_export(dir.path(), csv_text.as_bytes());
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let mut rdr = csv::Reader::from_path(rep.join("rejects.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
+    };
+    // The unreadable row: its raw text in one column, the source columns empty.
+    assert_eq!(
+        &rows[0][col("hfmigrate_raw")],
+        "1,Too,many,fields,here,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,,,"
+    );
+    assert_eq!(&rows[0][col("Subject")], "");
+    // The later reject keeps its own cells, formulas neutralised.
+    assert_eq!(&rows[1][col("Ticket ID")], "2");
+    assert_eq!(&rows[1][col("Subject")], "'=HYPERLINK(\"x\")");
+    assert_eq!(&rows[1][col("Requester Name")], "Bob");
+    assert_eq!(&rows[1][col("hfmigrate_raw")], "");
+    // No spill file is left behind.
+    let left: Vec<_> = std::fs::read_dir(&rep)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".rejects-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// JSON sources: a rejected record is one JSON cell, an unreadable one keeps its raw text.
+#[test]
+fn json_rejects_hold_the_record_as_one_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    let full = std::fs::read_to_string(root().join("samples/zendesk/tickets.json")).unwrap();
+    let damaged = full.replacen(
+        "\"subject\": \"Charged twice",
+        "\"subject\": x\"Charged twice",
+        1,
+    );
+    std::fs::write(folder.join("tickets.json"), &damaged).unwrap();
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/zendesk.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let mut rdr = csv::Reader::from_path(rep.join("rejects.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let rec = headers
+        .iter()
+        .position(|h| h == "hfmigrate_record")
+        .unwrap();
+    let raw = headers.iter().position(|h| h == "hfmigrate_raw").unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let damaged_row = rows.iter().find(|r| r[2].contains("damaged JSON")).unwrap();
+    assert!(
+        damaged_row[raw].contains("x\"Charged twice"),
+        "{damaged_row:?}"
+    );
+    let other = rows.iter().find(|r| !r[rec].is_empty()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&other[rec]).unwrap();
+    assert!(value.get("id").is_some(), "{value}");
+}
