@@ -14,7 +14,7 @@ use crate::mapping::{MappingError, Plan};
 use crate::payload::conversation::{MessageKind, closing_staff, plan_messages};
 use crate::payload::{EntryKind, RecordOutcome, TicketPlan};
 use crate::pipeline::{Pipeline, PipelineError, Processed};
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemKind};
 use crate::report::{
     ApiPlan, ConversationCounts, Counts, PayloadWriter, ProblemTally, RejectsWriter, Summary,
 };
@@ -329,6 +329,19 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     })?;
     if let Some(w) = writers {
         w.finish()?;
+    }
+    if tally.counts.read == 0 {
+        // Nothing to migrate is never what a lead meant: say so, and exit 3.
+        let files: Vec<String> = info.files.iter().map(|f| f.display().to_string()).collect();
+        tally.problems.add(
+            &files.join(", "),
+            None,
+            &Problem::error(
+                ProblemKind::EmptyExport,
+                "source.tickets",
+                "the export holds no records; check --input and `source.tickets` (`records:` for JSON)",
+            ),
+        );
     }
     for side in &info.side_files {
         for g in side.problems.groups() {

@@ -53,6 +53,8 @@ pub enum ProblemKind {
     UnreadableSideEntry,
     /// Side-file entries whose key no ticket of the export asked for.
     UnjoinedSideEntry,
+    /// The export holds no record at all.
+    EmptyExport,
     /// A template decides with a side file that is absent (e.g. a comment's kind without
     /// the users file).
     MissingLookup,
@@ -92,6 +94,7 @@ impl ProblemKind {
             ProblemKind::UnjoinedSideEntry => {
                 "side file key joined to no ticket (its entries are not migrated)"
             }
+            ProblemKind::EmptyExport => "empty export",
             ProblemKind::MissingLookup => "decided without an absent side file",
         }
     }

@@ -19,15 +19,28 @@ pub(crate) fn build_sides(
     inputs: &[PathBuf],
     overrides: &[(String, PathBuf)],
 ) -> Result<(Arc<Sides>, Vec<SideFileStats>), PipelineError> {
+    check_overrides(plan, overrides)?;
     let root = source::export_root(inputs);
     let mut sides = Sides::default();
     let mut reports = vec![];
     for sp in &plan.source.sides {
-        let path = overrides
-            .iter()
-            .find(|(n, _)| n == &sp.name)
+        let given = overrides.iter().find(|(n, _)| n == &sp.name);
+        let path = given
             .map(|(_, p)| p.clone())
             .unwrap_or_else(|| root.join(&sp.file));
+        // A file the user named must exist, optional or not: a typo there would
+        // otherwise drop every entry of the side file without a word.
+        if let Some((name, p)) = given
+            && !p.is_file()
+        {
+            return Err(PipelineError::Side {
+                name: name.clone(),
+                message: format!(
+                    "--side {name}={} names no file; check the path",
+                    p.display()
+                ),
+            });
+        }
         let (table, stats) = open_side(sp, path)?;
         reports.push(stats);
         let table = Arc::new(table);
@@ -41,6 +54,35 @@ pub(crate) fn build_sides(
         }
     }
     Ok((Arc::new(sides), reports))
+}
+
+/// Every `--side NAME=PATH` must name a side file of the mapping.
+pub(crate) fn check_overrides(
+    plan: &Plan,
+    overrides: &[(String, PathBuf)],
+) -> Result<(), PipelineError> {
+    let names: Vec<&str> = plan.source.sides.iter().map(|s| s.name.as_str()).collect();
+    for (name, _) in overrides {
+        if names.contains(&name.as_str()) {
+            continue;
+        }
+        let known = if names.is_empty() {
+            "the mapping has no side files".to_string()
+        } else {
+            match crate::schema::did_you_mean(name, names.iter().copied()) {
+                Some(s) => format!(
+                    "did you mean `{s}`? The mapping's side files are: {}",
+                    names.join(", ")
+                ),
+                None => format!("the mapping's side files are: {}", names.join(", ")),
+            }
+        };
+        return Err(PipelineError::Side {
+            name: name.clone(),
+            message: format!("--side {name}=… names no side file of the mapping; {known}"),
+        });
+    }
+    Ok(())
 }
 
 /// One side file as the templates see it: indexed when the file exists, without an index

@@ -910,3 +910,73 @@ fn json_rejects_hold_the_record_as_one_cell() {
     let value: serde_json::Value = serde_json::from_str(&other[rec]).unwrap();
     assert!(value.get("id").is_some(), "{value}");
 }
+
+/// Issue 11.9: an empty export exited 0 with no warning.
+#[test]
+fn empty_export_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = csv_export(dir.path(), HEADER.as_bytes());
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("the export holds no records"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Issue 11.9: `--side comments=typo.csv` on an optional side file dropped every reply,
+/// and `--side unknown=…` was accepted.
+#[test]
+fn side_overrides_must_name_a_side_file_and_an_existing_file() {
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &["samples/generic-csv/"],
+        &["--side", "comments=samples/generic-csv/comment.csv"],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("--side comments=samples/generic-csv/comment.csv names no file"),
+        "{}",
+        r.stderr
+    );
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &["samples/generic-csv/"],
+        &["--side", "coments=samples/generic-csv/comments.csv"],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("names no side file of the mapping; did you mean `comments`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 11.10: a value map with `default` and no `map` mapped every value to the default.
+#[test]
+fn value_map_with_default_and_no_map_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("mapping.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace(
+            "    map: { Low: Low, Normal: Medium, High: High, Urgent: Critical }\n",
+            "",
+        );
+    std::fs::write(&m, text).unwrap();
+    let r = hfmigrate(&["check", "--mapping", m.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("`ticket.priority` has a `default` but no `map`"),
+        "{}",
+        r.stderr
+    );
+}

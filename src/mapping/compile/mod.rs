@@ -90,6 +90,19 @@ impl Compiler<'_> {
                 map: None,
                 source: String::new(),
             }),
+            ValueSpec::Map(m) if m.map.is_empty() && m.default.is_some() => {
+                self.errors.push(
+                    MappingError::at(
+                        pos,
+                        format!(
+                            "`{name}` has a `default` but no `map`: every value would become {:?}",
+                            m.default.as_deref().unwrap_or_default()
+                        ),
+                    )
+                    .help("add `map: { source value: HappyFox name, ... }`, or drop `default` and write the value as a template"),
+                );
+                None
+            }
             ValueSpec::Map(m) => Some(Field {
                 name: name.to_string(),
                 pos,
