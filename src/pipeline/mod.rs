@@ -23,6 +23,7 @@ use crate::schema::Schema;
 use crate::source::{self, Location, SourceError};
 
 mod columns;
+pub(crate) mod coverage;
 mod dedupe;
 mod sides;
 mod threads;
@@ -69,6 +70,8 @@ pub struct PipelineInfo {
     pub files: Vec<PathBuf>,
     /// One entry per side file the mapping names.
     pub(crate) side_files: Vec<SideFileStats>,
+    /// The source fields the records fill (for the dry run's coverage section).
+    pub(crate) fields: Arc<coverage::FieldCounts>,
 }
 
 /// Why the pipeline stopped (per-record problems never end up here). `E` is the error of
@@ -134,7 +137,11 @@ impl<'p> Pipeline<'p> {
             plan,
             schema,
             sides: side_tables,
-            info: PipelineInfo { files, side_files },
+            info: PipelineInfo {
+                files,
+                side_files,
+                fields: Arc::default(),
+            },
         })
     }
 }

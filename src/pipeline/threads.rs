@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use super::columns::check_columns;
+use super::coverage::FieldCounts;
 use super::dedupe::{SeenIds, mark_duplicate};
 use super::{Pipeline, PipelineError, PipelineInfo, Processed};
 use crate::mapping::Plan;
@@ -39,7 +40,7 @@ impl Pipeline<'_> {
             .clamp(1, MAX_WORKERS);
         let files = &self.info.files;
 
-        let result = std::thread::scope(|scope| -> Result<(), PipelineError<E>> {
+        let result = std::thread::scope(|scope| -> Result<FieldCounts, PipelineError<E>> {
             let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers);
             let chunk_rx = Arc::new(std::sync::Mutex::new(chunk_rx));
             let (done_tx, done_rx) = sync_channel::<Built>(IN_FLIGHT);
@@ -57,12 +58,15 @@ impl Pipeline<'_> {
                 spent: spent_rx,
             };
             scope.spawn(move || reader.run(files, &chunk_tx, &credit_rx));
+            let mut counters = Vec::with_capacity(workers);
             for _ in 0..workers {
                 let chunk_rx = chunk_rx.clone();
                 let done_tx = done_tx.clone();
                 let builder = &builder;
                 let spent_tx = spent_tx.clone();
-                scope.spawn(move || build_chunks(builder, &chunk_rx, &done_tx, &spent_tx));
+                counters.push(
+                    scope.spawn(move || build_chunks(builder, &chunk_rx, &done_tx, &spent_tx)),
+                );
             }
             drop(done_tx);
             drop(spent_tx);
@@ -81,10 +85,18 @@ impl Pipeline<'_> {
                     let _ = credit_tx.send(());
                 }
             }
-            Ok(())
+            let mut fields = FieldCounts::default();
+            for c in counters {
+                // A builder that panicked has already ended the run's output early.
+                if let Ok(counted) = c.join() {
+                    fields.merge(counted);
+                }
+            }
+            Ok(fields)
         });
-        result?;
+        let fields = result?;
         let mut info = self.info;
+        info.fields = Arc::new(fields);
         report_unjoined(&self.sides, &mut info.side_files)?;
         Ok(info)
     }
@@ -261,14 +273,15 @@ fn build_chunks(
     chunks: &std::sync::Mutex<Receiver<Chunk>>,
     done: &SyncSender<Built>,
     spent: &Sender<Vec<serde_json::Value>>,
-) {
+) -> FieldCounts {
+    let mut fields = FieldCounts::default();
     loop {
         let chunk = match chunks.lock() {
             Ok(rx) => match rx.recv() {
                 Ok(c) => c,
-                Err(_) => return,
+                Err(_) => return fields,
             },
-            Err(_) => return,
+            Err(_) => return fields,
         };
         let mut used = Vec::with_capacity(chunk.items.len());
         let items = chunk
@@ -280,6 +293,7 @@ fn build_chunks(
                     is_csv,
                     duplicate: dup,
                 } => {
+                    fields.add(&record.value);
                     let outcome = builder.build(&record);
                     let outcome = if dup {
                         mark_duplicate(outcome)
@@ -326,7 +340,7 @@ fn build_chunks(
             })
             .is_err()
         {
-            return;
+            return fields;
         }
     }
 }

@@ -980,3 +980,37 @@ fn value_map_with_default_and_no_map_is_refused() {
         r.stderr
     );
 }
+
+/// Issue 9, "a loss report before anything is written": every source field with how many
+/// records fill it and whether the mapping names it, and the values changed per kind.
+#[test]
+fn coverage_section_lists_fields_nothing_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("fd");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["agents.json", "contacts.json", "conversations.json"] {
+        std::fs::copy(root().join("samples/freshdesk").join(f), folder.join(f)).unwrap();
+    }
+    // A Freshdesk field the mapping does not name, filled in one ticket.
+    let tickets = std::fs::read_to_string(root().join("samples/freshdesk/tickets.json")).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&tickets).unwrap();
+    value[0]["fwd_emails"] = serde_json::json!(["boss@example.com"]);
+    std::fs::write(folder.join("tickets.json"), value.to_string()).unwrap();
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/freshdesk.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert!(r.code == 0 || r.code == 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("not mapped: fwd_emails (1 records)"),
+        "{}",
+        r.stdout
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("report.json")).unwrap()).unwrap();
+    insta::assert_json_snapshot!("freshdesk_coverage", report["coverage"]);
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Coverage</h2>") && html.contains("<code>fwd_emails</code>"));
+}
