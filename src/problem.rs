@@ -53,6 +53,8 @@ pub enum ProblemKind {
     UnreadableSideEntry,
     /// Side-file entries whose key no ticket of the export asked for.
     UnjoinedSideEntry,
+    /// NUL bytes were removed from text the ticket sends.
+    NulBytes,
     /// The export holds no record at all.
     EmptyExport,
     /// A template decides with a side file that is absent (e.g. a comment's kind without
@@ -95,6 +97,7 @@ impl ProblemKind {
                 "side file key joined to no ticket (its entries are not migrated)"
             }
             ProblemKind::EmptyExport => "empty export",
+            ProblemKind::NulBytes => "NUL bytes removed",
             ProblemKind::MissingLookup => "decided without an absent side file",
         }
     }

@@ -1014,3 +1014,25 @@ fn coverage_section_lists_fields_nothing_maps() {
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("<h2>Coverage</h2>") && html.contains("<code>fwd_emails</code>"));
 }
+
+/// Issue 11.10: NUL bytes passed into payloads; now they are removed and counted.
+#[test]
+fn nul_bytes_are_removed_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let tickets = format!(
+        "{HEADER}1,Fine\0,Bo\0dy,Ann,ann@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n"
+    );
+    let folder = csv_export(dir.path(), tickets.as_bytes());
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("NUL bytes removed"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 NUL bytes removed"), "{}", r.stdout);
+    let payloads = std::fs::read_to_string(rep.join("payloads.ndjson")).unwrap();
+    assert!(!payloads.contains("\\u0000"), "{payloads}");
+    assert!(payloads.contains("\"subject\":\"Fine\""), "{payloads}");
+}
