@@ -53,6 +53,8 @@ pub enum ProblemKind {
     UnreadableSideEntry,
     /// Side-file entries whose key no ticket of the export asked for.
     UnjoinedSideEntry,
+    /// A key repeated in one JSON object of the record: only its last value is read.
+    RepeatedKey,
     /// NUL bytes were removed from text the ticket sends.
     NulBytes,
     /// The export holds no record at all.
@@ -98,6 +100,7 @@ impl ProblemKind {
             }
             ProblemKind::EmptyExport => "empty export",
             ProblemKind::NulBytes => "NUL bytes removed",
+            ProblemKind::RepeatedKey => "key repeated in a JSON object (last value read)",
             ProblemKind::MissingLookup => "decided without an absent side file",
         }
     }

@@ -312,6 +312,10 @@ impl<'p> Builder<'p> {
                 Err(e) => r.problems.push(template_problem(&skip.name, &e)),
             }
         }
+        if let Some(w) = &record.warning {
+            r.problems
+                .push(Problem::warning(ProblemKind::RepeatedKey, "", w.clone()));
+        }
         let plan = r.ticket(&source_id);
         let (errors, warnings): (Vec<Problem>, Vec<Problem>) =
             r.problems.into_iter().partition(|p| p.is_error());

@@ -105,6 +105,9 @@ pub struct SourceRecord {
     pub location: Location,
     /// Always a JSON object.
     pub value: Value,
+    /// Something the reader noticed that lost part of the record (a key repeated in a JSON
+    /// object keeps only its last value); the record becomes a warning there.
+    pub warning: Option<String>,
 }
 
 /// How a file's bytes are laid out.

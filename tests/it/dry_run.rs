@@ -555,6 +555,7 @@ mod no_panic {
                 let rec = SourceRecord {
                     location: Location { file: Arc::from(std::path::Path::new("x.json")), line: Some(1), index: 0 },
                     value: value.clone(),
+                    warning: None,
                 };
                 match builder.build(&rec) {
                     RecordOutcome::Valid { plan, .. } => prop_assert!(!plan.source_id.is_empty()),
@@ -1035,4 +1036,33 @@ fn nul_bytes_are_removed_and_counted() {
     let payloads = std::fs::read_to_string(rep.join("payloads.ndjson")).unwrap();
     assert!(!payloads.contains("\\u0000"), "{payloads}");
     assert!(payloads.contains("\"subject\":\"Fine\""), "{payloads}");
+}
+
+/// Issue 11.10: a duplicate JSON key silently kept the last value; now it is a warning
+/// at the record's line.
+#[test]
+fn repeated_json_key_is_a_warning_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    let full = std::fs::read_to_string(root().join("samples/zendesk/tickets.json")).unwrap();
+    let changed = full.replacen(
+        "\"subject\": \"Charged twice",
+        "\"subject\": \"First subject\", \"subject\": \"Charged twice",
+        1,
+    );
+    assert_ne!(changed, full);
+    std::fs::write(folder.join("tickets.json"), &changed).unwrap();
+    let r = dry_run("mappings/zendesk.yaml", &[folder.to_str().unwrap()], &[]);
+    assert!(
+        r.stdout.contains("key repeated in a JSON object"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("key `subject` appears twice in one object of the record"),
+        "{}",
+        r.stdout
+    );
 }

@@ -12,8 +12,6 @@
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use serde_json::Value;
-
 use super::syntax::describe_span_error;
 use super::truncate;
 use crate::source::{Location, RecordError, SourceRecord, json_kind};
@@ -129,12 +127,13 @@ pub(super) fn read_on(
             }));
             return;
         } else {
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(value) if value.is_object() => Ok(SourceRecord {
+            match super::checked::from_slice(&bytes) {
+                Ok((value, repeated)) if value.is_object() => Ok(SourceRecord {
                     location: at,
                     value,
+                    warning: repeated.as_deref().map(super::checked::repeated_message),
                 }),
-                Ok(value) => Err(RecordError {
+                Ok((value, _)) => Err(RecordError {
                     location: at,
                     message: format!("the record is {}, not an object", json_kind(&value)),
                     raw: Some(truncate(value.to_string())),

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 
 use super::document::{BATCH_BYTES, BATCH_RECORDS, Msg};
 use super::recover::{Resume, read_on};
@@ -471,12 +470,20 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
             index: walk.index,
         };
         walk.in_record = true;
-        let value = <Value as serde::Deserialize>::deserialize(d)?;
+        let mut repeated = None;
+        let value = super::checked::Checked {
+            repeated: &mut repeated,
+        }
+        .deserialize(d)?;
         walk.in_record = false;
         walk.index += 1;
         walk.after_last = walk.resume_here();
         let item = if value.is_object() {
-            Ok(SourceRecord { location, value })
+            Ok(SourceRecord {
+                location,
+                value,
+                warning: repeated.as_deref().map(super::checked::repeated_message),
+            })
         } else {
             Err(RecordError {
                 location,
