@@ -51,7 +51,7 @@ fn main() {
         order_by: Some("created_at".into()),
     };
     let started = Instant::now();
-    let index = SideIndex::build(&spec, &mut |_| true, &mut |e| panic!("{}", e.message))
+    let index = SideIndex::build(&spec, &mut |_| Ok(true), &mut |e| panic!("{}", e.message))
         .expect("the index builds");
     let built = started.elapsed();
     println!(

@@ -13,10 +13,12 @@ use std::time::Instant;
 use crate::mapping::{MappingError, Plan};
 use crate::payload::conversation::{MessageKind, closing_staff, plan_messages};
 use crate::payload::{EntryKind, RecordOutcome, TicketPlan};
+use crate::pipeline::coverage::FieldCounts;
 use crate::pipeline::{Pipeline, PipelineError, Processed};
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemKind};
 use crate::report::{
-    ApiPlan, ConversationCounts, Counts, PayloadWriter, ProblemTally, RejectsWriter, Summary,
+    ApiPlan, ChangedValues, ConversationCounts, Counts, Coverage, CoverageField, PayloadWriter,
+    ProblemTally, RejectsWriter, Summary,
 };
 use crate::schema::Schema;
 use crate::source::SourceError;
@@ -312,6 +314,50 @@ impl Tally<'_> {
     }
 }
 
+/// The coverage section from the fields counted and the problems tallied.
+fn coverage(counted: &FieldCounts, mapping_path: &Path, tally: &Tally<'_>) -> Coverage {
+    // The mapping was just loaded from this path; should it have gone since, every
+    // field shows as unmapped, which errs on the side of telling.
+    let text = std::fs::read_to_string(mapping_path).unwrap_or_default();
+    let fields: Vec<CoverageField> = counted
+        .paths()
+        .into_iter()
+        .map(|(path, records)| CoverageField {
+            mapped: path.mentioned_in(&text),
+            path: path.to_string(),
+            records,
+        })
+        .collect();
+    let problems = |kinds: &[ProblemKind]| tally.problems.count_of(kinds);
+    Coverage {
+        unmapped_with_data: fields.iter().filter(|f| !f.mapped).count() as u64,
+        fields_not_listed: counted.dropped_paths,
+        fields,
+        changed: vec![
+            ChangedValues {
+                kind: "defaulted by a value map",
+                count: problems(&[ProblemKind::UnmappedValue]),
+            },
+            ChangedValues {
+                kind: "assignee not found (ticket left unassigned)",
+                count: problems(&[ProblemKind::UnknownAssignee, ProblemKind::InactiveAssignee]),
+            },
+            ChangedValues {
+                kind: "authors fallen back to the migration agent",
+                count: tally.conv.fallback_authors,
+            },
+            ChangedValues {
+                kind: "contacts without email given a placeholder",
+                count: problems(&[ProblemKind::PlaceholderEmail]),
+            },
+            ChangedValues {
+                kind: "oversized (rejected; nothing is truncated)",
+                count: problems(&[ProblemKind::Oversized]),
+            },
+        ],
+    }
+}
+
 /// Runs the dry run and writes the report files; returns the summary.
 pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Summary, DryRunError> {
     let started = Instant::now();
@@ -359,6 +405,32 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     if let Some(w) = writers {
         w.finish()?;
     }
+    if tally.counts.read == 0 {
+        // Nothing to migrate is never what a lead meant: say so, and exit 3.
+        let files: Vec<String> = info.files.iter().map(|f| f.display().to_string()).collect();
+        tally.problems.add(
+            &files.join(", "),
+            None,
+            &Problem::error(
+                ProblemKind::EmptyExport,
+                "source.tickets",
+                "the export holds no records; check --input and `source.tickets` (`records:` for JSON)",
+            ),
+        );
+    }
+    for side in &info.side_files {
+        for g in side.problems.groups() {
+            let mut first = g.first.iter();
+            if let Some((loc, p)) = first.next() {
+                let rest = first.len() as u64;
+                tally.problems.add_counted(g.count - rest, loc, None, p);
+                for (loc, p) in first {
+                    tally.problems.add(loc, None, p);
+                }
+            }
+        }
+    }
+    let coverage = coverage(&info.fields, &opts.mapping_path, &tally);
     let summary = Summary {
         mapping: opts.mapping_path.display().to_string(),
         inputs: info.files.iter().map(|f| f.display().to_string()).collect(),
@@ -368,6 +440,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
         problems: tally.problems.into_groups(),
         conversation: tally.conv,
         side_files: info.side_files,
+        coverage,
         seconds: started.elapsed().as_secs_f64(),
     };
     if let Some(dir) = &opts.report_dir {

@@ -49,6 +49,19 @@ pub enum ProblemKind {
     InvalidConversation,
     /// An attachment that cannot be sent (no source, outside the export folder).
     AttachmentProblem,
+    /// An entry of a side file that could not be read, or has no key: it reaches no ticket.
+    UnreadableSideEntry,
+    /// Side-file entries whose key no ticket of the export asked for.
+    UnjoinedSideEntry,
+    /// A key repeated in one JSON object of the record: only its last value is read.
+    RepeatedKey,
+    /// NUL bytes were removed from text the ticket sends.
+    NulBytes,
+    /// The export holds no record at all.
+    EmptyExport,
+    /// A template decides with a side file that is absent (e.g. a comment's kind without
+    /// the users file).
+    MissingLookup,
 }
 
 impl ProblemKind {
@@ -79,6 +92,16 @@ impl ProblemKind {
             ProblemKind::UnknownAuthor => "conversation author falls back",
             ProblemKind::InvalidConversation => "invalid conversation entry",
             ProblemKind::AttachmentProblem => "attachment left out",
+            ProblemKind::UnreadableSideEntry => {
+                "side file entry left out (unreadable or without key)"
+            }
+            ProblemKind::UnjoinedSideEntry => {
+                "side file key joined to no ticket (its entries are not migrated)"
+            }
+            ProblemKind::EmptyExport => "empty export",
+            ProblemKind::NulBytes => "NUL bytes removed",
+            ProblemKind::RepeatedKey => "key repeated in a JSON object (last value read)",
+            ProblemKind::MissingLookup => "decided without an absent side file",
         }
     }
 
@@ -126,6 +149,61 @@ impl Problem {
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+}
+
+/// Problems not tied to one ticket record (a side file's entries, the damaged part of a
+/// file), collected while reading: every one counted, the first few per kind kept with
+/// their location, so memory stays bounded however many there are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Sampled {
+    /// (kind, severity, count, first examples as (location, problem)).
+    groups: Vec<SampledGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SampledGroup {
+    pub kind: ProblemKind,
+    pub severity: Severity,
+    pub count: u64,
+    pub first: Vec<(String, Problem)>,
+}
+
+impl Sampled {
+    /// How many examples each kind keeps.
+    pub(crate) const KEPT: usize = 5;
+
+    pub(crate) fn add(&mut self, location: impl fmt::Display, problem: Problem) {
+        self.add_many(1, location, problem);
+    }
+
+    /// `count` problems like `problem`, the first at `location`.
+    pub(crate) fn add_many(&mut self, count: u64, location: impl fmt::Display, problem: Problem) {
+        let g = match self
+            .groups
+            .iter()
+            .position(|g| g.kind == problem.kind && g.severity == problem.severity)
+        {
+            Some(i) => &mut self.groups[i],
+            None => {
+                self.groups.push(SampledGroup {
+                    kind: problem.kind,
+                    severity: problem.severity,
+                    count: 0,
+                    first: vec![],
+                });
+                let last = self.groups.len() - 1;
+                &mut self.groups[last]
+            }
+        };
+        g.count += count;
+        if g.first.len() < Self::KEPT {
+            g.first.push((location.to_string(), problem));
+        }
+    }
+
+    pub(crate) fn groups(&self) -> &[SampledGroup] {
+        &self.groups
     }
 }
 

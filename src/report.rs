@@ -106,13 +106,46 @@ pub struct Summary {
     pub conversation: ConversationCounts,
     pub api: ApiPlan,
     pub(crate) side_files: Vec<SideFileStats>,
+    pub coverage: Coverage,
     pub seconds: f64,
 }
 
+/// What of the export reaches HappyFox: every source field seen with how many records
+/// fill it and whether the mapping reads it, and the values the mapping drops or changes,
+/// counted per kind. A lead decides from this before the run, not after.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Coverage {
+    /// Fields of the ticket records (`key`, `key.sub`, `list[id=N]`), by path.
+    pub fields: Vec<CoverageField>,
+    /// Fields with data that the mapping never names.
+    pub unmapped_with_data: u64,
+    /// Values of fields not listed because the export has more distinct fields than the
+    /// report keeps (2,000); 0 when every field is listed.
+    pub fields_not_listed: u64,
+    /// Values changed or dropped on the way, per kind.
+    pub changed: Vec<ChangedValues>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CoverageField {
+    pub path: String,
+    /// Records with a non-empty value.
+    pub records: u64,
+    /// The mapping names the field (its text mentions it outside comments).
+    pub mapped: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChangedValues {
+    pub kind: &'static str,
+    pub count: u64,
+}
+
 impl Summary {
-    /// Records that will not be created.
+    /// Nothing is lost: no record rejected, and no error outside the records either (a
+    /// side file's unreadable or unjoined entries, a damaged part of a file).
     pub(crate) fn all_valid(&self) -> bool {
-        self.counts.rejected == 0
+        self.counts.rejected == 0 && !self.problems.iter().any(|g| g.severity == Severity::Error)
     }
 }
 
@@ -124,6 +157,17 @@ pub(crate) struct ProblemTally {
 
 impl ProblemTally {
     pub fn add(&mut self, location: &str, source_id: Option<&str>, p: &Problem) {
+        self.add_counted(1, location, source_id, p);
+    }
+
+    /// `count` problems like `p`, the first of them at `location`.
+    pub fn add_counted(
+        &mut self,
+        count: u64,
+        location: &str,
+        source_id: Option<&str>,
+        p: &Problem,
+    ) {
         let group = match self
             .groups
             .iter_mut()
@@ -142,7 +186,7 @@ impl ProblemTally {
                 &mut self.groups[last]
             }
         };
-        group.count += 1;
+        group.count += count;
         if group.examples.len() < EXAMPLES_PER_KIND {
             group.examples.push(Example {
                 location: location.to_string(),
@@ -151,6 +195,15 @@ impl ProblemTally {
                 message: p.message.clone(),
             });
         }
+    }
+
+    /// Problems of these kinds, warnings and errors.
+    pub(crate) fn count_of(&self, kinds: &[ProblemKind]) -> u64 {
+        self.groups
+            .iter()
+            .filter(|g| kinds.contains(&g.kind))
+            .map(|g| g.count)
+            .sum()
     }
 
     /// Errors first, then by count.
@@ -166,22 +219,67 @@ impl ProblemTally {
 }
 
 /// Streams rejected rows into `rejects.csv`: the source columns as they were (CSV
-/// sources) or the record as JSON, plus where it was and what is wrong.
+/// sources), the record as one JSON cell (JSON sources) and the raw text of records that
+/// could not be read, plus where each was and what is wrong.
+///
+/// Rows go to a spill file next to `rejects.csv` first and the CSV is written at
+/// [`RejectsWriter::finish`], because the header must hold every column any reject has
+/// (files with different headers, an unreadable row first): fixing it from the first
+/// reject lost the columns of every later one. Only the column names are kept in memory.
 pub(crate) struct RejectsWriter {
-    out: csv::Writer<BufWriter<File>>,
-    columns: Option<Vec<String>>,
+    path: PathBuf,
+    spill: tempfile::NamedTempFile,
+    out: BufWriter<File>,
+    /// Source CSV columns in first-seen order, with their position.
+    columns: indexmap::IndexSet<String>,
+    any_record: bool,
+    any_raw: bool,
 }
+
+/// One rejected row as spilled.
+#[derive(Serialize, serde::Deserialize)]
+struct SpilledReject {
+    location: String,
+    source_id: String,
+    errors: String,
+    /// CSV sources: (column position in `columns`, cell).
+    cells: Vec<(usize, String)>,
+    /// JSON sources: the record as JSON text.
+    record: Option<String>,
+    /// Unreadable records: their raw text.
+    raw: Option<String>,
+}
+
+/// Columns rejects.csv has besides the source's own.
+const REJECT_LOCATION: &str = "hfmigrate_location";
+const REJECT_ID: &str = "hfmigrate_source_id";
+const REJECT_ERRORS: &str = "hfmigrate_errors";
+/// A JSON source's rejected record, as one JSON cell.
+const REJECT_RECORD: &str = "hfmigrate_record";
+/// The raw text of a record that could not be read at all.
+const REJECT_RAW: &str = "hfmigrate_raw";
 
 impl RejectsWriter {
     pub fn create(path: &Path) -> std::io::Result<RejectsWriter> {
-        let file = File::create(path)?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let spill = tempfile::Builder::new()
+            .prefix(".rejects-")
+            .suffix(".ndjson")
+            .tempfile_in(dir.unwrap_or(Path::new(".")))?;
+        let out = BufWriter::new(spill.reopen()?);
+        // Created now so a failure to write there shows before the run.
+        File::create(path)?;
         Ok(RejectsWriter {
-            out: csv::Writer::from_writer(BufWriter::new(file)),
-            columns: None,
+            path: path.to_path_buf(),
+            spill,
+            out,
+            columns: indexmap::IndexSet::new(),
+            any_record: false,
+            any_raw: false,
         })
     }
 
-    /// Writes one rejected record. The header is fixed by the first record.
+    /// Writes one rejected record.
     pub fn write(
         &mut self,
         location: &str,
@@ -191,22 +289,6 @@ impl RejectsWriter {
         raw: Option<&str>,
         csv_source: bool,
     ) -> std::io::Result<()> {
-        if self.columns.is_none() {
-            let mut cols = vec![
-                "hfmigrate_location".to_string(),
-                "hfmigrate_source_id".into(),
-                "hfmigrate_errors".into(),
-            ];
-            let source_cols: Vec<String> = match (csv_source, record) {
-                (true, Some(Json::Object(m))) => m.keys().cloned().collect(),
-                _ => vec!["record".into()],
-            };
-            cols.extend(source_cols);
-            self.out
-                .write_record(&cols)
-                .map_err(std::io::Error::other)?;
-            self.columns = Some(cols);
-        }
         let errors = problems
             .iter()
             .filter(|p| p.is_error())
@@ -219,40 +301,88 @@ impl RejectsWriter {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let mut row = vec![
-            neutralise(location).into_owned(),
-            neutralise(source_id.unwrap_or_default()).into_owned(),
-            neutralise(&errors).into_owned(),
-        ];
-        let cols = self.columns.as_deref().unwrap_or_default();
-        for col in cols.iter().skip(3) {
-            let cell = match (col.as_str(), record) {
-                ("record", Some(r)) if !csv_source => serde_json::to_string(r).unwrap_or_default(),
-                ("record", None) => raw.unwrap_or_default().to_string(),
-                (name, Some(Json::Object(m))) => match m.get(name) {
-                    Some(Json::String(s)) => s.clone(),
-                    Some(Json::Array(items)) => items
-                        .iter()
-                        .map(|i| {
-                            i.as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| i.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    Some(Json::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                },
-                (_, None) => raw.unwrap_or_default().to_string(),
-                _ => String::new(),
-            };
-            row.push(neutralise(&cell).into_owned());
+        let mut row = SpilledReject {
+            location: location.to_string(),
+            source_id: source_id.unwrap_or_default().to_string(),
+            errors,
+            cells: vec![],
+            record: None,
+            raw: raw.map(str::to_string),
+        };
+        match (csv_source, record) {
+            (true, Some(Json::Object(m))) => {
+                for (name, value) in m {
+                    let (i, _) = self.columns.insert_full(name.clone());
+                    row.cells.push((i, csv_cell(value)));
+                }
+            }
+            (_, Some(r)) => {
+                row.record = Some(serde_json::to_string(r)?);
+            }
+            (_, None) => {}
         }
-        self.out.write_record(&row).map_err(std::io::Error::other)
+        self.any_record |= row.record.is_some();
+        self.any_raw |= row.raw.is_some();
+        serde_json::to_writer(&mut self.out, &row)?;
+        self.out.write_all(b"\n")
     }
 
     pub(crate) fn finish(mut self) -> std::io::Result<()> {
-        self.out.flush()
+        self.out.flush()?;
+        let mut csv = csv::Writer::from_writer(BufWriter::new(File::create(&self.path)?));
+        let mut header: Vec<&str> = vec![REJECT_LOCATION, REJECT_ID, REJECT_ERRORS];
+        header.extend(self.columns.iter().map(String::as_str));
+        if self.any_record {
+            header.push(REJECT_RECORD);
+        }
+        if self.any_raw {
+            header.push(REJECT_RAW);
+        }
+        csv.write_record(&header).map_err(std::io::Error::other)?;
+        let spilled = std::io::BufReader::new(self.spill.reopen()?);
+        let width = self.columns.len();
+        for line in std::io::BufRead::lines(spilled) {
+            let row: SpilledReject = serde_json::from_str(&line?)?;
+            let mut cells: Vec<String> = Vec::with_capacity(header.len());
+            cells.push(row.location);
+            cells.push(row.source_id);
+            cells.push(row.errors);
+            let mut source = vec![String::new(); width];
+            for (i, cell) in row.cells {
+                if let Some(slot) = source.get_mut(i) {
+                    *slot = cell;
+                }
+            }
+            cells.extend(source);
+            if self.any_record {
+                cells.push(row.record.unwrap_or_default());
+            }
+            if self.any_raw {
+                cells.push(row.raw.unwrap_or_default());
+            }
+            csv.write_record(cells.iter().map(|c| neutralise(c).into_owned()))
+                .map_err(std::io::Error::other)?;
+        }
+        csv.flush()
+    }
+}
+
+/// A CSV record's cell as it was read: a string, or the cells of a repeated header one per
+/// line.
+fn csv_cell(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        Json::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| i.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Json::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -359,13 +489,21 @@ pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
             Some(p) => {
                 let _ = writeln!(
                     o,
-                    "side file {}: {} entries for {} keys from {}{}",
+                    "side file {}: {} entries for {} keys from {}{}{}",
                     side.name,
                     side.entries,
                     side.keys,
                     p,
                     if side.unreadable > 0 {
-                        format!(" ({} unreadable)", side.unreadable)
+                        format!(" ({} left out, listed under problems)", side.unreadable)
+                    } else {
+                        String::new()
+                    },
+                    if side.unjoined > 0 {
+                        format!(
+                            " ({} of them join no ticket, listed under problems)",
+                            side.unjoined
+                        )
                     } else {
                         String::new()
                     }
@@ -376,6 +514,7 @@ pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
             }
         }
     }
+    render_coverage(&mut o, &s.coverage);
     if !s.problems.is_empty() {
         let _ = writeln!(o, "\nproblems:");
         for g in &s.problems {
@@ -456,6 +595,43 @@ pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
     o
 }
 
+/// Fields shown in the terminal summary's list of unmapped fields (all are in the files).
+const UNMAPPED_SHOWN: usize = 15;
+
+fn render_coverage(o: &mut String, c: &Coverage) {
+    let _ = writeln!(
+        o,
+        "\ncoverage: {} source fields seen, {} with data that the mapping does not name{}",
+        c.fields.len(),
+        c.unmapped_with_data,
+        if c.fields_not_listed > 0 {
+            format!(
+                " (more fields than the report keeps: {} values not listed)",
+                c.fields_not_listed
+            )
+        } else {
+            String::new()
+        }
+    );
+    let unmapped: Vec<&CoverageField> = c.fields.iter().filter(|f| !f.mapped).collect();
+    for f in unmapped.iter().take(UNMAPPED_SHOWN) {
+        let _ = writeln!(o, "  not mapped: {} ({} records)", f.path, f.records);
+    }
+    if unmapped.len() > UNMAPPED_SHOWN {
+        let _ = writeln!(
+            o,
+            "  … and {} more (report.json, report.html)",
+            unmapped.len() - UNMAPPED_SHOWN
+        );
+    }
+    let changed: Vec<String> = c
+        .changed
+        .iter()
+        .map(|v| format!("{} {}", v.count, v.kind))
+        .collect();
+    let _ = writeln!(o, "  values changed: {}", changed.join(", "));
+}
+
 /// `report.json`.
 pub(crate) fn write_json(s: &Summary, path: &Path) -> std::io::Result<()> {
     let mut f = BufWriter::new(File::create(path)?);
@@ -476,6 +652,7 @@ pub(crate) fn render_html(s: &Summary) -> String {
     html_problems(&mut h, s);
     html_plan(&mut h, s);
     html_side_files(&mut h, s);
+    html_coverage(&mut h, &s.coverage);
     let _ = writeln!(
         h,
         "<p><small>Generated by hfmigrate {} in {:.1} s.</small></p></body></html>",
@@ -611,12 +788,12 @@ fn html_side_files(h: &mut String, s: &Summary) {
     if !s.side_files.is_empty() {
         let _ = write!(
             h,
-            "<h2>Side files</h2><table><tr><th>name</th><th>file</th><th class=num>entries</th><th class=num>keys</th><th class=num>unreadable</th></tr>"
+            "<h2>Side files</h2><table><tr><th>name</th><th>file</th><th class=num>entries</th><th class=num>keys</th><th class=num>left out (unreadable, no key)</th><th class=num>joining no ticket</th></tr>"
         );
         for f in &s.side_files {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
                 esc(&f.name),
                 f.path
                     .as_deref()
@@ -624,11 +801,53 @@ fn html_side_files(h: &mut String, s: &Summary) {
                     .unwrap_or_else(|| "not present (optional)".into()),
                 f.entries,
                 f.keys,
-                f.unreadable
+                f.unreadable,
+                f.unjoined
             );
         }
         let _ = write!(h, "</table>");
     }
+}
+
+/// The coverage section: changed values per kind, then every field seen.
+fn html_coverage(h: &mut String, c: &Coverage) {
+    let _ = write!(
+        h,
+        "<h2>Coverage</h2><p>{} source fields seen; <strong>{}</strong> have data that the mapping does not name (they are not migrated).{}</p><table><tr><th>values changed on the way</th><th class=num>count</th></tr>",
+        c.fields.len(),
+        c.unmapped_with_data,
+        if c.fields_not_listed > 0 {
+            format!(
+                " The export has more fields than the report keeps: {} values are not listed.",
+                c.fields_not_listed
+            )
+        } else {
+            String::new()
+        }
+    );
+    for v in &c.changed {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=num>{}</td></tr>",
+            esc(v.kind),
+            v.count
+        );
+    }
+    let _ = write!(
+        h,
+        "</table><table><tr><th>source field</th><th class=num>records with a value</th><th>mapped</th></tr>"
+    );
+    for f in &c.fields {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td class=num>{}</td><td{}>{}</td></tr>",
+            esc(&f.path),
+            f.records,
+            if f.mapped { "" } else { " class=warning" },
+            if f.mapped { "yes" } else { "no" }
+        );
+    }
+    let _ = write!(h, "</table>");
 }
 
 /// Writes `report.html` and `report.json` into `dir`.

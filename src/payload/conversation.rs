@@ -130,6 +130,18 @@ impl Run<'_, '_> {
                 attachments,
             });
         }
+        if !out.is_empty() && !self.b.kind_without.is_empty() {
+            let names = self.b.kind_without.join("`, `");
+            self.problems.push(Problem::warning(
+                ProblemKind::MissingLookup,
+                &conv.kind.name,
+                format!(
+                    "the kind of {} entries was decided without side file `{names}`, which is absent: they may be posted as the wrong kind (an agent's public reply as a contact reply); give the file (or --side {}=PATH), as the mapping's comment on `kind` says",
+                    out.len(),
+                    self.b.kind_without[0]
+                ),
+            ));
+        }
         out
     }
 

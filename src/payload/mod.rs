@@ -152,6 +152,10 @@ pub struct Builder<'p> {
     sides: Arc<Sides>,
     staff_by_key: HashMap<String, usize>,
     names: NameMaps,
+    /// Absent optional side files that the conversation's `kind` reads: every entry's
+    /// kind is then decided without them (an agent's public Zendesk comment becomes a
+    /// contact reply), which each ticket with entries is warned about.
+    kind_without: Vec<String>,
 }
 
 /// Schema names by their normalised form ([`schema::normal_name`]), built once per run: every
@@ -212,12 +216,25 @@ impl<'p> Builder<'p> {
             staff_by_key.entry(s.name.to_lowercase()).or_insert(i);
         }
         let names = NameMaps::new(&schema);
+        let kind_without = plan
+            .conversation
+            .as_ref()
+            .map(|c| {
+                c.kind
+                    .expr
+                    .variables()
+                    .into_iter()
+                    .filter(|v| sides.tables.get(v).is_some_and(|t| t.index.is_none()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Builder {
             plan,
             schema,
             sides,
             staff_by_key,
             names,
+            kind_without,
         }
     }
 
@@ -252,6 +269,14 @@ impl<'p> Builder<'p> {
         Some(source_id)
     }
 
+    /// Looks up the record's entries in every joined side file, so that they count as
+    /// joined even though nothing is built from them.
+    fn touch_joins(&self, input: &RecordInput<'_>) {
+        for name in self.sides.joins.keys() {
+            let _ = input.value().get_attr(name);
+        }
+    }
+
     /// What becomes of one record: valid with its plan and warnings, rejected with every
     /// problem found, or skipped by `source.skip_if`.
     pub fn build(&self, record: &SourceRecord) -> RecordOutcome {
@@ -276,6 +301,9 @@ impl<'p> Builder<'p> {
         if let Some(skip) = &self.plan.source.skip_if {
             match skip.expr.eval_record(&input) {
                 Ok(v) if v.is_true() => {
+                    // Its joined entries belong to a ticket of the export (skipped on
+                    // purpose), so they must not be reported as joining none.
+                    self.touch_joins(&input);
                     return RecordOutcome::Skipped {
                         source_id: Some(source_id),
                     };
@@ -283,6 +311,10 @@ impl<'p> Builder<'p> {
                 Ok(_) => {}
                 Err(e) => r.problems.push(template_problem(&skip.name, &e)),
             }
+        }
+        if let Some(w) = &record.warning {
+            r.problems
+                .push(Problem::warning(ProblemKind::RepeatedKey, "", w.clone()));
         }
         let plan = r.ticket(&source_id);
         let (errors, warnings): (Vec<Problem>, Vec<Problem>) =
@@ -330,6 +362,16 @@ struct Run<'a, 'p> {
 }
 
 fn template_problem(field: &str, e: &minijinja::Error) -> Problem {
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        return Problem::error(
+            ProblemKind::TemplateError,
+            field,
+            format!(
+                "the template did not finish within {} steps (a loop that never ends?); simplify it",
+                crate::mapping::template::TEMPLATE_FUEL
+            ),
+        );
+    }
     let detail = e
         .detail()
         .map(str::to_string)

@@ -39,6 +39,8 @@ impl Run<'_, '_> {
             }
             None => vec![],
         };
+        let mut conversation = conversation;
+        self.strip_nul(&mut p, &mut conversation);
 
         Some(TicketPlan {
             source_id: source_id.clone(),
@@ -48,6 +50,54 @@ impl Run<'_, '_> {
             conversation,
             attachments,
         })
+    }
+
+    /// Removes NUL bytes from every text the ticket sends (HappyFox stores text in
+    /// databases that refuse or cut at them), with one warning counting them and naming
+    /// the fields.
+    fn strip_nul(&mut self, p: &mut Map<String, Json>, conversation: &mut [EntryPlan]) {
+        fn strip(s: &mut String) -> usize {
+            if !s.contains('\0') {
+                return 0;
+            }
+            let before = s.len();
+            s.retain(|c| c != '\0');
+            before - s.len()
+        }
+        fn walk(v: &mut Json) -> usize {
+            match v {
+                Json::String(s) => strip(s),
+                Json::Array(items) => items.iter_mut().map(walk).sum(),
+                Json::Object(m) => m.values_mut().map(walk).sum(),
+                _ => 0,
+            }
+        }
+        let mut fields = vec![];
+        let mut removed = 0;
+        for (name, v) in p.iter_mut() {
+            let n = walk(v);
+            if n > 0 {
+                removed += n;
+                fields.push(name.clone());
+            }
+        }
+        for (i, e) in conversation.iter_mut().enumerate() {
+            let n = strip(&mut e.html);
+            if n > 0 {
+                removed += n;
+                fields.push(format!("conversation entry {}", i + 1));
+            }
+        }
+        if removed > 0 {
+            self.problems.push(Problem::warning(
+                ProblemKind::NulBytes,
+                fields[0].clone(),
+                format!(
+                    "{removed} NUL bytes removed (from {}); the rest of the text is sent",
+                    fields.join(", ")
+                ),
+            ));
+        }
     }
 
     /// The contact: email (required, checked), name (else the email's local part), phone.

@@ -23,6 +23,7 @@ use crate::schema::Schema;
 use crate::source::{self, Location, SourceError};
 
 mod columns;
+pub(crate) mod coverage;
 mod dedupe;
 mod sides;
 mod threads;
@@ -53,7 +54,13 @@ pub(crate) struct SideFileStats {
     pub path: Option<String>,
     pub entries: u64,
     pub keys: u64,
+    /// Records or entries left out: unreadable, without a key, or failing `keep_if`.
     pub unreadable: u64,
+    /// Entries of a joined file whose key no ticket of the export asked for.
+    pub unjoined: u64,
+    /// Those left out and unjoined, with locations (in the report's problems).
+    #[serde(skip)]
+    pub problems: crate::problem::Sampled,
 }
 
 /// What the pipeline learnt about its inputs, besides the records.
@@ -63,6 +70,8 @@ pub struct PipelineInfo {
     pub files: Vec<PathBuf>,
     /// One entry per side file the mapping names.
     pub(crate) side_files: Vec<SideFileStats>,
+    /// The source fields the records fill (for the dry run's coverage section).
+    pub(crate) fields: Arc<coverage::FieldCounts>,
 }
 
 /// Why the pipeline stopped (per-record problems never end up here). `E` is the error of
@@ -128,7 +137,11 @@ impl<'p> Pipeline<'p> {
             plan,
             schema,
             sides: side_tables,
-            info: PipelineInfo { files, side_files },
+            info: PipelineInfo {
+                files,
+                side_files,
+                fields: Arc::default(),
+            },
         })
     }
 }

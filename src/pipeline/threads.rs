@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use super::columns::check_columns;
+use super::coverage::FieldCounts;
 use super::dedupe::{SeenIds, mark_duplicate};
 use super::{Pipeline, PipelineError, PipelineInfo, Processed};
 use crate::mapping::Plan;
+use crate::mapping::template::Sides;
 use crate::payload::{Builder, RecordOutcome};
-use crate::problem::{Problem, ProblemKind};
+use crate::problem::{Problem, ProblemKind, Sampled};
 use crate::source::{self, Format, SourceRecord, format_from_extension};
 
 impl Pipeline<'_> {
@@ -38,7 +40,7 @@ impl Pipeline<'_> {
             .clamp(1, MAX_WORKERS);
         let files = &self.info.files;
 
-        let result = std::thread::scope(|scope| -> Result<(), PipelineError<E>> {
+        let result = std::thread::scope(|scope| -> Result<FieldCounts, PipelineError<E>> {
             let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers);
             let chunk_rx = Arc::new(std::sync::Mutex::new(chunk_rx));
             let (done_tx, done_rx) = sync_channel::<Built>(IN_FLIGHT);
@@ -56,12 +58,15 @@ impl Pipeline<'_> {
                 spent: spent_rx,
             };
             scope.spawn(move || reader.run(files, &chunk_tx, &credit_rx));
+            let mut counters = Vec::with_capacity(workers);
             for _ in 0..workers {
                 let chunk_rx = chunk_rx.clone();
                 let done_tx = done_tx.clone();
                 let builder = &builder;
                 let spent_tx = spent_tx.clone();
-                scope.spawn(move || build_chunks(builder, &chunk_rx, &done_tx, &spent_tx));
+                counters.push(
+                    scope.spawn(move || build_chunks(builder, &chunk_rx, &done_tx, &spent_tx)),
+                );
             }
             drop(done_tx);
             drop(spent_tx);
@@ -80,11 +85,60 @@ impl Pipeline<'_> {
                     let _ = credit_tx.send(());
                 }
             }
-            Ok(())
+            let mut fields = FieldCounts::default();
+            for c in counters {
+                // A builder that panicked has already ended the run's output early.
+                if let Ok(counted) = c.join() {
+                    fields.merge(counted);
+                }
+            }
+            Ok(fields)
         });
-        result?;
-        Ok(self.info)
+        let fields = result?;
+        let mut info = self.info;
+        info.fields = Arc::new(fields);
+        report_unjoined(&self.sides, &mut info.side_files)?;
+        Ok(info)
     }
+}
+
+/// Entries of joined side files that no ticket asked for: they reach no ticket, so each
+/// file's count and first keys (with where they are) become problems of the run.
+fn report_unjoined<E>(
+    sides: &Sides,
+    stats: &mut [super::SideFileStats],
+) -> Result<(), PipelineError<E>> {
+    for (name, (table, _)) in &sides.joins {
+        let Some(index) = &table.index else {
+            continue;
+        };
+        let u = index
+            .unjoined(Sampled::KEPT)
+            .map_err(|e| PipelineError::Source(e))?;
+        let Some(stat) = stats.iter_mut().find(|s| &s.name == name) else {
+            continue;
+        };
+        stat.unjoined = u.entries;
+        let mut first = u.first.into_iter();
+        if let Some((key, at)) = first.next() {
+            let problem = |key: &str| {
+                Problem::error(
+                    ProblemKind::UnjoinedSideEntry,
+                    format!("source.side.{name}"),
+                    format!(
+                        "key {key:?} matches no ticket of the export; its entries are not migrated"
+                    ),
+                )
+            };
+            let rest: Vec<_> = first.collect();
+            stat.problems
+                .add_many(u.keys - rest.len() as u64, at, problem(&key));
+            for (key, at) in rest {
+                stat.problems.add(at, problem(&key));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Records per chunk: enough that thread hand-offs cost little, few enough that chunks in
@@ -219,14 +273,15 @@ fn build_chunks(
     chunks: &std::sync::Mutex<Receiver<Chunk>>,
     done: &SyncSender<Built>,
     spent: &Sender<Vec<serde_json::Value>>,
-) {
+) -> FieldCounts {
+    let mut fields = FieldCounts::default();
     loop {
         let chunk = match chunks.lock() {
             Ok(rx) => match rx.recv() {
                 Ok(c) => c,
-                Err(_) => return,
+                Err(_) => return fields,
             },
-            Err(_) => return,
+            Err(_) => return fields,
         };
         let mut used = Vec::with_capacity(chunk.items.len());
         let items = chunk
@@ -238,6 +293,7 @@ fn build_chunks(
                     is_csv,
                     duplicate: dup,
                 } => {
+                    fields.add(&record.value);
                     let outcome = builder.build(&record);
                     let outcome = if dup {
                         mark_duplicate(outcome)
@@ -284,7 +340,7 @@ fn build_chunks(
             })
             .is_err()
         {
-            return;
+            return fields;
         }
     }
 }

@@ -300,6 +300,7 @@ impl Iterator for CsvRecords {
                 let line = Some(start_line(&self.breaks, &self.reader, &self.row));
                 match self.convert() {
                     Ok(value) => Ok(SourceRecord {
+                        warning: None,
                         location: self.location(line),
                         value,
                     }),

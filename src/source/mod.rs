@@ -22,7 +22,7 @@ mod json;
 pub mod side;
 
 pub(crate) use inputs::{export_root, resolve_inputs};
-pub use side::{SideIndex, SideSpec};
+pub use side::{SideIndex, SideSpec, Unjoined};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it
 /// (trimmed, never empty): the journal's key, the marker's default value and what
@@ -105,6 +105,9 @@ pub struct SourceRecord {
     pub location: Location,
     /// Always a JSON object.
     pub value: Value,
+    /// Something the reader noticed that lost part of the record (a key repeated in a JSON
+    /// object keeps only its last value); the record becomes a warning there.
+    pub warning: Option<String>,
 }
 
 /// How a file's bytes are laid out.

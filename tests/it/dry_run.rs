@@ -555,6 +555,7 @@ mod no_panic {
                 let rec = SourceRecord {
                     location: Location { file: Arc::from(std::path::Path::new("x.json")), line: Some(1), index: 0 },
                     value: value.clone(),
+                    warning: None,
                 };
                 match builder.build(&rec) {
                     RecordOutcome::Valid { plan, .. } => prop_assert!(!plan.source_id.is_empty()),
@@ -596,4 +597,472 @@ fn sandbox_runs_need_no_samples_folder() {
     let o = Outcome::from(import.output().unwrap());
     assert_eq!(o.code, 3, "{}\n{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("this run: 22 created"), "{}", o.stdout);
+}
+
+/// Two valid tickets with comments.csv beside them; returns the export folder.
+fn export_with_comments(dir: &Path, comments: &str) -> PathBuf {
+    let tickets = format!(
+        "{HEADER}1,Fine,Body,Ann,ann@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n2,Also fine,Body,Bob,bob@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n"
+    );
+    let folder = csv_export(dir, tickets.as_bytes());
+    std::fs::write(folder.join("comments.csv"), comments).unwrap();
+    folder
+}
+
+const COMMENTS_HEADER: &str = "Ticket ID,Author Email,Author Name,Created At,Public,Body\n";
+
+/// The generic mapping with the comments' `key` replaced.
+fn generic_with_comment_key(dir: &Path, key: &str) -> PathBuf {
+    let m = dir.join("mapping.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace("key: Ticket ID", &format!("key: {key}"));
+    std::fs::write(&m, text).unwrap();
+    m
+}
+
+/// Issue 9.1: a `key` no record has (a typo) lost every conversation with exit 0.
+#[test]
+fn side_key_that_no_record_has_is_a_mapping_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with_comments(
+        dir.path(),
+        &format!("{COMMENTS_HEADER}1,alice@acme.example,Alice,2024-0305 15:00:00,true,Hi\n"),
+    );
+    let m = generic_with_comment_key(dir.path(), "TicketId");
+    let r = dry_run(m.to_str().unwrap(), &[folder.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("none of the 1 records") && r.stderr.contains("`key: TicketId`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("did you mean `Ticket ID`?"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("mapping.yaml:11"), "{}", r.stderr);
+}
+
+/// Issue 9.1: a template in `key` is refused by `check` (template keys are not supported).
+#[test]
+fn template_in_side_key_is_refused_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = generic_with_comment_key(dir.path(), "\"{{ row['Ticket ID'] }}\"");
+    let r = hfmigrate(&["check", "--mapping", m.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("template keys are not supported yet"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issues 9.1, 9.5, 9.6: side entries without a key or joining no exported ticket are
+/// problems with their location, and the run exits 3.
+#[test]
+fn side_entries_left_out_or_unjoined_are_listed_with_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with_comments(
+        dir.path(),
+        &format!(
+            "{COMMENTS_HEADER}1,alice@acme.example,Alice,2024-03-05 15:00:00,true,Hi\n,alice@acme.example,Alice,2024-03-05 15:00:00,true,No ticket id\n77,alice@acme.example,Alice,2024-03-05 15:00:00,true,Ticket not exported\n77,alice@acme.example,Alice,2024-03-05 16:00:00,true,Again\n"
+        ),
+    );
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("records: 2 read, 2 valid, 0 rejected"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("comments.csv:3"), "{}", r.stdout);
+    assert!(r.stdout.contains("no key at `Ticket ID`"), "{}", r.stdout);
+    assert!(r.stdout.contains("comments.csv:4"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("key \"77\" matches no ticket of the export"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2 of them join no ticket"),
+        "{}",
+        r.stdout
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("report.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"unreadable_side_entry"), "{kinds:?}");
+    assert!(kinds.contains(&"unjoined_side_entry"), "{kinds:?}");
+    assert_eq!(report["side_files"][0]["unjoined"], 2);
+}
+
+/// Runs `hfmigrate ARGS` and fails the test if it has not ended within `limit`.
+fn run_within(args: &[&str], limit: std::time::Duration) -> Outcome {
+    let mut child = Hfmigrate::new(args)
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap().into();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hfmigrate {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Issue 11.6: a template that never finishes hung the dry run; now it is that record's
+/// problem and the run ends.
+#[test]
+fn template_that_never_finishes_is_a_record_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = export_with_comments(dir.path(), COMMENTS_HEADER);
+    let m = dir.path().join("mapping.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace(
+            "subject: \"{{ row['Subject'] }}\"",
+            "subject: \"{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}{{ row['Subject'] }}\"",
+        );
+    assert!(text.contains("range(100000)"));
+    std::fs::write(&m, text).unwrap();
+    let r = run_within(
+        &[
+            "dry-run",
+            "--mapping",
+            m.to_str().unwrap(),
+            "--schema",
+            "samples/happyfox-schema.json",
+            "--input",
+            folder.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("records: 2 read, 0 valid, 2 rejected"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("did not finish within"), "{}", r.stdout);
+}
+
+/// Issue 9.4: without users.json an agent's public comment is posted as a contact reply;
+/// the dry run now warns that the kind was decided without the file.
+#[test]
+fn conversation_kind_without_its_lookup_file_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["tickets.json", "ticket_audits.json"] {
+        std::fs::copy(root().join("samples/zendesk").join(f), folder.join(f)).unwrap();
+    }
+    let r = dry_run("mappings/zendesk.yaml", &[folder.to_str().unwrap()], &[]);
+    assert!(
+        r.stdout.contains("side file users: not present"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("decided without an absent side file"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("was decided without side file `users`, which is absent"),
+        "{}",
+        r.stdout
+    );
+    // With the file there is no such warning.
+    let r = dry_run("mappings/zendesk.yaml", &["samples/zendesk/"], &[]);
+    assert!(!r.stdout.contains("decided without"), "{}", r.stdout);
+}
+
+/// Issue 11.4: one bad byte in a JSON export dropped every record after it and the
+/// counts hid it. Now only the damaged ticket is lost, reported with its byte span.
+#[test]
+fn one_bad_byte_in_a_json_export_costs_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    let full = std::fs::read_to_string(root().join("samples/zendesk/tickets.json")).unwrap();
+    let whole = dry_run("mappings/zendesk.yaml", &["samples/zendesk/"], &[]);
+    let read = |stdout: &str| -> u64 {
+        let line = counts_line(stdout);
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let total = read(&whole.stdout);
+    // A stray byte in the third ticket's subject value.
+    let damaged = full.replacen(
+        "\"subject\": \"Charged twice",
+        "\"subject\": x\"Charged twice",
+        1,
+    );
+    assert_ne!(damaged, full);
+    std::fs::write(folder.join("tickets.json"), &damaged).unwrap();
+    let r = dry_run("mappings/zendesk.yaml", &[folder.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(&r.stdout), total, "{}", r.stdout);
+    assert!(r.stdout.contains("damaged JSON in bytes "), "{}", r.stdout);
+    assert!(r.stdout.contains("tickets.json:"), "{}", r.stdout);
+}
+
+/// Issue 11.5: after an unreadable row came first, rejects.csv lost the source columns of
+/// every later reject and copied the raw line into all columns.
+#[test]
+fn rejects_keep_every_source_column_after_an_unreadable_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_text = format!(
+        "{HEADER}1,Too,many,fields,here,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,,,\n2,=HYPERLINK(\"x\"),Body,Bob,,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n"
+    );
+    let folder = csv_export(dir.path(), csv_text.as_bytes());
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let mut rdr = csv::Reader::from_path(rep.join("rejects.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {headers:?}"))
+    };
+    // The unreadable row: its raw text in one column, the source columns empty.
+    assert_eq!(
+        &rows[0][col("hfmigrate_raw")],
+        "1,Too,many,fields,here,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,,,"
+    );
+    assert_eq!(&rows[0][col("Subject")], "");
+    // The later reject keeps its own cells, formulas neutralised.
+    assert_eq!(&rows[1][col("Ticket ID")], "2");
+    assert_eq!(&rows[1][col("Subject")], "'=HYPERLINK(\"x\")");
+    assert_eq!(&rows[1][col("Requester Name")], "Bob");
+    assert_eq!(&rows[1][col("hfmigrate_raw")], "");
+    // No spill file is left behind.
+    let left: Vec<_> = std::fs::read_dir(&rep)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".rejects-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// JSON sources: a rejected record is one JSON cell, an unreadable one keeps its raw text.
+#[test]
+fn json_rejects_hold_the_record_as_one_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    let full = std::fs::read_to_string(root().join("samples/zendesk/tickets.json")).unwrap();
+    let damaged = full.replacen(
+        "\"subject\": \"Charged twice",
+        "\"subject\": x\"Charged twice",
+        1,
+    );
+    std::fs::write(folder.join("tickets.json"), &damaged).unwrap();
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/zendesk.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let mut rdr = csv::Reader::from_path(rep.join("rejects.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let rec = headers
+        .iter()
+        .position(|h| h == "hfmigrate_record")
+        .unwrap();
+    let raw = headers.iter().position(|h| h == "hfmigrate_raw").unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let damaged_row = rows.iter().find(|r| r[2].contains("damaged JSON")).unwrap();
+    assert!(
+        damaged_row[raw].contains("x\"Charged twice"),
+        "{damaged_row:?}"
+    );
+    let other = rows.iter().find(|r| !r[rec].is_empty()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&other[rec]).unwrap();
+    assert!(value.get("id").is_some(), "{value}");
+}
+
+/// Issue 11.9: an empty export exited 0 with no warning.
+#[test]
+fn empty_export_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = csv_export(dir.path(), HEADER.as_bytes());
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("the export holds no records"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Issue 11.9: `--side comments=typo.csv` on an optional side file dropped every reply,
+/// and `--side unknown=…` was accepted.
+#[test]
+fn side_overrides_must_name_a_side_file_and_an_existing_file() {
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &["samples/generic-csv/"],
+        &["--side", "comments=samples/generic-csv/comment.csv"],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("--side comments=samples/generic-csv/comment.csv names no file"),
+        "{}",
+        r.stderr
+    );
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &["samples/generic-csv/"],
+        &["--side", "coments=samples/generic-csv/comments.csv"],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("names no side file of the mapping; did you mean `comments`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 11.10: a value map with `default` and no `map` mapped every value to the default.
+#[test]
+fn value_map_with_default_and_no_map_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("mapping.yaml");
+    let text = std::fs::read_to_string(root().join("mappings/generic-csv.yaml"))
+        .unwrap()
+        .replace(
+            "    map: { Low: Low, Normal: Medium, High: High, Urgent: Critical }\n",
+            "",
+        );
+    std::fs::write(&m, text).unwrap();
+    let r = hfmigrate(&["check", "--mapping", m.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("`ticket.priority` has a `default` but no `map`"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Issue 9, "a loss report before anything is written": every source field with how many
+/// records fill it and whether the mapping names it, and the values changed per kind.
+#[test]
+fn coverage_section_lists_fields_nothing_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("fd");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["agents.json", "contacts.json", "conversations.json"] {
+        std::fs::copy(root().join("samples/freshdesk").join(f), folder.join(f)).unwrap();
+    }
+    // A Freshdesk field the mapping does not name, filled in one ticket.
+    let tickets = std::fs::read_to_string(root().join("samples/freshdesk/tickets.json")).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&tickets).unwrap();
+    value[0]["fwd_emails"] = serde_json::json!(["boss@example.com"]);
+    std::fs::write(folder.join("tickets.json"), value.to_string()).unwrap();
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/freshdesk.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert!(r.code == 0 || r.code == 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("not mapped: fwd_emails (1 records)"),
+        "{}",
+        r.stdout
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("report.json")).unwrap()).unwrap();
+    insta::assert_json_snapshot!("freshdesk_coverage", report["coverage"]);
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Coverage</h2>") && html.contains("<code>fwd_emails</code>"));
+}
+
+/// Issue 11.10: NUL bytes passed into payloads; now they are removed and counted.
+#[test]
+fn nul_bytes_are_removed_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let tickets = format!(
+        "{HEADER}1,Fine\0,Bo\0dy,Ann,ann@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n"
+    );
+    let folder = csv_export(dir.path(), tickets.as_bytes());
+    let rep = dir.path().join("rep");
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", rep.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("NUL bytes removed"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 NUL bytes removed"), "{}", r.stdout);
+    let payloads = std::fs::read_to_string(rep.join("payloads.ndjson")).unwrap();
+    assert!(!payloads.contains("\\u0000"), "{payloads}");
+    assert!(payloads.contains("\"subject\":\"Fine\""), "{payloads}");
+}
+
+/// Issue 11.10: a duplicate JSON key silently kept the last value; now it is a warning
+/// at the record's line.
+#[test]
+fn repeated_json_key_is_a_warning_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("zd");
+    std::fs::create_dir_all(&folder).unwrap();
+    let full = std::fs::read_to_string(root().join("samples/zendesk/tickets.json")).unwrap();
+    let changed = full.replacen(
+        "\"subject\": \"Charged twice",
+        "\"subject\": \"First subject\", \"subject\": \"Charged twice",
+        1,
+    );
+    assert_ne!(changed, full);
+    std::fs::write(folder.join("tickets.json"), &changed).unwrap();
+    let r = dry_run("mappings/zendesk.yaml", &[folder.to_str().unwrap()], &[]);
+    assert!(
+        r.stdout.contains("key repeated in a JSON object"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("key `subject` appears twice in one object of the record"),
+        "{}",
+        r.stdout
+    );
 }

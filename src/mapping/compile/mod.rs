@@ -90,6 +90,19 @@ impl Compiler<'_> {
                 map: None,
                 source: String::new(),
             }),
+            ValueSpec::Map(m) if m.map.is_empty() && m.default.is_some() => {
+                self.errors.push(
+                    MappingError::at(
+                        pos,
+                        format!(
+                            "`{name}` has a `default` but no `map`: every value would become {:?}",
+                            m.default.as_deref().unwrap_or_default()
+                        ),
+                    )
+                    .help("add `map: { source value: HappyFox name, ... }`, or drop `default` and write the value as a template"),
+                );
+                None
+            }
             ValueSpec::Map(m) => Some(Field {
                 name: name.to_string(),
                 pos,
@@ -302,6 +315,18 @@ impl Compiler<'_> {
             );
         }
         let s = &side.value;
+        if s.key.contains("{{") || s.key.contains("{%") {
+            self.errors.push(
+                MappingError::at(
+                    side.pos,
+                    format!(
+                        "side file `{name}`: `key: {}` is a template; template keys are not supported yet",
+                        s.key
+                    ),
+                )
+                .help("`key` is the dotted path of the key in each record, such as `ticket_id` or `via.ticket.id`"),
+            );
+        }
         let read = read_options(&s.file_spec(), side.pos, &mut self.errors);
         let join = s.join.as_ref().and_then(|j| {
             self.template(&format!("source.side.{name}.join"), j)

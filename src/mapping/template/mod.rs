@@ -42,6 +42,12 @@ pub use value::{value_to_list, value_to_string};
 pub const INVALID_DATE: &str = "invalid date";
 pub const INVALID_NUMBER: &str = "invalid number";
 
+/// Instructions one evaluation of a template may run. A template that never finishes
+/// (nested `range(100000)` loops) would hang the whole run; with this budget it fails for
+/// that record, as a per-record problem, in well under a second. Ordinary templates run
+/// a few hundred instructions, a loop over a long comment list a few hundred thousand.
+pub const TEMPLATE_FUEL: u64 = 2_000_000;
+
 /// The template environment of one compiled mapping.
 pub struct Engine {
     env: &'static Environment<'static>,
@@ -92,6 +98,7 @@ impl Engine {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_keep_trailing_newline(true);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_global("__tz", Value::from_object(Zone(tz.clone())));
         env.add_filter("datetime", filter_datetime);
         env.add_filter("date", filter_date);
@@ -252,5 +259,24 @@ mod tests {
         assert!(v.is_true());
         let v = eval("ZD-{{ id }}", serde_json::json!({"id": 7})).unwrap();
         assert_eq!(v.as_str(), Some("ZD-7"));
+    }
+
+    /// A template that would run for hours stops at its fuel budget (issue 11.6).
+    #[test]
+    fn a_template_that_never_finishes_runs_out_of_fuel() {
+        let started = std::time::Instant::now();
+        let err = eval(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{{ b }}{% endfor %}{% endfor %}",
+            serde_json::json!({}),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), minijinja::ErrorKind::OutOfFuel);
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        // Every evaluation has its own budget: the next one runs.
+        let v = eval(
+            "{% for a in range(1000) %}{{ a }}{% endfor %}",
+            serde_json::json!({}),
+        );
+        assert!(v.is_ok());
     }
 }

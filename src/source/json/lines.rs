@@ -8,8 +8,6 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::syntax::describe_line_error;
 use super::{BOM, READ_BUFFER, truncate};
 use crate::source::{
@@ -84,9 +82,13 @@ impl Iterator for LineRecords {
                     String::from_utf8_lossy(text).trim_end().to_string(),
                 ))
             };
-            return Some(match serde_json::from_slice::<Value>(text) {
-                Ok(value) if value.is_object() => Ok(SourceRecord { location, value }),
-                Ok(value) => Err(RecordError {
+            return Some(match super::checked::from_slice(text) {
+                Ok((value, repeated)) if value.is_object() => Ok(SourceRecord {
+                    location,
+                    value,
+                    warning: repeated.as_deref().map(super::checked::repeated_message),
+                }),
+                Ok((value, _)) => Err(RecordError {
                     location,
                     message: format!("the line is {}, not a JSON object", json_kind(&value)),
                     raw: raw(),

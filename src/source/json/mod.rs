@@ -6,8 +6,10 @@
 //! NDJSON one line at a time ([`lines`]); serde_json's errors are worded for both in
 //! [`syntax`].
 
+mod checked;
 mod document;
 mod lines;
+mod recover;
 mod syntax;
 mod walk;
 

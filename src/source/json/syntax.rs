@@ -37,3 +37,20 @@ fn without_position(e: &serde_json::Error) -> String {
     }
     full
 }
+
+/// A syntax error in one record's bytes parsed on their own (after a resynchronisation):
+/// the line is made absolute from the line the record starts on.
+/// (The column is told only past the record's first line: on that line it would count
+/// from where the record starts.)
+pub(super) fn describe_span_error(e: &serde_json::Error, first_line: u64) -> String {
+    let line = first_line + (e.line() as u64).saturating_sub(1);
+    if e.line() > 1 {
+        format!(
+            "invalid JSON at line {line} column {}: {}",
+            e.column(),
+            without_position(e)
+        )
+    } else {
+        format!("invalid JSON at line {line}: {}", without_position(e))
+    }
+}

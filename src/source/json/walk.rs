@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 
 use super::document::{BATCH_BYTES, BATCH_RECORDS, Msg};
+use super::recover::{Resume, read_on};
 use super::syntax::describe_syntax_error;
 use super::{BOM, READ_BUFFER, truncate};
 use crate::source::{Location, RecordError, SourceError, SourceRecord, json_kind};
@@ -53,6 +53,8 @@ impl Read for LineCounter {
                 .fetch_add(self.len as u64, Ordering::Relaxed);
             if std::mem::take(&mut self.first) && self.buf[..self.len].starts_with(BOM) {
                 self.pos = BOM.len();
+                // Offsets count from the file's first byte (recovery seeks to them).
+                self.consumed.set(BOM.len() as u64);
             }
             if self.pos == self.len {
                 return Ok(0);
@@ -102,6 +104,14 @@ struct Walk {
     batch_start: u64,
     index: u64,
     started: bool,
+    /// The records array was read to its `]`.
+    array_done: bool,
+    /// A record's value is being parsed.
+    in_record: bool,
+    /// Where the current record starts (valid while `in_record`).
+    record_start: Resume,
+    /// Just after the last record parsed (or the array's `[`).
+    after_last: Resume,
     stop: Option<Stop>,
 }
 
@@ -139,6 +149,15 @@ impl Walk {
     fn stop<E: de::Error>(&mut self, why: Stop) -> E {
         self.stop = Some(why);
         E::custom("stopped")
+    }
+
+    /// The place just after the bytes handed to the parser so far.
+    fn resume_here(&self) -> Resume {
+        Resume {
+            offset: self.consumed.get(),
+            line: self.newlines.get() + 1,
+            index: self.index,
+        }
     }
 
     /// How the path up to `depth` is named in messages.
@@ -180,6 +199,18 @@ pub(super) fn scan_document(
         batch_start: 0,
         index: 0,
         started: false,
+        array_done: false,
+        in_record: false,
+        record_start: Resume {
+            offset: 0,
+            line: 1,
+            index: 0,
+        },
+        after_last: Resume {
+            offset: 0,
+            line: 1,
+            index: 0,
+        },
         stop: None,
     };
     let mut de = serde_json::Deserializer::from_reader(reader);
@@ -204,18 +235,62 @@ pub(super) fn scan_document(
                     describe_syntax_error(&e)
                 ),
             }),
-            None => Msg::Items(vec![Err(RecordError {
-                location: Location {
-                    file: walk.file.clone(),
-                    line: Some(e.line() as u64),
-                    index: walk.index,
-                },
-                message: format!(
-                    "{}; the records before this point were read, the rest of the file is skipped",
-                    describe_syntax_error(&e)
-                ),
-                raw: None,
-            })]),
+            None if walk.array_done
+                || matches!(
+                    e.classify(),
+                    serde_json::error::Category::Eof | serde_json::error::Category::Io
+                ) =>
+            {
+                Msg::Items(vec![Err(RecordError {
+                    location: Location {
+                        file: walk.file.clone(),
+                        line: Some(e.line() as u64),
+                        index: walk.index,
+                    },
+                    message: format!(
+                        "{}; the records before this point were read, the rest of the file is skipped",
+                        describe_syntax_error(&e)
+                    ),
+                    raw: None,
+                })])
+            }
+            None => {
+                // A syntax error inside the array: report it and read on from the
+                // damaged record (or from after the last good one).
+                let from = if walk.in_record {
+                    std::mem::take(&mut walk.record_start)
+                } else {
+                    let at = std::mem::take(&mut walk.after_last);
+                    let item = Err(RecordError {
+                        location: Location {
+                            file: walk.file.clone(),
+                            line: Some(e.line() as u64),
+                            index: walk.index,
+                        },
+                        message: format!(
+                            "{} (between records, after byte {}); reading resumed at the next record",
+                            describe_syntax_error(&e),
+                            at.offset
+                        ),
+                        raw: None,
+                    });
+                    if !walk.push(item) {
+                        return;
+                    }
+                    at
+                };
+                let file = walk.file.clone();
+                let mut stopped = false;
+                read_on(&file, from, &mut |item| {
+                    let ok = walk.push(item);
+                    stopped |= !ok;
+                    ok
+                });
+                if stopped {
+                    return;
+                }
+                Msg::Done
+            }
         },
     };
     if !walk.flush() {
@@ -286,7 +361,9 @@ impl<'de> Visitor<'de> for Navigate<'_> {
                 return Err(de::Error::custom("stopped"));
             }
             self.walk.started = true;
+            self.walk.after_last = self.walk.resume_here();
             while seq.next_element_seed(Record { walk: self.walk })?.is_some() {}
+            self.walk.array_done = true;
             return Ok(());
         }
         let Ok(wanted) = self.walk.path[self.depth].parse::<usize>() else {
@@ -386,10 +463,27 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
             line: Some(walk.newlines.get() + 1),
             index: walk.index,
         };
-        let value = <Value as serde::Deserialize>::deserialize(d)?;
+        // serde_json has already taken the record's first byte (it peeks one ahead).
+        walk.record_start = Resume {
+            offset: walk.consumed.get().saturating_sub(1),
+            line: walk.newlines.get() + 1,
+            index: walk.index,
+        };
+        walk.in_record = true;
+        let mut repeated = None;
+        let value = super::checked::Checked {
+            repeated: &mut repeated,
+        }
+        .deserialize(d)?;
+        walk.in_record = false;
         walk.index += 1;
+        walk.after_last = walk.resume_here();
         let item = if value.is_object() {
-            Ok(SourceRecord { location, value })
+            Ok(SourceRecord {
+                location,
+                value,
+                warning: repeated.as_deref().map(super::checked::repeated_message),
+            })
         } else {
             Err(RecordError {
                 location,
@@ -506,15 +600,20 @@ mod tests {
     fn malformed_document_reports_the_position() {
         let text = "[{\"id\": 1},\n {\"id\": 2 \"x\": 3},\n {\"id\": 4}]";
         let items = doc(text, None).unwrap();
-        assert_eq!(items.len(), 2);
+        assert_eq!(items.len(), 3);
         let e = items[1].as_ref().unwrap_err();
         assert_eq!(e.location.line, Some(2));
         assert!(
-            e.message
-                .starts_with("invalid JSON at line 2 column 11: expected `,` or `}`"),
+            e.message.starts_with(
+                "damaged JSON in bytes 13–29 (invalid JSON at line 2: expected `,` or `}`"
+            ),
             "{}",
             e.message
         );
+        assert_eq!(e.raw.as_deref(), Some("{\"id\": 2 \"x\": 3}"));
+        let last = items[2].as_ref().unwrap();
+        assert_eq!(last.value, json!({"id": 4}));
+        assert_eq!((last.location.line, last.location.index), (Some(3), 2));
         // Broken after the array: every record was read, the damage is still reported.
         let items = doc("{\"t\":[{\"a\":1}],\"next\":", Some("t")).unwrap();
         assert_eq!(items.len(), 2);
@@ -526,6 +625,99 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("trailing characters")
+        );
+    }
+
+    /// Issue 11.4: one bad byte dropped every record after it. Now reading resumes at the
+    /// next record, and only the damaged one is reported, with its byte span.
+    #[test]
+    fn one_bad_byte_costs_one_record() {
+        let mut text = String::from("{\"tickets\": [\n");
+        for i in 0..1000 {
+            let rec = if i == 500 {
+                format!("{{\"id\": {i}, \"s\": \"a\" x}}")
+            } else {
+                format!("{{\"id\": {i}, \"nested\": [{{\"a\": \"}}\"}}, {{}}]}}")
+            };
+            text.push_str(&rec);
+            text.push_str(if i < 999 { ",\n" } else { "\n" });
+        }
+        text.push_str("], \"next\": null}");
+        let items = doc(&text, Some("tickets")).unwrap();
+        assert_eq!(items.len(), 1000);
+        let errors: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].location.line, Some(502));
+        assert_eq!(errors[0].location.index, 500);
+        assert!(
+            errors[0].message.starts_with("damaged JSON in bytes "),
+            "{}",
+            errors[0].message
+        );
+        let last = items[999].as_ref().unwrap();
+        assert_eq!(last.value["id"], 999);
+        assert_eq!(last.location.line, Some(1001));
+        // The byte span is where the damaged record is.
+        let start = text.find("{\"id\": 500").unwrap();
+        assert!(
+            errors[0].message.contains(&format!("bytes {start}–")),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_missing_comma_and_junk_between_records() {
+        let mut bytes = b"\xEF\xBB\xBF[{\"id\": 1} {\"id\": 2},\n{\"id\": 3, \"s\": \"caf\xe9\"},\n xyz, {\"id\": 4}]".to_vec();
+        let f = write(".json", &bytes);
+        let items: Vec<_> = read(f.path(), &opts(None)).unwrap().collect();
+        let ok: Vec<_> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok())
+            .map(|r| r.value["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ok, [1, 2, 4], "{items:?}");
+        let errors: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].message.contains("between records, after byte 13"),
+            "{}",
+            errors[0].message
+        );
+        assert!(
+            errors[1].message.starts_with("damaged JSON in bytes 25–"),
+            "{}",
+            errors[1].message
+        );
+        assert!(
+            errors[1].message.contains("invalid unicode code point"),
+            "{}",
+            errors[1].message
+        );
+        assert!(
+            errors[2].message.contains("\"xyz\" is not a record"),
+            "{}",
+            errors[2].message
+        );
+        bytes.clear();
+    }
+
+    /// When the structure gives no next record (an unbalanced quote runs to the end), the
+    /// error says how many bytes were not read.
+    #[test]
+    fn unbalanced_quote_says_how_many_bytes_were_not_read() {
+        let text = "[{\"id\": 1},\n{\"id\": 2, \"s\": \"x\"\"},\n{\"id\": 3}]";
+        let items = doc(text, None).unwrap();
+        assert_eq!(items.len(), 2, "{items:?}");
+        let e = items[1].as_ref().unwrap_err();
+        let start = text.find("{\"id\": 2").unwrap();
+        assert!(
+            e.message.ends_with(&format!(
+                "{} bytes from byte {start} to the end were not read as records",
+                text.len() - start
+            )),
+            "{}",
+            e.message
         );
     }
 

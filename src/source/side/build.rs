@@ -20,24 +20,29 @@ impl SideIndex {
     /// Reads the side file into a fresh on-disk index.
     ///
     /// `keep` decides per entry (after explode) whether it is kept (the mapping passes a
-    /// compiled template); `on_error` receives unreadable records and records without a
-    /// key, and reading goes on.
+    /// compiled template; an `Err` is why it could not decide, and the entry is reported
+    /// and left out); `on_error` receives unreadable records, records without a key and
+    /// entries `keep` failed on, and reading goes on.
     pub fn build(
         spec: &SideSpec,
-        keep: &mut dyn FnMut(&Value) -> bool,
+        keep: &mut dyn FnMut(&Value) -> Result<bool, String>,
         on_error: &mut dyn FnMut(RecordError),
     ) -> Result<SideIndex, SourceError> {
         let records = read(&spec.path, &spec.read)?;
         let db = TempDb::create()?;
         let mut conn = open(&db)?;
-        let entries = load(&mut conn, spec, records, keep, on_error)?;
+        let loaded = load(&mut conn, spec, records, keep, on_error)?;
         let keys = sort_by_key(&conn)?;
         conn.set_prepared_statement_cache_capacity(8);
         Ok(SideIndex {
             name: spec.name.clone(),
             path: spec.path.clone(),
-            entries,
+            entries: loaded.entries,
             keys,
+            read: loaded.read,
+            without_key: loaded.without_key,
+            first_fields: loaded.first_fields,
+            joined: Mutex::new(vec![0; keys.div_ceil(64) as usize]),
             inner: Mutex::new(Inner {
                 conn,
                 all: Recent::new(),
@@ -58,37 +63,55 @@ fn open(db: &TempDb) -> Result<Connection, SourceError> {
          PRAGMA synchronous = OFF;
          PRAGMA locking_mode = EXCLUSIVE;
          PRAGMA cache_size = -{PAGE_CACHE_KIB};
-         CREATE TABLE entries (key TEXT NOT NULL, ord, value TEXT NOT NULL);"
+         CREATE TABLE entries (key TEXT NOT NULL, ord, value TEXT NOT NULL, line INTEGER, idx INTEGER NOT NULL);"
     ))?;
     Ok(conn)
 }
 
-/// Stores the entries of every record in file order, in one transaction, and returns how
-/// many were stored.
+/// What loading a side file found.
+struct Loaded {
+    /// Entries stored.
+    entries: u64,
+    /// Records read (readable ones).
+    read: u64,
+    /// Readable records without a value at `key`.
+    without_key: u64,
+    /// The field names of the first readable record, for the message when no record has
+    /// the key.
+    first_fields: Vec<String>,
+}
+
+/// Stores the entries of every record in file order, in one transaction.
 fn load(
     conn: &mut Connection,
     spec: &SideSpec,
     records: RecordStream,
-    keep: &mut dyn FnMut(&Value) -> bool,
+    keep: &mut dyn FnMut(&Value) -> Result<bool, String>,
     on_error: &mut dyn FnMut(RecordError),
-) -> Result<u64, SourceError> {
+) -> Result<Loaded, SourceError> {
     let mut entries = 0u64;
+    let mut read_count = 0u64;
+    let mut without_key = 0u64;
+    let mut first_fields = None;
     let tx = conn.transaction()?;
     {
-        let mut insert = tx.prepare("INSERT INTO entries (key, ord, value) VALUES (?1, ?2, ?3)")?;
-        let mut store = |key: &str, entry: &Value| -> Result<(), SourceError> {
-            let ord = spec
-                .order_by
-                .as_deref()
-                .map_or(SqlOrd::Null, |p| SqlOrd::of(get_path(entry, p)));
-            let text = serde_json::to_string(entry).map_err(|e| SourceError::Invalid {
-                path: spec.path.clone(),
-                message: format!("cannot store an entry: {e}"),
-            })?;
-            insert.execute(params![key, ord, text])?;
-            entries += 1;
-            Ok(())
-        };
+        let mut insert = tx.prepare(
+            "INSERT INTO entries (key, ord, value, line, idx) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut store =
+            |key: &str, entry: &Value, at: &crate::source::Location| -> Result<(), SourceError> {
+                let ord = spec
+                    .order_by
+                    .as_deref()
+                    .map_or(SqlOrd::Null, |p| SqlOrd::of(get_path(entry, p)));
+                let text = serde_json::to_string(entry).map_err(|e| SourceError::Invalid {
+                    path: spec.path.clone(),
+                    message: format!("cannot store an entry: {e}"),
+                })?;
+                insert.execute(params![key, ord, text, at.line, at.index])?;
+                entries += 1;
+                Ok(())
+            };
         for item in records {
             let record = match item {
                 Ok(r) => r,
@@ -97,7 +120,15 @@ fn load(
                     continue;
                 }
             };
+            read_count += 1;
+            if first_fields.is_none() {
+                first_fields = Some(match &record.value {
+                    Value::Object(m) => m.keys().cloned().collect(),
+                    _ => Vec::new(),
+                });
+            }
             let Some(key) = get_path(&record.value, &spec.key).and_then(key_string) else {
+                without_key += 1;
                 on_error(RecordError {
                     location: record.location,
                     message: format!("no key at `{}`", spec.key),
@@ -106,8 +137,14 @@ fn load(
                 continue;
             };
             let Some(explode) = spec.explode.as_deref() else {
-                if keep(&record.value) {
-                    store(&key, &record.value)?;
+                match keep(&record.value) {
+                    Ok(true) => store(&key, &record.value, &record.location)?,
+                    Ok(false) => {}
+                    Err(message) => on_error(RecordError {
+                        location: record.location,
+                        message,
+                        raw: None,
+                    }),
                 }
                 continue;
             };
@@ -128,14 +165,25 @@ fn load(
                 if let Value::Object(map) = &mut item {
                     map.insert(PARENT_FIELD.to_string(), parent.clone());
                 }
-                if keep(&item) {
-                    store(&key, &item)?;
+                match keep(&item) {
+                    Ok(true) => store(&key, &item, &record.location)?,
+                    Ok(false) => {}
+                    Err(message) => on_error(RecordError {
+                        location: record.location.clone(),
+                        message,
+                        raw: None,
+                    }),
                 }
             }
         }
     }
     tx.commit()?;
-    Ok(entries)
+    Ok(Loaded {
+        entries,
+        read: read_count,
+        without_key,
+        first_fields: first_fields.unwrap_or_default(),
+    })
 }
 
 /// Copies the entries into key order (by `order_by` within a key, ties and entries without
@@ -143,7 +191,8 @@ fn load(
 fn sort_by_key(conn: &Connection) -> Result<u64, SourceError> {
     conn.execute_batch(
         "CREATE TABLE sorted AS
-             SELECT key, value FROM entries ORDER BY key, ord IS NULL, ord, rowid;
+             SELECT key, value, line, idx, DENSE_RANK() OVER (ORDER BY key) - 1 AS key_no
+             FROM entries ORDER BY key, ord IS NULL, ord, rowid;
          DROP TABLE entries;
          CREATE INDEX sorted_by_key ON sorted (key);",
     )?;
@@ -235,7 +284,7 @@ mod tests {
             order_by: Some("_parent.created_at".into()),
         };
         let mut errors = Vec::new();
-        let index = SideIndex::build(&spec, &mut |e| e["type"] == "Comment", &mut |e| {
+        let index = SideIndex::build(&spec, &mut |e| Ok(e["type"] == "Comment"), &mut |e| {
             errors.push(e)
         })
         .unwrap();
@@ -349,13 +398,13 @@ mod tests {
         let mut s = spec(Path::new("/nonexistent/users.json"), "id");
         s.read.format = Some(Format::Json);
         assert!(matches!(
-            SideIndex::build(&s, &mut |_| true, &mut |_| {}),
+            SideIndex::build(&s, &mut |_| Ok(true), &mut |_| {}),
             Err(SourceError::Open { .. })
         ));
         if let Some(audits) = real_fixture("zendesk/api_ticket_audits_list.json") {
             let mut s = spec(&audits, "id");
             s.read.records = Some("nope".into());
-            let err = SideIndex::build(&s, &mut |_| true, &mut |_| {}).unwrap_err();
+            let err = SideIndex::build(&s, &mut |_| Ok(true), &mut |_| {}).unwrap_err();
             assert!(
                 err.to_string()
                     .contains("its keys are: audits, meta, links")

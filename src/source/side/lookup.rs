@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::SideIndex;
-use crate::source::SourceError;
+use crate::source::{Location, SourceError};
 
 /// Keys whose entries are kept in the cache of recent lookups, per generation.
 const CACHE_KEYS: usize = 1024;
@@ -19,8 +19,21 @@ const CACHE_KEYS: usize = 1024;
 const CACHE_MAX_BYTES: usize = 4 * 1024;
 // `sorted` holds the entries clustered by key and in order, so one lookup reads a few
 // adjacent pages instead of one random page per entry.
-const SELECT_ALL: &str = "SELECT value FROM sorted WHERE key = ?1 ORDER BY rowid";
-const SELECT_FIRST: &str = "SELECT value FROM sorted WHERE key = ?1 ORDER BY rowid LIMIT 1";
+const SELECT_ALL: &str = "SELECT value, key_no FROM sorted WHERE key = ?1 ORDER BY rowid";
+const SELECT_FIRST: &str = "SELECT value, key_no FROM sorted WHERE key = ?1 ORDER BY rowid LIMIT 1";
+/// Each key's first entry with where it is, for the keys no lookup asked for.
+const SELECT_KEYS: &str = "SELECT key_no, key, COUNT(*), MIN(line), MIN(idx) FROM sorted GROUP BY key_no ORDER BY MIN(idx)";
+
+/// Entries of a side file that no lookup asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Unjoined {
+    /// Entries whose key no ticket asked for.
+    pub entries: u64,
+    /// Distinct keys among them.
+    pub keys: u64,
+    /// The first few keys, in file order, with where their first entry is.
+    pub first: Vec<(String, Location)>,
+}
 
 pub(super) struct Inner {
     pub(super) conn: Connection,
@@ -105,6 +118,9 @@ impl SideIndex {
         let mut rows = stmt.query([key])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
+            if out.is_empty() {
+                self.mark_joined(row.get(1)?);
+            }
             let text = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
             *size += text.len();
             out.push(
@@ -113,6 +129,50 @@ impl SideIndex {
                     message: format!("side index entry unreadable: {e}"),
                 })?,
             );
+        }
+        Ok(out)
+    }
+}
+
+impl SideIndex {
+    fn mark_joined(&self, key_no: u64) {
+        let mut bits = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(word) = bits.get_mut((key_no / 64) as usize) {
+            *word |= 1 << (key_no % 64);
+        }
+    }
+
+    /// The entries whose key no lookup asked for (for a joined file: entries that belong
+    /// to no ticket of the export), with the first `shown` keys and where they are.
+    pub fn unjoined(&self, shown: usize) -> Result<Unjoined, SourceError> {
+        let bits = self
+            .joined
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = inner.conn.prepare(SELECT_KEYS)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Unjoined::default();
+        while let Some(row) = rows.next()? {
+            let key_no: u64 = row.get(0)?;
+            let joined = bits
+                .get((key_no / 64) as usize)
+                .is_some_and(|w| w & (1 << (key_no % 64)) != 0);
+            if joined {
+                continue;
+            }
+            let count: u64 = row.get(2)?;
+            out.entries += count;
+            out.keys += 1;
+            if out.first.len() < shown {
+                let location = Location {
+                    file: std::sync::Arc::from(self.path.as_path()),
+                    line: row.get(3)?,
+                    index: row.get(4)?,
+                };
+                out.first.push((row.get(1)?, location));
+            }
         }
         Ok(out)
     }
@@ -138,6 +198,24 @@ mod tests {
                 assert_eq!(index.get(&key).unwrap()[0]["n"], i * 2);
             }
         }
+    }
+
+    /// Keys no lookup asked for are reported with where their first entry is.
+    #[test]
+    fn entries_no_lookup_asked_for_are_reported() {
+        let f = write(
+            ".ndjson",
+            "{\"t\":1}\n{\"t\":2}\n{\"t\":2}\n{\"t\":3}\n{\"t\":4}\n",
+        );
+        let (index, _) = build(&spec(f.path(), "t"));
+        assert_eq!(index.get("1").unwrap().len(), 1);
+        assert_eq!(index.get("3").unwrap().len(), 1);
+        assert!(index.get("9").unwrap().is_empty());
+        let u = index.unjoined(1).unwrap();
+        assert_eq!((u.entries, u.keys), (3, 2));
+        assert_eq!(u.first.len(), 1);
+        assert_eq!(u.first[0].0, "2");
+        assert_eq!(u.first[0].1.line, Some(2));
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod build;
 mod lookup;
 
 use lookup::Inner;
+pub use lookup::Unjoined;
 
 /// A side file: users to resolve ids to names, comments joined to tickets by ticket id.
 #[derive(Debug, Clone)]
@@ -46,6 +47,16 @@ pub struct SideIndex {
     path: PathBuf,
     entries: u64,
     keys: u64,
+    /// Readable records in the file.
+    read: u64,
+    /// Readable records without a value at the key path.
+    without_key: u64,
+    /// Field names of the first readable record.
+    first_fields: Vec<String>,
+    /// One bit per distinct key (by its rank in key order): set once a lookup asked for
+    /// it, so entries that no ticket joined can be reported at the end. A bit per key
+    /// keeps this flat (125 KB for a million keys).
+    joined: Mutex<Vec<u64>>,
     // Declared before `_db` so the connection is closed before the file is deleted.
     inner: Mutex<Inner>,
     _db: TempDb,
@@ -122,6 +133,21 @@ impl SideIndex {
         self.keys
     }
 
+    /// Readable records in the file (before explode and `keep`).
+    pub fn records_read(&self) -> u64 {
+        self.read
+    }
+
+    /// Readable records that have no value at the key path (they were left out).
+    pub fn records_without_key(&self) -> u64 {
+        self.without_key
+    }
+
+    /// The field names of the first readable record (to suggest the right key path).
+    pub fn first_fields(&self) -> &[String] {
+        &self.first_fields
+    }
+
     /// The side file's name in the mapping.
     pub fn name(&self) -> &str {
         &self.name
@@ -153,7 +179,7 @@ mod test_files {
 
     pub(super) fn build(spec: &SideSpec) -> (SideIndex, Vec<RecordError>) {
         let mut errors = Vec::new();
-        let index = SideIndex::build(spec, &mut |_| true, &mut |e| errors.push(e)).unwrap();
+        let index = SideIndex::build(spec, &mut |_| Ok(true), &mut |e| errors.push(e)).unwrap();
         (index, errors)
     }
 

@@ -1,0 +1,132 @@
+//! A JSON value read with its repeated keys noticed.
+//!
+//! serde_json keeps the last of two equal keys in an object without a word, so the
+//! earlier value would vanish from the migration unseen. This reads the same
+//! `serde_json::Value` and remembers the first repeated key (with its path), which the
+//! record then carries as a warning.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Reads one value; `repeated` receives the first key that appears twice in one object,
+/// if any. (Only the key: building every key's path would allocate for every field of
+/// every record.)
+pub(super) struct Checked<'a> {
+    pub repeated: &'a mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Checked<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let seed = Checked {
+                repeated: &mut *self.repeated,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(v) => items.push(v),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Checked {
+                repeated: &mut *self.repeated,
+            })?;
+            if self.repeated.is_none() && out.contains_key(&key) {
+                *self.repeated = Some(key.clone());
+            }
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Parses one JSON text, noticing a repeated key.
+pub(super) fn from_slice(text: &[u8]) -> serde_json::Result<(Value, Option<String>)> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let mut repeated = None;
+    let value = Checked {
+        repeated: &mut repeated,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok((value, repeated))
+}
+
+/// The warning a record with a repeated key carries.
+pub(super) fn repeated_message(key: &str) -> String {
+    format!("key `{key}` appears twice in one object of the record; only its last value is read")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_files::doc;
+    use super::*;
+
+    /// Issue 11.10: a repeated key silently kept the last value; the record now says so.
+    #[test]
+    fn a_repeated_key_is_noticed() {
+        let (v, repeated) =
+            from_slice(br#"{"a": 1, "b": {"c": 1, "c": 2}, "d": [{"e": 1}]}"#).unwrap();
+        assert_eq!(v["b"]["c"], 2);
+        assert_eq!(repeated.as_deref(), Some("c"));
+        let (_, repeated) = from_slice(br#"{"a": 1, "b": [1, 2.5, null, true, "x"]}"#).unwrap();
+        assert_eq!(repeated, None);
+        let items = doc("[{\"id\": 1, \"id\": 2}, {\"id\": 3}]", None).unwrap();
+        let first = items[0].as_ref().unwrap();
+        assert_eq!(first.value["id"], 2);
+        assert!(
+            first
+                .warning
+                .as_deref()
+                .unwrap()
+                .starts_with("key `id` appears twice"),
+            "{:?}",
+            first.warning
+        );
+        assert!(items[1].as_ref().unwrap().warning.is_none());
+    }
+}
