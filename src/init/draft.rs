@@ -409,10 +409,20 @@ fn mapping_text(
                 }
             }
         }
+        // A default beside a map with no entry would map every value to it, which
+        // `check` refuses: it waits, commented, until the user decides an entry.
+        let has_entries = d.lines.iter().any(|l| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#') && !t.starts_with("map:")
+        });
         let mut block = vec![format!("{}{}:", " ".repeat(indent_of(lines[at])), key_text)];
         block.push(format!("{ind}value: {}", q(&field.source)));
         block.extend(d.lines);
         match &default {
+            Some(def) if !has_entries => block.push(format!(
+                "{ind}# default: {}  (uncomment once the map has an entry: alone it would replace every value)",
+                q(def)
+            )),
             Some(def)
                 if def.is_empty() || names.iter().any(|n| crate::schema::same_name(n, def)) =>
             {
