@@ -194,6 +194,12 @@ impl Run<'_> {
         while let Some((ticket, outcome)) = results.next().await {
             let outcome = match outcome {
                 Ok(o) => o,
+                // Ctrl-C stopped the client before this one was sent: an interruption,
+                // not a failure; it is tried again next run.
+                Err(ClientError::Stopped { .. }) => {
+                    self.report.interrupted = true;
+                    continue;
+                }
                 Err(e) => {
                     // Keep what the others in flight did; this one is tried again next run.
                     self.report.stopped.get_or_insert_with(|| e.to_string());
