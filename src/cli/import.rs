@@ -256,6 +256,7 @@ fn json_outcome(outcome: &import::ImportOutcome, args: &ImportArgs, target: &str
             "conversations": conversations,
             "files": { "sent": files_sent, "not_sent": files_not_sent },
         },
+        "side_entries_lost": { "count": outcome.side_lost.count, "first": outcome.side_lost.first },
         "journal_totals": {
             "tickets": {
                 "created": r.created,
@@ -454,6 +455,22 @@ fn print_outcome(out: &mut impl Write, outcome: &import::ImportOutcome) -> Resul
         r.failed,
         r.pending + r.sending
     );
+    let lost = &outcome.side_lost;
+    if lost.count > 0 {
+        let _ = writeln!(
+            out,
+            "side files: {} {} no ticket (unreadable, without a key, or for a ticket not exported); the dry run's report lists them all:",
+            lost.count,
+            if lost.count == 1 {
+                "entry of the export reaches"
+            } else {
+                "entries of the export reach"
+            }
+        );
+        for line in &lost.first {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     let (files_sent, files_failed) = outcome.files();
     if files_sent + files_failed > 0 {
         let _ = writeln!(

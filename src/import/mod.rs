@@ -49,6 +49,45 @@ pub use send::{Interrupts, SendOptions, SendReport, send_all};
 
 /// The journal note holding the fingerprint of the inputs whose records are all enqueued.
 const ENQUEUED_NOTE: &str = "enqueued";
+/// Side-file entries the export holds that no ticket carries (unreadable, without a key,
+/// joining no exported ticket), as the last enqueue found them: kept in the journal so a
+/// resumed run, which does not read the export again, still ends with exit 3 for them.
+const SIDE_LOST_NOTE: &str = "side_entries_lost";
+
+/// Side-file entries that will not reach HappyFox, with the first locations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LostSideEntries {
+    pub count: u64,
+    /// `file:line: problem`, the first few.
+    pub first: Vec<String>,
+}
+
+impl LostSideEntries {
+    const SHOWN: usize = 10;
+
+    fn of(info: &pipeline::PipelineInfo) -> LostSideEntries {
+        let mut lost = LostSideEntries::default();
+        for side in &info.side_files {
+            for g in side.problems.groups() {
+                lost.count += g.count;
+                for (loc, p) in &g.first {
+                    if lost.first.len() < Self::SHOWN {
+                        lost.first.push(format!("{loc}: {p}"));
+                    }
+                }
+            }
+        }
+        lost
+    }
+
+    /// What the journal recorded at the last enqueue (none before one).
+    pub(crate) fn recorded(journal: &Journal) -> Result<LostSideEntries, JournalError> {
+        Ok(journal
+            .note(SIDE_LOST_NOTE)?
+            .and_then(|n| serde_json::from_str(&n).ok())
+            .unwrap_or_default())
+    }
+}
 /// Records handed to the journal per transaction while enqueueing.
 const ENQUEUE_CHUNK: usize = 2_000;
 
@@ -335,7 +374,7 @@ fn enqueue(
         }
         Ok(())
     };
-    pipeline::for_each(plan, schema, &opts.inputs, &opts.sides, |p| {
+    let info = pipeline::for_each(plan, schema, &opts.inputs, &opts.sides, |p| {
         counts.read += 1;
         if let Some(n) = &opts.read_so_far {
             n.store(counts.read, std::sync::atomic::Ordering::Relaxed);
@@ -410,6 +449,11 @@ fn enqueue(
         &mut rejected,
         &mut counts,
     )?;
+    let lost = LostSideEntries::of(&info);
+    journal.set_note(
+        SIDE_LOST_NOTE,
+        &serde_json::to_string(&lost).unwrap_or_default(),
+    )?;
     Ok(counts)
 }
 
@@ -454,12 +498,13 @@ pub(crate) fn finish(
     report: &SendReport,
 ) -> Result<(RunEnd, Summary), JournalError> {
     let summary = journal.summary()?;
+    let side_lost = LostSideEntries::recorded(journal)?.count;
     let end = match &report.stop {
         Some(Stop::Interrupted | Stop::Abandoned { .. }) => RunEnd::Interrupted,
         Some(_) => RunEnd::Failed,
         None if summary.records.pending + summary.records.sending > 0 => RunEnd::Failed,
         None if summary.messages.pending + summary.messages.sending > 0 => RunEnd::Failed,
-        None if summary.records.failed > 0 || summary.messages.failed > 0 => {
+        None if summary.records.failed > 0 || summary.messages.failed > 0 || side_lost > 0 => {
             RunEnd::DoneWithFailures
         }
         None => RunEnd::Done,

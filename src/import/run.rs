@@ -57,6 +57,8 @@ pub struct ImportOutcome {
     pub end: RunEnd,
     /// The journal at the end of the run.
     pub summary: Summary,
+    /// Side-file entries of the export that no ticket carries (they make the exit 3).
+    pub side_lost: super::LostSideEntries,
 }
 
 impl ImportOutcome {
@@ -183,12 +185,14 @@ pub async fn run(
     if interrupted_conversations {
         end = RunEnd::Interrupted;
     }
+    let side_lost = super::LostSideEntries::recorded(&journal)?;
     Ok(ImportOutcome {
         tickets,
         conversation,
         interrupted_conversations,
         end,
         summary,
+        side_lost,
     })
 }
 

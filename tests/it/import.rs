@@ -845,3 +845,62 @@ fn the_dry_run_rejects_a_body_over_the_request_limit() {
         text(&o)
     );
 }
+
+/// A comment for a ticket the export does not hold never reaches HappyFox: the import
+/// says where it is and ends with exit 3, and so does a resumed run, which does not read
+/// the export again.
+#[test]
+fn side_entries_that_reach_no_ticket_make_the_import_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    std::fs::write(
+        export.join("tickets.csv"),
+        "Ticket ID,Subject,Description,Requester Name,Requester Email,Status,Priority,Category,Assignee,Tags,Created At,Product,Region,Order Value,Purchase Date,Affected Modules\n\
+         3001,Printer jam,The printer jams.,Ann Lee,ann@example.com,Open,Medium,Support,,,2024-03-05 10:00:00,,,,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        export.join("comments.csv"),
+        "Ticket ID,Author Email,Author Name,Created At,Public,Body\n\
+         3001,alice@acme.example,Alice Martin,2024-03-05 19:33:11,true,Looking into it\n\
+         9999,alice@acme.example,Alice Martin,2024-03-05 19:34:11,true,For a ticket not exported\n",
+    )
+    .unwrap();
+    let journal = dir.path().join("run.db");
+    let first = Hfmigrate::new([
+        "-q".as_ref(),
+        "import".as_ref(),
+        "--mapping".as_ref(),
+        "mappings/generic-csv.yaml".as_ref(),
+        "--sandbox".as_ref(),
+        "--yes".as_ref(),
+        "--input".as_ref(),
+        export.as_os_str(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ] as [&std::ffi::OsStr; 10])
+    .run();
+    assert_eq!(first.code, 3, "{first:?}");
+    assert!(first.stdout.contains("this run: 1 created"), "{first:?}");
+    assert!(
+        first
+            .stdout
+            .contains("side files: 1 entry of the export reaches no ticket")
+            && first
+                .stdout
+                .contains("comments.csv:3: error: source.side.comments: key \"9999\""),
+        "{first:?}"
+    );
+    // Kept in the journal, so a resumed run (which does not read the export again) still
+    // ends with exit 3 for them.
+    let conn = rusqlite::Connection::open(&journal).unwrap();
+    let note: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'note.side_entries_lost'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(note.contains("\"count\":1"), "{note}");
+}

@@ -135,6 +135,8 @@ fn command_and_flags(line: &str) -> Option<(Vec<String>, Vec<String>)> {
     } else {
         line.trim_start().strip_prefix("hfmigrate ")?
     };
+    // The shell's part of the line (a redirection, a pipe, `&`) is not hfmigrate's.
+    let args = args.split(['>', '|', '&', ';']).next().unwrap_or(args);
     let mut words = args.split_whitespace();
     let mut command = Vec::new();
     let mut flags = Vec::new();
@@ -209,6 +211,12 @@ fn the_checker_catches_a_stale_flag() {
     assert!(!has_flag(&help.stdout, "--journal-path"));
     assert!(has_flag(&help.stdout, "--journal"));
     assert!(!has_flag("--output-dir", "--output"));
+    let (command, flags) =
+        command_and_flags("hfmigrate completions bash > ~/x/hfmigrate   # or zsh").unwrap();
+    assert_eq!(
+        (command, flags),
+        (vec!["completions".to_string(), "bash".into()], vec![])
+    );
     assert_eq!(expected_exit("hfmigrate x   # exits 3: two invalid"), 3);
     assert_eq!(expected_exit("hfmigrate x"), 0);
 }
