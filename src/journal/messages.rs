@@ -412,6 +412,12 @@ impl Journal {
                  WHERE id = ?1 AND state = 'created'",
             )?
             .execute(params![id, now_ms()])?;
+        if n == 1 {
+            self.conn.execute_batch(super::verified::REPOSTED_TABLE)?;
+            self.conn
+                .prepare_cached("INSERT OR IGNORE INTO reposted (message_id) VALUES (?1)")?
+                .execute([id])?;
+        }
         Ok(n == 1)
     }
 }

@@ -20,6 +20,13 @@ CREATE TABLE IF NOT EXISTS verified (
 ) WITHOUT ROWID;
 ";
 
+/// Messages verify found missing and handed back to the import: posted again, they come
+/// last on their ticket (HappyFox cannot backdate an update; the header keeps the
+/// original time), so their place is not held against the order.
+pub(super) const REPOSTED_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS reposted (message_id INTEGER PRIMARY KEY);
+";
+
 /// A created record as verify reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatedRecord {
@@ -69,7 +76,20 @@ impl Journal {
         journal.configure(true)?;
         journal.check_version(true, false)?;
         journal.conn.execute_batch(VERIFIED_TABLE)?;
+        journal.conn.execute_batch(REPOSTED_TABLE)?;
         Ok(journal)
+    }
+
+    /// The messages verify marked missing before (see [`REPOSTED_TABLE`]).
+    pub fn reposted_messages(&self) -> Result<std::collections::HashSet<i64>, JournalError> {
+        self.conn.execute_batch(REPOSTED_TABLE)?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT message_id FROM reposted")?;
+        let ids = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
     }
 
     /// Created records after row `after`, in journal order.
@@ -193,5 +213,7 @@ mod tests {
         // Neither a pending message nor one marked already moves.
         assert!(!j.mark_message_missing(first).unwrap());
         assert!(!j.mark_message_missing(rows[1].id).unwrap());
+        // The marked one is remembered: posted again, it will come last.
+        assert_eq!(j.reposted_messages().unwrap(), [first].into());
     }
 }

@@ -273,6 +273,13 @@ async fn changes_after_the_import_are_named_and_a_deleted_reply_is_posted_again_
     let o = import(&url, "zendesk", &journal).await;
     assert!(o.stdout.contains("0 message(s) posted"), "{}", shown(&o));
     assert_eq!(find(&ticket(&url, n).await).len(), 1);
+    // The reply is back: it comes last (HappyFox cannot backdate it), which is not held
+    // against the order; the agents' changes are still named.
+    let o = verify(&url, &journal, &[]).await;
+    assert_eq!(o.code, 3, "{}", shown(&o));
+    assert!(!o.stdout.contains("out of order"), "{}", shown(&o));
+    assert!(!o.stdout.contains("is missing"), "{}", shown(&o));
+    assert!(o.stdout.contains("  tags differs"), "{}", shown(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

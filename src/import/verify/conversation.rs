@@ -128,7 +128,9 @@ pub(super) fn check<'a>(
             continue;
         };
         used.insert(i);
-        order.push((m.position, i));
+        if !m.reposted {
+            order.push((m.position, i));
+        }
         let p = &posted[i];
         files_actual.extend(p.files.iter().cloned());
         if p.kind != m.kind {

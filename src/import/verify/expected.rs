@@ -70,6 +70,8 @@ pub(crate) struct ExpectedMessage {
     pub attachments: Vec<String>,
     pub state: String,
     pub update_id: Option<u64>,
+    /// Posted again after a verify found it missing: it comes last, by necessity.
+    pub reposted: bool,
 }
 
 /// The ticket HappyFox should hold.
@@ -211,6 +213,7 @@ impl Expected {
                 attachments: sent(m.position, attachment_names(&body)),
                 state: m.state.clone(),
                 update_id: m.update_id,
+                reposted: false,
             });
         }
         e

@@ -128,6 +128,7 @@ pub async fn verify_fields(
         targets = keep.into_iter().filter_map(|i| all[i].take()).collect();
     }
     let failed_files = journal.attachment_failures()?;
+    let reposted = journal.reposted_messages()?;
     let resumed = targets
         .iter()
         .filter(|t| stored.contains_key(&t.source_id))
@@ -173,7 +174,10 @@ pub async fn verify_fields(
                     .filter(|f| f.0 == t.source_id)
                     .map(|f| (f.1, f.2.clone()))
                     .collect();
-                let expected = Expected::build(&payload, &messages, &files);
+                let mut expected = Expected::build(&payload, &messages, &files);
+                for m in &mut expected.messages {
+                    m.reposted = reposted.contains(&m.id);
+                }
                 compare(report, &expected, &ticket)
             }
             Err(ClientError::Rejected { error, .. }) if error.status == 404 => TicketReport {
