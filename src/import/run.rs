@@ -25,10 +25,23 @@ use super::{Prepared, RunEnd, finish};
 use crate::client::Client;
 use crate::journal::{JournalError, Summary};
 
-/// Why the end of a run could not be recorded; every outcome before it is in the journal.
+/// Why a run stopped without an end; every outcome before it is in the journal.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot record the end of the run in the journal: {0}")]
+    /// The journal could not be written mid-run (a full disk, a file made read-only):
+    /// nothing more may be sent, since its outcome could not be recorded.
+    #[error(
+        "the journal {path} could not be written, so the import stopped before sending anything it could not record ({cause}); every outcome before this is in the journal: free disk space (or fix the file's permissions) and run the same command again"
+    )]
+    Journal { path: String, cause: JournalError },
+    #[error("the journal lock was poisoned by a crashed task")]
+    Poisoned,
+}
+
+/// Inside [`run`]: a journal error before the journal's path is attached.
+#[derive(Debug, thiserror::Error)]
+enum Inner {
+    #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("the journal lock was poisoned by a crashed task")]
     Poisoned,
@@ -91,6 +104,21 @@ pub async fn run(
     send: &SendOptions,
     progress: &mut Progress,
 ) -> Result<ImportOutcome, RunError> {
+    let path = prepared.journal.path().display().to_string();
+    run_inner(prepared, client, send, progress)
+        .await
+        .map_err(|e| match e {
+            Inner::Journal(cause) => RunError::Journal { path, cause },
+            Inner::Poisoned => RunError::Poisoned,
+        })
+}
+
+async fn run_inner(
+    prepared: Prepared,
+    client: &Client,
+    send: &SendOptions,
+    progress: &mut Progress,
+) -> Result<ImportOutcome, Inner> {
     let Prepared {
         mut journal,
         marker,
@@ -148,7 +176,7 @@ pub async fn run(
             conversations(client, &shared, send, &stop, interrupts.clone(), progress).await;
         progress.poll_conversations(&shared, client);
         progress.finish();
-        journal = shared.into_inner().map_err(|_| RunError::Poisoned)?;
+        journal = shared.into_inner().map_err(|_| Inner::Poisoned)?;
         interrupted_conversations = stop.load(Ordering::SeqCst);
         let report = match (outcome, &mut conversation) {
             (ConversationOutcome::Posted(later), ConversationOutcome::Posted(so_far)) => {
@@ -267,5 +295,30 @@ async fn conversations(
             }
             _ = tick.tick() => progress.poll_conversations(journal, client),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_that_cannot_be_written_is_named_with_what_to_do_and_its_cause_once() {
+        let cause = JournalError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(13),
+            Some("database or disk is full".into()),
+        ));
+        let e = RunError::Journal {
+            path: "/data/run.db".into(),
+            cause,
+        };
+        let text = e.to_string();
+        assert!(text.contains("/data/run.db"), "{text}");
+        assert!(text.contains("free disk space"), "{text}");
+        assert_eq!(text.matches("disk is full").count(), 1, "{text}");
+        assert!(
+            std::error::Error::source(&e).is_none(),
+            "the cause is said once"
+        );
     }
 }
