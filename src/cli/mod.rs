@@ -103,8 +103,9 @@ pub fn main() -> ExitCode {
             (Exit::Usage, Some(errors.to_string()))
         }
         Err(Failure::Error { exit, error }) => {
-            eprintln!("{} {error:#}", output.error_prefix());
-            (exit, Some(format!("{error:#}")))
+            let text = said_once(&error);
+            eprintln!("{} {text}", output.error_prefix());
+            (exit, Some(text))
         }
     };
     if let (Some(command), Some(error)) = (json, error) {
@@ -199,4 +200,41 @@ fn man(out: Option<&std::path::Path>) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::Done)
+}
+
+/// The error and its causes as `a: b: c`, each cause once: a message that already
+/// quotes its cause (`cannot write X: disk full`) is not followed by it again.
+fn said_once(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot write out.db: {source}")]
+        struct Write {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::from(Write {
+            source: std::io::Error::other("disk full"),
+        });
+        assert_eq!(said_once(&e), "cannot write out.db: disk full");
+        let e = anyhow::Error::from(std::io::Error::other("refused")).context("cannot reach X");
+        assert_eq!(said_once(&e), "cannot reach X: refused");
+    }
 }
