@@ -101,6 +101,8 @@ fn print_json(args: &UndoArgs, url: &str, staff_id: u64, report: &UndoReport) {
     #[derive(serde::Serialize)]
     struct Summary<'a> {
         version: u32,
+        command: &'static str,
+        exit: u8,
         journal: String,
         account: &'a str,
         staff_id: u64,
@@ -109,12 +111,14 @@ fn print_json(args: &UndoArgs, url: &str, staff_id: u64, report: &UndoReport) {
     }
     let summary = Summary {
         version: 1,
+        command: "undo",
+        exit: report.exit().code(),
         journal: args.journal.display().to_string(),
         account: url,
         staff_id,
         report,
     };
-    match serde_json::to_string_pretty(&summary) {
+    match serde_json::to_string(&summary) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot encode the summary: {e}"),
     }

@@ -96,20 +96,30 @@ pub(super) fn verify(args: &VerifyArgs) -> Result<Exit, Failure> {
     if let Some(dir) = &args.report {
         write_report(dir, &s)?;
     }
+    let exit = Exit::done_unless(!s.is_clean());
     let mut out = std::io::stdout().lock();
     if args.json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&s).unwrap_or_default()
-        );
+        // The keys every command's `--json` carries (docs/json-output.md), on one line.
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            #[serde(flatten)]
+            summary: &'a crate::import::verify::FieldSummary,
+            command: &'static str,
+            exit: u8,
+        }
+        let doc = Doc {
+            summary: &s,
+            command: "verify",
+            exit: exit.code(),
+        };
+        let _ = writeln!(out, "{}", serde_json::to_string(&doc).unwrap_or_default());
     } else {
         let _ = out.write_all(render(&s).as_bytes());
         if let Some(dir) = &args.report {
             let _ = writeln!(out, "report: {}", dir.join("verify.html").display());
         }
     }
-    Ok(Exit::done_unless(!s.is_clean()))
+    Ok(exit)
 }
 
 /// The export of `--input` and the mapping that reads it, with the account's schema

@@ -126,6 +126,10 @@ async fn undo_deletes_exactly_the_journals_tickets_and_import_recreates_them() {
     assert_eq!(o.code, 0, "{o:?}");
     let summary: Value = serde_json::from_str(&o.stdout).expect("--json prints JSON");
     assert_eq!(summary["version"], 1);
+    assert_eq!(
+        (summary["command"].as_str(), summary["exit"].as_u64()),
+        (Some("undo"), Some(0))
+    );
     assert_eq!(summary["deleted"], created, "{summary:#}");
     assert_eq!(summary["skipped"], json!([]));
     assert_eq!(summary["account"], sb.url.as_str());
