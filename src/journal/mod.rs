@@ -203,17 +203,7 @@ impl Journal {
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(JournalError::ReadOnly { path: shown });
         }
-        let mut journal = Journal {
-            conn,
-            path: path.to_owned(),
-            run: 0,
-            changes: Vec::new(),
-            resumed: false,
-            lost_log: None,
-            lease_ms: deadlines::ms(DEFAULT_LEASE),
-            last_checkpoint: std::time::Instant::now(),
-            _lock: Some(lock),
-        };
+        let mut journal = Journal::handle(conn, path, Some(lock), false);
         if empty {
             // Marked as ours in the file itself before the write-ahead log holds
             // anything, so a file whose log is lost says so instead of looking new.
@@ -257,23 +247,34 @@ impl Journal {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| open_error(&shown, e))?;
-        let mut journal = Journal {
-            conn,
-            path: path.to_owned(),
-            run: 0,
-            changes: Vec::new(),
-            resumed: true,
-            lost_log: None,
-            lease_ms: deadlines::ms(DEFAULT_LEASE),
-            last_checkpoint: std::time::Instant::now(),
-            _lock: None,
-        };
+        let mut journal = Journal::handle(conn, path, None, true);
         journal.configure(false)?;
         journal.check_version(false, false)?;
         if journal.meta("target_url")?.is_none() {
             return Err(JournalError::ContentsLost { path: shown });
         }
         Ok(journal)
+    }
+
+    /// A journal on an open connection, before any run: the one place its fields get
+    /// their starting values, for every way of opening one.
+    pub(super) fn handle(
+        conn: Connection,
+        path: &Path,
+        lock: Option<File>,
+        resumed: bool,
+    ) -> Journal {
+        Journal {
+            conn,
+            path: path.to_owned(),
+            run: 0,
+            changes: Vec::new(),
+            resumed,
+            lost_log: None,
+            lease_ms: deadlines::ms(DEFAULT_LEASE),
+            last_checkpoint: std::time::Instant::now(),
+            _lock: lock,
+        }
     }
 
     fn configure(&mut self, write: bool) -> Result<(), JournalError> {

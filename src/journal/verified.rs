@@ -62,17 +62,7 @@ impl Journal {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| open_error(&shown, e))?;
-        let mut journal = Journal {
-            conn,
-            path: path.to_owned(),
-            run: 0,
-            changes: Vec::new(),
-            resumed: true,
-            lost_log: None,
-            lease_ms: super::deadlines::ms(super::DEFAULT_LEASE),
-            last_checkpoint: std::time::Instant::now(),
-            _lock: Some(lock),
-        };
+        let mut journal = Journal::handle(conn, path, Some(lock), true);
         journal.configure(true)?;
         journal.check_version(true, false)?;
         journal.conn.execute_batch(VERIFIED_TABLE)?;
