@@ -137,25 +137,13 @@ fn file_name_of(path: &str) -> String {
     }
 }
 
+/// Decodes `%XX` escapes in a local path or file name; anything that is not a valid
+/// escape stays as written (`u8::from_str_radix` alone would take `%+f` for one), and
+/// bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// An attribute value's span in the HTML (quotes included) and its decoded text.
@@ -263,6 +251,14 @@ fn scan_attributes(html: &str, mut pos: usize) -> (Option<AttrSpan>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decode_leaves_malformed_escapes_alone() {
+        assert_eq!(percent_decode("shot%201.png"), "shot 1.png");
+        assert_eq!(percent_decode("a%+fb.png"), "a%+fb.png");
+        assert_eq!(percent_decode("100%.png"), "100%.png");
+        assert_eq!(percent_decode("caf%C3%A9.png"), "café.png");
+    }
 
     #[test]
     fn finds_inline_images_to_upload() {
