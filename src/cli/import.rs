@@ -388,6 +388,35 @@ fn print_plan(
                 "  validated {} records: {} valid, {} rejected, {} skipped",
                 e.read, e.valid, e.rejected, e.skipped
             );
+            if e.entries_keyed_by_hash {
+                let _ = writeln!(
+                    out,
+                    "  warning: the mapping's conversation has no `id:`, so entries are known by a hash of their time, author and text; in a delta run an entry edited in the old helpdesk is posted again as new (give `conversation.id` the export's comment id to avoid it)"
+                );
+            }
+            if e.run.delta > 0 {
+                let d = e.run;
+                let _ = writeln!(
+                    out,
+                    "  delta {} (a newer export of the same mapping): {} new ticket(s), {} new entr{} on tickets already imported ({} older than an entry already posted: posted last, with their original time), {} state update(s)",
+                    d.delta,
+                    d.new_tickets,
+                    d.new_entries,
+                    if d.new_entries == 1 { "y" } else { "ies" },
+                    d.out_of_order,
+                    d.state_updates
+                );
+                if d.removed + d.changed + d.deleted > 0 {
+                    let _ = writeln!(
+                        out,
+                        "  reported, not applied (HappyFox keeps what it has): {} entr{} removed and {} changed in the source, {} record(s) deleted there; `hfmigrate status` lists them",
+                        d.removed,
+                        if d.removed == 1 { "y" } else { "ies" },
+                        d.changed,
+                        d.deleted
+                    );
+                }
+            }
         }
         None => {
             let _ = writeln!(
@@ -469,6 +498,33 @@ fn print_outcome(out: &mut impl Write, outcome: &import::ImportOutcome) -> Resul
         );
         for line in &lost.first {
             let _ = writeln!(out, "  {line}");
+        }
+    }
+    let findings = &outcome.delta_findings;
+    if !findings.is_empty() {
+        let differ = findings
+            .iter()
+            .filter(|f| f.kind.leaves_a_difference())
+            .count();
+        let _ = writeln!(
+            out,
+            "newer exports: {} change(s) reported, not applied (HappyFox cannot edit or delete an update); {differ} leave HappyFox differing from the export{}:",
+            findings.len(),
+            if differ > 0 { " (exit 3)" } else { "" }
+        );
+        for f in findings.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "  {} entry {}: {}: {}",
+                f.ticket, f.entry, f.kind, f.detail
+            );
+        }
+        if findings.len() > 10 {
+            let _ = writeln!(
+                out,
+                "  … and {} more (`hfmigrate status --journal J` lists them all)",
+                findings.len() - 10
+            );
         }
     }
     let (files_sent, files_failed) = outcome.files();

@@ -84,6 +84,56 @@ pub(super) fn status(args: &StatusArgs) -> Result<Exit, Failure> {
             b.sending
         );
     }
+    let history = journal
+        .run_history()
+        .context("cannot read the journal's runs")?;
+    if history.iter().any(|h| h.counts.is_some()) {
+        let _ = writeln!(out, "  each run:");
+        for h in &history {
+            let when = jiff::Timestamp::from_millisecond(h.started_at)
+                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            let did = match h.counts {
+                Some(c) if c.delta == 0 => format!("full: {} ticket(s) enqueued", c.new_tickets),
+                Some(c) => format!(
+                    "delta {}: {} new ticket(s), {} new entr{} ({} out of order), {} state update(s), reported {} removed, {} changed, {} deleted in the source",
+                    c.delta,
+                    c.new_tickets,
+                    c.new_entries,
+                    if c.new_entries == 1 { "y" } else { "ies" },
+                    c.out_of_order,
+                    c.state_updates,
+                    c.removed,
+                    c.changed,
+                    c.deleted
+                ),
+                None => "resumed sending (export unchanged)".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "    run {} ({when}, {}): {did}",
+                h.run,
+                h.outcome.as_deref().unwrap_or("not finished")
+            );
+        }
+    }
+    let findings = journal
+        .delta_findings()
+        .context("cannot read the journal")?;
+    if !findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "  reported, not applied ({}; HappyFox cannot edit or delete an update):",
+            findings.len()
+        );
+        for f in &findings {
+            let _ = writeln!(
+                out,
+                "    {} entry {}: {}: {}",
+                f.ticket, f.entry, f.kind, f.detail
+            );
+        }
+    }
     Ok(Exit::Done)
 }
 

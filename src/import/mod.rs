@@ -13,6 +13,7 @@
 //! its ticket is created, [`replies::post_all`] posts the messages in order.
 
 mod adopt;
+pub(crate) mod delta;
 pub mod fetch;
 pub mod marker;
 pub mod outgoing;
@@ -31,8 +32,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::journal::{
-    Change, InputFingerprint, Journal, JournalError, NewMessage, PendingRecord, RejectedRecord,
-    RunInfo, Summary, UpsertReport, fingerprint_bytes,
+    Change, Finding, FindingKind, InputFingerprint, Journal, JournalError, NewMessage,
+    PendingRecord, RejectedRecord, RunCounts, RunInfo, Summary, TicketDelta, UpsertReport,
+    fingerprint_bytes,
 };
 use crate::mapping::Plan;
 use crate::payload::RecordOutcome;
@@ -126,7 +128,7 @@ pub enum ImportError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(
-        "the journal {path} belongs to a different run:\n{}\nhelp: pass --allow-changes to continue with the new mapping/inputs (records already created are never sent again), or use a new --journal path for a separate migration",
+        "the journal {path} belongs to a different run:\n{}\nhelp: pass --allow-changes to continue with the new mapping (records already created are never sent again), or use a new --journal path for a separate migration",
         changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
     )]
     Changed { path: PathBuf, changes: Vec<Change> },
@@ -181,6 +183,12 @@ pub(crate) struct EnqueueCounts {
     pub rejected: u64,
     pub skipped: u64,
     pub upsert: UpsertReport,
+    /// What a newer export changed on tickets the journal already holds; `delta` is 0
+    /// for the run that enqueued the export first.
+    pub run: RunCounts,
+    /// The mapping's conversation has no `id:`: entries are known by a hash of their
+    /// time, author and text, so one edited in the source looks new to a delta.
+    pub entries_keyed_by_hash: bool,
 }
 
 /// The journal, ready to send from, and what was found on the way.
@@ -335,6 +343,14 @@ pub fn prepare(
     })
 }
 
+/// A valid ticket's planned messages and the state it should end in, on their way to
+/// the journal.
+struct Conversation {
+    source_id: String,
+    state: serde_json::Map<String, serde_json::Value>,
+    messages: Vec<NewMessage>,
+}
+
 /// Reads the export through the shared pipeline and records every outcome: valid records
 /// as pending (their payload is what will be sent), rejected ones as failed at validation.
 fn enqueue(
@@ -343,22 +359,50 @@ fn enqueue(
     schema: Arc<Schema>,
     opts: &ImportOptions,
 ) -> Result<EnqueueCounts, ImportError> {
-    let mut counts = EnqueueCounts::default();
+    let mut counts = EnqueueCounts {
+        entries_keyed_by_hash: plan.conversation.as_ref().is_some_and(|c| c.id.is_none()),
+        ..EnqueueCounts::default()
+    };
     let mut valid: Vec<PendingRecord> = Vec::with_capacity(ENQUEUE_CHUNK);
-    let mut messages: Vec<(String, Vec<NewMessage>)> = Vec::new();
+    let mut messages: Vec<Conversation> = Vec::new();
     let mut rejected: Vec<RejectedRecord> = Vec::new();
+    let mut deleted: Vec<(String, TicketDelta)> = Vec::new();
     let closing = crate::payload::conversation::closing_staff(plan, &schema);
+    let default_status = schema.default_status().map(|s| s.id);
     let account = schema.clone();
     let flush = |journal: &mut Journal,
                  valid: &mut Vec<PendingRecord>,
-                 messages: &mut Vec<(String, Vec<NewMessage>)>,
+                 messages: &mut Vec<Conversation>,
                  rejected: &mut Vec<RejectedRecord>,
                  counts: &mut EnqueueCounts|
      -> Result<(), JournalError> {
         if !messages.is_empty() {
             // Messages first: a ticket must never be sendable without its conversation.
-            journal.add_messages(messages)?;
-            messages.clear();
+            // Each is compared with what the journal holds, so a newer export adds exactly
+            // the entries it does not know (see `delta`).
+            let mut deltas = Vec::with_capacity(messages.len());
+            for c in messages.drain(..) {
+                let known = journal.known_ticket(&c.source_id)?;
+                let (d, t) = delta::plan_ticket(
+                    &known,
+                    delta::Wanted {
+                        source_id: &c.source_id,
+                        planned: c.messages,
+                        state: c.state,
+                        default_status,
+                        closing_staff: closing,
+                    },
+                );
+                counts.run.new_entries += t.new_entries;
+                counts.run.out_of_order += t.out_of_order;
+                counts.run.state_updates += t.state_updates;
+                counts.run.removed += t.removed;
+                counts.run.changed += t.changed;
+                if d != TicketDelta::default() {
+                    deltas.push((c.source_id, d));
+                }
+            }
+            journal.apply_deltas(&deltas)?;
         }
         if !valid.is_empty() {
             let r = journal.upsert_pending(valid)?;
@@ -389,9 +433,11 @@ fn enqueue(
                     reason: format!("cannot encode the payload of {}: {e}", t.source_id),
                 })?;
                 let follow_up = replies::journal_messages(&t, &account, closing);
-                if !follow_up.is_empty() {
-                    messages.push((t.source_id.to_string(), follow_up));
-                }
+                messages.push(Conversation {
+                    source_id: t.source_id.to_string(),
+                    state: delta::wanted_state(&t, &account),
+                    messages: follow_up,
+                });
                 valid.push(PendingRecord {
                     source_id: t.source_id.into_string(),
                     file,
@@ -429,7 +475,30 @@ fn enqueue(
                     error,
                 });
             }
-            RecordOutcome::Skipped { .. } => counts.skipped += 1,
+            RecordOutcome::Skipped { source_id } => {
+                counts.skipped += 1;
+                // A ticket already in HappyFox whose record the export now skips (Zendesk
+                // `status: deleted`) is kept there, and said so.
+                let known = match &source_id {
+                    Some(id) => journal.known_ticket(id.as_str())?.may_exist(),
+                    None => false,
+                };
+                if let (true, Some(id)) = (known, source_id) {
+                    counts.run.deleted += 1;
+                    deleted.push((
+                            id.to_string(),
+                            TicketDelta {
+                                findings: vec![Finding {
+                                    ticket: id.to_string(),
+                                    entry: "-".into(),
+                                    kind: FindingKind::Deleted,
+                                    detail: format!("the export now skips this record ({}); its HappyFox ticket is kept", p.location),
+                                }],
+                                ..TicketDelta::default()
+                            },
+                        ));
+                }
+            }
         }
         if valid.len() >= ENQUEUE_CHUNK || rejected.len() >= ENQUEUE_CHUNK {
             flush(
@@ -449,6 +518,9 @@ fn enqueue(
         &mut rejected,
         &mut counts,
     )?;
+    journal.apply_deltas(&deleted)?;
+    counts.run.new_tickets = counts.upsert.inserted;
+    counts.run = journal.record_run_counts(&counts.run)?;
     let lost = LostSideEntries::of(&info);
     journal.set_note(
         SIDE_LOST_NOTE,
@@ -499,12 +571,22 @@ pub(crate) fn finish(
 ) -> Result<(RunEnd, Summary), JournalError> {
     let summary = journal.summary()?;
     let side_lost = LostSideEntries::recorded(journal)?.count;
+    // HappyFox holds an entry's old text, or an old state, that the export no longer has.
+    let unapplied = journal
+        .delta_findings()?
+        .iter()
+        .filter(|f| f.kind.leaves_a_difference())
+        .count();
     let end = match &report.stop {
         Some(Stop::Interrupted | Stop::Abandoned { .. }) => RunEnd::Interrupted,
         Some(_) => RunEnd::Failed,
         None if summary.records.pending + summary.records.sending > 0 => RunEnd::Failed,
         None if summary.messages.pending + summary.messages.sending > 0 => RunEnd::Failed,
-        None if summary.records.failed > 0 || summary.messages.failed > 0 || side_lost > 0 => {
+        None if summary.records.failed > 0
+            || summary.messages.failed > 0
+            || side_lost > 0
+            || unapplied > 0 =>
+        {
             RunEnd::DoneWithFailures
         }
         None => RunEnd::Done,

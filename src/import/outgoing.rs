@@ -232,9 +232,14 @@ pub(crate) fn continuation_notes(
                 "html": format!("<p>Attachments{of} continued ({}/{total})</p>", i + 2),
                 ATTACHMENTS_KEY: refs,
             });
+            let Value::Object(map) = &body else {
+                unreachable!("json! of an object")
+            };
             NewMessage {
                 // Before the conversation's first message (position 1), in order.
                 position: i as i64 - extra.len() as i64,
+                key: format!("first/files{}", i + 2),
+                content: crate::payload::conversation::message_content("attachments_note", "", map),
                 kind: "attachments_note".into(),
                 author: String::new(),
                 author_name: String::new(),

@@ -58,6 +58,8 @@ pub fn journal_messages(
         .into_iter()
         .map(|m| NewMessage {
             position: m.position,
+            key: m.key,
+            content: m.content,
             kind: m.kind.name().to_string(),
             author: m.author,
             author_name: m.author_name,

@@ -72,6 +72,9 @@ pub struct ImportOutcome {
     pub summary: Summary,
     /// Side-file entries of the export that no ticket carries (they make the exit 3).
     pub side_lost: super::LostSideEntries,
+    /// What newer exports changed that the import reports instead of applying (an entry
+    /// changed in the source, or a state no agent could apply, makes the exit 3).
+    pub delta_findings: Vec<crate::journal::Finding>,
 }
 
 impl ImportOutcome {
@@ -214,6 +217,7 @@ async fn run_inner(
         end = RunEnd::Interrupted;
     }
     let side_lost = super::LostSideEntries::recorded(&journal)?;
+    let delta_findings = journal.delta_findings()?;
     Ok(ImportOutcome {
         tickets,
         conversation,
@@ -221,6 +225,7 @@ async fn run_inner(
         end,
         summary,
         side_lost,
+        delta_findings,
     })
 }
 

@@ -19,6 +19,11 @@ use super::{Journal, JournalError, now_ms};
 pub struct NewMessage {
     /// 1-based order within the ticket's conversation.
     pub position: i64,
+    /// The entry's key in the source (see `payload::EntryPlan::key`): a delta run posts
+    /// the entries whose key the journal has not seen.
+    pub key: String,
+    /// A hash of what it says (`payload::conversation::message_content`).
+    pub content: String,
     /// `staff_reply`, `private_note`, `contact_reply` or `final_note`.
     pub kind: String,
     /// The original author's email (contacts are resolved to ids when posting).
@@ -89,8 +94,9 @@ impl Journal {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO messages
-                   (ticket_source_id, position, kind, author, author_name, payload, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+                   (ticket_source_id, position, kind, author, author_name, payload, state, updated_at,
+                    entry_key, content_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
             )?;
             for (source_id, messages) in tickets {
                 for m in messages {
@@ -101,7 +107,9 @@ impl Journal {
                         m.author,
                         m.author_name,
                         m.payload,
-                        now
+                        now,
+                        m.key,
+                        m.content
                     ])? as u64;
                 }
             }
@@ -438,6 +446,8 @@ mod tests {
     fn message(position: i64) -> NewMessage {
         NewMessage {
             position,
+            key: format!("id:{position}"),
+            content: String::new(),
             kind: "staff_reply".into(),
             author: "agent@acme.example".into(),
             author_name: String::new(),

@@ -43,6 +43,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
 mod deadlines;
+mod delta;
 mod lock;
 mod messages;
 mod records;
@@ -53,6 +54,9 @@ mod status;
 mod undo;
 pub(crate) use deadlines::DEFAULT_LEASE;
 mod verified;
+pub use delta::{
+    Finding, FindingKind, KnownMessage, KnownTicket, RunCounts, RunHistory, TicketDelta,
+};
 pub use messages::NewMessage;
 pub use messages::{
     AttachmentFailure, JournaledMessage, MessageCounts, MessageOutcome, MessageRow,

@@ -136,13 +136,12 @@ pub enum Change {
 }
 
 impl Change {
-    /// Whether the caller should refuse to continue without `--allow-changes`. A touched
-    /// file or a new tool version is worth saying but not worth stopping for.
+    /// Whether the caller should refuse to continue without `--allow-changes`: a changed
+    /// mapping (or target, which is never resumable). A newer export of the same mapping
+    /// is the normal delta of a cut-over, and a touched file or a new tool version is
+    /// worth saying but not worth stopping for.
     pub fn is_significant(&self) -> bool {
-        !matches!(
-            self,
-            Change::InputTouched { .. } | Change::ToolVersionChanged { .. }
-        )
+        matches!(self, Change::MappingChanged | Change::TargetChanged { .. })
     }
 }
 

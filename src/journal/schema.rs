@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema this build writes. Bump it and add a step to `migrate` when tables change.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 /// Marks the file as ours (`hfmj`), so a random SQLite file is not mistaken for a journal.
 pub(super) const APPLICATION_ID: i64 = 0x6866_6d6a;
 
@@ -119,6 +119,39 @@ ALTER TABLE messages ADD COLUMN deadline INTEGER;
 ALTER TABLE messages ADD COLUMN lease INTEGER;
 ";
 
+/// Version 4: delta runs. A message is known by its entry's key in the source (or a hash
+/// of it), not by its position, so a newer export's new entries are told from old ones
+/// whatever their order; `content_hash` tells an entry changed in the source. Rows of
+/// older journals have neither and are recognised by the hash of their stored body.
+/// `delta_findings` lists what a newer export changed that the import does not apply
+/// (an entry removed or edited in the source, a record deleted there); `run_counts`
+/// says what each run did, for `status`.
+const SCHEMA_V4: &str = "
+ALTER TABLE messages ADD COLUMN entry_key TEXT;
+ALTER TABLE messages ADD COLUMN content_hash TEXT;
+CREATE UNIQUE INDEX messages_entry_key ON messages(ticket_source_id, entry_key)
+    WHERE entry_key IS NOT NULL;
+CREATE TABLE delta_findings (
+    ticket_source_id TEXT NOT NULL,
+    entry_key        TEXT NOT NULL,
+    finding          TEXT NOT NULL,
+    detail           TEXT NOT NULL,
+    run              INTEGER NOT NULL,
+    PRIMARY KEY (ticket_source_id, entry_key, finding)
+) WITHOUT ROWID;
+CREATE TABLE run_counts (
+    run           INTEGER PRIMARY KEY,
+    delta         INTEGER NOT NULL,
+    new_tickets   INTEGER NOT NULL,
+    new_entries   INTEGER NOT NULL,
+    out_of_order  INTEGER NOT NULL,
+    state_updates INTEGER NOT NULL,
+    removed       INTEGER NOT NULL,
+    changed       INTEGER NOT NULL,
+    deleted       INTEGER NOT NULL
+);
+";
+
 /// Brings a journal of an older version up to [`SCHEMA_VERSION`], one step per version,
 /// inside the caller's transaction.
 pub(super) fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
@@ -130,6 +163,9 @@ pub(super) fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
     }
     if from < 3 {
         conn.execute_batch(SCHEMA_V3)?;
+    }
+    if from < 4 {
+        conn.execute_batch(SCHEMA_V4)?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;

@@ -251,6 +251,8 @@ mod tests {
                 "ZD-0".into(),
                 vec![NewMessage {
                     position: 1,
+                    key: "id:1".into(),
+                    content: String::new(),
                     kind: "staff_reply".into(),
                     author: String::new(),
                     author_name: String::new(),

@@ -178,6 +178,8 @@ mod tests {
         j.upsert_pending(&pending(1)).unwrap();
         let message = |position| NewMessage {
             position,
+            key: format!("id:{position}"),
+            content: String::new(),
             kind: "staff_reply".into(),
             author: "agent@acme.example".into(),
             author_name: String::new(),

@@ -361,6 +361,13 @@ pub struct ConversationSpec {
     /// Entries for which this is false are left out.
     #[serde(default)]
     pub keep_if: Option<Sp<String>>,
+    /// The entry's own id in the source (Zendesk comment id, Freshdesk conversation id,
+    /// a CSV comment id), e.g. `"{{ id }}"`. A delta run from a newer export posts exactly
+    /// the entries whose id the journal has not seen. Without it, an entry is known by a
+    /// hash of its created_at, author and text, so an entry edited in the source looks
+    /// new (the run warns when it falls back).
+    #[serde(default)]
+    pub id: Option<Sp<ValueSpec>>,
     /// `staff_reply`, `private_note` or `contact_reply`.
     pub kind: Sp<ValueSpec>,
     /// Author's email: agents resolve to staff, contacts to contacts.

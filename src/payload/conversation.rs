@@ -6,6 +6,39 @@ use serde_json::json;
 use super::*;
 use crate::attachments::plan_groups;
 
+/// What a message says, as a hash: its kind, author, text and file names, without the
+/// agent who signs it or the final state it may carry (both may change between exports
+/// without the entry changing). The journal's older rows, which have no key, are
+/// recognised by the same hash of their stored body.
+pub(crate) fn message_content(kind: &str, author: &str, body: &Map<String, Json>) -> String {
+    let text = body
+        .get("html")
+        .or_else(|| body.get("text"))
+        .and_then(Json::as_str)
+        .unwrap_or_default();
+    let names: Vec<&str> = body
+        .get(ATTACHMENTS_KEY)
+        .and_then(Json::as_array)
+        .map(|files| files.iter().filter_map(|f| f["name"].as_str()).collect())
+        .unwrap_or_default();
+    short_hash(&[kind, author, text, &names.join("\n")])
+}
+
+/// The key of the closing note that carries a ticket's final state when no entry can.
+pub(crate) const FINAL_NOTE_KEY: &str = "final";
+
+/// A short, stable digest of some strings (16 hex digits of SHA-256): enough to tell a
+/// ticket's entries apart, short enough to keep in the journal for every message.
+pub(crate) fn short_hash(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
 /// Who posts an entry, and whether that is someone other than its author.
 struct Poster {
     staff: Option<u64>,
@@ -32,6 +65,7 @@ impl Run<'_, '_> {
             .and_then(|f| self.b.staff(f))
             .map(|s| s.id);
         let mut out = vec![];
+        let mut keys = std::collections::HashSet::new();
         for (i, entry) in iter.enumerate() {
             if i == 0 && conv.skip_first {
                 continue;
@@ -121,12 +155,45 @@ impl Run<'_, '_> {
                 }
                 None => vec![],
             };
+            let html = format!("{header}{body}");
+            let source_key = conv
+                .id
+                .as_ref()
+                .and_then(|f| self.string_in(f, Ctx::Value(&ectx)))
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            let key = match source_key {
+                Some(id) => {
+                    if !keys.insert(format!("id:{id}")) {
+                        self.problems.push(Problem::error(
+                            ProblemKind::InvalidConversation,
+                            &at,
+                            format!("entry id {id:?} is used twice in this ticket's conversation; `conversation.id` must give each entry its own id"),
+                        ));
+                        continue;
+                    }
+                    format!("id:{id}")
+                }
+                None => {
+                    // Identical entries (same time, author and text) are told apart by
+                    // their order among themselves.
+                    let base = format!("h:{}", short_hash(&[&created_at, &author, &body]));
+                    let mut key = base.clone();
+                    let mut n = 1;
+                    while !keys.insert(key.clone()) {
+                        n += 1;
+                        key = format!("{base}#{n}");
+                    }
+                    key
+                }
+            };
             out.push(EntryPlan {
+                key,
                 kind,
                 author,
                 staff,
                 fell_back,
-                html: format!("{header}{body}"),
+                html,
                 attachments,
             });
         }
@@ -249,6 +316,12 @@ impl MessageKind {
 pub(crate) struct PlannedMessage {
     /// 1-based order within the ticket.
     pub position: i64,
+    /// What the journal knows it by across exports (see [`EntryPlan::key`]); the
+    /// migration's own notes are keyed by what they belong to.
+    pub key: String,
+    /// A hash of its content without the final state it may carry, which a delta
+    /// compares apart.
+    pub content: String,
     pub kind: MessageKind,
     /// The original author's email; empty for the migration's own notes and for contact
     /// replies posted as the ticket's contact.
@@ -295,9 +368,11 @@ pub(crate) fn plan_messages(
     closing_staff: Option<u64>,
 ) -> Vec<PlannedMessage> {
     let mut out: Vec<PlannedMessage> = Vec::new();
-    let mut push = |kind, body, author: String| {
+    let mut push = |kind: MessageKind, body: Map<String, Json>, author: String, key: String| {
         out.push(PlannedMessage {
             position: out.len() as i64 + 1,
+            key,
+            content: message_content(kind.name(), &author, &body),
             kind,
             author,
             author_name: String::new(),
@@ -339,7 +414,7 @@ pub(crate) fn plan_messages(
                 serde_json::to_value(&first).unwrap_or_default(),
             );
         }
-        push(kind, body, author);
+        push(kind, body, author, e.key.clone());
         let rest: Vec<_> = groups.collect();
         let total = rest.len() + 1;
         for (k, group) in rest.into_iter().enumerate() {
@@ -356,7 +431,12 @@ pub(crate) fn plan_messages(
                 ATTACHMENTS_KEY.into(),
                 serde_json::to_value(&group).unwrap_or_default(),
             );
-            push(MessageKind::AttachmentsNote, note, String::new());
+            push(
+                MessageKind::AttachmentsNote,
+                note,
+                String::new(),
+                format!("{}/files{}", e.key, k + 2),
+            );
         }
     }
     let f = &ticket.final_state;
@@ -373,6 +453,8 @@ pub(crate) fn plan_messages(
                     body.insert("html".into(), json!(CLOSING_NOTE));
                     out.push(PlannedMessage {
                         position: out.len() as i64 + 1,
+                        key: FINAL_NOTE_KEY.into(),
+                        content: message_content(MessageKind::FinalNote.name(), "", &body),
                         kind: MessageKind::FinalNote,
                         author: String::new(),
                         author_name: String::new(),
@@ -447,6 +529,7 @@ mod tests {
             payload: Default::default(),
             final_state: Default::default(),
             conversation: vec![EntryPlan {
+                key: "id:1".into(),
                 kind: EntryKind::StaffReply,
                 author: "a@b.co".into(),
                 staff: Some(2),

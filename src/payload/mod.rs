@@ -68,6 +68,9 @@ impl EntryKind {
 /// One later conversation entry, ready to post.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EntryPlan {
+    /// What the journal knows the entry by across exports: `id:` plus the source's id, or
+    /// `h:` plus a hash of its time, author and text.
+    pub key: String,
     pub kind: EntryKind,
     /// The original author's email as the source has it.
     pub author: String,

@@ -350,6 +350,8 @@ async fn replies_and_contact_replies_carry_their_files_and_inline_images() {
     let messages = vec![
         NewMessage {
             position: 1,
+            key: "id:1".into(),
+            content: String::new(),
             kind: "staff_reply".into(),
             author: String::new(),
             author_name: String::new(),
@@ -361,6 +363,8 @@ async fn replies_and_contact_replies_carry_their_files_and_inline_images() {
         },
         NewMessage {
             position: 2,
+            key: "id:2".into(),
+            content: String::new(),
             kind: "contact_reply".into(),
             author: String::new(),
             author_name: String::new(),

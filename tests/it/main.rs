@@ -3,6 +3,7 @@
 mod attachments;
 mod cli;
 mod client;
+mod delta;
 mod dry_run;
 mod import;
 mod import_attachments;

@@ -508,6 +508,7 @@ impl Compiler<'_> {
         }
         let author = self.field("conversation.author", &conv.author);
         let author_name = self.opt("conversation.author_name", &conv.author_name);
+        let id = self.opt("conversation.id", &conv.id);
         let created_at = self.opt("conversation.created_at", &conv.created_at);
         let html = self.opt("conversation.html", &conv.html);
         let text = self.opt("conversation.text", &conv.text);
@@ -534,6 +535,7 @@ impl Compiler<'_> {
             entries: entries?,
             skip_first: conv.skip_first,
             keep_if,
+            id,
             kind: kind?,
             author: author?,
             author_name,

@@ -165,6 +165,8 @@ pub struct ConversationPlan {
     pub entries: Field,
     pub skip_first: bool,
     pub keep_if: Option<Field>,
+    /// The entry's stable key in the source; `None`: a hash of its time, author and text.
+    pub id: Option<Field>,
     pub kind: Field,
     pub author: Field,
     pub author_name: Option<Field>,
