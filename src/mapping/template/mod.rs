@@ -112,6 +112,8 @@ impl Engine {
         env.add_filter("email_name", |v: String| email_name(&v).to_string());
         env.add_filter("number", filter_number);
         env.add_filter("adf_to_text", |v: Value| adf_to_text(&v));
+        env.add_filter("truncate", text::filter_truncate);
+        env.add_filter("regex_replace", text::filter_regex_replace);
         Engine {
             env: Box::leak(Box::new(env)),
             tz,
@@ -133,6 +135,8 @@ impl Engine {
             "email_name",
             "number",
             "adf_to_text",
+            "truncate",
+            "regex_replace",
         ]
     }
 

@@ -1,7 +1,12 @@
-//! Text conversions: HTML to plain text and back, the parts of an e-mail address, and
-//! plain text from Atlassian Document Format bodies.
+//! Text conversions: HTML to plain text and back, the parts of an e-mail address, plain
+//! text from Atlassian Document Format bodies, and cutting or rewriting text (`truncate`,
+//! `regex_replace`).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use minijinja::value::Value;
+use minijinja::{Error, ErrorKind};
 
 /// Plain text from HTML, the program's one conversion (shared with the sandbox).
 pub use crate::html_text::html_to_text;
@@ -84,6 +89,65 @@ pub(super) fn adf_to_text(v: &Value) -> String {
     out.trim_end().to_string()
 }
 
+/// `truncate(n, end='…')`: at most `n` characters (not bytes: a UTF-8 character is never
+/// cut), the last ones replaced by `end` when the text is longer. A subject over
+/// HappyFox's limit can be cut on purpose this way instead of being rejected.
+pub(super) fn filter_truncate(s: String, n: i64, end: Option<String>) -> Result<String, Error> {
+    let n = usize::try_from(n).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("truncate needs a length of 0 or more, not {n}"),
+        )
+    })?;
+    if s.chars().count() <= n {
+        return Ok(s);
+    }
+    let end = end.unwrap_or_else(|| "…".to_string());
+    let keep = n.saturating_sub(end.chars().count());
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str(&end);
+    Ok(out)
+}
+
+/// Patterns compiled so far: a mapping has a handful, and records are many.
+fn compiled(pattern: &str) -> Result<regex::Regex, Error> {
+    static CACHE: OnceLock<Mutex<HashMap<String, regex::Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(r) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return Ok(r);
+    }
+    let r = regex::Regex::new(pattern).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "regex_replace: the pattern {pattern:?} is not a valid regular expression: {e}"
+            ),
+        )
+    })?;
+    if let Ok(mut c) = cache.lock() {
+        // Patterns come from the mapping, so this stays small; a template building
+        // patterns from data must not grow it without bound.
+        if c.len() >= 256 {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), r.clone());
+    }
+    Ok(r)
+}
+
+/// `regex_replace(pattern, replacement)`: every match replaced, `$1`/`${name}` naming
+/// the pattern's groups (the `regex` crate's syntax), e.g. Zoho Desk's mention markup
+/// `zsu[@user:123]zsu` with `regex_replace('zsu\\[@user:(\\d+)\\]zsu', '@$1')`.
+pub(super) fn filter_regex_replace(
+    s: String,
+    pattern: String,
+    replacement: String,
+) -> Result<String, Error> {
+    Ok(compiled(&pattern)?
+        .replace_all(&s, replacement.as_str())
+        .into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +180,51 @@ mod tests {
         );
         let v = eval("{{ cf | field(360001) }}", serde_json::json!({"cf": [{"id": 1, "value": "x"}, {"id": 360001, "value": "widget_pro"}]})).unwrap();
         assert_eq!(v.as_str(), Some("widget_pro"));
+    }
+
+    fn text(src: &str, ctx: serde_json::Value) -> String {
+        eval(src, ctx).unwrap().to_string()
+    }
+
+    #[test]
+    fn truncate_counts_characters_and_keeps_short_text() {
+        let s = serde_json::json!({"s": "Grüße aus Köln 日本語 🎉 done"});
+        assert_eq!(text("{{ s | truncate(8) }}", s.clone()), "Grüße a…");
+        assert_eq!(text("{{ s | truncate(7, '...') }}", s.clone()), "Grüß...");
+        assert_eq!(
+            text("{{ s | truncate(100) }}", s.clone()),
+            "Grüße aus Köln 日本語 🎉 done"
+        );
+        assert_eq!(
+            text("{{ 'ab🎉cd' | truncate(3, '') }}", serde_json::json!({})),
+            "ab🎉"
+        );
+        let e = eval("{{ s | truncate(-1) }}", s).unwrap_err();
+        assert!(e.to_string().contains("0 or more, not -1"), "{e}");
+    }
+
+    #[test]
+    fn regex_replace_rewrites_every_match_with_groups() {
+        let body = serde_json::json!({"b": "Hi zsu[@user:12345]zsu and zsu[@user:77]zsu, café"});
+        assert_eq!(
+            text(
+                r"{{ b | regex_replace('zsu\\[@user:(\\d+)\\]zsu', '@$1') }}",
+                body
+            ),
+            "Hi @12345 and @77, café"
+        );
+        assert_eq!(
+            text(
+                "{{ 'a1b22' | regex_replace('[0-9]+', '#') }}",
+                serde_json::json!({})
+            ),
+            "a#b#"
+        );
+        let e = eval("{{ 'x' | regex_replace('(', '') }}", serde_json::json!({})).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"(\" is not a valid regular expression"),
+            "{e}"
+        );
     }
 }
