@@ -111,7 +111,13 @@ fn known_content(m: &KnownMessage) -> String {
 /// Decides what to write for one ticket.
 pub(crate) fn plan_ticket(known: &KnownTicket, w: Wanted<'_>) -> (TicketDelta, Tally) {
     let mut tally = Tally::default();
-    if !known.may_exist() {
+    // Only a conversation none of whose posts may have left is replaced; anything else is
+    // merged, whatever the record's state says.
+    let unsent = known
+        .messages
+        .iter()
+        .all(|m| matches!(m.state.as_str(), "pending" | "failed"));
+    if !known.may_exist() && unsent {
         let delta = TicketDelta {
             replace: !known.messages.is_empty(),
             insert: w.planned,
@@ -440,6 +446,13 @@ mod tests {
         let b = planned("id:2", "<p>b</p>", 1);
         let (d, _) = plan_ticket(&ticket, wanted(vec![b.clone()], 1));
         assert!(d.replace);
-        assert_eq!(d.insert, [b]);
+        assert_eq!(d.insert, std::slice::from_ref(&b));
+        // A post that may have left is never replaced, whatever the record says.
+        let mut sent = ticket.clone();
+        sent.messages[0].state = "sending".into();
+        let (d, _) = plan_ticket(&sent, wanted(vec![b.clone()], 1));
+        assert!(!d.replace);
+        assert_eq!(d.insert[0].key, b.key);
+        assert_eq!(d.insert[0].position, 2, "after the row that may be posted");
     }
 }
