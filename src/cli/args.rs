@@ -314,8 +314,10 @@ pub(crate) struct ImportArgs {
     /// locks the account out for 10m); the ceiling is lowered after each one.
     #[arg(long, default_value = "10m", value_parser = crate::duration::parse)]
     pub lockout: std::time::Duration,
-    /// Wait before searching for the tickets of a batch whose answer was lost.
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse, hide = true)]
+    /// Wait before searching for the tickets of a batch whose answer was lost, and again
+    /// before a second search concludes one absent: at least as long as the account's
+    /// search lags behind its writes.
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub reconcile_delay: std::time::Duration,
     /// Before creating anything, list the account's tickets and adopt those that carry
     /// this mapping's markers as created (done by itself for a new journal).

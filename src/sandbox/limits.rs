@@ -199,6 +199,9 @@ pub struct Faults {
     pub drop_rate: f64,
     /// Seed of the fault generator; a random seed when absent.
     pub seed: Option<u64>,
+    /// How long a new ticket stays out of search results: an importer that searches for
+    /// its markers right after a lost answer must not take "not found yet" for "absent".
+    pub search_lag: Option<Duration>,
 }
 
 /// The faults chosen for one request, drawn up front in a fixed order so that a seed

@@ -82,6 +82,15 @@ pub(crate) struct SandboxArgs {
     /// are always counted in the stats).
     #[arg(long)]
     pub reject_overlaps: bool,
+    /// Answer 413 to a request whose body is larger than this many bytes (HappyFox takes
+    /// 25 MB of attachments and a little framing): to rehearse a front end with a lower
+    /// limit than the documented one.
+    #[arg(long, default_value_t = http::MAX_BODY)]
+    pub max_body_bytes: usize,
+    /// Keep a new ticket out of search results (`GET tickets/?q=`) for this long after it
+    /// was created: an account whose search index lags behind its writes.
+    #[arg(long, value_parser = crate::duration::parse)]
+    pub search_lag: Option<Duration>,
 }
 
 /// Everything a sandbox needs to start. `Debug` hides the auth code.
@@ -98,6 +107,8 @@ pub struct SandboxConfig {
     pub save_every: Duration,
     /// Answer 409 to overlapping writes on one ticket instead of only counting them.
     pub reject_overlaps: bool,
+    /// Largest request body taken; larger ones get 413 (see [`SandboxArgs::max_body_bytes`]).
+    pub max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for SandboxArgs {
@@ -116,6 +127,8 @@ impl std::fmt::Debug for SandboxArgs {
             .field("seed", &self.seed)
             .field("state", &self.state)
             .field("reject_overlaps", &self.reject_overlaps)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("search_lag", &self.search_lag)
             .finish()
     }
 }
@@ -130,6 +143,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("state_file", &self.state_file)
             .field("save_every", &self.save_every)
             .field("reject_overlaps", &self.reject_overlaps)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -147,6 +161,7 @@ impl SandboxConfig {
             state_file: None,
             save_every: Duration::from_secs(5),
             reject_overlaps: false,
+            max_body_bytes: http::MAX_BODY,
         }
     }
 
@@ -344,7 +359,7 @@ async fn run(
     });
     let app = Router::new()
         .fallback(http::handle)
-        .layer(DefaultBodyLimit::max(http::MAX_BODY))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(shared.clone());
     axum::serve(
         KillableListener(listener),
@@ -387,10 +402,12 @@ pub(crate) fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
         fail_rate: args.fail_rate,
         drop_rate: args.drop_rate,
         seed: args.seed,
+        search_lag: args.search_lag,
         ..Faults::default()
     };
     config.state_file = args.state;
     config.reject_overlaps = args.reject_overlaps;
+    config.max_body_bytes = args.max_body_bytes;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -418,6 +435,12 @@ pub(crate) fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
             config.limits.get_per_min,
             crate::duration::format(config.limits.lockout)
         );
+        if config.max_body_bytes != http::MAX_BODY {
+            println!("  bodies:    413 over {} bytes", config.max_body_bytes);
+        }
+        if let Some(lag) = config.faults.search_lag {
+            println!("  search:    new tickets found after {}", crate::duration::format(lag));
+        }
         println!("Press Ctrl-C to stop.");
         run(listener, shared, &config, async {
             let _ = tokio::signal::ctrl_c().await;

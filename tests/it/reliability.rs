@@ -82,6 +82,48 @@ async fn kills_with_slow_writes_and_immediate_restarts_duplicate_nothing() {
     assert_exactly_once(&sb, &journal, dir.path(), valid).await;
 }
 
+/// Issue 11 item 0: an account whose search lags behind its writes. A create whose answer
+/// was dropped is searched for after `--reconcile-delay` (1 s here); the ticket only shows
+/// in search 1.5 s after it was made, so the first search finds nothing, and only the
+/// second search, after the same delay again, keeps it from being created twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_that_lags_behind_creation_duplicates_nothing() {
+    const LAG: Duration = Duration::from_millis(1500);
+    let sb = start_sandbox(|c| {
+        crate::support::unlimited(c);
+        c.faults.search_lag = Some(LAG);
+        c.faults.drop_rate = 0.25;
+        c.faults.seed = Some(11);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = replicated_csv(dir.path(), 2);
+    let journal = dir.path().join("run.db");
+    let run = Run {
+        url: &sb.url,
+        journal: &journal,
+        mapping: MAPPING,
+        input: &input,
+        extra: ["--batch-size", "3", "--reconcile-delay", "1s"]
+            .map(String::from)
+            .to_vec(),
+        key: KEY,
+    };
+    let o = tokio::time::timeout(Duration::from_secs(240), run.output())
+        .await
+        .expect("the run ends within 240 s");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let stats = sb.stats();
+    let creates = &stats.requests["POST tickets/"];
+    assert!(
+        creates.get("dropped").copied().unwrap_or(0) > 0,
+        "no create's answer was dropped, so nothing was reconciled: {creates:?}"
+    );
+    // The check searches too: wait until everything is searchable.
+    tokio::time::sleep(LAG).await;
+    assert_exactly_once(&sb, &journal, dir.path(), valid_records(MAPPING, &input)).await;
+}
+
 /// Runs the import until `after`, SIGKILLs it, and checks it had created something.
 async fn kill_mid_run(run: &Run<'_>, after: Duration) {
     assert!(

@@ -44,13 +44,19 @@ pub(super) fn content_type(headers: &HeaderMap) -> String {
 }
 
 /// Reads JSON, urlencoded or multipart. Multipart and form values are strings; repeated
-/// keys become lists. `keep_bytes` keeps the head of each file (for image sniffing).
-pub(super) async fn read_input(req: Request, keep_bytes: bool) -> Result<Input, BodyError> {
+/// keys become lists. `keep_bytes` keeps the head of each file (for image sniffing). A
+/// body over `limit` bytes is [`BodyError::TooLarge`] (multipart bodies are held to the
+/// router's limit, set to the same value).
+pub(super) async fn read_input(
+    req: Request,
+    keep_bytes: bool,
+    limit: usize,
+) -> Result<Input, BodyError> {
     let ct = content_type(req.headers());
     if ct.starts_with("multipart/form-data") {
         return read_multipart(req, keep_bytes).await;
     }
-    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| BodyError::TooLarge)?;
     if ct.starts_with("application/x-www-form-urlencoded") {

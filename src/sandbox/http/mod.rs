@@ -58,6 +58,11 @@ pub(crate) struct Shared {
     pub stats: Mutex<Stats>,
     inflight: Mutex<HashMap<u64, u32>>,
     reject_overlaps: bool,
+    /// Largest body a request may carry.
+    max_body: usize,
+    /// When each ticket created under a search lag becomes searchable; empty without one.
+    searchable_at: Mutex<HashMap<u64, Instant>>,
+    search_lag: Option<std::time::Duration>,
     pub dirty: AtomicBool,
 }
 
@@ -85,6 +90,9 @@ impl Shared {
             stats: Mutex::new(Stats::default()),
             inflight: Mutex::new(HashMap::new()),
             reject_overlaps: config.reject_overlaps,
+            max_body: config.max_body_bytes,
+            searchable_at: Mutex::new(HashMap::new()),
+            search_lag: config.faults.search_lag,
             dirty: AtomicBool::new(false),
         }
     }
@@ -98,6 +106,26 @@ impl Shared {
         s.contacts = store.contacts.len() as u64;
         s.deleted_tickets = store.deleted_tickets;
         s
+    }
+
+    /// Starts a new ticket's search lag, if the sandbox has one.
+    pub(crate) fn created(&self, ticket: u64) {
+        if let Some(lag) = self.search_lag {
+            lock(&self.searchable_at).insert(ticket, Instant::now() + lag);
+        }
+    }
+
+    /// Whether search already finds `ticket` (always, without a search lag).
+    pub(crate) fn searchable(&self, ticket: u64, now: Instant) -> bool {
+        let mut map = lock(&self.searchable_at);
+        match map.get(&ticket) {
+            Some(at) if *at > now => false,
+            Some(_) => {
+                map.remove(&ticket);
+                true
+            }
+            None => true,
+        }
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {

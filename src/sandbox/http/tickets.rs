@@ -74,9 +74,12 @@ pub(super) fn list_tickets(shared: &Shared, q: &HashMap<String, String>) -> Resp
     };
     let sort = q.get("sort").cloned().unwrap_or_else(|| "updated".into());
     let store = lock(&shared.store);
+    let searching = !text.trim().is_empty();
+    let now = std::time::Instant::now();
     let mut matches: Vec<_> = store
         .tickets
         .values()
+        .filter(|t| !searching || shared.searchable(t.id, now))
         .filter(|t| status_filter(t.status))
         .filter(|t| category.is_none_or(|c| t.category == c))
         .filter(|t| query.matches(schema, &store, t))
@@ -185,7 +188,7 @@ impl<'q> ItemShape<'q> {
 
 pub(super) async fn post_tickets(shared: &Shared, req: Request) -> Response {
     let schema = &shared.schema;
-    let input = match read_input(req, false).await {
+    let input = match read_input(req, false, shared.max_body).await {
         Ok(i) => i,
         Err(e) => return body_error(e, true),
     };
@@ -207,6 +210,7 @@ pub(super) async fn post_tickets(shared: &Shared, req: Request) -> Response {
                     match ops::check_new_ticket(schema, &store, payload) {
                         Ok(t) => {
                             let id = ops::create_ticket(schema, &mut store, t, Vec::new(), now);
+                            shared.created(id);
                             let category = store.tickets.get(&id).map_or(0, |t| t.category);
                             json!({"display_id": render::display_id(schema, category, id), "id": id, "success": true})
                         }
@@ -223,6 +227,7 @@ pub(super) async fn post_tickets(shared: &Shared, req: Request) -> Response {
             match (checked, attachments) {
                 (Ok(t), Ok(attachments)) => {
                     let id = ops::create_ticket(schema, &mut store, t, attachments, now);
+                    shared.created(id);
                     match store.tickets.get(&id) {
                         Some(t) => ok(&render::ticket(
                             schema,
@@ -273,7 +278,7 @@ pub(super) async fn delete_ticket(shared: &Shared, n: u64, req: Request) -> Resp
     if !lock(&shared.store).tickets.contains_key(&n) {
         return not_found();
     }
-    let input = match read_input(req, false).await {
+    let input = match read_input(req, false, shared.max_body).await {
         Ok(i) => i,
         Err(e) => return body_error(e, false),
     };
@@ -299,7 +304,7 @@ pub(super) async fn ticket_action(
         drain(req).await;
         return not_found();
     }
-    let input = match read_input(req, false).await {
+    let input = match read_input(req, false, shared.max_body).await {
         Ok(i) => i,
         Err(e) => return body_error(e, false),
     };
@@ -348,7 +353,7 @@ pub(super) async fn inline_attachment(shared: &Shared, req: Request) -> Response
         e.add("file", "The request should be multipart/form-data.");
         return bad_request_list(&e);
     }
-    let input = match read_input(req, true).await {
+    let input = match read_input(req, true, shared.max_body).await {
         Ok(i) => i,
         Err(e) => return body_error(e, true),
     };

@@ -59,7 +59,7 @@ pub(super) fn get_user(shared: &Shared, who: &str) -> Response {
 
 pub(super) async fn post_users(shared: &Shared, req: Request) -> Response {
     let schema = &shared.schema;
-    let input = match read_input(req, false).await {
+    let input = match read_input(req, false, shared.max_body).await {
         Ok(i) => i,
         Err(e) => return body_error(e, true),
     };
