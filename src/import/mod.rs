@@ -127,6 +127,13 @@ pub enum ImportError {
     Pipeline(#[from] PipelineError<JournalError>),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// A journal write failed while the export was read into it (a full disk, a file made
+    /// read-only): nothing was sent.
+    #[error(
+        "the journal {path} could not be written while the export was read into it ({}); nothing was sent: free disk space (or fix the file's permissions) and run the same command again, which reads the export again",
+        .cause.cause()
+    )]
+    JournalWrite { path: PathBuf, cause: JournalError },
     #[error(
         "the journal {path} belongs to a different run:\n{}\nhelp: pass --allow-changes to continue with the new mapping (records already created are never sent again), or use a new --journal path for a separate migration",
         changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
@@ -156,6 +163,7 @@ impl ImportError {
             | ImportError::Read { .. }
             | ImportError::Changed { .. }
             | ImportError::OtherAccount { .. } => true,
+            ImportError::JournalWrite { .. } => false,
             ImportError::Pipeline(p) => !matches!(
                 p,
                 PipelineError::Consumer(_)
@@ -272,6 +280,28 @@ fn enqueue_fingerprint(info: &RunInfo, schema: &Schema) -> String {
 
 /// Validates, opens the journal and enqueues: everything before the first POST.
 pub fn prepare(
+    plan: &Plan,
+    schema: Arc<Schema>,
+    opts: &ImportOptions,
+) -> Result<Prepared, ImportError> {
+    prepare_journal(plan, schema, opts).map_err(|e| {
+        let failed_write =
+            |j: &JournalError| matches!(j, JournalError::Sqlite(_) | JournalError::Write { .. });
+        match e {
+            ImportError::Journal(cause) | ImportError::Pipeline(PipelineError::Consumer(cause))
+                if failed_write(&cause) =>
+            {
+                ImportError::JournalWrite {
+                    path: opts.journal_path.clone(),
+                    cause,
+                }
+            }
+            other => other,
+        }
+    })
+}
+
+fn prepare_journal(
     plan: &Plan,
     schema: Arc<Schema>,
     opts: &ImportOptions,

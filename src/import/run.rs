@@ -31,7 +31,8 @@ pub enum RunError {
     /// The journal could not be written mid-run (a full disk, a file made read-only):
     /// nothing more may be sent, since its outcome could not be recorded.
     #[error(
-        "the journal {path} could not be written, so the import stopped before sending anything it could not record ({cause}); every outcome before this is in the journal: free disk space (or fix the file's permissions) and run the same command again"
+        "the journal {path} could not be written ({}), so the import stopped before sending anything it could not record; every outcome before this is in the journal: free disk space (or fix the file's permissions) and run the same command again",
+        .cause.cause()
     )]
     Journal { path: String, cause: JournalError },
     #[error("the journal lock was poisoned by a crashed task")]

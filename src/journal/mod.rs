@@ -119,6 +119,30 @@ pub enum JournalError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+impl JournalError {
+    /// Whether the disk holding the journal is full: the write failure a user fixes by
+    /// freeing space, worth saying plainly.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            JournalError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            JournalError::Write { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
+    /// The cause, for a message that already names the journal: "its disk is full"
+    /// rather than SQLite's two phrasings of it after a "journal database error".
+    pub fn cause(&self) -> String {
+        match self {
+            _ if self.is_disk_full() => "its disk is full".into(),
+            JournalError::Sqlite(e) => e.to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// A batch's row id. Stable across runs; reported in `status` and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct BatchId(pub i64);

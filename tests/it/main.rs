@@ -4,6 +4,7 @@ mod attachments;
 mod cli;
 mod client;
 mod delta;
+mod disk_full;
 mod dry_run;
 mod import;
 mod import_attachments;
@@ -11,6 +12,7 @@ mod init;
 mod journal;
 mod mapping_tests;
 mod network;
+
 mod preflight;
 mod readme;
 mod reliability;
