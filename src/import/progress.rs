@@ -26,7 +26,7 @@ use crate::journal::Journal;
 pub(crate) const CONVERSATION_TICK: Duration = Duration::from_secs(1);
 
 /// One reading of the ticket phase's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Records the journal holds with a payload to send (created, failed or to do).
     pub total: u64,
@@ -45,6 +45,20 @@ pub struct Snapshot {
     /// Files (attachments, inline images) sent with the tickets so far, and left out.
     pub files_sent: u64,
     pub files_not_sent: u64,
+    /// The client's last retry, timeout or throttle, said on the line while there are
+    /// retries, so a slow run says why without scrolling back through stderr.
+    pub last_problem: Option<String>,
+}
+
+/// Appends "(last: …)" to the retry count, cut to a line's worth.
+fn push_last_problem(detail: &mut String, retries: u64, last: Option<&str>) {
+    const MAX: usize = 80;
+    let Some(last) = last.filter(|_| retries > 0) else {
+        return;
+    };
+    let cut: String = last.chars().take(MAX).collect();
+    let more = if cut.len() < last.len() { "…" } else { "" };
+    detail.push_str(&format!(" (last: {cut}{more})"));
 }
 
 impl Snapshot {
@@ -200,6 +214,7 @@ impl Progress {
         let left = to_do.saturating_sub(done);
         self.ceiling = s.ceiling;
         let mut detail = format!("concurrency {} | retries {}", s.concurrency, s.retries);
+        push_last_problem(&mut detail, s.retries, s.last_problem.as_deref());
         if s.files_sent + s.files_not_sent > 0 {
             detail.push_str(&format!(
                 " | files {} sent, {} not sent",
@@ -249,8 +264,14 @@ impl Progress {
         let to_do = m.total.saturating_sub(posted_before + failed_before);
         let done = (m.created + m.failed).saturating_sub(posted_before + failed_before);
         let stats = client.stats();
+        self.ceiling = stats.post_ceiling;
         let ceiling = self.ceiling;
         let mut detail = format!("retries {}", stats.throttled);
+        push_last_problem(
+            &mut detail,
+            stats.throttled,
+            client.last_problem().as_deref(),
+        );
         if m.sending > 0 {
             detail.push_str(&format!(" | {} begun (queued or in flight)", m.sending));
         }
@@ -443,6 +464,38 @@ mod tests {
         assert_eq!(r.posts_left, 100 + 60);
         let text = p.describe(&reading(4_000, 10_000, 120));
         assert!(text.contains("ETA 30s for the whole run"), "{text}");
+    }
+
+    #[test]
+    fn the_line_says_why_it_retries_and_the_live_ceiling() {
+        let mut p = Progress::hidden(100);
+        let quiet = Snapshot {
+            total: 500,
+            ceiling: 120,
+            last_problem: Some("an old problem".into()),
+            ..Snapshot::default()
+        };
+        p.update(&quiet);
+        let r = p.last.take().unwrap();
+        assert!(!r.detail.contains("last:"), "{}", r.detail);
+        let long = format!(
+            "POST tickets/ answered HTTP 502 (not JSON), retrying in 2s{}",
+            "!".repeat(100)
+        );
+        p.update(&Snapshot {
+            retries: 3,
+            last_problem: Some(long),
+            ..quiet
+        });
+        let r = p.last.take().unwrap();
+        assert!(
+            r.detail
+                .contains("retries 3 (last: POST tickets/ answered HTTP 502"),
+            "{}",
+            r.detail
+        );
+        assert!(r.detail.ends_with("…)"), "{}", r.detail);
+        assert_eq!(r.ceiling, 120);
     }
 
     #[test]

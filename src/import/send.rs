@@ -462,13 +462,15 @@ impl Sender<'_> {
             created: self.base.created + self.report.created,
             failed: self.base.failed + self.report.failed,
             posts: stats.posts_sent - self.posts_at_start,
-            ceiling: self.options.post_per_min,
+            // The live ceiling: lower than configured for a while after a 429.
+            ceiling: stats.post_ceiling,
             concurrency: stats.concurrency,
             in_flight: stats.in_flight,
             retries: self.report.resent + (stats.throttled - self.throttled_at_start),
             reconciling: self.reconciling,
             files_sent: self.report.attachments_sent,
             files_not_sent: self.report.attachment_failures,
+            last_problem: self.client.last_problem(),
         }
     }
 
