@@ -11,6 +11,7 @@ use super::{Failure, Output, usage};
 use crate::client::{Client, ClientOptions};
 use crate::exit::Exit;
 use crate::import::fetch::{FetchOptions, Fetcher, SourceAuth};
+use crate::import::plan::PostPlan;
 use crate::import::{self, ConversationOutcome, ImportError, ImportOptions, SendOptions};
 use crate::mapping::{self, MappingErrors};
 use crate::sandbox::RunningSandbox;
@@ -122,10 +123,13 @@ pub(super) fn import(args: ImportArgs, output: Output) -> Result<Exit, Failure> 
             .map_err(Failure::fatal)?;
     }
     let asking = !args.yes;
+    let plan = prepared
+        .post_plan(args.batch_size)
+        .map_err(Failure::fatal)?;
     let anything_to_send = if output.quiet && !asking {
-        print_plan(&mut std::io::sink(), &prepared, &args, &target.label)
+        print_plan(&mut std::io::sink(), &prepared, plan, &args, &target.label)
     } else {
-        print_plan(&mut out, &prepared, &args, &target.label)
+        print_plan(&mut out, &prepared, plan, &args, &target.label)
     };
     if anything_to_send && asking && !confirm(&target.label) {
         let _ = writeln!(out, "nothing sent");
@@ -366,11 +370,12 @@ fn print_next_steps(
 fn print_plan(
     out: &mut impl Write,
     prepared: &import::Prepared,
+    plan: PostPlan,
     args: &ImportArgs,
     label: &str,
 ) -> bool {
     let r = prepared.summary.records;
-    let posts = prepared.posts_left(args.batch_size);
+    let posts = plan;
     let _ = writeln!(out, "import into {}", label);
     let _ = writeln!(
         out,
@@ -447,26 +452,41 @@ fn print_plan(
             String::new()
         }
     );
-    let secs = (posts * 60).div_ceil(u64::from(args.post_per_min.max(1)));
+    let about = |n: u64| {
+        let secs = (n * 60).div_ceil(u64::from(args.post_per_min.max(1)));
+        crate::duration::format(std::time::Duration::from_secs(secs))
+    };
+    let uploads = if posts.inline_uploads > 0 {
+        format!(
+            ", and {} inline image upload(s) for them and their conversations",
+            posts.inline_uploads
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  {posts} bulk create(s) of up to {} tickets, plus one single create per ticket with attachments, at {} POST/min: about {}",
-        args.batch_size,
-        args.post_per_min,
-        crate::duration::format(std::time::Duration::from_secs(secs))
+        "  {} bulk create(s) of up to {} tickets, {} single create(s) of tickets with files{uploads}",
+        posts.bulk_creates, args.batch_size, posts.single_creates,
     );
     let m = prepared.summary.messages;
-    let messages_left = m.pending + m.sending;
-    if messages_left > 0 || m.created > 0 {
-        let secs = (messages_left * 60).div_ceil(u64::from(args.post_per_min.max(1)));
+    if posts.messages > 0 || m.created > 0 {
         let _ = writeln!(
             out,
-            "  conversations: {messages_left} message(s) to post after creation (replies, notes, final states), {} already posted: about {}",
+            "  conversations: {} message(s) to post after creation (replies, notes, final states), {} already posted: about {}",
+            posts.messages,
             m.created,
-            crate::duration::format(std::time::Duration::from_secs(secs))
+            about(posts.messages)
         );
     }
-    posts > 0 || messages_left > 0
+    let _ = writeln!(
+        out,
+        "  POSTs: {} in all, at {} POST/min: about {}",
+        posts.total(),
+        args.post_per_min,
+        about(posts.total())
+    );
+    posts.total() > 0
 }
 
 /// What this run did, phase by phase, and what the journal holds now.

@@ -17,6 +17,7 @@ pub(crate) mod delta;
 pub mod fetch;
 pub mod marker;
 pub mod outgoing;
+pub mod plan;
 pub mod preflight;
 pub mod progress;
 mod reconcile;
@@ -217,11 +218,9 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Bulk creates still to send (pending records, plus batches to reconcile and maybe
-    /// resend).
-    pub(crate) fn posts_left(&self, batch_size: usize) -> u64 {
-        let r = &self.summary.records;
-        r.pending.div_ceil(batch_size.max(1) as u64) + self.summary.batches.sending
+    /// Every POST still to send, by kind.
+    pub fn post_plan(&self, batch_size: usize) -> Result<plan::PostPlan, JournalError> {
+        plan::PostPlan::count(&self.journal, &self.summary, batch_size)
     }
 }
 

@@ -45,6 +45,9 @@ pub(crate) fn has_attachments(payload: &Value) -> bool {
     }
 }
 
+/// The HTML fields of a conversation message whose inline images are uploaded.
+pub(super) const MESSAGE_HTML: &[&str] = &["html", "text"];
+
 /// Whether any of `keys` holds HTML referencing images to upload.
 pub(crate) fn has_inline_images(fields: &Map<String, Value>, keys: &[&str]) -> bool {
     keys.iter().any(|k| {
@@ -53,6 +56,23 @@ pub(crate) fn has_inline_images(fields: &Map<String, Value>, keys: &[&str]) -> b
             .and_then(Value::as_str)
             .is_some_and(|html| !inline_images(html).is_empty())
     })
+}
+
+/// The uploads [`prepare_outgoing`] makes for a body: one per distinct image across
+/// `keys`, as it skips an image already tried.
+pub(crate) fn inline_uploads(fields: &Map<String, Value>, keys: &[&str]) -> u64 {
+    let mut seen: Vec<String> = Vec::new();
+    for key in keys {
+        let Some(html) = fields.get(*key).and_then(Value::as_str) else {
+            continue;
+        };
+        for image in inline_images(html) {
+            if !seen.contains(&image.src) {
+                seen.push(image.src);
+            }
+        }
+    }
+    seen.len() as u64
 }
 
 pub(super) fn as_fields(payload: &Value) -> Map<String, Value> {

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::attachments::MAX_REQUEST_BYTES;
 use crate::client::{Client, ClientError, FilePart, WriteOutcome};
 use crate::import::fetch::Fetcher;
-use crate::import::outgoing::prepare_outgoing;
+use crate::import::outgoing::{MESSAGE_HTML, prepare_outgoing};
 use crate::journal::{
     AttachmentFailure, Journal, JournalError, MessageOutcome, MessageRow, NewMessage,
     TicketConversation,
@@ -355,7 +355,7 @@ impl Poster<'_> {
         body: Map<String, Value>,
         fetcher: Option<&Fetcher>,
     ) -> Result<Ready, RepliesError> {
-        let outgoing = prepare_outgoing(self.client, fetcher, body, &["html", "text"]).await;
+        let outgoing = prepare_outgoing(self.client, fetcher, body, MESSAGE_HTML).await;
         let mut failures = outgoing.failures;
         let mut groups = outgoing.groups.into_iter();
         let first = groups.next().unwrap_or_default();

@@ -96,6 +96,15 @@ pub struct UnknownBatch {
     pub deadline: i64,
 }
 
+/// Whose payload [`Journal::for_each_unsent`] passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unsent {
+    /// A ticket still to create.
+    Ticket,
+    /// A message still to post (or whose post is being reconciled).
+    Message,
+}
+
 impl Journal {
     /// The stored payload of a record: reconciling a batch from an earlier run needs each
     /// member's marker, which is in the payload.
@@ -213,6 +222,30 @@ impl Journal {
         }
         tx.commit()?;
         Ok(changed)
+    }
+
+    /// Every payload still to send, records then messages, one at a time: the plan counts
+    /// the POSTs each one costs (its files, its inline images) without holding them all.
+    pub(crate) fn for_each_unsent(
+        &self,
+        mut f: impl FnMut(Unsent, &str),
+    ) -> Result<(), JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.payload FROM records r JOIN payloads p ON p.record_id = r.id
+             WHERE r.state = 'pending'",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            f(Unsent::Ticket, row.get_ref(0)?.as_str().unwrap_or(""));
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT coalesce(payload, '') FROM messages WHERE state IN ('pending', 'sending')",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            f(Unsent::Message, row.get_ref(0)?.as_str().unwrap_or(""));
+        }
+        Ok(())
     }
 
     /// Up to `limit` pending records after row `after` (0 to start), in input order.

@@ -12,7 +12,7 @@ mod init;
 mod journal;
 mod mapping_tests;
 mod network;
-
+mod posts;
 mod preflight;
 mod readme;
 mod reliability;
