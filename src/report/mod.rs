@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value as Json;
 
+mod breakdown;
+
+pub use breakdown::{Breakdown, BreakdownValue, Breakdowns};
+pub(crate) use breakdown::{CappedTally, SHOWN as BREAKDOWN_SHOWN};
+
 use crate::happyfox::MAX_BULK_CREATE;
 use crate::payload::TicketPayload;
 use crate::pipeline::SideFileStats;
@@ -101,12 +106,19 @@ pub struct Summary {
     pub mapping: String,
     pub inputs: Vec<String>,
     pub schema: String,
+    /// The HappyFox account the schema was pulled from, when the schema says so: the page
+    /// is forwarded, and its reader must see which account it is about.
+    pub account: Option<String>,
+    /// When the dry run ran (UTC, RFC 3339): a forwarded report is compared with later ones.
+    pub generated_at: String,
     pub counts: Counts,
     pub problems: Vec<ProblemGroup>,
     pub conversation: ConversationCounts,
     pub api: ApiPlan,
     pub(crate) side_files: Vec<SideFileStats>,
     pub coverage: Coverage,
+    /// The valid tickets per category, status, priority and assignee.
+    pub breakdowns: Breakdowns,
     pub seconds: f64,
 }
 
