@@ -17,6 +17,7 @@ mod preflight;
 mod readme;
 mod reliability;
 mod replies;
+mod report_html;
 mod sandbox;
 mod support;
 mod undo;
