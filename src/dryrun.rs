@@ -33,9 +33,18 @@ struct AttachmentTally {
     extra_posts: u64,
     /// Single files over 25 MB: reported, never sent.
     oversize: u64,
+    /// Images of HTML bodies uploaded before the body, one POST each.
+    inline: u64,
 }
 
 impl AttachmentTally {
+    /// The uploads an HTML body costs: one per distinct image it shows.
+    fn add_html(&mut self, html: Option<&str>) {
+        if let Some(html) = html {
+            self.inline += crate::attachments::inline_images(html).len() as u64;
+        }
+    }
+
     fn add(&mut self, items: &[crate::attachments::AttachmentRef]) {
         if items.is_empty() {
             return;
@@ -319,7 +328,10 @@ impl Tally<'_> {
                 self.conv.resolved_authors += 1;
             }
             self.files.add(&e.attachments);
+            self.files.add_html(Some(&e.html));
         }
+        self.files
+            .add_html(p.payload.0.get("html").and_then(serde_json::Value::as_str));
         self.contact_lookups += contacts.len() as u64;
         self.final_posts += plan_messages(&p, self.schema, self.closing)
             .iter()
@@ -379,7 +391,12 @@ impl Tally<'_> {
         let single = self.counts.valid - self.bulk_members;
         let c = &self.conv;
         let conversation_posts = c.staff_replies + c.private_notes + c.contact_replies;
-        let total = bulk + single + conversation_posts + self.final_posts + self.files.extra_posts;
+        let total = bulk
+            + single
+            + conversation_posts
+            + self.final_posts
+            + self.files.extra_posts
+            + self.files.inline;
         let post_per_min = post_per_min.max(1);
         ApiPlan {
             bulk_creates: bulk,
@@ -389,6 +406,7 @@ impl Tally<'_> {
             attachments: self.files.files,
             attachment_bytes: self.files.bytes,
             attachment_extra_posts: self.files.extra_posts,
+            inline_images: self.files.inline,
             oversize_attachments: self.files.oversize,
             total_posts: total,
             gets: 7 + self.contact_lookups,

@@ -133,6 +133,7 @@ fn json_summary(
             "conversation_posts": a.conversation_posts,
             "final_state_posts": a.final_state_posts,
             "attachment_extra_posts": a.attachment_extra_posts,
+            "inline_image_uploads": a.inline_images,
             "posts": a.total_posts,
             "gets_at_most": a.gets,
             "post_ceiling_per_min": a.post_ceiling_per_min,

@@ -62,9 +62,9 @@ pub use messages::{
     AttachmentFailure, JournaledMessage, MessageCounts, MessageOutcome, MessageRow,
     TicketConversation,
 };
+pub(crate) use records::Unsent;
 pub use records::{ItemOutcome, PendingRecord};
 pub use records::{PendingRow, RejectedRecord, UnknownBatch, UpsertReport};
-pub(crate) use records::Unsent;
 pub use results::ResultsWritten;
 pub use run_info::{Change, InputFingerprint, RunInfo, fingerprint_bytes};
 pub(crate) use schema::SCHEMA_VERSION;

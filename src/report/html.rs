@@ -233,7 +233,18 @@ fn timeline(s: &Summary) -> Vec<Phase> {
             "tickets whose final status or fields no entry can carry".to_string(),
             a.final_state_posts,
         ),
-        ("Attachments", files, a.attachment_extra_posts),
+        (
+            "Attachments",
+            if a.inline_images > 0 {
+                format!(
+                    "{files}; {} inline images uploaded before the body that shows them",
+                    a.inline_images
+                )
+            } else {
+                files
+            },
+            a.attachment_extra_posts + a.inline_images,
+        ),
     ];
     let per_min = u64::from(a.post_ceiling_per_min.max(1));
     // Each step ends where the POSTs so far end, so that the steps add up to the estimate

@@ -93,6 +93,9 @@ pub struct ApiPlan {
     pub attachment_extra_posts: u64,
     /// Single files over 25 MB: reported, never sent.
     pub oversize_attachments: u64,
+    /// Images an HTML body shows from the old helpdesk or the export, uploaded one POST
+    /// each before the body is sent (once per body however often it shows one).
+    pub inline_images: u64,
     pub total_posts: u64,
     /// Reference data and contact look-ups (upper bound).
     pub gets: u64,
@@ -568,13 +571,14 @@ pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
     let a = &s.api;
     let _ = writeln!(
         o,
-        "API work: {} POSTs ({} bulk creates of ≤100, {} single creates, {} conversation posts, {} final-state posts, {} extra attachment posts), ≤{} GETs",
+        "API work: {} POSTs ({} bulk creates of ≤100, {} single creates, {} conversation posts, {} final-state posts, {} extra attachment posts, {} inline image uploads), ≤{} GETs",
         a.total_posts,
         a.bulk_creates,
         a.single_creates,
         a.conversation_posts,
         a.final_state_posts,
         a.attachment_extra_posts,
+        a.inline_images,
         a.gets
     );
     if a.attachments > 0 {

@@ -1,11 +1,30 @@
-//! The plan is the run: for every bundled sample, the POSTs the import's plan announces
-//! (bulk and single creates, inline image uploads, every later message) are exactly the
-//! POSTs the sandbox receives, so the duration a lead confirms is the one they get.
+//! The plan is the run: for every bundled sample, the POSTs the dry run's report and the
+//! import's plan announce (bulk and single creates, inline image uploads, every later
+//! message and closing note) are exactly the POSTs the sandbox receives, so the duration
+//! a lead confirms is the one they get.
 
 use std::collections::BTreeMap;
 
 use crate::import::{Run, text};
-use crate::support::{KEY, root, start_sandbox};
+use crate::support::{Hfmigrate, KEY, root, start_sandbox};
+
+/// `api.total_posts` of the dry run's report.json.
+fn dry_run_posts(mapping: &str, input: &std::path::Path, report: &std::path::Path) -> u64 {
+    let o = Hfmigrate::new(["dry-run", "--mapping", mapping, "--schema"])
+        .command()
+        .arg("samples/happyfox-schema.json")
+        .arg("--input")
+        .arg(input)
+        .arg("--report")
+        .arg(report)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    json["api"]["total_posts"].as_u64().unwrap()
+}
 
 /// "POSTs: N in all, …" from the plan the import prints.
 fn planned(stdout: &str) -> Option<u64> {
@@ -46,5 +65,10 @@ async fn every_sample_sends_exactly_the_posts_its_plan_announced() {
             .collect();
         let sent: u64 = posts.values().sum();
         assert_eq!(plan, sent, "{sample}: planned {plan}, sent {posts:?}");
+        let dry = dry_run_posts(&mapping, &input, &dir.path().join("report"));
+        assert_eq!(
+            dry, sent,
+            "{sample}: the dry run planned {dry}, sent {posts:?}"
+        );
     }
 }
