@@ -312,6 +312,19 @@ impl Tally<'_> {
         if !p.conversation.is_empty() {
             self.conv.tickets_with_entries += 1;
         }
+        let messages = plan_messages(&p, self.schema, self.closing);
+        let as_transcript = messages.iter().any(|m| m.kind == MessageKind::Transcript);
+        if as_transcript {
+            self.conv.transcripts += 1;
+            self.conv.transcript_entries += p.conversation.len() as u64;
+            // One note carries every entry's files, split by 25 MB as one list.
+            let files: Vec<_> = p
+                .conversation
+                .iter()
+                .flat_map(|e| e.attachments.iter().cloned())
+                .collect();
+            self.files.add(&files);
+        }
         let mut contacts = HashSet::new();
         for e in &p.conversation {
             match e.kind {
@@ -327,13 +340,23 @@ impl Tally<'_> {
             } else {
                 self.conv.resolved_authors += 1;
             }
-            self.files.add(&e.attachments);
-            self.files.add_html(Some(&e.html));
+            if !as_transcript {
+                self.files.add(&e.attachments);
+                self.files.add_html(Some(&e.html));
+            }
+        }
+        for m in messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::Transcript)
+        {
+            // Its images are uploaded once for the note, however many entries show one.
+            self.files
+                .add_html(m.body.get("html").and_then(serde_json::Value::as_str));
         }
         self.files
             .add_html(p.payload.0.get("html").and_then(serde_json::Value::as_str));
         self.contact_lookups += contacts.len() as u64;
-        self.final_posts += plan_messages(&p, self.schema, self.closing)
+        self.final_posts += messages
             .iter()
             .filter(|m| m.kind == MessageKind::FinalNote)
             .count() as u64;
@@ -390,7 +413,9 @@ impl Tally<'_> {
             .div_ceil(crate::happyfox::MAX_BULK_CREATE as u64);
         let single = self.counts.valid - self.bulk_members;
         let c = &self.conv;
-        let conversation_posts = c.staff_replies + c.private_notes + c.contact_replies;
+        let conversation_posts = c.staff_replies + c.private_notes + c.contact_replies
+            - c.transcript_entries
+            + c.transcripts;
         let total = bulk
             + single
             + conversation_posts

@@ -14,7 +14,7 @@
 use serde_json::{Map, Value as Json, json};
 
 use crate::journal::{Finding, FindingKind, KnownMessage, KnownTicket, NewMessage, TicketDelta};
-use crate::payload::conversation::{FINAL_NOTE_KEY, message_content, short_hash};
+use crate::payload::conversation::{FINAL_NOTE_KEY, MessageKind, message_content, short_hash};
 use crate::payload::{ATTACHMENTS_KEY, TicketPlan};
 use crate::schema::Schema;
 
@@ -156,7 +156,8 @@ pub(crate) fn plan_ticket(known: &KnownTicket, w: Wanted<'_>) -> (TicketDelta, T
     for (i, p) in w.planned.iter().enumerate() {
         if let Some(j) = matched[i] {
             let m = &known.messages[j];
-            if is_entry_kind(&m.kind) && contents[j] != p.content {
+            let compared = is_entry_kind(&m.kind) || m.kind == MessageKind::Transcript.name();
+            if compared && contents[j] != p.content {
                 tally.changed += 1;
                 delta.findings.push(Finding {
                     ticket: w.source_id.to_string(),
@@ -281,6 +282,7 @@ pub(crate) fn plan_ticket(known: &KnownTicket, w: Wanted<'_>) -> (TicketDelta, T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::conversation::TRANSCRIPT_KEY;
 
     fn planned(key: &str, text: &str, position: i64) -> NewMessage {
         let body = json!({"staff": 1, "html": text});
@@ -411,6 +413,32 @@ mod tests {
             ]
         );
         assert_eq!((t.changed, t.removed), (1, 1));
+    }
+
+    #[test]
+    fn a_transcript_whose_entries_changed_is_reported_not_posted_again() {
+        let transcript = |text: &str| {
+            let mut m = planned(TRANSCRIPT_KEY, text, 1);
+            m.kind = MessageKind::Transcript.name().into();
+            m.content = {
+                let Ok(Json::Object(body)) = serde_json::from_str(&m.payload) else {
+                    unreachable!()
+                };
+                message_content(&m.kind, &m.author, &body)
+            };
+            m
+        };
+        let posted = transcript("<p>a</p>");
+        let ticket = created(vec![known(&posted, 10, "created", false)]);
+        let (d, t) = plan_ticket(&ticket, wanted(vec![transcript("<p>a</p><p>b</p>")], 1));
+        assert!(d.insert.is_empty(), "{d:?}");
+        assert_eq!(t.changed, 1);
+        assert_eq!(d.findings[0].kind, FindingKind::Changed);
+        assert!(
+            d.findings[0].detail.contains("transcript"),
+            "{:?}",
+            d.findings
+        );
     }
 
     #[test]

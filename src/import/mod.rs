@@ -39,6 +39,7 @@ use crate::journal::{
 };
 use crate::mapping::Plan;
 use crate::payload::RecordOutcome;
+use crate::payload::conversation::MessageKind;
 use crate::pipeline::{self, PipelineError};
 use crate::schema::Schema;
 use crate::source;
@@ -378,6 +379,10 @@ struct Conversation {
     source_id: String,
     state: serde_json::Map<String, serde_json::Value>,
     messages: Vec<NewMessage>,
+    /// With `history: transcript` in the mapping, the same conversation in the other
+    /// mode: a ticket already journaled keeps its mode in a delta, so a ticket closed
+    /// since the full import does not get its whole thread again as a transcript.
+    other_mode: Option<Vec<NewMessage>>,
 }
 
 /// Reads the export through the shared pipeline and records every outcome: valid records
@@ -397,6 +402,12 @@ fn enqueue(
     let mut rejected: Vec<RejectedRecord> = Vec::new();
     let mut deleted: Vec<(String, TicketDelta)> = Vec::new();
     let closing = crate::payload::conversation::closing_staff(plan, &schema);
+    let transcripts = plan.conversation.as_ref().is_some_and(|c| {
+        matches!(
+            c.history,
+            crate::mapping::compile::History::Transcript { .. }
+        )
+    });
     let default_status = schema.default_status().map(|s| s.id);
     let account = schema.clone();
     let flush = |journal: &mut Journal,
@@ -412,11 +423,23 @@ fn enqueue(
             let mut deltas = Vec::with_capacity(messages.len());
             for c in messages.drain(..) {
                 let known = journal.known_ticket(&c.source_id)?;
+                let transcript = MessageKind::Transcript.name();
+                let journaled_as_transcript = known.messages.iter().any(|m| m.kind == transcript);
+                let planned_as_transcript = c.messages.iter().any(|m| m.kind == transcript);
+                let planned = match c.other_mode {
+                    Some(other)
+                        if !known.messages.is_empty()
+                            && journaled_as_transcript != planned_as_transcript =>
+                    {
+                        other
+                    }
+                    _ => c.messages,
+                };
                 let (d, t) = delta::plan_ticket(
                     &known,
                     delta::Wanted {
                         source_id: &c.source_id,
-                        planned: c.messages,
+                        planned,
                         state: c.state,
                         default_status,
                         closing_staff: closing,
@@ -462,10 +485,13 @@ fn enqueue(
                     reason: format!("cannot encode the payload of {}: {e}", t.source_id),
                 })?;
                 let follow_up = replies::journal_messages(&t, &account, closing);
+                let other_mode = transcripts
+                    .then(|| replies::journal_messages_as(&t, &account, closing, !t.transcript));
                 messages.push(Conversation {
                     source_id: t.source_id.to_string(),
                     state: delta::wanted_state(&t, &account),
                     messages: follow_up,
+                    other_mode,
                 });
                 valid.push(PendingRecord {
                     source_id: t.source_id.into_string(),

@@ -31,7 +31,7 @@ use crate::journal::{
 };
 use crate::mapping::template::html_to_text;
 use crate::payload::TicketPlan;
-use crate::payload::conversation::plan_messages;
+use crate::payload::conversation::plan_messages_as;
 use crate::schema::Schema;
 
 /// Tickets whose conversations are posted at the same time (each one message at a time).
@@ -54,7 +54,17 @@ pub fn journal_messages(
     schema: &Schema,
     closing_staff: Option<u64>,
 ) -> Vec<NewMessage> {
-    plan_messages(ticket, schema, closing_staff)
+    journal_messages_as(ticket, schema, closing_staff, ticket.transcript)
+}
+
+/// [`journal_messages`] in the history mode given (see [`plan_messages_as`]).
+pub(crate) fn journal_messages_as(
+    ticket: &TicketPlan,
+    schema: &Schema,
+    closing_staff: Option<u64>,
+    as_transcript: bool,
+) -> Vec<NewMessage> {
+    plan_messages_as(ticket, schema, closing_staff, as_transcript)
         .into_iter()
         .map(|m| NewMessage {
             position: m.position,

@@ -347,6 +347,17 @@ pub struct MarkerSpec {
     pub value: Option<Sp<String>>,
 }
 
+/// How a ticket's later conversation is posted.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryMode {
+    /// Each entry is its own post.
+    #[default]
+    Full,
+    /// All entries in one private note.
+    Transcript,
+}
+
 /// The conversation after the first message.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -361,6 +372,18 @@ pub struct ConversationSpec {
     /// Entries for which this is false are left out.
     #[serde(default)]
     pub keep_if: Option<Sp<String>>,
+    /// `full` (the default): every entry is a post of its own. `transcript`: the whole
+    /// later conversation is one private note (each entry with its author, time and kind,
+    /// HTML kept, its files in the same post up to the request limit), which also carries
+    /// the final state, so such a ticket costs one POST after its creation instead of one
+    /// per entry. For old, closed tickets whose exact thread matters less than the budget.
+    #[serde(default)]
+    pub history: Option<Sp<HistoryMode>>,
+    /// With `history: transcript`, the tickets that get a transcript (the ticket's fields,
+    /// e.g. `"{{ status == 'closed' and updated_at < '2024-01-01' }}"`); the others keep
+    /// their full history. Every ticket when absent.
+    #[serde(default)]
+    pub history_when: Option<Sp<String>>,
     /// The entry's own id in the source (Zendesk comment id, Freshdesk conversation id,
     /// a CSV comment id), e.g. `"{{ id }}"`. A delta run from a newer export posts exactly
     /// the entries whose id the journal has not seen. Without it, an entry is known by a

@@ -295,6 +295,8 @@ pub(crate) enum MessageKind {
     AttachmentsNote,
     /// The closing note: the final state when no entry can carry it.
     FinalNote,
+    /// The whole later conversation in one private note (`history: transcript`).
+    Transcript,
 }
 
 impl MessageKind {
@@ -306,6 +308,7 @@ impl MessageKind {
             MessageKind::ContactReply => "contact_reply",
             MessageKind::AttachmentsNote => "attachments_note",
             MessageKind::FinalNote => "final_note",
+            MessageKind::Transcript => "transcript",
         }
     }
 }
@@ -367,6 +370,17 @@ pub(crate) fn plan_messages(
     schema: &Schema,
     closing_staff: Option<u64>,
 ) -> Vec<PlannedMessage> {
+    plan_messages_as(ticket, schema, closing_staff, ticket.transcript)
+}
+
+/// [`plan_messages`] with the history mode given: a delta keeps the mode a ticket was
+/// first journaled with, whatever `history_when` says of the newer export.
+pub(crate) fn plan_messages_as(
+    ticket: &TicketPlan,
+    schema: &Schema,
+    closing_staff: Option<u64>,
+    as_transcript: bool,
+) -> Vec<PlannedMessage> {
     let mut out: Vec<PlannedMessage> = Vec::new();
     let mut push = |kind: MessageKind, body: Map<String, Json>, author: String, key: String| {
         out.push(PlannedMessage {
@@ -379,7 +393,29 @@ pub(crate) fn plan_messages(
             body,
         })
     };
-    for e in &ticket.conversation {
+    let transcript = match closing_staff {
+        Some(staff) if as_transcript && !ticket.conversation.is_empty() => Some(staff),
+        _ => None,
+    };
+    if let Some(staff) = transcript {
+        let (body, rest) = transcript_note(&ticket.conversation, staff);
+        push(
+            MessageKind::Transcript,
+            body,
+            String::new(),
+            TRANSCRIPT_KEY.into(),
+        );
+        let total = rest.len() + 1;
+        for (k, group) in rest.into_iter().enumerate() {
+            push(
+                MessageKind::AttachmentsNote,
+                continuation_note(staff, k + 2, total, group),
+                String::new(),
+                format!("{TRANSCRIPT_KEY}/files{}", k + 2),
+            );
+        }
+    }
+    for e in ticket.conversation.iter().filter(|_| transcript.is_none()) {
         let mut body = Map::new();
         let kind = match e.kind {
             EntryKind::StaffReply => {
@@ -418,19 +454,10 @@ pub(crate) fn plan_messages(
         let rest: Vec<_> = groups.collect();
         let total = rest.len() + 1;
         for (k, group) in rest.into_iter().enumerate() {
-            let mut note = Map::new();
-            note.insert("staff".into(), json!(closing_staff));
-            note.insert(
-                "html".into(),
-                json!(format!(
-                    "<p><i>Attachments continued ({}/{total})</i></p>",
-                    k + 2
-                )),
-            );
-            note.insert(
-                ATTACHMENTS_KEY.into(),
-                serde_json::to_value(&group).unwrap_or_default(),
-            );
+            let note = match closing_staff {
+                Some(staff) => continuation_note(staff, k + 2, total, group),
+                None => continue,
+            };
             push(
                 MessageKind::AttachmentsNote,
                 note,
@@ -475,6 +502,76 @@ pub(crate) fn plan_messages(
         }
     }
     out
+}
+
+/// The key of a ticket's transcript note; a delta compares its content as a whole.
+pub(crate) const TRANSCRIPT_KEY: &str = "transcript";
+
+/// The note after a message that carries its files beyond the first request.
+fn continuation_note(
+    staff: u64,
+    part: usize,
+    total: usize,
+    files: Vec<AttachmentRef>,
+) -> Map<String, Json> {
+    let mut note = Map::new();
+    note.insert("staff".into(), json!(staff));
+    note.insert(
+        "html".into(),
+        json!(format!(
+            "<p><i>Attachments continued ({part}/{total})</i></p>"
+        )),
+    );
+    note.insert(
+        ATTACHMENTS_KEY.into(),
+        serde_json::to_value(&files).unwrap_or_default(),
+    );
+    note
+}
+
+/// What a transcript says an entry was, since one private note cannot be a reply.
+fn entry_label(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::StaffReply => "Reply to the customer",
+        EntryKind::PrivateNote => "Private note",
+        EntryKind::ContactReply => "Reply from the customer",
+    }
+}
+
+/// The transcript note of a ticket's later entries, oldest first: each entry's kind, its
+/// header (author and original time) and its HTML as it would have been posted; and its
+/// files beyond the first 25 MB request, for continuation notes.
+fn transcript_note(
+    entries: &[EntryPlan],
+    staff: u64,
+) -> (Map<String, Json>, Vec<Vec<AttachmentRef>>) {
+    let mut html = format!(
+        "<p><i>Conversation migrated as one transcript: {} entr{}, oldest first.</i></p>",
+        entries.len(),
+        if entries.len() == 1 { "y" } else { "ies" }
+    );
+    for e in entries {
+        html.push_str(&format!(
+            "<hr><p><b>{}</b></p>{}",
+            entry_label(e.kind),
+            e.html
+        ));
+    }
+    let files: Vec<AttachmentRef> = entries
+        .iter()
+        .flat_map(|e| e.attachments.iter().cloned())
+        .collect();
+    let mut groups = attachment_groups(&files, true).into_iter();
+    let mut body = Map::new();
+    body.insert("staff".into(), json!(staff));
+    body.insert("html".into(), json!(html));
+    if let Some(first) = groups.next() {
+        body.insert(
+            ATTACHMENTS_KEY.into(),
+            serde_json::to_value(&first).unwrap_or_default(),
+        );
+    }
+    (body, groups.collect())
 }
 
 /// A message's files split into requests of at most 25 MB by their stated sizes (unknown
@@ -537,6 +634,7 @@ mod tests {
                 html: "<p>files</p>".into(),
                 attachments: files,
             }],
+            transcript: false,
             attachments: vec![],
         }
     }
@@ -550,6 +648,45 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_transcript_is_one_note_with_every_entry_its_files_and_the_final_state() {
+        let schema = Schema::default();
+        let mut t = ticket_with(vec![file("a", 20), file("b", 1)]);
+        let mut note = t.conversation[0].clone();
+        note.key = "id:2".into();
+        note.kind = EntryKind::PrivateNote;
+        note.html = "<p>second</p>".into();
+        note.attachments = vec![file("c", 10)];
+        let mut reply = note.clone();
+        reply.key = "id:3".into();
+        reply.kind = EntryKind::ContactReply;
+        reply.html = "<p>third</p>".into();
+        reply.attachments = vec![];
+        t.conversation.extend([note, reply]);
+        t.final_state.status = Some(5);
+        t.transcript = true;
+        let m = plan_messages(&t, &schema, Some(9));
+        let kinds: Vec<MessageKind> = m.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            [MessageKind::Transcript, MessageKind::AttachmentsNote]
+        );
+        let html = m[0].body["html"].as_str().unwrap();
+        let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s} not in {html}"));
+        assert!(at("3 entries") < at("Reply to the customer"));
+        assert!(at("<p>files</p>") < at("Private note"));
+        assert!(at("<p>second</p>") < at("Reply from the customer"));
+        assert!(at("Reply from the customer") < at("<p>third</p>"));
+        assert_eq!(m[0].body["staff"], 9);
+        assert_eq!(files_of(&m[0]), vec!["a", "b"]);
+        assert_eq!(files_of(&m[1]), vec!["c"]);
+        // The final state rides on the last staff post, the continuation here.
+        assert_eq!(m[1].body["status"], 5);
+        // Without an agent to sign it, the conversation keeps its full history.
+        let full = plan_messages(&t, &schema, None);
+        assert_eq!(full.len(), 3);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::attachments::{AttachmentRef, AttachmentSource, MAX_REQUEST_BYTES};
 use crate::mapping::compile::{
-    AttachmentsPlan, ConversationPlan, FieldRef, Mapped, Marker, ValueMap,
+    AttachmentsPlan, ConversationPlan, FieldRef, History, Mapped, Marker, ValueMap,
 };
 use crate::mapping::template::{
     INVALID_DATE, INVALID_NUMBER, RecordCtx, RecordInput, Sides, parse_instant, parse_number,
@@ -110,6 +110,8 @@ pub struct TicketPlan {
     pub payload: TicketPayload,
     pub(crate) final_state: FinalState,
     pub conversation: Vec<EntryPlan>,
+    /// The conversation goes in one transcript note (`history: transcript`).
+    pub transcript: bool,
     /// Files of the first message: the ticket is created on its own, multipart.
     pub attachments: Vec<AttachmentRef>,
 }

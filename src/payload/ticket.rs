@@ -41,6 +41,13 @@ impl Run<'_, '_> {
         };
         let mut conversation = conversation;
         self.strip_nul(&mut p, &mut conversation);
+        let transcript = match plan.conversation.as_ref().map(|c| &c.history) {
+            Some(History::Transcript { when: None }) => true,
+            Some(History::Transcript { when: Some(w) }) => self
+                .eval(w, Ctx::Record(self.ctx))
+                .is_some_and(|v| v.is_true()),
+            Some(History::Full) | None => false,
+        };
 
         Some(TicketPlan {
             source_id: source_id.clone(),
@@ -48,6 +55,7 @@ impl Run<'_, '_> {
             payload: TicketPayload(p),
             final_state,
             conversation,
+            transcript,
             attachments,
         })
     }

@@ -72,6 +72,10 @@ pub struct ConversationCounts {
     /// Entries whose author is not an active HappyFox agent (posted as the fallback).
     pub fallback_authors: u64,
     pub tickets_with_entries: u64,
+    /// Tickets whose later entries go in one transcript note (`history: transcript`).
+    pub transcripts: u64,
+    /// The entries those notes hold, each not a post of its own.
+    pub transcript_entries: u64,
 }
 
 /// The API requests the import would make.
@@ -568,6 +572,15 @@ pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
         cv.resolved_authors,
         cv.fallback_authors
     );
+    if cv.transcripts > 0 {
+        let _ = writeln!(
+            o,
+            "history: {} tickets as one transcript note each, holding {} entries ({} POSTs fewer than full history)",
+            cv.transcripts,
+            cv.transcript_entries,
+            cv.transcript_entries.saturating_sub(cv.transcripts)
+        );
+    }
     let a = &s.api;
     let _ = writeln!(
         o,

@@ -20,5 +20,6 @@ mod replies;
 mod report_html;
 mod sandbox;
 mod support;
+mod transcript;
 mod undo;
 mod verify;

@@ -23,8 +23,8 @@ use crate::schema::{self, FieldType, Schema};
 use crate::source::{Encoding, Format, ReadOptions};
 use filters::unknown_filter;
 pub use plan::{
-    AttachmentsPlan, ConversationPlan, Field, FieldRef, FinalPlan, Mapped, Marker, Plan, SidePlan,
-    SourcePlan, TicketFields, ValueMap,
+    AttachmentsPlan, ConversationPlan, Field, FieldRef, FinalPlan, History, Mapped, Marker, Plan,
+    SidePlan, SourcePlan, TicketFields, ValueMap,
 };
 
 /// The header posted above each migrated reply when the mapping does not set one.
@@ -496,6 +496,24 @@ impl Compiler<'_> {
             .keep_if
             .as_ref()
             .and_then(|k| self.template("conversation.keep_if", k));
+        let history = match conv.history.as_ref().map(|h| h.value) {
+            None | Some(HistoryMode::Full) => {
+                if let Some(w) = &conv.history_when {
+                    self.errors.push(MappingError::at(
+                        w.pos,
+                        "conversation.history_when applies only with `history: transcript`",
+                    ));
+                }
+                History::Full
+            }
+            Some(HistoryMode::Transcript) => History::Transcript {
+                when: conv
+                    .history_when
+                    .as_ref()
+                    .and_then(|w| self.template("conversation.history_when", w))
+                    .map(Box::new),
+            },
+        };
         let kind = self.field("conversation.kind", &conv.kind);
         if let Some(k) = &kind {
             self.check_names(
@@ -535,6 +553,7 @@ impl Compiler<'_> {
             entries: entries?,
             skip_first: conv.skip_first,
             keep_if,
+            history,
             id,
             kind: kind?,
             author: author?,

@@ -165,6 +165,7 @@ pub struct ConversationPlan {
     pub entries: Field,
     pub skip_first: bool,
     pub keep_if: Option<Field>,
+    pub history: History,
     /// The entry's stable key in the source; `None`: a hash of its time, author and text.
     pub id: Option<Field>,
     pub kind: Field,
@@ -176,6 +177,15 @@ pub struct ConversationPlan {
     pub header: Option<Field>,
     pub fallback_agent: Option<String>,
     pub attachments: Option<AttachmentsPlan>,
+}
+
+/// Which tickets post their later conversation as one transcript note.
+#[derive(Debug)]
+pub enum History {
+    /// Every entry is its own post.
+    Full,
+    /// One private note, for the tickets `when` is true of (every ticket without it).
+    Transcript { when: Option<Box<Field>> },
 }
 
 /// The state a ticket ends in.
