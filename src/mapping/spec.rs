@@ -101,7 +101,9 @@ pub struct SourceSpec {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
-    /// File name relative to the export folder; `*` and `?` match several files.
+    /// File name relative to the export folder, or a glob matching several files (read
+    /// in path order): `*` and `?` within a folder, `**` across folders, `{a,b}` either
+    /// name, e.g. `**/tickets*.json`.
     pub file: String,
     /// `csv`, `json` or `ndjson`; by default taken from the file extension.
     #[serde(default)]

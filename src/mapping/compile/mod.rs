@@ -198,6 +198,13 @@ impl Compiler<'_> {
 }
 
 fn read_options(file: &FileSpec, pos: Pos, errors: &mut Vec<MappingError>) -> ReadOptions {
+    if let Err(why) = crate::source::check_pattern(&file.file) {
+        errors.push(
+            MappingError::at(pos, format!("file {:?}: {why}", file.file)).help(
+                "`*` and `?` match within a folder, `**` any folders, `{a,b}` either name, e.g. `**/tickets*.json`",
+            ),
+        );
+    }
     let delimiter = match file.delimiter.as_deref() {
         None => b',',
         Some("\\t") | Some("\t") | Some("tab") => b'\t',
