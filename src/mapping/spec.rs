@@ -141,7 +141,9 @@ pub enum EncodingName {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SideFileSpec {
-    /// File name relative to the export folder (override with `--side NAME=PATH`).
+    /// File name relative to the export folder (override with `--side NAME=PATH`), or a
+    /// glob (`sys_journal_field*.json`): every match is read into the one side file, in
+    /// path order.
     pub file: String,
     /// `csv`, `json` or `ndjson`; by default taken from the file extension.
     #[serde(default)]
@@ -173,7 +175,8 @@ pub struct SideFileSpec {
     /// `_parent.created_at`); file order otherwise.
     #[serde(default)]
     pub order_by: Option<String>,
-    /// A missing file is not an error: lookups in it find nothing.
+    /// A missing file (or a glob that matches nothing) is not an error: lookups in it
+    /// find nothing.
     #[serde(default)]
     pub optional: bool,
 }

@@ -21,7 +21,7 @@ mod inputs;
 mod json;
 pub mod side;
 
-pub(crate) use inputs::{check_pattern, export_root, resolve_inputs};
+pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
 pub use side::{SideIndex, SideSpec, Unjoined};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it

@@ -121,3 +121,90 @@ source:
         r.stderr
     );
 }
+
+/// ServiceNow-like: incidents with their journal split over several files.
+const JOURNAL_SOURCE: &str = r#"
+source:
+  tickets: { file: incidents.json, records: records }
+  id: "{{ id }}"
+  side:
+    journal:
+      file: "sys_journal_field*.json"
+      records: records
+      key: element_id
+      join: "{{ id }}"
+      order_by: created_at
+"#;
+
+const JOURNAL_CONVERSATION: &str = r#"
+conversation:
+  entries: "{{ journal }}"
+  kind: private_note
+  author: agent@acme.example
+  text: "{{ value }}"
+"#;
+
+/// Item 2: a side file's `file:` glob reads every match into the one index, in path
+/// order, and each entry keeps its own file:line.
+#[test]
+fn side_file_glob_reads_every_match_into_one_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    write(
+        &export,
+        "incidents.json",
+        &format!(r#"{{"records": [{}, {}]}}"#, ticket_json(1), ticket_json(2)),
+    );
+    write(
+        &export,
+        "sys_journal_field_2.json",
+        "{\"records\": [\n{\"element_id\": 1, \"value\": \"second\", \"created_at\": \"2024-01-02\"},\n{\"element_id\": 9, \"value\": \"orphan\", \"created_at\": \"2024-01-03\"}\n]}",
+    );
+    write(
+        &export,
+        "sys_journal_field_1.json",
+        "{\"records\": [\n{\"element_id\": 1, \"value\": \"first\", \"created_at\": \"2024-01-01\"},\n{\"element_id\": 2, \"value\": \"other\", \"created_at\": \"2024-01-01\"}\n]}",
+    );
+    let (r, report) = dry_run(dir.path(), JOURNAL_SOURCE, JOURNAL_CONVERSATION, &export);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let side = &report["side_files"][0];
+    assert_eq!(side["entries"], 4, "{side}");
+    assert_eq!(side["keys"], 3, "{side}");
+    assert_eq!(side["unjoined"], 1, "{side}");
+    assert!(
+        side["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("sys_journal_field*.json (2 files)"),
+        "{side}"
+    );
+    // The orphan is located in its own file, at its own line.
+    assert!(
+        r.stdout.contains("sys_journal_field_2.json:3"),
+        "{}",
+        r.stdout
+    );
+    // A required glob that matches nothing names the pattern and the folder.
+    std::fs::remove_file(export.join("sys_journal_field_1.json")).unwrap();
+    std::fs::remove_file(export.join("sys_journal_field_2.json")).unwrap();
+    let (r, _) = dry_run(dir.path(), JOURNAL_SOURCE, JOURNAL_CONVERSATION, &export);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "no file in {} matches `sys_journal_field*.json`; the folder holds: incidents.json",
+            export.display()
+        )) && r
+            .stderr
+            .contains("pass --side journal=PATH, or mark it `optional: true`"),
+        "{}",
+        r.stderr
+    );
+    // An optional one is absent: every lookup finds nothing.
+    let optional = JOURNAL_SOURCE.replace(
+        "order_by: created_at",
+        "order_by: created_at\n      optional: true",
+    );
+    let (r, report) = dry_run(dir.path(), &optional, JOURNAL_CONVERSATION, &export);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(report["side_files"][0]["path"].is_null(), "{report}");
+}

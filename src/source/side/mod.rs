@@ -7,7 +7,7 @@
 //! prepared statement and a small cache of recent keys (users are looked up again and
 //! again), and the index file is deleted when the `SideIndex` is dropped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,7 +24,9 @@ pub use lookup::Unjoined;
 pub struct SideSpec {
     /// The name templates use (`users`, `comments`).
     pub name: String,
-    pub path: PathBuf,
+    /// The files read into the one index, in this order (a glob's matches in path order);
+    /// each entry keeps its own file and line.
+    pub files: Vec<PathBuf>,
     pub read: ReadOptions,
     /// Dotted path of the key in each record (before `explode`).
     pub key: String,
@@ -44,7 +46,7 @@ pub(crate) const PARENT_FIELD: &str = "_parent";
 /// An on-disk index of a side file: key -> entries in order.
 pub struct SideIndex {
     name: String,
-    path: PathBuf,
+    files: Vec<PathBuf>,
     entries: u64,
     keys: u64,
     /// Readable records in the file.
@@ -66,7 +68,7 @@ impl std::fmt::Debug for SideIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SideIndex")
             .field("name", &self.name)
-            .field("path", &self.path)
+            .field("files", &self.files)
             .field("entries", &self.entries)
             .field("keys", &self.keys)
             .finish_non_exhaustive()
@@ -153,9 +155,9 @@ impl SideIndex {
         &self.name
     }
 
-    /// The side file this index was built from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The files this index was built from, in the order they were read.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
     }
 }
 
@@ -169,7 +171,7 @@ mod test_files {
     pub(super) fn spec(path: &Path, key: &str) -> SideSpec {
         SideSpec {
             name: "side".into(),
-            path: path.to_path_buf(),
+            files: vec![path.to_path_buf()],
             read: ReadOptions::default(),
             key: key.into(),
             explode: None,
