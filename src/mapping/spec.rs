@@ -109,7 +109,8 @@ pub struct FileSpec {
     #[serde(default)]
     pub format: Option<FormatName>,
     /// For JSON documents: the dotted path of the array of records (`tickets`,
-    /// `data.items`). Omit it when the document is a top-level array.
+    /// `data.items`). Omit it when the document is a top-level array; `.` when the whole
+    /// document is one record (one ticket per file, with a glob over the folder).
     #[serde(default)]
     pub records: Option<String>,
     /// CSV field delimiter, one character (default `,`; use `"\t"` for TSV).
@@ -148,7 +149,8 @@ pub struct SideFileSpec {
     /// `csv`, `json` or `ndjson`; by default taken from the file extension.
     #[serde(default)]
     pub format: Option<FormatName>,
-    /// For JSON documents: the dotted path of the array of records.
+    /// For JSON documents: the dotted path of the array of records; `.` when the whole
+    /// document is one record (one entry per file, with a glob over the folder).
     #[serde(default)]
     pub records: Option<String>,
     /// CSV field delimiter, one character.

@@ -140,7 +140,7 @@ const JOURNAL_CONVERSATION: &str = r#"
 conversation:
   entries: "{{ journal }}"
   kind: private_note
-  author: agent@acme.example
+  author: alice@acme.example
   text: "{{ value }}"
 "#;
 
@@ -207,4 +207,73 @@ fn side_file_glob_reads_every_match_into_one_index() {
     let (r, report) = dry_run(dir.path(), &optional, JOURNAL_CONVERSATION, &export);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(report["side_files"][0]["path"].is_null(), "{report}");
+}
+
+/// Item 3: `records: .` with a glob over a folder: each file is one record located at the
+/// file, for tickets and for a side file alike; a broken file costs its record only.
+#[test]
+fn one_record_per_file_with_records_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    write(&export, "tickets/2.json", &ticket_json(2));
+    write(&export, "tickets/1.json", &format!("\n{}", ticket_json(1)));
+    write(&export, "tickets/3.json", "{\"id\": 3, \"subject\": ");
+    write(&export, "tickets/4.json", "[{\"id\": 4}]");
+    write(
+        &export,
+        "conversations/a.json",
+        "{\"ticket_id\": 1, \"body\": \"reply to one\"}",
+    );
+    write(
+        &export,
+        "conversations/b.json",
+        "{\"ticket_id\": 2, \"body\": \"reply to two\"}",
+    );
+    let source = r#"
+source:
+  tickets: { file: "tickets/*.json", records: . }
+  id: "{{ id }}"
+  side:
+    conversations:
+      file: "conversations/*.json"
+      records: .
+      key: ticket_id
+      join: "{{ id }}"
+"#;
+    let conversation = r#"
+conversation:
+  entries: "{{ conversations }}"
+  kind: private_note
+  author: alice@acme.example
+  text: "{{ body }}"
+"#;
+    let (r, report) = dry_run(dir.path(), source, conversation, &export);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        counts_line(&r.stdout).starts_with("records: 4 read, 2 valid"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(source_ids(dir.path()), ["1", "2"]);
+    let side = &report["side_files"][0];
+    assert_eq!(
+        (side["entries"].as_u64(), side["unjoined"].as_u64()),
+        (Some(2), Some(0)),
+        "{side}"
+    );
+    let out = format!(
+        "{}{}",
+        r.stdout,
+        std::fs::read_to_string(dir.path().join("report/report.json")).unwrap()
+    );
+    assert!(out.contains("3.json:1"), "{out}");
+    assert!(
+        out.contains("the file is one record (`records: .`), so it is skipped"),
+        "{out}"
+    );
+    assert!(out.contains("4.json:1"), "{out}");
+    assert!(
+        out.contains("the document is a list, not one record"),
+        "{out}"
+    );
 }
