@@ -159,7 +159,10 @@ pub struct SideFileSpec {
     /// CSV text encoding: `utf-8` (default) or `windows-1252`.
     #[serde(default)]
     pub encoding: Option<EncodingName>,
-    /// Dotted path of the key in each record of this file (`id`, `ticket_id`).
+    /// Dotted path of the key in each record of this file (`id`, `ticket_id`), or a
+    /// template computing it from the record (before `explode`), e.g.
+    /// `"{{ self | regex_replace('.*/issue/([^/]+)/.*', '$1') }}"`. A record it fails on
+    /// or renders empty for is reported with its file:line and left out.
     pub key: String,
     /// Makes the file a per-ticket list: this template, evaluated on the ticket, gives the
     /// key whose entries the ticket sees under the side file's name (`"{{ id }}"`).

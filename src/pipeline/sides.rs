@@ -8,10 +8,11 @@ use minijinja::value::Value;
 
 use super::{PipelineError, SideFileStats};
 use crate::mapping::compile::SidePlan;
+use crate::mapping::template::value_to_string;
 use crate::mapping::template::{SideTable, Sides};
 use crate::mapping::{MappingError, Plan};
 use crate::problem::{Problem, ProblemKind, Sampled};
-use crate::source::{self, SideIndex, SideSpec};
+use crate::source::{self, ComputeKey, SideIndex, SideKey, SideSpec};
 
 /// Indexes the side files named in the plan.
 pub(crate) fn build_sides(
@@ -168,6 +169,23 @@ fn open_side(sp: &SidePlan, files: SideFiles) -> Result<(SideTable, SideFileStat
     })
 }
 
+/// How the index finds each record's key: the dotted path, or the `key:` template
+/// evaluated on the record (its fields at the top level, as `keep_if` sees an entry).
+fn side_key(sp: &SidePlan) -> SideKey {
+    let Some(expr) = sp.key_template.clone() else {
+        return SideKey::Path(sp.key.clone());
+    };
+    let eval: ComputeKey = Arc::new(move |record: &serde_json::Value| {
+        expr.eval(&Value::from_serialize(record))
+            .map(|v| value_to_string(&v))
+            .map_err(|e| e.detail().map_or_else(|| e.to_string(), str::to_string))
+    });
+    SideKey::Computed {
+        source: sp.key.clone(),
+        eval,
+    }
+}
+
 /// Indexes a side file that exists, keeping the entries its `keep_if` accepts; records
 /// that cannot be read, have no key or fail `keep_if` are per-record problems with their
 /// location. A file none of whose records has the key is the mapping's error (a typo in
@@ -181,7 +199,7 @@ fn index_side(
         name: sp.name.clone(),
         files,
         read: sp.read.clone(),
-        key: sp.key.clone(),
+        key: side_key(sp),
         explode: sp.explode.clone(),
         order_by: sp.order_by.clone(),
     };
@@ -218,22 +236,32 @@ fn index_side(
     if index.records_read() > 0 && index.records_without_key() == index.records_read() {
         let fields = index.first_fields();
         let help = match crate::schema::did_you_mean(&sp.key, fields.iter().map(String::as_str)) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None if fields.is_empty() => {
-                "`key` is the dotted path of the key in each record, such as `ticket_id`".into()
+            Some(s) if sp.key_template.is_none() => format!("did you mean `{s}`?"),
+            _ if fields.is_empty() => {
+                "`key` is the dotted path of the key in each record, such as `ticket_id`, or a template computing it".into()
             }
-            None => format!("the first record's fields are: {}", fields.join(", ")),
+            _ => format!("the first record's fields are: {}", fields.join(", ")),
         };
         return Err(PipelineError::Mapping(vec![
             MappingError::at(
                 sp.pos,
-                format!(
-                    "side file `{}`: none of the {} records of {} has a value at `key: {}`, so every entry would be lost",
-                    sp.name,
-                    index.records_read(),
-                    shown,
-                    sp.key
-                ),
+                if sp.key_template.is_some() {
+                    format!(
+                        "side file `{}`: `key: {}` gives no key for any of the {} records of {} (it failed or rendered empty), so every entry would be lost",
+                        sp.name,
+                        sp.key,
+                        index.records_read(),
+                        shown,
+                    )
+                } else {
+                    format!(
+                        "side file `{}`: none of the {} records of {} has a value at `key: {}`, so every entry would be lost",
+                        sp.name,
+                        index.records_read(),
+                        shown,
+                        sp.key
+                    )
+                },
             )
             .help(help),
         ]));

@@ -22,7 +22,7 @@ mod json;
 pub mod side;
 
 pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
-pub use side::{SideIndex, SideSpec, Unjoined};
+pub use side::{ComputeKey, SideIndex, SideKey, SideSpec, Unjoined};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it
 /// (trimmed, never empty): the journal's key, the marker's default value and what

@@ -277,3 +277,83 @@ conversation:
         "{out}"
     );
 }
+
+/// JSM-like: comments carry their issue only in their `self` URL.
+const JSM_SOURCE: &str = r#"
+source:
+  tickets: { file: issues.json, records: issues }
+  id: "{{ id }}"
+  side:
+    comments:
+      file: comments.json
+      records: comments
+      key: "{{ self | regex_replace('.*/issue/([^/]+)/.*', '$1') }}"
+      join: "{{ id }}"
+"#;
+
+/// Item 4: a template `key:` is evaluated on each side record and indexed by its value;
+/// a record it fails on or renders empty for is a located, counted problem.
+#[test]
+fn computed_join_keys_index_by_the_rendered_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    write(
+        &export,
+        "issues.json",
+        &format!(
+            r#"{{"issues": [{}, {}]}}"#,
+            ticket_json(10001),
+            ticket_json(10002)
+        ),
+    );
+    write(
+        &export,
+        "comments.json",
+        concat!(
+            "{\"comments\": [\n",
+            "{\"self\": \"https://acme.atlassian.net/rest/api/2/issue/10001/comment/1\", \"body\": \"one\"},\n",
+            "{\"self\": \"https://acme.atlassian.net/rest/api/2/issue/10002/comment/2\", \"body\": \"two\"},\n",
+            "{\"self\": \"https://acme.atlassian.net/rest/api/2/issue/10001/comment/3\", \"body\": \"three\"},\n",
+            "{\"body\": \"no self\"}\n",
+            "]}"
+        ),
+    );
+    let conversation = r#"
+conversation:
+  entries: "{{ comments }}"
+  kind: private_note
+  author: alice@acme.example
+  text: "{{ body }}"
+"#;
+    let (r, report) = dry_run(dir.path(), JSM_SOURCE, conversation, &export);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let side = &report["side_files"][0];
+    assert_eq!(side["entries"], 3, "{side}");
+    assert_eq!(side["keys"], 2, "{side}");
+    assert_eq!(side["unreadable"], 1, "{side}");
+    assert_eq!(side["unjoined"], 0, "{side}");
+    assert!(r.stdout.contains("comments.json:5"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("renders empty for this record, so the entry is left out"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("3 private notes, 0 contact replies on 2 tickets"),
+        "{}",
+        r.stdout
+    );
+    // A template that gives no key for any record is the mapping's error.
+    let typo = JSM_SOURCE.replace("self |", "selff |");
+    let (r, _) = dry_run(dir.path(), &typo, conversation, &export);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("gives no key for any of the 4 records")
+            && r.stderr
+                .contains("the first record's fields are: self, body"),
+        "{}",
+        r.stderr
+    );
+}

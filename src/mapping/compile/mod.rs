@@ -322,18 +322,16 @@ impl Compiler<'_> {
             );
         }
         let s = &side.value;
-        if s.key.contains("{{") || s.key.contains("{%") {
-            self.errors.push(
-                MappingError::at(
-                    side.pos,
-                    format!(
-                        "side file `{name}`: `key: {}` is a template; template keys are not supported yet",
-                        s.key
-                    ),
-                )
-                .help("`key` is the dotted path of the key in each record, such as `ticket_id` or `via.ticket.id`"),
-            );
-        }
+        // A template key is computed from each record (JSM comments carry their issue
+        // only in their `self` URL); a plain one is a dotted path.
+        let key_template = (s.key.contains("{{") || s.key.contains("{%")).then(|| {
+            let key = Sp {
+                value: s.key.clone(),
+                pos: side.pos,
+            };
+            self.template(&format!("source.side.{name}.key"), &key)
+                .map(|f| Arc::new(f.expr))
+        });
         let read = read_options(&s.file_spec(), side.pos, &mut self.errors);
         let join = s.join.as_ref().and_then(|j| {
             self.template(&format!("source.side.{name}.join"), j)
@@ -349,6 +347,7 @@ impl Compiler<'_> {
             file: s.file.clone(),
             read,
             key: s.key.clone(),
+            key_template: key_template.flatten(),
             join,
             explode: s.explode.clone(),
             keep_if,

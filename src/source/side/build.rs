@@ -9,9 +9,7 @@ use serde_json::Value;
 
 use super::lookup::{Inner, Recent};
 use super::{PARENT_FIELD, SideIndex, SideSpec, TempDb};
-use crate::source::{
-    RecordError, RecordStream, SourceError, get_path, json_kind, key_string, read,
-};
+use crate::source::{RecordError, RecordStream, SourceError, get_path, json_kind, read};
 
 /// SQLite page cache, in KiB.
 const PAGE_CACHE_KIB: i64 = 16 * 1024;
@@ -73,7 +71,7 @@ struct Loaded {
     entries: u64,
     /// Records read (readable ones).
     read: u64,
-    /// Readable records without a value at `key`.
+    /// Readable records without a key (none at the path, or the template failed).
     without_key: u64,
     /// The field names of the first readable record, for the message when no record has
     /// the key.
@@ -148,14 +146,17 @@ fn load(
                     _ => Vec::new(),
                 });
             }
-            let Some(key) = get_path(&record.value, &spec.key).and_then(key_string) else {
-                without_key += 1;
-                on_error(RecordError {
-                    location: record.location,
-                    message: format!("no key at `{}`", spec.key),
-                    raw: None,
-                });
-                continue;
+            let key = match spec.key.of(&record.value) {
+                Ok(key) => key,
+                Err(message) => {
+                    without_key += 1;
+                    on_error(RecordError {
+                        location: record.location,
+                        message,
+                        raw: None,
+                    });
+                    continue;
+                }
             };
             let Some(explode) = spec.explode.as_deref() else {
                 match keep(&record.value) {
@@ -282,6 +283,7 @@ fn get_path_mut<'v>(value: &'v mut Value, path: &str) -> Option<&'v mut Value> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::SideKey;
     use super::super::test_files::{build, spec, write};
     use super::*;
     use crate::source::{Format, ReadOptions};
@@ -301,7 +303,7 @@ mod tests {
                 records: Some("audits".into()),
                 ..Default::default()
             },
-            key: "ticket_id".into(),
+            key: SideKey::Path("ticket_id".into()),
             explode: Some("events".into()),
             order_by: Some("_parent.created_at".into()),
         };
@@ -448,6 +450,41 @@ mod tests {
         assert_eq!(unjoined.first[1].0, "3");
         assert_eq!(unjoined.first[1].1.file.as_ref(), b.path());
         assert_eq!(unjoined.first[1].1.line, Some(3));
+    }
+
+    /// A computed key indexes by what it renders; a record it fails on or renders empty
+    /// for is reported at its line and counted as without a key.
+    #[test]
+    fn computed_keys_index_by_their_value_and_report_failures() {
+        let f = write(
+            ".ndjson",
+            "{\"u\":\"/issue/7/c/1\"}\n{\"u\":\"\"}\n{\"u\":5}\n{\"u\":\"/issue/7/c/2\"}\n",
+        );
+        let mut s = spec(f.path(), "unused");
+        s.key = SideKey::Computed {
+            source: "{{ u | issue }}".into(),
+            eval: std::sync::Arc::new(|v: &Value| match &v["u"] {
+                Value::String(u) => Ok(u.split('/').nth(2).unwrap_or("").to_string()),
+                other => Err(format!("`u` is {}", json_kind(other))),
+            }),
+        };
+        let (index, errors) = build(&s);
+        assert_eq!((index.len(), index.keys()), (2, 1));
+        assert_eq!(index.get("7").unwrap().len(), 2);
+        assert_eq!(index.records_without_key(), 2);
+        let messages: Vec<_> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            messages[0].ends_with(
+                ":2: `key: {{ u | issue }}` renders empty for this record, so the entry is left out"
+            ),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].ends_with(
+                ":3: `key: {{ u | issue }}` failed, so the entry is left out: `u` is a number"
+            ),
+            "{messages:?}"
+        );
     }
 
     #[test]
