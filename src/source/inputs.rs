@@ -99,7 +99,12 @@ impl FilePattern {
             return Err("the file pattern names no file".into());
         };
         let literal = dirs.iter().take_while(|p| !is_pattern(p)).count();
-        let mut base = folder.to_path_buf();
+        // An absolute pattern starts at the root, as `Path::join` would have it.
+        let mut base = if normalized.starts_with('/') {
+            PathBuf::from("/")
+        } else {
+            folder.to_path_buf()
+        };
         for dir in &parts[..literal] {
             base.push(dir);
         }
@@ -208,6 +213,17 @@ mod tests {
         assert!(glob_match("**/tickets*.json", "tickets.json"));
         assert!(glob_match("{tickets,issues}.json", "issues.json"));
         assert!(!glob_match("{tickets,issues}.json", "users.json"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_absolute_pattern_is_not_under_the_input_folder() {
+        let export = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        touch(elsewhere.path(), "tickets-1.json");
+        let pattern = format!("{}/tickets*.json", elsewhere.path().display());
+        let got = resolve_inputs(&[export.path().to_path_buf()], &pattern).unwrap();
+        assert_eq!(got, [elsewhere.path().join("tickets-1.json")]);
     }
 
     #[test]
