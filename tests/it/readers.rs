@@ -357,3 +357,25 @@ conversation:
         r.stderr
     );
 }
+
+/// Item 4: `\1` (Python's and sed's backreference) would key every entry by a control
+/// character and join nothing; `check` says to write `$1`.
+#[test]
+fn backslash_group_in_a_key_template_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = JSM_SOURCE.replace("'$1'", "'\\\\1'");
+    assert!(source.contains(r"'\\1'"), "{source}");
+    let mapping = write(dir.path(), "mapping.yaml", &format!("{source}{TICKET}"));
+    let r = Hfmigrate::new(
+        ["check".as_ref(), "--mapping".as_ref(), mapping.as_os_str()] as [&std::ffi::OsStr; 3],
+    )
+    .run();
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("refers to a group as `\\N`, which `regex_replace` does not read")
+            && r.stderr.contains("names groups `$1`"),
+        "{}",
+        r.stderr
+    );
+}
