@@ -41,7 +41,7 @@ fn main() {
     }
     let spec = SideSpec {
         name: "comments".into(),
-        path: file.path().to_path_buf(),
+        files: vec![file.path().to_path_buf()],
         read: ReadOptions {
             format: Some(Format::Ndjson),
             ..ReadOptions::default()

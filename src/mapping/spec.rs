@@ -101,13 +101,16 @@ pub struct SourceSpec {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
-    /// File name relative to the export folder; `*` and `?` match several files.
+    /// File name relative to the export folder, or a glob matching several files (read
+    /// in path order): `*` and `?` within a folder, `**` across folders, `{a,b}` either
+    /// name, e.g. `**/tickets*.json`.
     pub file: String,
     /// `csv`, `json` or `ndjson`; by default taken from the file extension.
     #[serde(default)]
     pub format: Option<FormatName>,
     /// For JSON documents: the dotted path of the array of records (`tickets`,
-    /// `data.items`). Omit it when the document is a top-level array.
+    /// `data.items`). Omit it when the document is a top-level array; `.` when the whole
+    /// document is one record (one ticket per file, with a glob over the folder).
     #[serde(default)]
     pub records: Option<String>,
     /// CSV field delimiter, one character (default `,`; use `"\t"` for TSV).
@@ -139,12 +142,15 @@ pub enum EncodingName {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SideFileSpec {
-    /// File name relative to the export folder (override with `--side NAME=PATH`).
+    /// File name relative to the export folder (override with `--side NAME=PATH`), or a
+    /// glob (`sys_journal_field*.json`): every match is read into the one side file, in
+    /// path order.
     pub file: String,
     /// `csv`, `json` or `ndjson`; by default taken from the file extension.
     #[serde(default)]
     pub format: Option<FormatName>,
-    /// For JSON documents: the dotted path of the array of records.
+    /// For JSON documents: the dotted path of the array of records; `.` when the whole
+    /// document is one record (one entry per file, with a glob over the folder).
     #[serde(default)]
     pub records: Option<String>,
     /// CSV field delimiter, one character.
@@ -153,7 +159,10 @@ pub struct SideFileSpec {
     /// CSV text encoding: `utf-8` (default) or `windows-1252`.
     #[serde(default)]
     pub encoding: Option<EncodingName>,
-    /// Dotted path of the key in each record of this file (`id`, `ticket_id`).
+    /// Dotted path of the key in each record of this file (`id`, `ticket_id`), or a
+    /// template computing it from the record (before `explode`), e.g.
+    /// `"{{ self | regex_replace('.*/issue/([^/]+)/.*', '$1') }}"`. A record it fails on
+    /// or renders empty for is reported with its file:line and left out.
     pub key: String,
     /// Makes the file a per-ticket list: this template, evaluated on the ticket, gives the
     /// key whose entries the ticket sees under the side file's name (`"{{ id }}"`).
@@ -171,7 +180,8 @@ pub struct SideFileSpec {
     /// `_parent.created_at`); file order otherwise.
     #[serde(default)]
     pub order_by: Option<String>,
-    /// A missing file is not an error: lookups in it find nothing.
+    /// A missing file (or a glob that matches nothing) is not an error: lookups in it
+    /// find nothing.
     #[serde(default)]
     pub optional: bool,
 }

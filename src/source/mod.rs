@@ -21,8 +21,8 @@ mod inputs;
 mod json;
 pub mod side;
 
-pub(crate) use inputs::{export_root, resolve_inputs};
-pub use side::{SideIndex, SideSpec, Unjoined};
+pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
+pub use side::{ComputeKey, SideIndex, SideKey, SideSpec, Unjoined};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it
 /// (trimmed, never empty): the journal's key, the marker's default value and what
@@ -115,7 +115,7 @@ pub struct SourceRecord {
 pub enum Format {
     Csv,
     /// One JSON document; the records are an array at `ReadOptions::records` (or the
-    /// top-level array).
+    /// top-level array), or the document is one record (`records: .`).
     Json,
     /// One JSON object per line.
     Ndjson,
@@ -135,7 +135,8 @@ pub struct ReadOptions {
     /// `None`: decided by the file extension (`.csv`, `.json`, `.ndjson`/`.jsonl`).
     pub format: Option<Format>,
     /// For JSON documents: the dotted path of the array holding the records
-    /// (`tickets`, `data.items`); `None` for a top-level array.
+    /// (`tickets`, `data.items`); `None` for a top-level array; `.` when the whole
+    /// document is one record.
     pub records: Option<String>,
     /// CSV field delimiter.
     pub delimiter: u8,
@@ -223,6 +224,9 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError
     };
     match format {
         Format::Csv => csv::read(path, opts),
+        Format::Json if opts.records.as_deref() == Some(json::WHOLE_DOCUMENT) => {
+            json::read_single(path)
+        }
         Format::Json => json::read_document(path, opts),
         Format::Ndjson => json::read_lines(path, opts),
     }

@@ -645,18 +645,13 @@ fn side_key_that_no_record_has_is_a_mapping_error() {
     assert!(r.stderr.contains("mapping.yaml:11"), "{}", r.stderr);
 }
 
-/// Issue 9.1: a template in `key` is refused by `check` (template keys are not supported).
+/// Issue 9.1, 12.4: a template in `key` is computed per record, so `check` accepts it.
 #[test]
-fn template_in_side_key_is_refused_by_check() {
+fn template_in_side_key_is_accepted_by_check() {
     let dir = tempfile::tempdir().unwrap();
     let m = generic_with_comment_key(dir.path(), "\"{{ row['Ticket ID'] }}\"");
     let r = hfmigrate(&["check", "--mapping", m.to_str().unwrap()]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains("template keys are not supported yet"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
 /// Issues 9.1, 9.5, 9.6: side entries without a key or joining no exported ticket are

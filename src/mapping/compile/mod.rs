@@ -198,6 +198,13 @@ impl Compiler<'_> {
 }
 
 fn read_options(file: &FileSpec, pos: Pos, errors: &mut Vec<MappingError>) -> ReadOptions {
+    if let Err(why) = crate::source::check_pattern(&file.file) {
+        errors.push(
+            MappingError::at(pos, format!("file {:?}: {why}", file.file)).help(
+                "`*` and `?` match within a folder, `**` any folders, `{a,b}` either name, e.g. `**/tickets*.json`",
+            ),
+        );
+    }
     let delimiter = match file.delimiter.as_deref() {
         None => b',',
         Some("\\t") | Some("\t") | Some("tab") => b'\t',
@@ -315,16 +322,34 @@ impl Compiler<'_> {
             );
         }
         let s = &side.value;
-        if s.key.contains("{{") || s.key.contains("{%") {
+        // A template key is computed from each record (JSM comments carry their issue
+        // only in their `self` URL); a plain one is a dotted path.
+        let key_template = (s.key.contains("{{") || s.key.contains("{%")).then(|| {
+            let key = Sp {
+                value: s.key.clone(),
+                pos: side.pos,
+            };
+            self.template(&format!("source.side.{name}.key"), &key)
+                .map(|f| Arc::new(f.expr))
+        });
+        // `\1` is a backreference in Python and sed, but `regex_replace` names groups
+        // `$1`; written `\1` it would key every entry by a control character or a literal
+        // `\1`, which joins no ticket.
+        if key_template.is_some()
+            && s.key
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[0] == b'\\' && w[1].is_ascii_digit())
+        {
             self.errors.push(
                 MappingError::at(
                     side.pos,
                     format!(
-                        "side file `{name}`: `key: {}` is a template; template keys are not supported yet",
+                        "side file `{name}`: `key: {}` refers to a group as `\\N`, which `regex_replace` does not read",
                         s.key
                     ),
                 )
-                .help("`key` is the dotted path of the key in each record, such as `ticket_id` or `via.ticket.id`"),
+                .help("`regex_replace` names groups `$1` (`${1}` before a letter or digit), e.g. `regex_replace('.*/issue/([^/]+)/.*', '$1')`"),
             );
         }
         let read = read_options(&s.file_spec(), side.pos, &mut self.errors);
@@ -342,6 +367,7 @@ impl Compiler<'_> {
             file: s.file.clone(),
             read,
             key: s.key.clone(),
+            key_template: key_template.flatten(),
             join,
             explode: s.explode.clone(),
             keep_if,

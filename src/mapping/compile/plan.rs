@@ -97,7 +97,10 @@ pub struct SidePlan {
     pub pos: Pos,
     pub file: String,
     pub read: ReadOptions,
+    /// The key as written: a dotted path, or the source of `key_template`.
     pub key: String,
+    /// `key:` written as a template, evaluated on each record of the file.
+    pub key_template: Option<Arc<Expr>>,
     pub join: Option<Arc<Expr>>,
     pub explode: Option<String>,
     pub keep_if: Option<Expr>,

@@ -10,11 +10,13 @@ mod checked;
 mod document;
 mod lines;
 mod recover;
+mod single;
 mod syntax;
 mod walk;
 
 pub(crate) use document::read_document;
 pub(crate) use lines::read_lines;
+pub(crate) use single::{WHOLE_DOCUMENT, read_single};
 
 const READ_BUFFER: usize = 64 * 1024;
 /// Longest raw text kept for a rejected record (rejects files, error messages).

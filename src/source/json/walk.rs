@@ -342,9 +342,9 @@ impl Navigate<'_> {
 
 fn records_hint(depth: usize) -> &'static str {
     if depth == 0 {
-        "set `records:` to the key that holds them"
+        "set `records:` to the key that holds them, or to `.` when the whole document is one record"
     } else {
-        "set `records:` to the path of the list that holds them"
+        "set `records:` to the path of the list that holds them, or to `.` when the whole document is one record (its fields are then under that path, such as `item.subject`)"
     }
 }
 
@@ -557,13 +557,13 @@ mod tests {
         );
         let err = doc("{\"audits\":[],\"meta\":{}}", None).unwrap_err();
         assert!(
-            err.to_string().ends_with("the document is an object, not a list of records; set `records:` to the key that holds them; its keys are: audits, meta"),
+            err.to_string().ends_with("the document is an object, not a list of records; set `records:` to the key that holds them, or to `.` when the whole document is one record; its keys are: audits, meta"),
             "{err}"
         );
         let err = doc("{\"tickets\":{\"a\":1}}", Some("tickets")).unwrap_err();
         assert!(
             err.to_string()
-                .contains("`tickets` is an object, not a list of records"),
+                .contains("`tickets` is an object, not a list of records; set `records:` to the path of the list that holds them, or to `.` when the whole document is one record"),
             "{err}"
         );
         let err = doc("{\"tickets\":\"x\"}", Some("tickets.a")).unwrap_err();

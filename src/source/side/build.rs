@@ -9,9 +9,7 @@ use serde_json::Value;
 
 use super::lookup::{Inner, Recent};
 use super::{PARENT_FIELD, SideIndex, SideSpec, TempDb};
-use crate::source::{
-    RecordError, RecordStream, SourceError, get_path, json_kind, key_string, read,
-};
+use crate::source::{RecordError, RecordStream, SourceError, get_path, json_kind, read};
 
 /// SQLite page cache, in KiB.
 const PAGE_CACHE_KIB: i64 = 16 * 1024;
@@ -28,15 +26,14 @@ impl SideIndex {
         keep: &mut dyn FnMut(&Value) -> Result<bool, String>,
         on_error: &mut dyn FnMut(RecordError),
     ) -> Result<SideIndex, SourceError> {
-        let records = read(&spec.path, &spec.read)?;
         let db = TempDb::create()?;
         let mut conn = open(&db)?;
-        let loaded = load(&mut conn, spec, records, keep, on_error)?;
+        let loaded = load(&mut conn, spec, keep, on_error)?;
         let keys = sort_by_key(&conn)?;
         conn.set_prepared_statement_cache_capacity(8);
         Ok(SideIndex {
             name: spec.name.clone(),
-            path: spec.path.clone(),
+            files: spec.files.clone(),
             entries: loaded.entries,
             keys,
             read: loaded.read,
@@ -63,7 +60,7 @@ fn open(db: &TempDb) -> Result<Connection, SourceError> {
          PRAGMA synchronous = OFF;
          PRAGMA locking_mode = EXCLUSIVE;
          PRAGMA cache_size = -{PAGE_CACHE_KIB};
-         CREATE TABLE entries (key TEXT NOT NULL, ord, value TEXT NOT NULL, line INTEGER, idx INTEGER NOT NULL);"
+         CREATE TABLE entries (key TEXT NOT NULL, ord, value TEXT NOT NULL, line INTEGER, idx INTEGER NOT NULL, file INTEGER NOT NULL);"
     ))?;
     Ok(conn)
 }
@@ -74,18 +71,18 @@ struct Loaded {
     entries: u64,
     /// Records read (readable ones).
     read: u64,
-    /// Readable records without a value at `key`.
+    /// Readable records without a key (none at the path, or the template failed).
     without_key: u64,
     /// The field names of the first readable record, for the message when no record has
     /// the key.
     first_fields: Vec<String>,
 }
 
-/// Stores the entries of every record in file order, in one transaction.
+/// Stores the entries of every record in file order (the files one after the other, each
+/// opened only when the one before is read), in one transaction.
 fn load(
     conn: &mut Connection,
     spec: &SideSpec,
-    records: RecordStream,
     keep: &mut dyn FnMut(&Value) -> Result<bool, String>,
     on_error: &mut dyn FnMut(RecordError),
 ) -> Result<Loaded, SourceError> {
@@ -96,23 +93,45 @@ fn load(
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
-            "INSERT INTO entries (key, ord, value, line, idx) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO entries (key, ord, value, line, idx, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        let mut store =
-            |key: &str, entry: &Value, at: &crate::source::Location| -> Result<(), SourceError> {
-                let ord = spec
-                    .order_by
-                    .as_deref()
-                    .map_or(SqlOrd::Null, |p| SqlOrd::of(get_path(entry, p)));
-                let text = serde_json::to_string(entry).map_err(|e| SourceError::Invalid {
-                    path: spec.path.clone(),
-                    message: format!("cannot store an entry: {e}"),
-                })?;
-                insert.execute(params![key, ord, text, at.line, at.index])?;
-                entries += 1;
-                Ok(())
+        let mut file_no = 0usize;
+        let mut store = |key: &str,
+                         entry: &Value,
+                         at: &crate::source::Location,
+                         file_no: usize|
+         -> Result<(), SourceError> {
+            let ord = spec
+                .order_by
+                .as_deref()
+                .map_or(SqlOrd::Null, |p| SqlOrd::of(get_path(entry, p)));
+            let text = serde_json::to_string(entry).map_err(|e| SourceError::Invalid {
+                path: at.file.to_path_buf(),
+                message: format!("cannot store an entry: {e}"),
+            })?;
+            insert.execute(params![key, ord, text, at.line, at.index, file_no])?;
+            entries += 1;
+            Ok(())
+        };
+        let mut streams = spec
+            .files
+            .iter()
+            .enumerate()
+            .map(|(no, path)| read(path, &spec.read).map(|s| (no, s)));
+        let mut current: Option<RecordStream> = None;
+        loop {
+            let item = match current.as_mut().and_then(Iterator::next) {
+                Some(item) => item,
+                None => match streams.next() {
+                    Some(opened) => {
+                        let (no, stream) = opened?;
+                        file_no = no;
+                        current = Some(stream);
+                        continue;
+                    }
+                    None => break,
+                },
             };
-        for item in records {
             let record = match item {
                 Ok(r) => r,
                 Err(e) => {
@@ -127,18 +146,21 @@ fn load(
                     _ => Vec::new(),
                 });
             }
-            let Some(key) = get_path(&record.value, &spec.key).and_then(key_string) else {
-                without_key += 1;
-                on_error(RecordError {
-                    location: record.location,
-                    message: format!("no key at `{}`", spec.key),
-                    raw: None,
-                });
-                continue;
+            let key = match spec.key.of(&record.value) {
+                Ok(key) => key,
+                Err(message) => {
+                    without_key += 1;
+                    on_error(RecordError {
+                        location: record.location,
+                        message,
+                        raw: None,
+                    });
+                    continue;
+                }
             };
             let Some(explode) = spec.explode.as_deref() else {
                 match keep(&record.value) {
-                    Ok(true) => store(&key, &record.value, &record.location)?,
+                    Ok(true) => store(&key, &record.value, &record.location, file_no)?,
                     Ok(false) => {}
                     Err(message) => on_error(RecordError {
                         location: record.location,
@@ -166,7 +188,7 @@ fn load(
                     map.insert(PARENT_FIELD.to_string(), parent.clone());
                 }
                 match keep(&item) {
-                    Ok(true) => store(&key, &item, &record.location)?,
+                    Ok(true) => store(&key, &item, &record.location, file_no)?,
                     Ok(false) => {}
                     Err(message) => on_error(RecordError {
                         location: record.location.clone(),
@@ -191,7 +213,8 @@ fn load(
 fn sort_by_key(conn: &Connection) -> Result<u64, SourceError> {
     conn.execute_batch(
         "CREATE TABLE sorted AS
-             SELECT key, value, line, idx, DENSE_RANK() OVER (ORDER BY key) - 1 AS key_no
+             SELECT key, value, line, idx, file, rowid AS seq,
+                    DENSE_RANK() OVER (ORDER BY key) - 1 AS key_no
              FROM entries ORDER BY key, ord IS NULL, ord, rowid;
          DROP TABLE entries;
          CREATE INDEX sorted_by_key ON sorted (key);",
@@ -260,6 +283,7 @@ fn get_path_mut<'v>(value: &'v mut Value, path: &str) -> Option<&'v mut Value> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::SideKey;
     use super::super::test_files::{build, spec, write};
     use super::*;
     use crate::source::{Format, ReadOptions};
@@ -274,12 +298,12 @@ mod tests {
         };
         let spec = SideSpec {
             name: "comments".into(),
-            path,
+            files: vec![path],
             read: ReadOptions {
                 records: Some("audits".into()),
                 ..Default::default()
             },
-            key: "ticket_id".into(),
+            key: SideKey::Path("ticket_id".into()),
             explode: Some("events".into()),
             order_by: Some("_parent.created_at".into()),
         };
@@ -388,6 +412,79 @@ mod tests {
                 .ends_with(":2: `ev` is a string, not a list")
         );
         assert_eq!(index.keys(), 1);
+    }
+
+    /// A side file split over several files (ServiceNow's journal): one index, entries in
+    /// file order, each with its own file:line.
+    #[test]
+    fn several_files_make_one_index_with_their_own_locations() {
+        let a = write(
+            ".ndjson",
+            "{\"t\":1,\"n\":\"a1\"}\n{\"t\":2,\"n\":\"a2\"}\n",
+        );
+        let b = write(
+            ".ndjson",
+            "{\"t\":1,\"n\":\"b1\"}\n{\"n\":\"no key\"}\n{\"t\":3,\"n\":\"b3\"}\n",
+        );
+        let mut s = spec(a.path(), "t");
+        s.files.push(b.path().to_path_buf());
+        let (index, errors) = build(&s);
+        assert_eq!((index.len(), index.keys()), (4, 3));
+        let names: Vec<_> = index
+            .get("1")
+            .unwrap()
+            .iter()
+            .map(|e| e["n"].clone())
+            .collect();
+        assert_eq!(names, [json!("a1"), json!("b1")]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].location.file.as_ref(), b.path());
+        assert_eq!(errors[0].location.line, Some(2));
+        assert_eq!(index.files(), [a.path(), b.path()]);
+        index.get("1").unwrap();
+        let unjoined = index.unjoined(10).unwrap();
+        assert_eq!((unjoined.entries, unjoined.keys), (2, 2));
+        assert_eq!(unjoined.first[0].0, "2");
+        assert_eq!(unjoined.first[0].1.file.as_ref(), a.path());
+        assert_eq!(unjoined.first[0].1.line, Some(2));
+        assert_eq!(unjoined.first[1].0, "3");
+        assert_eq!(unjoined.first[1].1.file.as_ref(), b.path());
+        assert_eq!(unjoined.first[1].1.line, Some(3));
+    }
+
+    /// A computed key indexes by what it renders; a record it fails on or renders empty
+    /// for is reported at its line and counted as without a key.
+    #[test]
+    fn computed_keys_index_by_their_value_and_report_failures() {
+        let f = write(
+            ".ndjson",
+            "{\"u\":\"/issue/7/c/1\"}\n{\"u\":\"\"}\n{\"u\":5}\n{\"u\":\"/issue/7/c/2\"}\n",
+        );
+        let mut s = spec(f.path(), "unused");
+        s.key = SideKey::Computed {
+            source: "{{ u | issue }}".into(),
+            eval: std::sync::Arc::new(|v: &Value| match &v["u"] {
+                Value::String(u) => Ok(u.split('/').nth(2).unwrap_or("").to_string()),
+                other => Err(format!("`u` is {}", json_kind(other))),
+            }),
+        };
+        let (index, errors) = build(&s);
+        assert_eq!((index.len(), index.keys()), (2, 1));
+        assert_eq!(index.get("7").unwrap().len(), 2);
+        assert_eq!(index.records_without_key(), 2);
+        let messages: Vec<_> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            messages[0].ends_with(
+                ":2: `key: {{ u | issue }}` renders empty for this record, so the entry is left out"
+            ),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].ends_with(
+                ":3: `key: {{ u | issue }}` failed, so the entry is left out: `u` is a number"
+            ),
+            "{messages:?}"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use std::path::Path;
+
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -22,7 +24,8 @@ const CACHE_MAX_BYTES: usize = 4 * 1024;
 const SELECT_ALL: &str = "SELECT value, key_no FROM sorted WHERE key = ?1 ORDER BY rowid";
 const SELECT_FIRST: &str = "SELECT value, key_no FROM sorted WHERE key = ?1 ORDER BY rowid LIMIT 1";
 /// Each key's first entry with where it is, for the keys no lookup asked for.
-const SELECT_KEYS: &str = "SELECT key_no, key, COUNT(*), MIN(line), MIN(idx) FROM sorted GROUP BY key_no ORDER BY MIN(idx)";
+/// (SQLite takes the bare columns `line`, `idx` and `file` from the row with `MIN(seq)`.)
+const SELECT_KEYS: &str = "SELECT key_no, key, COUNT(*), line, idx, file, MIN(seq) FROM sorted GROUP BY key_no ORDER BY MIN(seq)";
 
 /// Entries of a side file that no lookup asked for.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -125,7 +128,7 @@ impl SideIndex {
             *size += text.len();
             out.push(
                 serde_json::from_str(text).map_err(|e| SourceError::Invalid {
-                    path: self.path.clone(),
+                    path: self.files.first().cloned().unwrap_or_default(),
                     message: format!("side index entry unreadable: {e}"),
                 })?,
             );
@@ -166,8 +169,13 @@ impl SideIndex {
             out.entries += count;
             out.keys += 1;
             if out.first.len() < shown {
+                let file_no: usize = row.get(5)?;
+                let path = self
+                    .files
+                    .get(file_no)
+                    .map_or(Path::new(""), |p| p.as_path());
                 let location = Location {
-                    file: std::sync::Arc::from(self.path.as_path()),
+                    file: std::sync::Arc::from(path),
                     line: row.get(3)?,
                     index: row.get(4)?,
                 };

@@ -7,9 +7,11 @@
 //! prepared statement and a small cache of recent keys (users are looked up again and
 //! again), and the index file is deleted when the `SideIndex` is dropped.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
 
 use crate::source::{ReadOptions, SourceError};
 
@@ -24,10 +26,12 @@ pub use lookup::Unjoined;
 pub struct SideSpec {
     /// The name templates use (`users`, `comments`).
     pub name: String,
-    pub path: PathBuf,
+    /// The files read into the one index, in this order (a glob's matches in path order);
+    /// each entry keeps its own file and line.
+    pub files: Vec<PathBuf>,
     pub read: ReadOptions,
-    /// Dotted path of the key in each record (before `explode`).
-    pub key: String,
+    /// How each record's key is found (before `explode`).
+    pub key: SideKey,
     /// Dotted path of an array in each record whose items become the entries; each item
     /// that is an object gets the record without that array as `_parent` (Zendesk comment
     /// events carry no date or audit author of their own).
@@ -38,18 +42,75 @@ pub struct SideSpec {
     pub order_by: Option<String>,
 }
 
+/// Where a side file's record keeps its key.
+#[derive(Clone)]
+pub enum SideKey {
+    /// The dotted path of the key in each record (`ticket_id`, `via.ticket.id`).
+    Path(String),
+    /// A key computed from each record (the mapping's `key:` template): `eval` renders
+    /// it, or says why it could not; `source` is the template as written, for messages.
+    Computed { source: String, eval: ComputeKey },
+}
+
+/// Renders a record's key; an `Err` says why it could not.
+pub type ComputeKey = Arc<dyn Fn(&Value) -> Result<String, String> + Send + Sync>;
+
+impl SideKey {
+    /// The key as the mapping writes it (`ticket_id`, or the template).
+    pub fn as_written(&self) -> &str {
+        match self {
+            SideKey::Path(p) => p,
+            SideKey::Computed { source, .. } => source,
+        }
+    }
+
+    /// The key of `record`, or why it has none (the entry is reported and left out).
+    pub(crate) fn of(&self, record: &Value) -> Result<String, String> {
+        match self {
+            SideKey::Path(p) => crate::source::get_path(record, p)
+                .and_then(crate::source::key_string)
+                .ok_or_else(|| format!("no key at `{p}`")),
+            SideKey::Computed { source, eval } => match eval(record) {
+                Ok(k) if !k.trim().is_empty() => Ok(k),
+                Ok(_) => Err(format!(
+                    "`key: {source}` renders empty for this record, so the entry is left out"
+                )),
+                Err(why) => Err(format!(
+                    "`key: {source}` failed, so the entry is left out: {why}"
+                )),
+            },
+        }
+    }
+}
+
+/// A dotted path.
+impl From<&str> for SideKey {
+    fn from(path: &str) -> SideKey {
+        SideKey::Path(path.to_string())
+    }
+}
+
+impl std::fmt::Debug for SideKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SideKey::Path(p) => f.debug_tuple("Path").field(p).finish(),
+            SideKey::Computed { source, .. } => f.debug_tuple("Computed").field(source).finish(),
+        }
+    }
+}
+
 /// Field added to exploded entries holding the record they came from.
 pub(crate) const PARENT_FIELD: &str = "_parent";
 
 /// An on-disk index of a side file: key -> entries in order.
 pub struct SideIndex {
     name: String,
-    path: PathBuf,
+    files: Vec<PathBuf>,
     entries: u64,
     keys: u64,
     /// Readable records in the file.
     read: u64,
-    /// Readable records without a value at the key path.
+    /// Readable records without a key (they were left out).
     without_key: u64,
     /// Field names of the first readable record.
     first_fields: Vec<String>,
@@ -66,7 +127,7 @@ impl std::fmt::Debug for SideIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SideIndex")
             .field("name", &self.name)
-            .field("path", &self.path)
+            .field("files", &self.files)
             .field("entries", &self.entries)
             .field("keys", &self.keys)
             .finish_non_exhaustive()
@@ -138,7 +199,8 @@ impl SideIndex {
         self.read
     }
 
-    /// Readable records that have no value at the key path (they were left out).
+    /// Readable records that have no key (none at the key path, or the key template
+    /// failed or rendered empty); they were left out.
     pub fn records_without_key(&self) -> u64 {
         self.without_key
     }
@@ -153,9 +215,9 @@ impl SideIndex {
         &self.name
     }
 
-    /// The side file this index was built from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The files this index was built from, in the order they were read.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
     }
 }
 
@@ -169,9 +231,9 @@ mod test_files {
     pub(super) fn spec(path: &Path, key: &str) -> SideSpec {
         SideSpec {
             name: "side".into(),
-            path: path.to_path_buf(),
+            files: vec![path.to_path_buf()],
             read: ReadOptions::default(),
-            key: key.into(),
+            key: SideKey::Path(key.into()),
             explode: None,
             order_by: None,
         }
