@@ -236,15 +236,20 @@ pub fn run_info(plan: &Plan, opts: &ImportOptions) -> Result<RunInfo, ImportErro
         .map_err(|e| ImportError::Pipeline(PipelineError::Source(e)))?;
     let root = source::export_root(&opts.inputs);
     for side in &plan.source.sides {
-        let path = opts
-            .sides
-            .iter()
-            .find(|(n, _)| n == &side.name)
-            .map(|(_, p)| p.clone())
-            .unwrap_or_else(|| root.join(&side.file));
-        // Two side files may read one file (keyed differently): it is one input.
-        if path.is_file() && !files.contains(&path) {
-            files.push(path);
+        let paths = match opts.sides.iter().find(|(n, _)| n == &side.name) {
+            Some((_, p)) => vec![p.clone()],
+            // Every file a glob matches is an input: a changed page is a newer export.
+            // One that matches nothing is an absent optional side file, read as such.
+            None if source::is_pattern(&side.file) => {
+                source::find_files(&root, &side.file).unwrap_or_default()
+            }
+            None => vec![root.join(&side.file)],
+        };
+        for path in paths {
+            // Two side files may read one file (keyed differently): it is one input.
+            if path.is_file() && !files.contains(&path) {
+                files.push(path);
+            }
         }
     }
     let mut inputs = Vec::with_capacity(files.len());
