@@ -14,6 +14,7 @@ mod mapping_tests;
 mod network;
 mod posts;
 mod preflight;
+mod presets;
 mod readme;
 mod reliability;
 mod replies;
