@@ -78,6 +78,18 @@ pub(crate) const PRESETS: &[Preset] = &[
         groups: None,
     },
     Preset {
+        name: "freshservice",
+        mapping: include_str!("../../mappings/freshservice.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: Some(Definitions {
+            file: "groups.json",
+            records: Some("groups"),
+            key: "id",
+            label: "name",
+        }),
+    },
+    Preset {
         name: "csv",
         mapping: include_str!("../../mappings/generic-csv.yaml"),
         fields: SourceFields::Columns,
@@ -87,13 +99,7 @@ pub(crate) const PRESETS: &[Preset] = &[
 ];
 
 /// Systems the issue names whose presets do not ship yet.
-pub(crate) const PLANNED: &[&str] = &[
-    "help-scout",
-    "intercom",
-    "jira",
-    "freshservice",
-    "servicenow",
-];
+pub(crate) const PLANNED: &[&str] = &["help-scout", "intercom", "jira", "servicenow"];
 
 pub(crate) fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)

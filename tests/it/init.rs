@@ -143,9 +143,8 @@ fn unsupported_helpdesks_are_refused_with_the_supported_list() {
     let r = init("help-scout", "samples/zendesk", &out, &[]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains(
-            "not yet supported: help-scout (supported: zendesk, freshdesk, zoho-desk, csv)"
-        ),
+        r.stderr
+            .contains("not yet supported: help-scout (supported: zendesk, freshdesk, zoho-desk, freshservice, csv)"),
         "{}",
         r.stderr
     );

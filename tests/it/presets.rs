@@ -5,6 +5,8 @@
 //! the mapping copes with the real recorded payloads in `../shared/fixtures/real/` (skipped
 //! with a printed reason when that folder is absent).
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::import::{Run, client, text, tickets_with_marker};
@@ -266,4 +268,105 @@ fn zoho_desk_mapping_on_real_payloads() {
 #[test]
 fn zoho_desk_init_preset() {
     init_drafts_a_mapping("zoho-desk", &ZOHO);
+}
+
+// ---------------------------------------------------------------------------------------
+// Freshservice
+
+const FRESHSERVICE: Preset = Preset {
+    name: "freshservice",
+    counts: "records: 6 read, 5 valid, 1 rejected, 0 skipped (1 valid with warnings)",
+    tickets: &[
+        (
+            "FS-7001",
+            &[
+                "staff_reply",
+                "private_note",
+                "contact_reply",
+                "staff_reply",
+            ],
+        ),
+        (
+            "FS-7002",
+            &["private_note", "staff_reply", "contact_reply", CLOSING],
+        ),
+        ("FS-7003", &["staff_reply", "private_note"]),
+        ("FS-7005", &["contact_reply", "staff_reply"]),
+        ("FS-7006", &["staff_reply", "contact_reply", "private_note"]),
+    ],
+    rejected: &["7004"],
+};
+
+#[test]
+fn freshservice_sample_dry_run() {
+    check(&FRESHSERVICE);
+    sample_dry_run(&FRESHSERVICE);
+}
+
+#[test]
+fn freshservice_mapping_tests() {
+    mapping_tests(&FRESHSERVICE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshservice_sample_import() {
+    sample_import(&FRESHSERVICE).await;
+}
+
+#[test]
+fn freshservice_init_preset() {
+    init_drafts_a_mapping("freshservice", &FRESHSERVICE);
+}
+
+/// The recorded integration wraps each API answer in a one-item list
+/// (`[{"tickets": [...]}]`); the test unwraps it into a temporary export folder (nothing
+/// of it is kept), so the files are exactly what the API returned.
+fn unwrapped(fixture: &str, key: &str, dir: &Path, file: &str) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let inner = &v[0][key];
+    assert!(inner.is_array(), "{fixture}: no {key} list");
+    let doc = serde_json::json!({ key: inner });
+    std::fs::write(dir.join(file), serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+}
+
+#[test]
+fn freshservice_mapping_on_real_payloads() {
+    let (Some(tickets), Some(conversations), Some(requesters), Some(agents)) = (
+        real("freshservice/soar_list_tickets_result.json"),
+        real("freshservice/soar_list_ticket_conversations_result.json"),
+        real("freshservice/soar_list_requesters_result.json"),
+        real("freshservice/soar_list_agents_result.json"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    unwrapped(&tickets, "tickets", dir.path(), "tickets.json");
+    unwrapped(
+        &conversations,
+        "conversations",
+        dir.path(),
+        "conversations.json",
+    );
+    unwrapped(&requesters, "requesters", dir.path(), "requesters.json");
+    unwrapped(&agents, "agents", dir.path(), "agents.json");
+    let input = dir.path().display().to_string();
+    let r = dry_run("mappings/freshservice.yaml", &input, &[]);
+    // Every value of the recording is redacted to "X…", `deleted` and `spam` included,
+    // which read as true: the one ticket is skipped, and its conversation, whose
+    // ticket_id "X" is no ticket's id "XX", is reported as joining none.
+    assert_eq!(
+        counts_line(&r.stdout),
+        "records: 1 read, 0 valid, 0 rejected, 1 skipped (0 valid with warnings)",
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("side file conversations: 1 entries for 1 keys")
+            && r.stdout.contains("1 of them join no ticket"),
+        "{}",
+        r.stdout
+    );
 }
