@@ -370,3 +370,106 @@ fn freshservice_mapping_on_real_payloads() {
         r.stdout
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Jira Service Management
+
+const JIRA: Preset = Preset {
+    name: "jira-service-management",
+    counts: "records: 6 read, 5 valid, 1 rejected, 0 skipped (1 valid with warnings)",
+    tickets: &[
+        (
+            "JSM-10001",
+            &[
+                "staff_reply",
+                "private_note",
+                "contact_reply",
+                "staff_reply",
+            ],
+        ),
+        (
+            "JSM-10002",
+            &["private_note", "staff_reply", "contact_reply", CLOSING],
+        ),
+        ("JSM-10003", &["private_note", "staff_reply"]),
+        ("JSM-10005", &["contact_reply", "staff_reply"]),
+        ("JSM-10006", &[CLOSING]),
+    ],
+    rejected: &["10004"],
+};
+
+#[test]
+fn jira_sample_dry_run() {
+    check(&JIRA);
+    sample_dry_run(&JIRA);
+}
+
+#[test]
+fn jira_mapping_tests() {
+    mapping_tests(&JIRA);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_sample_import() {
+    sample_import(&JIRA).await;
+}
+
+#[test]
+fn jira_init_preset() {
+    init_drafts_a_mapping("jira", &JIRA);
+}
+
+#[test]
+fn jira_mapping_on_real_payloads() {
+    let Some(comments) = real("jira-service-management/api_v3_issue_comments_jsm.json") else {
+        return;
+    };
+    // The recording is one issue's comment page (GET /rest/api/3/issue/21487/comment),
+    // which is what an issue carries as `fields.comment`; the test puts it in a minimal
+    // issue of a temporary export (nothing of it is kept) and dry-runs that.
+    let page: Value = serde_json::from_str(&std::fs::read_to_string(comments).unwrap()).unwrap();
+    let issues = serde_json::json!({
+        "issues": [{
+            "id": "21487",
+            "key": "DEMO-1",
+            "self": "https://api.atlassian.com/ex/jira/1234/rest/api/3/issue/21487",
+            "fields": {
+                "summary": "Recorded comments",
+                "created": "2023-03-23T07:40:00.000+0200",
+                "status": { "name": "Waiting for support" },
+                "reporter": { "accountId": "customer-1", "displayName": "A customer", "emailAddress": "customer@example.com" },
+                "description": { "version": 1, "type": "doc", "content": [
+                    { "type": "paragraph", "content": [{ "type": "text", "text": "Help" }] }
+                ] },
+                "comment": page,
+            }
+        }]
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("issues.json"),
+        serde_json::to_string_pretty(&issues).unwrap(),
+    )
+    .unwrap();
+    let r = dry_run(
+        "mappings/jira-service-management.yaml",
+        &dir.path().display().to_string(),
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        counts_line(&r.stdout),
+        "records: 1 read, 1 valid, 0 rejected, 0 skipped (1 valid with warnings)",
+        "{}",
+        r.stdout
+    );
+    // The three comments are public (`jsdPublic: true`) and by an agent, not the
+    // reporter: staff replies, whose author is no HappyFox agent of the sample account.
+    assert!(
+        r.stdout.contains(
+            "conversation: 3 staff replies, 0 private notes, 0 contact replies on 1 tickets (0 authors resolve, 3 fall back to the migration agent)"
+        ),
+        "{}",
+        r.stdout
+    );
+}
