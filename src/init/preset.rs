@@ -70,6 +70,35 @@ pub(crate) const PRESETS: &[Preset] = &[
         }),
     },
     Preset {
+        // Custom fields sit in `cf` by API name: the draft keeps the shipped mapping's.
+        name: "zoho-desk",
+        mapping: include_str!("../../mappings/zoho-desk.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: None,
+    },
+    Preset {
+        name: "freshservice",
+        mapping: include_str!("../../mappings/freshservice.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: Some(Definitions {
+            file: "groups.json",
+            records: Some("groups"),
+            key: "id",
+            label: "name",
+        }),
+    },
+    Preset {
+        // Custom fields sit in `fields` as customfield_<n>: the draft keeps the shipped
+        // mapping's.
+        name: "jira",
+        mapping: include_str!("../../mappings/jira-service-management.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: None,
+    },
+    Preset {
         name: "csv",
         mapping: include_str!("../../mappings/generic-csv.yaml"),
         fields: SourceFields::Columns,
@@ -79,14 +108,7 @@ pub(crate) const PRESETS: &[Preset] = &[
 ];
 
 /// Systems the issue names whose presets do not ship yet.
-pub(crate) const PLANNED: &[&str] = &[
-    "zoho-desk",
-    "help-scout",
-    "intercom",
-    "jira",
-    "freshservice",
-    "servicenow",
-];
+pub(crate) const PLANNED: &[&str] = &["help-scout", "intercom", "servicenow"];
 
 pub(crate) fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)

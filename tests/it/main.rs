@@ -14,6 +14,7 @@ mod mapping_tests;
 mod network;
 mod posts;
 mod preflight;
+mod presets;
 mod readers;
 mod readme;
 mod reliability;
