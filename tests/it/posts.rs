@@ -37,7 +37,14 @@ fn planned(stdout: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_sends_exactly_the_posts_its_plan_announced() {
-    for sample in ["zendesk", "freshdesk", "generic-csv"] {
+    for sample in [
+        "zendesk",
+        "freshdesk",
+        "generic-csv",
+        "zoho-desk",
+        "freshservice",
+        "jira-service-management",
+    ] {
         let sb = start_sandbox(crate::support::unlimited).await;
         let dir = tempfile::tempdir().unwrap();
         let journal = dir.path().join("run.db");
