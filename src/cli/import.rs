@@ -345,8 +345,12 @@ fn print_next_steps(
             ));
         }
         Some(import::Stop::Journal(e)) => {
-            return Err(Failure::fatal(anyhow::Error::new(e).context(
-                "import stopped: the journal cannot record outcomes; batches in flight will be reconciled by the next run",
+            // Said as the run's other journal failures are: the path, the cause once, and
+            // what to do (the cause's own text would repeat SQLite's two phrasings).
+            return Err(Failure::fatal(anyhow::anyhow!(
+                "the journal {} could not be written ({}), so the import stopped before sending anything it could not record; batches in flight are reconciled by the next run: free disk space (or fix the file's permissions) and run the same command again",
+                args.journal.display(),
+                e.cause()
             )));
         }
         Some(import::Stop::Internal(e)) => {
