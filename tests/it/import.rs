@@ -49,7 +49,19 @@ pub(crate) struct Run<'a> {
     pub key: &'a str,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A run of the test credentials with no extra flags.
+    pub(crate) fn new(url: &'a str, journal: &'a Path, mapping: &'a str, input: &'a Path) -> Self {
+        Run {
+            url,
+            journal,
+            mapping,
+            input,
+            extra: vec![],
+            key: KEY,
+        }
+    }
+
     pub(crate) fn command(&self) -> Command {
         let mut cmd = Hfmigrate::new(["import", "--yes", "--mapping", self.mapping, "--input"])
             .env("HAPPYFOX_API_KEY", self.key)
@@ -491,14 +503,7 @@ async fn refusals_are_clear_lose_nothing_and_never_show_credentials() {
     let journal = dir.path().join("run.db");
     let input = root().join("samples/zendesk");
     let mut outputs: Vec<String> = vec![];
-    let base = Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: "mappings/zendesk.yaml",
-        input: &input,
-        extra: vec![],
-        key: KEY,
-    };
+    let base = Run::new(&sb.url, &journal, "mappings/zendesk.yaml", &input);
     let ok = base.output().await;
     assert_eq!(ok.status.code(), Some(3), "{}", text(&ok));
     outputs.push(text(&ok));
@@ -751,14 +756,7 @@ async fn two_side_files_may_read_the_same_file() {
     std::fs::write(&path, twice).unwrap();
     let input = root().join("samples/generic-csv");
     let journal = dir.path().join("run.db");
-    let run = Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: path.to_str().unwrap(),
-        input: &input,
-        extra: vec![],
-        key: KEY,
-    };
+    let run = Run::new(&sb.url, &journal, path.to_str().unwrap(), &input);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let valid = valid_count(&o);
@@ -782,14 +780,7 @@ async fn large_bodies_are_split_across_bulk_creates_under_the_request_limit() {
     let dir = tempfile::tempdir().unwrap();
     let export = big_bodies(dir.path(), 4, 8 * 1024 * 1024);
     let journal = dir.path().join("run.db");
-    let run = Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: "mappings/generic-csv.yaml",
-        input: &export,
-        extra: vec![],
-        key: KEY,
-    };
+    let run = Run::new(&sb.url, &journal, "mappings/generic-csv.yaml", &export);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stats = sb.stats();
@@ -830,14 +821,7 @@ async fn a_413_splits_the_batch_until_it_fits_and_fails_only_what_cannot() {
     writer.flush().unwrap();
 
     let journal = dir.path().join("run.db");
-    let run = Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: "mappings/generic-csv.yaml",
-        input: &export,
-        extra: vec![],
-        key: KEY,
-    };
+    let run = Run::new(&sb.url, &journal, "mappings/generic-csv.yaml", &export);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let stats = sb.stats();

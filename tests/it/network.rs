@@ -428,7 +428,7 @@ async fn ctrl_c_drops_what_waits_for_its_turn_and_exits_4() {
     while sb.stats().tickets < 3 && until_sending.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let requests_before = post_count(&sb.stats());
+    let requests_before = crate::support::post_count(&sb.stats());
     let pressed = Instant::now();
     let status = Command::new("kill")
         .arg("-INT")
@@ -450,7 +450,7 @@ async fn ctrl_c_drops_what_waits_for_its_turn_and_exits_4() {
     .await
     .unwrap();
     let took = pressed.elapsed();
-    let after = post_count(&sb.stats()) - requests_before;
+    let after = crate::support::post_count(&sb.stats()) - requests_before;
     assert_eq!(o.code, 4, "{o:?}");
     // Only what was on the wire (a few, each answered within a second) was awaited.
     assert!(took < Duration::from_secs(5), "{took:?}\n{o:?}");
@@ -462,16 +462,6 @@ async fn ctrl_c_drops_what_waits_for_its_turn_and_exits_4() {
         .unwrap();
     assert_eq!(s.records.created, sb.stats().tickets, "{s:?}");
     assert!(s.records.created < 40, "{s:?}");
-}
-
-/// POSTs the sandbox has received (answered or not).
-fn post_count(stats: &hfmigrate::sandbox::Stats) -> u64 {
-    stats
-        .requests
-        .iter()
-        .filter(|(label, _)| label.starts_with("POST"))
-        .map(|(_, by_status)| by_status.values().sum::<u64>())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,10 +3,8 @@
 //! message and closing note) are exactly the POSTs the sandbox receives, so the duration
 //! a lead confirms is the one they get.
 
-use std::collections::BTreeMap;
-
 use crate::import::{Run, text};
-use crate::support::{Hfmigrate, KEY, root, start_sandbox};
+use crate::support::{Hfmigrate, root, start_sandbox};
 
 /// `api.total_posts` of the dry run's report.json.
 fn dry_run_posts(mapping: &str, input: &std::path::Path, report: &std::path::Path) -> u64 {
@@ -50,32 +48,24 @@ async fn every_sample_sends_exactly_the_posts_its_plan_announced() {
         let journal = dir.path().join("run.db");
         let mapping = format!("mappings/{sample}.yaml");
         let input = root().join("samples").join(sample);
-        let run = Run {
-            url: &sb.url,
-            journal: &journal,
-            mapping: &mapping,
-            input: &input,
-            extra: vec![],
-            key: KEY,
-        };
+        let run = Run::new(&sb.url, &journal, &mapping, &input);
         let o = run.output().await;
         // Each sample has invalid records on purpose.
         assert_eq!(o.status.code(), Some(3), "{sample}: {}", text(&o));
         let plan = planned(&String::from_utf8_lossy(&o.stdout))
             .unwrap_or_else(|| panic!("{sample}: no POST total in the plan\n{}", text(&o)));
         let stats = sb.stats();
-        let posts: BTreeMap<&str, u64> = stats
-            .requests
-            .iter()
-            .filter(|(endpoint, _)| endpoint.starts_with("POST "))
-            .map(|(endpoint, by_status)| (endpoint.as_str(), by_status.values().sum()))
-            .collect();
-        let sent: u64 = posts.values().sum();
-        assert_eq!(plan, sent, "{sample}: planned {plan}, sent {posts:?}");
+        let sent = crate::support::post_count(&stats);
+        assert_eq!(
+            plan, sent,
+            "{sample}: planned {plan}, sent {:?}",
+            stats.requests
+        );
         let dry = dry_run_posts(&mapping, &input, &dir.path().join("report"));
         assert_eq!(
             dry, sent,
-            "{sample}: the dry run planned {dry}, sent {posts:?}"
+            "{sample}: the dry run planned {dry}, sent {:?}",
+            stats.requests
         );
     }
 }

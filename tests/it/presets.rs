@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::import::{Run, client, text, tickets_with_marker};
-use crate::support::{Hfmigrate, KEY, Outcome, root, start_sandbox, unlimited};
+use crate::support::{Hfmigrate, Outcome, root, start_sandbox, unlimited};
 
 /// What one preset's sample holds and what a run of it must give.
 struct Preset {
@@ -106,14 +106,7 @@ async fn sample_import(p: &Preset) {
     let journal = dir.path().join("run.db");
     let mapping = format!("mappings/{}.yaml", p.name);
     let input = root().join("samples").join(p.name);
-    let run = Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: &mapping,
-        input: &input,
-        extra: vec![],
-        key: KEY,
-    };
+    let run = Run::new(&sb.url, &journal, &mapping, &input);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let stats = sb.stats();

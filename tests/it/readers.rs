@@ -410,14 +410,7 @@ async fn a_changed_page_of_a_side_file_glob_is_a_delta() {
         &format!("{JOURNAL_SOURCE}{TICKET}{marker}{conversation}"),
     );
     let journal = dir.path().join("run.db");
-    let run = crate::import::Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: mapping.to_str().unwrap(),
-        input: &export,
-        extra: vec![],
-        key: crate::support::KEY,
-    };
+    let run = crate::import::Run::new(&sb.url, &journal, mapping.to_str().unwrap(), &export);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(0), "{}", crate::import::text(&o));
     let notes = |sb: &hfmigrate::sandbox::RunningSandbox| {

@@ -242,14 +242,7 @@ async fn a_journal_pointed_at_another_account_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let input = replicated_csv(dir.path(), 1);
     let journal = dir.path().join("run.db");
-    let run = Run {
-        url: &first.url,
-        journal: &journal,
-        mapping: MAPPING,
-        input: &input,
-        extra: vec![],
-        key: KEY,
-    };
+    let run = Run::new(&first.url, &journal, MAPPING, &input);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     for extra in [vec![], vec!["--allow-changes".to_string()]] {
@@ -291,14 +284,7 @@ async fn a_ticket_refused_at_creation_fails_its_messages_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let input = replicated_csv(dir.path(), 1);
     let journal = dir.path().join("run.db");
-    let run = Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: MAPPING,
-        input: &input,
-        extra: vec![],
-        key: KEY,
-    };
+    let run = Run::new(&sb.url, &journal, MAPPING, &input);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(

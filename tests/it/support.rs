@@ -117,3 +117,13 @@ impl Hfmigrate {
         self.0.output().expect("the binary runs").into()
     }
 }
+
+/// POSTs the sandbox has received (answered or not), on every endpoint.
+pub fn post_count(stats: &hfmigrate::sandbox::Stats) -> u64 {
+    stats
+        .requests
+        .iter()
+        .filter(|(label, _)| label.starts_with("POST"))
+        .map(|(_, by_status)| by_status.values().sum::<u64>())
+        .sum()
+}

@@ -89,23 +89,10 @@ async fn transcript_tickets_get_one_note_holding_every_entry_in_order() {
 
     let journal = dir.path().join("run.db");
     let mapping_arg = mapping.to_str().unwrap();
-    let run = Run {
-        url: &sb.url,
-        journal: &journal,
-        mapping: mapping_arg,
-        input: &input,
-        extra: vec![],
-        key: KEY,
-    };
+    let run = Run::new(&sb.url, &journal, mapping_arg, &input);
     let o = run.output().await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let stats = sb.stats();
-    let sent: u64 = stats
-        .requests
-        .iter()
-        .filter(|(e, _)| e.starts_with("POST "))
-        .map(|(_, by)| by.values().sum::<u64>())
-        .sum();
+    let sent = crate::support::post_count(&sb.stats());
     assert_eq!(
         json["api"]["total_posts"].as_u64(),
         Some(sent),
