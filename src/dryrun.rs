@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::mapping::{MappingError, Plan};
-use crate::payload::conversation::{MessageKind, closing_staff, plan_messages};
+use crate::payload::conversation::{MessageKind, closing_staff, plan_messages, plan_messages_as};
 use crate::payload::{EntryKind, RecordOutcome, TicketPlan};
 use crate::pipeline::coverage::FieldCounts;
 use crate::pipeline::{Pipeline, PipelineError, Processed};
 use crate::problem::{Problem, ProblemKind};
 use crate::report::{
     ApiPlan, BREAKDOWN_SHOWN, Breakdowns, CappedTally, ChangedValues, ConversationCounts, Counts,
-    Coverage, CoverageField, PayloadWriter, ProblemTally, RejectsWriter, Summary,
+    Coverage, CoverageField, PayloadWriter, ProblemTally, RejectsWriter, Summary, WindowTally,
 };
 use crate::schema::Schema;
 use crate::source::SourceError;
@@ -160,6 +160,9 @@ pub struct DryRunOptions {
     pub schema_label: String,
     pub report_dir: Option<PathBuf>,
     pub post_per_min: u32,
+    /// The time the migration may take (`--window`): the report says whether the plan fits
+    /// and which transcript cut-off would make it.
+    pub window: Option<std::time::Duration>,
     /// Counts as records stream by, for a progress display on another thread.
     pub live: Option<Arc<LiveCounts>>,
 }
@@ -287,6 +290,8 @@ struct Tally<'a> {
     bulk_members: u64,
     files: AttachmentTally,
     fields: FieldTally,
+    /// With `--window`: each ticket's later posts in both history modes, by month.
+    window: Option<WindowTally>,
 }
 
 impl Tally<'_> {
@@ -314,6 +319,20 @@ impl Tally<'_> {
         }
         let messages = plan_messages(&p, self.schema, self.closing);
         let as_transcript = messages.iter().any(|m| m.kind == MessageKind::Transcript);
+        if let Some(w) = &mut self.window {
+            let cost = |transcript| {
+                plan_messages_as(&p, self.schema, self.closing, transcript).len() as u64
+            };
+            w.add(
+                p.payload
+                    .0
+                    .get("created_at")
+                    .and_then(serde_json::Value::as_str),
+                messages.len() as u64,
+                cost(false),
+                cost(true),
+            );
+        }
         if as_transcript {
             self.conv.transcripts += 1;
             self.conv.transcript_entries += p.conversation.len() as u64;
@@ -504,6 +523,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
         bulk_members: 0,
         files: AttachmentTally::default(),
         fields: FieldTally::new(&schema),
+        window: opts.window.map(|_| WindowTally::default()),
     };
     let live = opts.live.clone();
     let info = pipeline.for_each(|item: Processed| -> Result<(), DryRunError> {
@@ -560,6 +580,10 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     }
     let coverage = coverage(&info.fields, &opts.mapping_path, &tally);
     let api = tally.api_plan(opts.post_per_min);
+    let window = match (&tally.window, opts.window) {
+        (Some(w), Some(d)) => Some(w.fit(d.as_secs(), api.post_ceiling_per_min, api.total_posts)),
+        _ => None,
+    };
     let breakdowns = tally.fields.finish(&schema);
     let now = jiff::Timestamp::now();
     let summary = Summary {
@@ -575,6 +599,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
         side_files: info.side_files,
         coverage,
         breakdowns,
+        window,
         seconds: started.elapsed().as_secs_f64(),
     };
     if let Some(dir) = &opts.report_dir {

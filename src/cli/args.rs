@@ -270,6 +270,11 @@ pub(crate) struct DryRunArgs {
     /// The POST ceiling the time estimate assumes.
     #[arg(long, default_value_t = crate::happyfox::DEFAULT_POST_CEILING)]
     pub post_per_min: u32,
+    /// The time the import may take (e.g. `12h`, a cut-over night): says whether the plan
+    /// fits, and if not, before which creation date tickets as transcripts
+    /// (`conversation.history: transcript`) would make it fit.
+    #[arg(long, value_parser = crate::duration::parse)]
+    pub window: Option<std::time::Duration>,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print the summary as JSON (docs/json-output.md) instead of text.

@@ -50,6 +50,7 @@ pub(super) fn dry_run(args: DryRunArgs, output: Output) -> Result<Exit, Failure>
         schema_label: label,
         report_dir: args.report.clone(),
         post_per_min: args.post_per_min,
+        window: args.window,
         live: Some(Arc::new(LiveCounts::default())),
     };
     let ticker = (!output.quiet)
@@ -144,6 +145,7 @@ fn json_summary(
             "bytes": a.attachment_bytes,
             "oversize": a.oversize_attachments,
         },
+        "window": s.window,
         "report_dir": report.map(|p| p.display().to_string()),
         "seconds": s.seconds,
     })

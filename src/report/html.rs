@@ -382,6 +382,7 @@ mod tests {
             side_files: vec![],
             coverage: Coverage::default(),
             breakdowns: Breakdowns::default(),
+            window: None,
             seconds: 0.1,
         }
     }

@@ -16,9 +16,12 @@ use serde_json::Value as Json;
 
 mod breakdown;
 mod html;
+mod window;
 
 pub use breakdown::{Breakdown, BreakdownValue, Breakdowns};
 pub(crate) use breakdown::{CappedTally, SHOWN as BREAKDOWN_SHOWN};
+pub(crate) use window::WindowTally;
+pub use window::{Cutoff, DayCost, DayRow, WindowFit};
 
 use crate::happyfox::MAX_BULK_CREATE;
 use crate::payload::TicketPayload;
@@ -127,6 +130,9 @@ pub struct Summary {
     pub coverage: Coverage,
     /// The valid tickets per category, status, priority and assignee.
     pub breakdowns: Breakdowns,
+    /// The plan against `--window`, with the transcript cut-off that would make it fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowFit>,
     pub seconds: f64,
 }
 
@@ -618,11 +624,76 @@ pub(crate) fn render_text(s: &Summary, report_dir: Option<&Path>) -> String {
         crate::happyfox::POST_PER_MIN,
         human_duration(a.estimated_seconds)
     );
+    if let Some(w) = &s.window {
+        render_window(&mut o, w);
+    }
     if let Some(dir) = report_dir {
         let _ = writeln!(o, "\nreport: {}", dir.join("report.html").display());
     }
     let _ = writeln!(o, "nothing was sent to HappyFox");
     o
+}
+
+/// `--window`: does the plan fit, and if not, which transcript cut-off would.
+fn render_window(o: &mut String, w: &WindowFit) {
+    let window = human_duration(w.window_seconds);
+    if w.fits {
+        let _ = writeln!(
+            o,
+            "window {window}: fits ({} POSTs, about {}, of the {} the window holds at {} POST/min)",
+            w.planned_posts,
+            human_duration(w.planned_seconds),
+            w.budget_posts,
+            w.post_per_min
+        );
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "window {window}: does not fit ({} POSTs, about {}; the window holds {} at {} POST/min)",
+        w.planned_posts,
+        human_duration(w.planned_seconds),
+        w.budget_posts,
+        w.post_per_min
+    );
+    match &w.suggestion {
+        Some(Cutoff {
+            before: Some(date),
+            transcripts,
+            posts,
+            seconds,
+        }) => {
+            let _ = writeln!(
+                o,
+                "  to fit: `conversation.history: transcript` for the {transcripts} tickets created before {date} (history_when on the ticket's creation date), full history after: {posts} POSTs, about {}",
+                human_duration(*seconds)
+            );
+        }
+        Some(Cutoff { posts, seconds, .. }) => {
+            let _ = writeln!(
+                o,
+                "  full history for every ticket fits ({posts} POSTs, about {}): the mapping's transcript rule is not what makes it long",
+                human_duration(*seconds)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  no cut-off fits: every ticket as a transcript is still {} POSTs, about {}; a longer window or a higher --post-per-min is needed",
+                w.all_transcripts_posts,
+                human_duration(
+                    (w.all_transcripts_posts * 60).div_ceil(u64::from(w.post_per_min.max(1)))
+                )
+            );
+        }
+    }
+    if w.undated_tickets > 0 {
+        let _ = writeln!(
+            o,
+            "  {} tickets have no creation date the cut-off can read (ticket.created_at): counted as planned",
+            w.undated_tickets
+        );
+    }
 }
 
 /// Fields shown in the terminal summary's list of unmapped fields (all are in the files).

@@ -166,3 +166,58 @@ async fn transcript_tickets_get_one_note_holding_every_entry_in_order() {
     .unwrap();
     assert_eq!(o.status.code(), Some(0), "verify: {}", text(&o));
 }
+
+/// `dry-run --window`: a plan too long for the window gets the cut-off date that makes it
+/// fit, and the mapping written with that cut-off plans exactly the POSTs promised.
+#[test]
+fn the_window_suggests_a_cutoff_that_fits_when_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let dry_run = |mapping: &Path, extra: &[&str]| -> Value {
+        let o = Hfmigrate::new([
+            "dry-run",
+            "--schema",
+            "samples/happyfox-schema.json",
+            "--json",
+        ])
+        .command()
+        .arg("--mapping")
+        .arg(mapping)
+        .arg("--input")
+        .arg(root().join("samples/generic-csv"))
+        .args(extra)
+        .output()
+        .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // 64 POSTs at 240 a minute is 16 s: a 12 s window holds 48.
+    let plain = root().join("mappings/generic-csv.yaml");
+    let j = dry_run(&plain, &["--window", "12s"]);
+    let w = &j["window"];
+    assert_eq!(
+        (w["fits"].as_bool(), w["budget_posts"].as_u64()),
+        (Some(false), Some(48))
+    );
+    let cutoff = w["suggestion"]["before"].as_str().unwrap().to_string();
+    let promised = w["suggestion"]["posts"].as_u64().unwrap();
+    assert!(promised <= 48, "{w}");
+    let j = dry_run(&plain, &["--window", "1h"]);
+    assert_eq!(j["window"]["fits"], true);
+    assert!(j["window"]["suggestion"].is_null());
+
+    // The lead applies it: the same export now plans what was promised, and fits.
+    let mapping = std::fs::read_to_string(&plain).unwrap();
+    let with = mapping.replacen(
+        "  entries: \"{{ comments }}\"\n",
+        &format!(
+            "  entries: \"{{{{ comments }}}}\"\n  history: transcript\n  history_when: \"{{{{ (row['Created At'] | datetime) < '{cutoff}' }}}}\"\n"
+        ),
+        1,
+    );
+    assert_ne!(with, mapping);
+    let path = dir.path().join("cutoff.yaml");
+    std::fs::write(&path, with).unwrap();
+    let j = dry_run(&path, &["--window", "12s"]);
+    assert_eq!(j["requests"]["posts"].as_u64(), Some(promised), "{j}");
+    assert_eq!(j["window"]["fits"], true, "{j}");
+}
