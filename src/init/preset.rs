@@ -99,6 +99,15 @@ pub(crate) const PRESETS: &[Preset] = &[
         groups: None,
     },
     Preset {
+        // Custom fields are the incident's own u_ columns: the draft keeps the shipped
+        // mapping's.
+        name: "servicenow",
+        mapping: include_str!("../../mappings/servicenow.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: None,
+    },
+    Preset {
         name: "csv",
         mapping: include_str!("../../mappings/generic-csv.yaml"),
         fields: SourceFields::Columns,
@@ -108,7 +117,7 @@ pub(crate) const PRESETS: &[Preset] = &[
 ];
 
 /// Systems the issue names whose presets do not ship yet.
-pub(crate) const PLANNED: &[&str] = &["help-scout", "intercom", "servicenow"];
+pub(crate) const PLANNED: &[&str] = &["help-scout", "intercom"];
 
 pub(crate) fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)

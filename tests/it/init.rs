@@ -144,7 +144,7 @@ fn unsupported_helpdesks_are_refused_with_the_supported_list() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("not yet supported: help-scout (supported: zendesk, freshdesk, zoho-desk, freshservice, jira, csv)"),
+            .contains("not yet supported: help-scout (supported: zendesk, freshdesk, zoho-desk, freshservice, jira, servicenow, csv)"),
         "{}",
         r.stderr
     );
