@@ -1,10 +1,10 @@
-//! The presets of issue 12's second half (ServiceNow, Help Scout), each through
+//! The presets of issue 12's second half (ServiceNow, Help Scout, Intercom), each through
 //! the built binary, as `presets.rs` does the first three: its shipped mapping dry-runs
 //! its bundled sample with the counts `samples/README.md` states, an import of the sample
 //! into an in-process sandbox creates exactly the valid tickets with their conversations
 //! in order (and a second run sends nothing), and `init --from` drafts a mapping that
-//! compiles. ServiceNow's mapping tests pass; Help Scout reads one record per
-//! file (`records: .`), which `hfmigrate test` cannot yet write a case as, so it has no
+//! compiles. ServiceNow's mapping tests pass; Help Scout and Intercom read one record per
+//! file (`records: .`), which `hfmigrate test` cannot yet write a case as, so they have no
 //! tests file. `../shared/fixtures/real/` has no recording of the shapes these mappings
 //! read (its Help Scout payloads are API v1), so there is no real-payload test.
 
@@ -102,4 +102,51 @@ async fn help_scout_sample_import() {
 #[test]
 fn help_scout_init_preset() {
     init_drafts_a_mapping("help-scout", &HELP_SCOUT);
+}
+
+// ---------------------------------------------------------------------------------------
+// Intercom
+
+const INTERCOM: Preset = Preset {
+    name: "intercom",
+    counts: "records: 5 read, 4 valid, 1 rejected, 0 skipped (1 valid with warnings)",
+    tickets: &[
+        (
+            "IC-1001",
+            &[
+                "staff_reply",
+                "private_note",
+                "contact_reply",
+                "staff_reply",
+            ],
+        ),
+        (
+            "IC-1002",
+            &["private_note", "staff_reply", "contact_reply", CLOSING],
+        ),
+        (
+            "IC-1003",
+            &["staff_reply", "contact_reply", "staff_reply", "staff_reply"],
+        ),
+        // Admin-initiated: the admin's outbound message is the ticket's first message,
+        // shown as the contact's (the language cannot say who wrote the first message).
+        ("IC-1005", &["contact_reply", "private_note"]),
+    ],
+    rejected: &["1004"],
+};
+
+#[test]
+fn intercom_sample_dry_run() {
+    check(&INTERCOM);
+    sample_dry_run(&INTERCOM);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intercom_sample_import() {
+    sample_import(&INTERCOM).await;
+}
+
+#[test]
+fn intercom_init_preset() {
+    init_drafts_a_mapping("intercom", &INTERCOM);
 }
