@@ -478,7 +478,7 @@ pub(crate) struct TestArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
-    /// The helpdesk the export comes from: zendesk, freshdesk, zoho-desk, freshservice, jira or csv.
+    /// The helpdesk the export comes from: zendesk, freshdesk, zoho-desk, freshservice, jira, servicenow, help-scout, intercom or csv.
     #[arg(long)]
     pub from: String,
     /// Export files, or the export folder.

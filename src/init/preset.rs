@@ -99,6 +99,33 @@ pub(crate) const PRESETS: &[Preset] = &[
         groups: None,
     },
     Preset {
+        // Custom fields are the incident's own u_ columns: the draft keeps the shipped
+        // mapping's.
+        name: "servicenow",
+        mapping: include_str!("../../mappings/servicenow.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: None,
+    },
+    Preset {
+        // Custom fields are `customFields[]` by name: the draft keeps the shipped
+        // mapping's.
+        name: "help-scout",
+        mapping: include_str!("../../mappings/help-scout.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: None,
+    },
+    Preset {
+        // Custom fields are `custom_attributes` by name: the draft keeps the shipped
+        // mapping's.
+        name: "intercom",
+        mapping: include_str!("../../mappings/intercom.yaml"),
+        fields: SourceFields::NamedObject,
+        definitions: None,
+        groups: None,
+    },
+    Preset {
         name: "csv",
         mapping: include_str!("../../mappings/generic-csv.yaml"),
         fields: SourceFields::Columns,
@@ -107,8 +134,8 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
 ];
 
-/// Systems the issue names whose presets do not ship yet.
-pub(crate) const PLANNED: &[&str] = &["help-scout", "intercom", "servicenow"];
+/// Systems the issue names whose presets do not ship yet (all of them ship now).
+pub(crate) const PLANNED: &[&str] = &[];
 
 pub(crate) fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)

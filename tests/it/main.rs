@@ -15,6 +15,7 @@ mod network;
 mod posts;
 mod preflight;
 mod presets;
+mod presets2;
 mod readers;
 mod readme;
 mod reliability;

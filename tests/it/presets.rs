@@ -13,19 +13,19 @@ use crate::import::{Run, client, text, tickets_with_marker};
 use crate::support::{Hfmigrate, Outcome, root, start_sandbox, unlimited};
 
 /// What one preset's sample holds and what a run of it must give.
-struct Preset {
+pub(crate) struct Preset {
     /// `mappings/<name>.yaml`, `samples/<name>/`.
-    name: &'static str,
+    pub(crate) name: &'static str,
     /// The dry run's counts line on the sample.
-    counts: &'static str,
+    pub(crate) counts: &'static str,
     /// Marker of each valid ticket with the kinds of the updates HappyFox shows after the
     /// ticket's first message, in order.
-    tickets: &'static [(&'static str, &'static [&'static str])],
+    pub(crate) tickets: &'static [(&'static str, &'static [&'static str])],
     /// Source ids of the records rejected on purpose.
-    rejected: &'static [&'static str],
+    pub(crate) rejected: &'static [&'static str],
 }
 
-fn dry_run(mapping: &str, input: &str, extra: &[&str]) -> Outcome {
+pub(crate) fn dry_run(mapping: &str, input: &str, extra: &[&str]) -> Outcome {
     let mut args = vec![
         "dry-run",
         "--mapping",
@@ -39,7 +39,7 @@ fn dry_run(mapping: &str, input: &str, extra: &[&str]) -> Outcome {
     Hfmigrate::new(&args).run()
 }
 
-fn counts_line(stdout: &str) -> &str {
+pub(crate) fn counts_line(stdout: &str) -> &str {
     stdout
         .lines()
         .find(|l| l.starts_with("records:"))
@@ -47,7 +47,7 @@ fn counts_line(stdout: &str) -> &str {
 }
 
 /// The dry run of the sample: the counts, and each rejected record named in the report.
-fn sample_dry_run(p: &Preset) {
+pub(crate) fn sample_dry_run(p: &Preset) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().display().to_string();
     let r = dry_run(
@@ -69,7 +69,7 @@ fn sample_dry_run(p: &Preset) {
 }
 
 /// `hfmigrate test` on the mapping's own cases.
-fn mapping_tests(p: &Preset) {
+pub(crate) fn mapping_tests(p: &Preset) {
     let r = Hfmigrate::new([
         "test",
         "--mapping",
@@ -100,7 +100,7 @@ fn update_kinds(detail: &Value) -> Vec<String> {
 
 /// An import of the sample into an in-process sandbox: exit 3 for the invalid records,
 /// exactly the valid tickets, each with its conversation in order.
-async fn sample_import(p: &Preset) {
+pub(crate) async fn sample_import(p: &Preset) {
     let sb = start_sandbox(unlimited).await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("run.db");
@@ -151,7 +151,7 @@ fn real(path: &str) -> Option<String> {
 }
 
 /// A mapping compiled against the sample account, as `check` does.
-fn check(p: &Preset) {
+pub(crate) fn check(p: &Preset) {
     let r = Hfmigrate::new([
         "check",
         "--mapping",
@@ -164,7 +164,7 @@ fn check(p: &Preset) {
 }
 
 /// `init --from NAME` drafts a mapping from the sample that compiles against the account.
-fn init_drafts_a_mapping(from: &str, p: &Preset) {
+pub(crate) fn init_drafts_a_mapping(from: &str, p: &Preset) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("my.yaml");
     let r = Hfmigrate::new([
@@ -193,7 +193,7 @@ fn init_drafts_a_mapping(from: &str, p: &Preset) {
 
 /// The private note that carries a ticket's final state when no staff post comes last
 /// (its last entry is a contact reply, or it has none).
-const CLOSING: &str = "private_note";
+pub(crate) const CLOSING: &str = "private_note";
 
 // ---------------------------------------------------------------------------------------
 // Zoho Desk
