@@ -27,7 +27,7 @@ pub(super) fn write_records(
     };
     let path = dir.join(format!("{name}.{ext}"));
     let text = match format {
-        Format::Json => json_document(read.records.as_deref(), records),
+        Format::Json => json_document(read.records.as_deref(), records)?,
         Format::Ndjson => records.iter().map(|r| format!("{r}\n")).collect::<String>(),
         Format::Csv => csv_text(read.delimiter, records)?,
     };
@@ -36,7 +36,17 @@ pub(super) fn write_records(
 }
 
 /// `{"a": {"b": [records]}}` for `records: a.b`, the bare list without a path.
-fn json_document(records_path: Option<&str>, records: &[Value]) -> String {
+/// `records: .` is one record per file: the record is the document.
+fn json_document(records_path: Option<&str>, records: &[Value]) -> Result<String, String> {
+    if records_path == Some(".") {
+        return match records {
+            [one] => Ok(one.to_string()),
+            _ => Err(format!(
+                "this file is read with `records: .` (one record per file), so a case gives it exactly one record, not {}",
+                records.len()
+            )),
+        };
+    }
     let mut doc = Value::Array(records.to_vec());
     if let Some(path) = records_path {
         for part in path.rsplit('.') {
@@ -45,7 +55,7 @@ fn json_document(records_path: Option<&str>, records: &[Value]) -> String {
             doc = Value::Object(m);
         }
     }
-    doc.to_string()
+    Ok(doc.to_string())
 }
 
 /// A CSV file with one column per key of the records (in first-seen order); a list value
