@@ -45,14 +45,10 @@ pub struct InitOptions {
 /// Why no draft could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("--from {given}: not yet supported: {given} (supported: {supported})")]
-    NotYetSupported { given: String, supported: String },
-    #[error("--from {given}: unknown helpdesk (supported: {supported}; planned: {planned})")]
-    Unknown {
-        given: String,
-        supported: String,
-        planned: String,
-    },
+    #[error(
+        "--from {given}: unknown helpdesk (supported: {supported}); for another system's CSV export use `--from csv`"
+    )]
+    Unknown { given: String, supported: String },
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
     #[error(transparent)]
@@ -82,9 +78,7 @@ impl Classify for InitError {
     fn exit(&self) -> Exit {
         match self {
             InitError::Source(_) | InitError::Pipeline(_) | InitError::Read { .. } => Exit::Usage,
-            InitError::NotYetSupported { .. }
-            | InitError::Unknown { .. }
-            | InitError::Exists { .. } => Exit::Usage,
+            InitError::Unknown { .. } | InitError::Exists { .. } => Exit::Usage,
             InitError::Preset(..) | InitError::Draft(_) | InitError::Write { .. } => Exit::Fatal,
         }
     }
@@ -94,18 +88,9 @@ impl Classify for InitError {
 pub fn draft(opts: &InitOptions) -> Result<Draft, InitError> {
     let supported = preset::supported();
     let Some(preset) = preset::find(&opts.from) else {
-        let planned = preset::PLANNED.join(", ");
-        return Err(if preset::PLANNED.contains(&opts.from.as_str()) {
-            InitError::NotYetSupported {
-                given: opts.from.clone(),
-                supported,
-            }
-        } else {
-            InitError::Unknown {
-                given: opts.from.clone(),
-                supported,
-                planned,
-            }
+        return Err(InitError::Unknown {
+            given: opts.from.clone(),
+            supported,
         });
     };
     draft::draft(preset, opts)

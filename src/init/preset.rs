@@ -134,9 +134,6 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
 ];
 
-/// Systems the issue names whose presets do not ship yet (all of them ship now).
-pub(crate) const PLANNED: &[&str] = &[];
-
 pub(crate) fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
