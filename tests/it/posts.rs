@@ -42,6 +42,9 @@ async fn every_sample_sends_exactly_the_posts_its_plan_announced() {
         "zoho-desk",
         "freshservice",
         "jira-service-management",
+        "servicenow",
+        "help-scout",
+        "intercom",
     ] {
         let sb = start_sandbox(crate::support::unlimited).await;
         let dir = tempfile::tempdir().unwrap();
