@@ -320,17 +320,22 @@ impl Tally<'_> {
         let messages = plan_messages(&p, self.schema, self.closing);
         let as_transcript = messages.iter().any(|m| m.kind == MessageKind::Transcript);
         if let Some(w) = &mut self.window {
-            let cost = |transcript| {
-                plan_messages_as(&p, self.schema, self.closing, transcript).len() as u64
+            // `messages` is the plan in the ticket's own mode; only the other is planned.
+            let planned = messages.len() as u64;
+            let other = plan_messages_as(&p, self.schema, self.closing, !p.transcript).len() as u64;
+            let (full, transcript) = if p.transcript {
+                (other, planned)
+            } else {
+                (planned, other)
             };
             w.add(
                 p.payload
                     .0
                     .get("created_at")
                     .and_then(serde_json::Value::as_str),
-                messages.len() as u64,
-                cost(false),
-                cost(true),
+                planned,
+                full,
+                transcript,
             );
         }
         if as_transcript {
