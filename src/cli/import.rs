@@ -482,6 +482,17 @@ fn print_plan(
             m.created,
             about(posts.messages)
         );
+        if posts.transcripts > 0 {
+            let full = posts.messages - posts.transcripts;
+            let _ = writeln!(
+                out,
+                "    by history mode: {} transcript note(s) (`history: transcript`, one per ticket, its final state included): about {}; {} other message(s): about {}",
+                posts.transcripts,
+                about(posts.transcripts),
+                full,
+                about(full)
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -19,6 +19,9 @@ pub struct PostPlan {
     pub inline_uploads: u64,
     /// Replies, notes and final states still to post.
     pub messages: u64,
+    /// Of `messages`, the `history: transcript` notes: one per such ticket (more only
+    /// when its files exceed a request), in place of a post per entry.
+    pub transcripts: u64,
 }
 
 impl PostPlan {
@@ -46,8 +49,9 @@ impl PostPlan {
                     }
                     plan.inline_uploads += inline_uploads(fields, TICKET_HTML);
                 }
-                Unsent::Message => {
+                Unsent::Message { transcript } => {
                     plan.messages += 1;
+                    plan.transcripts += u64::from(transcript);
                     plan.inline_uploads += inline_uploads(fields, MESSAGE_HTML);
                 }
             }

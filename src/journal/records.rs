@@ -102,7 +102,10 @@ pub(crate) enum Unsent {
     /// A ticket still to create.
     Ticket,
     /// A message still to post (or whose post is being reconciled).
-    Message,
+    Message {
+        /// A `history: transcript` note holding a ticket's whole later conversation.
+        transcript: bool,
+    },
 }
 
 impl Journal {
@@ -239,11 +242,16 @@ impl Journal {
             f(Unsent::Ticket, row.get_ref(0)?.as_str().unwrap_or(""));
         }
         let mut stmt = self.conn.prepare(
-            "SELECT coalesce(payload, '') FROM messages WHERE state IN ('pending', 'sending')",
+            "SELECT coalesce(payload, ''), kind = 'transcript' FROM messages
+             WHERE state IN ('pending', 'sending')",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            f(Unsent::Message, row.get_ref(0)?.as_str().unwrap_or(""));
+            let transcript: bool = row.get(1)?;
+            f(
+                Unsent::Message { transcript },
+                row.get_ref(0)?.as_str().unwrap_or(""),
+            );
         }
         Ok(())
     }

@@ -119,6 +119,15 @@ async fn transcript_tickets_get_one_note_holding_every_entry_in_order() {
         json["conversation"]["transcripts"].as_u64(),
         Some(expected.len() as u64)
     );
+    // The import's plan splits its messages by history mode before it sends one.
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        plan.contains(&format!(
+            "by history mode: {} transcript note(s)",
+            expected.len()
+        )),
+        "{plan}"
+    );
     let c = client(&sb);
     for (source, bodies) in &expected {
         let id = ids[source];
