@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use hfmigrate::sandbox::RunningSandbox;
 use serde_json::{Value, json};
 
+use crate::import::Run;
 use crate::support::{CODE, Hfmigrate, KEY, Outcome, root, start_sandbox, unlimited};
 
 const MAPPING: &str = "mappings/zendesk.yaml";
@@ -26,27 +27,9 @@ const NEWER_COMMENT: &str = "Delta: the fix works here too, thank you";
 const OLDER_COMMENT: &str = "Delta: a note written long ago, exported only now";
 
 fn import_command(sb: &RunningSandbox, input: &Path, journal: &Path) -> std::process::Command {
-    let mut cmd = Hfmigrate::new(["import", "--yes", "--mapping", MAPPING])
-        .credentials()
-        .command();
-    cmd.arg("--input")
-        .arg(input)
-        .arg("--journal")
-        .arg(journal)
-        .args([
-            "--url",
-            &sb.url,
-            "--schema",
-            "samples/happyfox-schema.json",
-            "--post-per-min",
-            "60000",
-            "--get-per-min",
-            "60000",
-            "--reconcile-delay",
-            "0s",
-            "--no-preflight",
-        ]);
-    cmd
+    let mut run = Run::new(&sb.url, journal, MAPPING, input);
+    run.extra = vec!["--no-preflight".into()];
+    run.command()
 }
 
 async fn import(sb: &RunningSandbox, input: &Path, journal: &Path) -> Outcome {

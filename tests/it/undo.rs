@@ -10,6 +10,7 @@ use hfmigrate::journal::Journal;
 use hfmigrate::sandbox::{Latency, RunningSandbox};
 use serde_json::{Value, json};
 
+use crate::import::Run;
 use crate::support::{Hfmigrate, Outcome, client_for, fast, start_sandbox, unlimited};
 
 const MAPPING: &str = "mappings/generic-csv.yaml";
@@ -31,24 +32,11 @@ async fn undo(journal: &Path, extra: &[&str]) -> Outcome {
 }
 
 async fn import_async(sb: &RunningSandbox, journal: &Path) -> Outcome {
-    let mut cmd = Hfmigrate::new(["import", "--yes", "--mapping", MAPPING, "--input", INPUT])
-        .credentials()
-        .command();
-    cmd.arg("--journal").arg(journal).args([
-        "--url",
-        &sb.url,
-        "--schema",
-        "samples/happyfox-schema.json",
-        "--post-per-min",
-        "60000",
-        "--get-per-min",
-        "60000",
-        "--reconcile-delay",
-        "0s",
-    ]);
-    tokio::task::spawn_blocking(move || Outcome::from(cmd.output().expect("the binary runs")))
-        .await
-        .unwrap()
+    Outcome::from(
+        Run::new(&sb.url, journal, MAPPING, Path::new(INPUT))
+            .output()
+            .await,
+    )
 }
 
 /// Imports the sample and checks it did something; returns how many tickets it created.
