@@ -376,6 +376,15 @@ pub struct ConversationSpec {
     /// Entry templates below see the entry's fields, plus `ticket` (the ticket record)
     /// and the side files.
     pub entries: Sp<String>,
+    /// Orders the entries before anything else reads them: a dotted path (`createdAt`,
+    /// `_parent.created_at`) or a field name with spaces (`Created At`) in each entry,
+    /// compared as a side file's `order_by` compares (numbers by value and before text,
+    /// text byte by byte, so ISO times in one format sort by time). The sort is stable:
+    /// entries with equal values, and entries without one (placed last), keep the order
+    /// the list had. For exports that list a ticket's messages newest first (Help Scout's
+    /// threads). `skip_first` then skips the first entry of the sorted list.
+    #[serde(default)]
+    pub order_by: Option<Sp<String>>,
     /// The first entry is the ticket's own first message: it is not posted again.
     #[serde(default)]
     pub skip_first: bool,

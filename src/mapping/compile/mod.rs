@@ -575,8 +575,10 @@ impl Compiler<'_> {
         if let (Some(fa), Some(s)) = (&conv.fallback_agent, self.schema) {
             self.check_fallback_agent(fa, s);
         }
+        let order_by = conv.order_by.as_ref().and_then(|o| self.order_by(o));
         Some(ConversationPlan {
             entries: entries?,
+            order_by,
             skip_first: conv.skip_first,
             keep_if,
             history,
@@ -594,6 +596,25 @@ impl Compiler<'_> {
                 .as_ref()
                 .and_then(|a| self.attachments("conversation.attachments", a)),
         })
+    }
+
+    /// `conversation.order_by`: a field path, not a template.
+    fn order_by(&mut self, o: &Sp<String>) -> Option<String> {
+        let path = o.value.trim();
+        if path.is_empty() || path.contains("{{") || path.contains("{%") {
+            self.errors.push(
+                MappingError::at(
+                    o.pos,
+                    format!(
+                        "conversation.order_by: {:?} is not a field of the entries",
+                        o.value
+                    ),
+                )
+                .help("name the field each entry is ordered by, as a dotted path without `{{ }}`, e.g. `order_by: createdAt` or `order_by: _parent.created_at`"),
+            );
+            return None;
+        }
+        Some(path.to_owned())
     }
 
     /// The fallback agent stands in for authors HappyFox does not know as agents, so it

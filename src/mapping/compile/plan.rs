@@ -166,6 +166,8 @@ pub enum Marker {
 #[derive(Debug)]
 pub struct ConversationPlan {
     pub entries: Field,
+    /// The path each entry is sorted by (stably, entries without it last).
+    pub order_by: Option<String>,
     pub skip_first: bool,
     pub keep_if: Option<Field>,
     pub history: History,
