@@ -332,26 +332,6 @@ impl Compiler<'_> {
             self.template(&format!("source.side.{name}.key"), &key)
                 .map(|f| Arc::new(f.expr))
         });
-        // `\1` is a backreference in Python and sed, but `regex_replace` names groups
-        // `$1`; written `\1` it would key every entry by a control character or a literal
-        // `\1`, which joins no ticket.
-        if key_template.is_some()
-            && s.key
-                .as_bytes()
-                .windows(2)
-                .any(|w| w[0] == b'\\' && w[1].is_ascii_digit())
-        {
-            self.errors.push(
-                MappingError::at(
-                    side.pos,
-                    format!(
-                        "side file `{name}`: `key: {}` refers to a group as `\\N`, which `regex_replace` does not read",
-                        s.key
-                    ),
-                )
-                .help("`regex_replace` names groups `$1` (`${1}` before a letter or digit), e.g. `regex_replace('.*/issue/([^/]+)/.*', '$1')`"),
-            );
-        }
         let read = read_options(&s.file_spec(), side.pos, &mut self.errors);
         let join = s.join.as_ref().and_then(|j| {
             self.template(&format!("source.side.{name}.join"), j)
