@@ -133,23 +133,13 @@ impl Run<'_, '_> {
                 continue;
             };
             let header = match &conv.header {
-                Some(h) => {
-                    let mut hctx = vec![
-                        ("author".to_string(), Value::from(author.clone())),
-                        (
-                            "author_name".to_string(),
-                            Value::from(header_name(&author, &author_name, fell_back)),
-                        ),
-                        ("created_at".to_string(), Value::from(created_at.clone())),
-                    ];
-                    hctx.push(("ticket".to_string(), self.ctx.value().clone()));
-                    let hv = Value::from_dyn_object(RecordCtx::with_extra(
-                        ectx.clone(),
-                        self.b.sides.clone(),
-                        hctx,
-                    ));
-                    self.string_in(h, Ctx::Value(&hv)).unwrap_or_default()
-                }
+                Some(h) => self.header(
+                    h,
+                    ectx.clone(),
+                    &author,
+                    &header_name(&author, &author_name, fell_back),
+                    &created_at,
+                ),
                 None => String::new(),
             };
             let attachments = match &conv.attachments {
@@ -214,6 +204,26 @@ impl Run<'_, '_> {
             ));
         }
         out
+    }
+
+    /// A message's header (`conversation.header`, `ticket.first_message.header`): the
+    /// template sees `base`'s fields, `author`, `author_name`, `created_at` and `ticket`.
+    pub(super) fn header(
+        &mut self,
+        h: &Field,
+        base: Value,
+        author: &str,
+        author_name: &str,
+        created_at: &str,
+    ) -> String {
+        let hctx = vec![
+            ("author".to_string(), Value::from(author)),
+            ("author_name".to_string(), Value::from(author_name)),
+            ("created_at".to_string(), Value::from(created_at)),
+            ("ticket".to_string(), self.ctx.value().clone()),
+        ];
+        let hv = Value::from_dyn_object(RecordCtx::with_extra(base, self.b.sides.clone(), hctx));
+        self.string_in(h, Ctx::Value(&hv)).unwrap_or_default()
     }
 
     /// Who posts an entry: a contact reply its author's contact (or the ticket's contact

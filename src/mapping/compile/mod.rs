@@ -23,8 +23,8 @@ use crate::schema::{self, FieldType, Schema};
 use crate::source::{Encoding, Format, ReadOptions};
 use filters::unknown_filter;
 pub use plan::{
-    AttachmentsPlan, ConversationPlan, Field, FieldRef, FinalPlan, History, Mapped, Marker, Plan,
-    SidePlan, SourcePlan, TicketFields, ValueMap,
+    AttachmentsPlan, ConversationPlan, Field, FieldRef, FinalPlan, FirstMessagePlan, History,
+    Mapped, Marker, Plan, SidePlan, SourcePlan, TicketFields, ValueMap,
 };
 
 /// The header posted above each migrated reply when the mapping does not set one.
@@ -399,7 +399,26 @@ impl Compiler<'_> {
             .attachments
             .as_ref()
             .and_then(|a| self.attachments("ticket.attachments", a));
+        let first_message = t.first_message.as_ref().and_then(|f| {
+            let author = self.field("ticket.first_message.author", &f.author);
+            let author_name = self.opt("ticket.first_message.author_name", &f.author_name);
+            let header_src = f.header.clone().unwrap_or(Sp {
+                value: DEFAULT_HEADER.to_string(),
+                pos: f.author.pos,
+            });
+            let header = if header_src.value.is_empty() {
+                None
+            } else {
+                self.template("ticket.first_message.header", &header_src)
+            };
+            Some(FirstMessagePlan {
+                author: author?,
+                author_name,
+                header,
+            })
+        });
         Some(TicketFields {
+            first_message,
             category: category?,
             contact_name,
             contact_email: contact_email?,
