@@ -303,6 +303,31 @@ pub struct TicketSpec {
     /// (multipart) instead of in a bulk request.
     #[serde(default)]
     pub attachments: Option<AttachmentsSpec>,
+    /// Who really wrote the first message, when it was not the contact (an agent's
+    /// outbound message, a ticket an agent opened for a customer). HappyFox always shows
+    /// the first message as the contact's, and the contact stays the customer; this puts
+    /// a header naming the real author above the message.
+    #[serde(default)]
+    pub first_message: Option<FirstMessageSpec>,
+}
+
+/// `ticket.first_message`: the real author of the first message, kept in a header.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstMessageSpec {
+    /// The author's email, empty when the contact wrote it, e.g.
+    /// `"{{ source.author.email if source.author.type == 'admin' }}"`. When it (or
+    /// `author_name`) renders non-empty and is not the contact's email, the header is
+    /// prepended to `ticket.html` (or `ticket.text`, as text).
+    pub author: Sp<ValueSpec>,
+    /// The author's name, for the header.
+    #[serde(default)]
+    pub author_name: Option<Sp<ValueSpec>>,
+    /// The header template; it sees the record's fields, `author`, `author_name` and
+    /// `created_at` (the ticket's, as `ticket.created_at` renders it). By default the
+    /// same wording as a conversation entry's default header.
+    #[serde(default)]
+    pub header: Option<Sp<String>>,
 }
 
 /// A message's attachments: a list from the record, and how to read each item. Item
@@ -376,6 +401,15 @@ pub struct ConversationSpec {
     /// Entry templates below see the entry's fields, plus `ticket` (the ticket record)
     /// and the side files.
     pub entries: Sp<String>,
+    /// Orders the entries before anything else reads them: a dotted path (`createdAt`,
+    /// `_parent.created_at`) or a field name with spaces (`Created At`) in each entry,
+    /// compared as a side file's `order_by` compares (numbers by value and before text,
+    /// text byte by byte, so ISO times in one format sort by time). The sort is stable:
+    /// entries with equal values, and entries without one (placed last), keep the order
+    /// the list had. For exports that list a ticket's messages newest first (Help Scout's
+    /// threads). `skip_first` then skips the first entry of the sorted list.
+    #[serde(default)]
+    pub order_by: Option<Sp<String>>,
     /// The first entry is the ticket's own first message: it is not posted again.
     #[serde(default)]
     pub skip_first: bool,

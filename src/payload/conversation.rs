@@ -64,9 +64,13 @@ impl Run<'_, '_> {
             .as_deref()
             .and_then(|f| self.b.staff(f))
             .map(|s| s.id);
+        let mut entries: Vec<Value> = iter.collect();
+        if let Some(path) = &conv.order_by {
+            sort_entries(&mut entries, path);
+        }
         let mut out = vec![];
         let mut keys = std::collections::HashSet::new();
-        for (i, entry) in iter.enumerate() {
+        for (i, entry) in entries.into_iter().enumerate() {
             if i == 0 && conv.skip_first {
                 continue;
             }
@@ -129,23 +133,13 @@ impl Run<'_, '_> {
                 continue;
             };
             let header = match &conv.header {
-                Some(h) => {
-                    let mut hctx = vec![
-                        ("author".to_string(), Value::from(author.clone())),
-                        (
-                            "author_name".to_string(),
-                            Value::from(header_name(&author, &author_name, fell_back)),
-                        ),
-                        ("created_at".to_string(), Value::from(created_at.clone())),
-                    ];
-                    hctx.push(("ticket".to_string(), self.ctx.value().clone()));
-                    let hv = Value::from_dyn_object(RecordCtx::with_extra(
-                        ectx.clone(),
-                        self.b.sides.clone(),
-                        hctx,
-                    ));
-                    self.string_in(h, Ctx::Value(&hv)).unwrap_or_default()
-                }
+                Some(h) => self.header(
+                    h,
+                    ectx.clone(),
+                    &author,
+                    &header_name(&author, &author_name, fell_back),
+                    &created_at,
+                ),
                 None => String::new(),
             };
             let attachments = match &conv.attachments {
@@ -212,6 +206,26 @@ impl Run<'_, '_> {
         out
     }
 
+    /// A message's header (`conversation.header`, `ticket.first_message.header`): the
+    /// template sees `base`'s fields, `author`, `author_name`, `created_at` and `ticket`.
+    pub(super) fn header(
+        &mut self,
+        h: &Field,
+        base: Value,
+        author: &str,
+        author_name: &str,
+        created_at: &str,
+    ) -> String {
+        let hctx = vec![
+            ("author".to_string(), Value::from(author)),
+            ("author_name".to_string(), Value::from(author_name)),
+            ("created_at".to_string(), Value::from(created_at)),
+            ("ticket".to_string(), self.ctx.value().clone()),
+        ];
+        let hv = Value::from_dyn_object(RecordCtx::with_extra(base, self.b.sides.clone(), hctx));
+        self.string_in(h, Ctx::Value(&hv)).unwrap_or_default()
+    }
+
     /// Who posts an entry: a contact reply its author's contact (or the ticket's contact
     /// when the author has no valid email); a staff post the author's agent, or the
     /// fallback agent with a warning. `None` (with an error) when nobody can post it.
@@ -275,6 +289,103 @@ impl Run<'_, '_> {
                     }
                 }
             },
+        }
+    }
+}
+
+/// Sorts a ticket's entries by the value at `path` in each, stably (`conversation.order_by`).
+fn sort_entries(entries: &mut [Value], path: &str) {
+    let mut keyed: Vec<(OrderKey, Value)> = entries
+        .iter()
+        .map(|e| (OrderKey::of(&value_at(e, path)), e.clone()))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    for (slot, (_, e)) in entries.iter_mut().zip(keyed) {
+        *slot = e;
+    }
+}
+
+/// The value at `path` in an entry: the field of that exact name (CSV columns with spaces
+/// or dots), else the dotted path (`_parent.created_at`, `items.0.at`).
+fn value_at(entry: &Value, path: &str) -> Value {
+    if let Ok(v) = entry.get_item(&Value::from(path))
+        && !v.is_undefined()
+        && !v.is_none()
+    {
+        return v;
+    }
+    path.split('.')
+        .try_fold(entry.clone(), |v, part| {
+            let next = match part.parse::<usize>() {
+                Ok(i) if v.kind() == minijinja::value::ValueKind::Seq => {
+                    v.get_item(&Value::from(i))
+                }
+                _ => v.get_attr(part),
+            };
+            next.ok().filter(|n| !n.is_undefined())
+        })
+        .unwrap_or(Value::UNDEFINED)
+}
+
+/// An `order_by` value compared the way a side file's `order_by` is (SQLite's order in
+/// `source::side::build`): numbers by value, then text byte by byte, then entries without
+/// a value; booleans count as 0 and 1, lists and objects as no value. Kept to the same
+/// order so that the same `order_by` means the same thing inline and in a side file.
+#[derive(Debug, Clone, PartialEq)]
+enum OrderKey {
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Missing,
+}
+
+impl OrderKey {
+    fn of(v: &Value) -> OrderKey {
+        use minijinja::value::ValueKind;
+        match v.kind() {
+            ValueKind::Bool => OrderKey::Int(i64::from(v.is_true())),
+            ValueKind::Number => match i64::try_from(v.clone()) {
+                Ok(i) => OrderKey::Int(i),
+                Err(_) => f64::try_from(v.clone()).map_or(OrderKey::Missing, |f| {
+                    if f.is_nan() {
+                        OrderKey::Missing
+                    } else {
+                        OrderKey::Real(f)
+                    }
+                }),
+            },
+            ValueKind::String => OrderKey::Text(v.as_str().unwrap_or_default().to_owned()),
+            _ => OrderKey::Missing,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            OrderKey::Int(_) | OrderKey::Real(_) => 0,
+            OrderKey::Text(_) => 1,
+            OrderKey::Missing => 2,
+        }
+    }
+}
+
+impl Eq for OrderKey {}
+
+impl PartialOrd for OrderKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrderKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use OrderKey::*;
+        match (self, other) {
+            (Int(a), Int(b)) => a.cmp(b),
+            (Int(a), Real(b)) => (*a as f64).total_cmp(b),
+            (Real(a), Int(b)) => a.total_cmp(&(*b as f64)),
+            (Real(a), Real(b)) => a.total_cmp(b),
+            (Text(a), Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            _ => self.rank().cmp(&other.rank()),
         }
     }
 }
@@ -687,6 +798,44 @@ mod tests {
         // Without an agent to sign it, the conversation keeps its full history.
         let full = plan_messages(&t, &schema, None);
         assert_eq!(full.len(), 3);
+    }
+
+    /// The side file's own case (`order_by_numbers_strings_missing_and_ties` in
+    /// `source::side::build`), inline: the same order, so `order_by` means one thing.
+    #[test]
+    fn order_by_sorts_like_a_side_file_numbers_text_missing_stable() {
+        let entries = |json: Json| -> Vec<Value> {
+            json.as_array()
+                .unwrap()
+                .iter()
+                .map(Value::from_serialize)
+                .collect()
+        };
+        let names = |v: &[Value]| -> Vec<String> {
+            v.iter()
+                .map(|e| e.get_attr("n").unwrap().to_string())
+                .collect()
+        };
+        let mut v = entries(json!([
+            {"n": "a", "o": 10}, {"n": "b"}, {"n": "c", "o": 9}, {"n": "d", "o": 10},
+            {"n": "e", "o": 2.5}, {"n": "f", "o": null}, {"n": "t", "o": "2"},
+            {"n": "u", "o": true}
+        ]));
+        sort_entries(&mut v, "o");
+        assert_eq!(names(&v), ["u", "e", "c", "a", "d", "t", "b", "f"]);
+        let mut v = entries(json!([
+            {"n": "g", "p": {"at": "2024-01-02T00:00:00Z"}},
+            {"n": "h", "p": {"at": "2023-12-31T23:00:00Z"}},
+            {"n": "i", "p": {}}
+        ]));
+        sort_entries(&mut v, "p.at");
+        assert_eq!(names(&v), ["h", "g", "i"]);
+        // A column whose name has spaces (or dots) is read whole.
+        let mut v = entries(json!([
+            {"n": "j", "Created At": "2024-05-02"}, {"n": "k", "Created At": "2024-05-01"}
+        ]));
+        sort_entries(&mut v, "Created At");
+        assert_eq!(names(&v), ["k", "j"]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ impl Run<'_, '_> {
         self.tags(&mut p);
         self.copies(&mut p);
         self.dates(&mut p);
+        self.first_author(&mut p);
         self.visibility(&mut p);
         self.custom_fields(&mut p, category.as_ref().map(|c| c.id));
         self.marker_field(&mut p, source_id, category.as_ref());
@@ -205,6 +206,44 @@ impl Run<'_, '_> {
         }
         p.insert(body_key.into(), Json::from(body));
         Some(())
+    }
+
+    /// `ticket.first_message`: when someone other than the contact wrote the first
+    /// message, its header (naming them) goes above it; HappyFox shows it as the contact's.
+    fn first_author(&mut self, p: &mut Map<String, Json>) {
+        let Some(fm) = &self.b.plan.ticket.first_message else {
+            return;
+        };
+        let author = self.string(&fm.author).map(trimmed).unwrap_or_default();
+        let author_name = self
+            .opt_string(&fm.author_name)
+            .map(trimmed)
+            .unwrap_or_default();
+        let contact = p.get("email").and_then(Json::as_str).unwrap_or_default();
+        if (author.is_empty() && author_name.is_empty())
+            || (!author.is_empty() && author.eq_ignore_ascii_case(contact))
+        {
+            return;
+        }
+        let Some(h) = &fm.header else {
+            return;
+        };
+        let created_at = p
+            .get("created_at")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let base = self.ctx.value().clone();
+        let header = self.header(h, base, &author, &author_name, &created_at);
+        if header.trim().is_empty() {
+            return;
+        }
+        if let Some(Json::String(html)) = p.get_mut("html") {
+            html.insert_str(0, &header);
+        } else if let Some(Json::String(text)) = p.get_mut("text") {
+            let line = crate::mapping::template::html_to_text(&header);
+            text.insert_str(0, &format!("{}\n\n", line.trim()));
+        }
     }
 
     /// The priority by name; unknown names are errors with a hint.

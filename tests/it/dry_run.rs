@@ -445,7 +445,7 @@ fn dry_run_with_the_in_process_sandbox_pulls_the_schema_over_http() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("records: 15 read, 11 valid, 4 rejected"),
+        r.stdout.contains("records: 16 read, 12 valid, 4 rejected"),
         "{}",
         r.stdout
     );

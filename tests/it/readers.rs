@@ -295,6 +295,15 @@ source:
 /// a record it fails on or renders empty for is a located, counted problem.
 #[test]
 fn computed_join_keys_index_by_the_rendered_template() {
+    // `\1`, Python's and sed's spelling of `$1`, keys the entries the same.
+    let sed_source = JSM_SOURCE.replace("'$1'", "'\\\\1'");
+    assert!(sed_source.contains(r"'\\1'"), "{sed_source}");
+    for source in [JSM_SOURCE, sed_source.as_str()] {
+        computed_join_keys_with(source);
+    }
+}
+
+fn computed_join_keys_with(source: &str) {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export");
     write(
@@ -325,7 +334,7 @@ conversation:
   author: alice@acme.example
   text: "{{ body }}"
 "#;
-    let (r, report) = dry_run(dir.path(), JSM_SOURCE, conversation, &export);
+    let (r, report) = dry_run(dir.path(), source, conversation, &export);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     let side = &report["side_files"][0];
     assert_eq!(side["entries"], 3, "{side}");
@@ -356,78 +365,4 @@ conversation:
         "{}",
         r.stderr
     );
-}
-
-/// Item 4: `\1` (Python's and sed's backreference) would key every entry by a control
-/// character and join nothing; `check` says to write `$1`.
-#[test]
-fn backslash_group_in_a_key_template_is_refused_with_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = JSM_SOURCE.replace("'$1'", "'\\\\1'");
-    assert!(source.contains(r"'\\1'"), "{source}");
-    let mapping = write(dir.path(), "mapping.yaml", &format!("{source}{TICKET}"));
-    let r = Hfmigrate::new(
-        ["check".as_ref(), "--mapping".as_ref(), mapping.as_os_str()] as [&std::ffi::OsStr; 3],
-    )
-    .run();
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr
-            .contains("refers to a group as `\\N`, which `regex_replace` does not read")
-            && r.stderr.contains("names groups `$1`"),
-        "{}",
-        r.stderr
-    );
-}
-
-/// A page of a side-file glob changed after the import is a newer export: the delta
-/// run reads it again and posts exactly the entry it adds (every matched file is part of
-/// the journal's fingerprint, not only a file of the side file's literal name).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_page_of_a_side_file_glob_is_a_delta() {
-    let sb = crate::support::start_sandbox(crate::support::unlimited).await;
-    let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export");
-    write(
-        &export,
-        "incidents.json",
-        &format!(r#"{{"records": [{}]}}"#, ticket_json(1)),
-    );
-    let page = |entries: &str| format!("{{\"records\": [{entries}]}}");
-    let first = r#"{"element_id": 1, "value": "first", "created_at": "2024-01-01", "sys_id": "a"}"#;
-    let second =
-        r#"{"element_id": 1, "value": "second", "created_at": "2024-01-02", "sys_id": "b"}"#;
-    write(&export, "sys_journal_field_1.json", &page(first));
-    write(&export, "sys_journal_field_2.json", &page(second));
-    let conversation = JOURNAL_CONVERSATION.replace(
-        "  kind: private_note\n",
-        "  id: \"{{ sys_id }}\"\n  kind: private_note\n",
-    );
-    let marker = "marker: { tag: \"sn-{{ id }}\" }\n";
-    let mapping = write(
-        dir.path(),
-        "mapping.yaml",
-        &format!("{JOURNAL_SOURCE}{TICKET}{marker}{conversation}"),
-    );
-    let journal = dir.path().join("run.db");
-    let run = crate::import::Run::new(&sb.url, &journal, mapping.to_str().unwrap(), &export);
-    let o = run.output().await;
-    assert_eq!(o.status.code(), Some(0), "{}", crate::import::text(&o));
-    let notes = |sb: &hfmigrate::sandbox::RunningSandbox| {
-        sb.stats().requests["POST ticket/{n}/staff_pvtnote/"]
-            .values()
-            .sum::<u64>()
-    };
-    assert_eq!(notes(&sb), 2);
-    let third = r#"{"element_id": 1, "value": "third", "created_at": "2024-01-03", "sys_id": "c"}"#;
-    write(
-        &export,
-        "sys_journal_field_2.json",
-        &page(&format!("{second}, {third}")),
-    );
-    let o = run.output().await;
-    assert_eq!(o.status.code(), Some(0), "{}", crate::import::text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("1 new entry"), "{out}");
-    assert_eq!(notes(&sb), 3);
 }

@@ -23,8 +23,8 @@ use crate::schema::{self, FieldType, Schema};
 use crate::source::{Encoding, Format, ReadOptions};
 use filters::unknown_filter;
 pub use plan::{
-    AttachmentsPlan, ConversationPlan, Field, FieldRef, FinalPlan, History, Mapped, Marker, Plan,
-    SidePlan, SourcePlan, TicketFields, ValueMap,
+    AttachmentsPlan, ConversationPlan, Field, FieldRef, FinalPlan, FirstMessagePlan, History,
+    Mapped, Marker, Plan, SidePlan, SourcePlan, TicketFields, ValueMap,
 };
 
 /// The header posted above each migrated reply when the mapping does not set one.
@@ -332,26 +332,6 @@ impl Compiler<'_> {
             self.template(&format!("source.side.{name}.key"), &key)
                 .map(|f| Arc::new(f.expr))
         });
-        // `\1` is a backreference in Python and sed, but `regex_replace` names groups
-        // `$1`; written `\1` it would key every entry by a control character or a literal
-        // `\1`, which joins no ticket.
-        if key_template.is_some()
-            && s.key
-                .as_bytes()
-                .windows(2)
-                .any(|w| w[0] == b'\\' && w[1].is_ascii_digit())
-        {
-            self.errors.push(
-                MappingError::at(
-                    side.pos,
-                    format!(
-                        "side file `{name}`: `key: {}` refers to a group as `\\N`, which `regex_replace` does not read",
-                        s.key
-                    ),
-                )
-                .help("`regex_replace` names groups `$1` (`${1}` before a letter or digit), e.g. `regex_replace('.*/issue/([^/]+)/.*', '$1')`"),
-            );
-        }
         let read = read_options(&s.file_spec(), side.pos, &mut self.errors);
         let join = s.join.as_ref().and_then(|j| {
             self.template(&format!("source.side.{name}.join"), j)
@@ -419,7 +399,26 @@ impl Compiler<'_> {
             .attachments
             .as_ref()
             .and_then(|a| self.attachments("ticket.attachments", a));
+        let first_message = t.first_message.as_ref().and_then(|f| {
+            let author = self.field("ticket.first_message.author", &f.author);
+            let author_name = self.opt("ticket.first_message.author_name", &f.author_name);
+            let header_src = f.header.clone().unwrap_or(Sp {
+                value: DEFAULT_HEADER.to_string(),
+                pos: f.author.pos,
+            });
+            let header = if header_src.value.is_empty() {
+                None
+            } else {
+                self.template("ticket.first_message.header", &header_src)
+            };
+            Some(FirstMessagePlan {
+                author: author?,
+                author_name,
+                header,
+            })
+        });
         Some(TicketFields {
+            first_message,
             category: category?,
             contact_name,
             contact_email: contact_email?,
@@ -575,8 +574,10 @@ impl Compiler<'_> {
         if let (Some(fa), Some(s)) = (&conv.fallback_agent, self.schema) {
             self.check_fallback_agent(fa, s);
         }
+        let order_by = conv.order_by.as_ref().and_then(|o| self.order_by(o));
         Some(ConversationPlan {
             entries: entries?,
+            order_by,
             skip_first: conv.skip_first,
             keep_if,
             history,
@@ -594,6 +595,25 @@ impl Compiler<'_> {
                 .as_ref()
                 .and_then(|a| self.attachments("conversation.attachments", a)),
         })
+    }
+
+    /// `conversation.order_by`: a field path, not a template.
+    fn order_by(&mut self, o: &Sp<String>) -> Option<String> {
+        let path = o.value.trim();
+        if path.is_empty() || path.contains("{{") || path.contains("{%") {
+            self.errors.push(
+                MappingError::at(
+                    o.pos,
+                    format!(
+                        "conversation.order_by: {:?} is not a field of the entries",
+                        o.value
+                    ),
+                )
+                .help("name the field each entry is ordered by, as a dotted path without `{{ }}`, e.g. `order_by: createdAt` or `order_by: _parent.created_at`"),
+            );
+            return None;
+        }
+        Some(path.to_owned())
     }
 
     /// The fallback agent stands in for authors HappyFox does not know as agents, so it

@@ -139,6 +139,16 @@ pub struct TicketFields {
     pub visible_only_staff: Option<Field>,
     pub custom_fields: Vec<(FieldRef, Field)>,
     pub attachments: Option<AttachmentsPlan>,
+    pub first_message: Option<FirstMessagePlan>,
+}
+
+/// `ticket.first_message`, compiled: who really wrote the first message.
+#[derive(Debug)]
+pub struct FirstMessagePlan {
+    pub author: Field,
+    pub author_name: Option<Field>,
+    /// `None` when the mapping turned the header off with `""`.
+    pub header: Option<Field>,
 }
 
 /// A message's attachments, compiled.
@@ -166,6 +176,8 @@ pub enum Marker {
 #[derive(Debug)]
 pub struct ConversationPlan {
     pub entries: Field,
+    /// The path each entry is sorted by (stably, entries without it last).
+    pub order_by: Option<String>,
     pub skip_first: bool,
     pub keep_if: Option<Field>,
     pub history: History,
@@ -232,6 +244,10 @@ impl Plan {
             &t.visible_only_staff,
         ] {
             v.extend(f.iter());
+        }
+        if let Some(fm) = &t.first_message {
+            v.push(&fm.author);
+            v.extend(fm.author_name.iter());
         }
         v.extend(t.custom_fields.iter().map(|(_, f)| f));
         v.extend(t.contact_fields.iter().map(|(_, f)| f));

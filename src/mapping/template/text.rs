@@ -138,14 +138,51 @@ fn compiled(pattern: &str) -> Result<regex::Regex, Error> {
 /// `regex_replace(pattern, replacement)`: every match replaced, `$1`/`${name}` naming
 /// the pattern's groups (the `regex` crate's syntax), e.g. Zoho Desk's mention markup
 /// `zsu[@user:123]zsu` with `regex_replace('zsu\\[@user:(\\d+)\\]zsu', '@$1')`.
+/// `\1`..`\9`, the spelling of sed and Python, name groups too (see [`sed_groups`]).
 pub(super) fn filter_regex_replace(
     s: String,
     pattern: String,
     replacement: String,
 ) -> Result<String, Error> {
     Ok(compiled(&pattern)?
-        .replace_all(&s, replacement.as_str())
+        .replace_all(&s, sed_groups(&replacement).as_ref())
         .into_owned())
+}
+
+/// A replacement with sed's and Python's group references `\1`..`\9` written as the
+/// `regex` crate's `${1}`..`${9}` (braced, so `\1st` stays group 1 followed by `st`), and
+/// `\\` as one backslash, as Python reads it. Written `'\1'` in a template, minijinja has
+/// already read `\1`..`\7` as the octal characters U+0001..U+0007, which no replacement
+/// text means literally: they name groups 1..7 too. Anything else is left as it is.
+fn sed_groups(replacement: &str) -> std::borrow::Cow<'_, str> {
+    if !replacement.contains([
+        '\\', '\u{1}', '\u{2}', '\u{3}', '\u{4}', '\u{5}', '\u{6}', '\u{7}',
+    ]) {
+        return replacement.into();
+    }
+    let mut out = String::with_capacity(replacement.len() + 4);
+    let mut chars = replacement.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek().copied()) {
+            ('\\', Some(d @ '1'..='9')) => {
+                chars.next();
+                out.push_str("${");
+                out.push(d);
+                out.push('}');
+            }
+            ('\u{1}'..='\u{7}', _) => {
+                out.push_str("${");
+                out.push(char::from(b'0' + c as u8));
+                out.push('}');
+            }
+            ('\\', Some('\\')) => {
+                chars.next();
+                out.push('\\');
+            }
+            _ => out.push(c),
+        }
+    }
+    out.into()
 }
 
 #[cfg(test)]
@@ -219,6 +256,23 @@ mod tests {
                 serde_json::json!({})
             ),
             "a#b#"
+        );
+        // sed's and Python's `\1`, as a mapping writes it (`'\\1'` in the template).
+        assert_eq!(
+            text(
+                r"{{ u | regex_replace('.*/issue/([^/]+)/c(\\d+)', '\\2@\\1st \\\\1') }}",
+                serde_json::json!({"u": "https://x/issue/JSM-7/c42"})
+            ),
+            r"42@JSM-7st \1"
+        );
+        assert_eq!(sed_groups(r"a\0\x$1"), r"a\0\x$1");
+        // `'\1'` as sed users write it: minijinja reads an octal character, still group 1.
+        assert_eq!(
+            text(
+                r"{{ 'ab' | regex_replace('(a)(b)', '\2\1') }}",
+                serde_json::json!({})
+            ),
+            "ba"
         );
         let e = eval("{{ 'x' | regex_replace('(', '') }}", serde_json::json!({})).unwrap_err();
         assert!(
