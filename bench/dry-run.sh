@@ -104,7 +104,9 @@ hf() {  # hf MAPPING INPUT RECORDS
     fi
     local rep="$OUT/report-$(basename "$input")"
     mkdir -p "$rep"
-    run hfmigrate "$input" "$records" -- "$BIN" dry-run --mapping "$mapping" --input "$input" --schema "$SCHEMA" --report "$rep" \
+    # HFMIGRATE_STAGE_TIMES: the dry run prints CPU time per stage (read, build, report) to
+    # stderr, shown under the table.
+    run hfmigrate "$input" "$records" -- env HFMIGRATE_STAGE_TIMES=1 "$BIN" dry-run --mapping "$mapping" --input "$input" --schema "$SCHEMA" --report "$rep" \
         || say "  hfmigrate dry-run did not complete; it may not be implemented yet. Log: $OUT/"
 }
 if [ "$HF_OK" -eq 1 ]; then
@@ -149,5 +151,9 @@ echo "hfmigrate/python (CSV):    $(ratio hfmigrate "$CSV" python "$CSV")     tar
 echo "hfmigrate/python (NDJSON): $(ratio hfmigrate "$NDJSON" python "$NDJSON")     target >= 10x"
 echo "hfmigrate/jq (NDJSON):     $(ratio hfmigrate "$NDJSON" jq "$NDJSON")     target >= 8x"
 if [ "$N" -gt 100000 ]; then echo "peak RSS target: < 100 MB, and the same at 100k and $N records (compare the hfmigrate rows)"; else echo "peak RSS target: < 100 MB (run with N=1000000 to compare 100k and 1M)"; fi
+for err in "$OUT"/hfmigrate-*.err; do
+    [ -f "$err" ] && grep -q '^stage times' "$err" || continue
+    echo "hfmigrate $(basename "$err" .err | sed 's/^hfmigrate-//'): $(sed -n '/^stage times/,/^  total/p' "$err")"
+done
 echo "load average (1, 5, 15 min) at start: ${LOAD_START:-?}; at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "logs, reports and outputs: $OUT"

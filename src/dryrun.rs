@@ -555,6 +555,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     if let Some(live) = &live {
         live.set(&tally.counts);
     }
+    let finish_started = (Instant::now(), crate::pipeline::stages::thread_cpu());
     if let Some(w) = writers {
         w.finish()?;
     }
@@ -609,6 +610,16 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
     };
     if let Some(dir) = &opts.report_dir {
         crate::report::write_reports(&summary, dir).map_err(report_err(dir))?;
+    }
+    if crate::pipeline::stages::stage_times_wanted() {
+        let cpu = match (finish_started.1, crate::pipeline::stages::thread_cpu()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        eprint!(
+            "{}",
+            info.stages.render(Some((cpu, finish_started.0.elapsed())))
+        );
     }
     Ok(summary)
 }

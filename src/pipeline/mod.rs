@@ -26,6 +26,7 @@ mod columns;
 pub(crate) mod coverage;
 mod dedupe;
 mod sides;
+pub mod stages;
 mod threads;
 
 pub(crate) use sides::build_sides;
@@ -72,6 +73,8 @@ pub struct PipelineInfo {
     pub(crate) side_files: Vec<SideFileStats>,
     /// The source fields the records fill (for the dry run's coverage section).
     pub(crate) fields: Arc<coverage::FieldCounts>,
+    /// Where the run's time went, per stage.
+    pub stages: Arc<stages::StageTimes>,
 }
 
 /// Why the pipeline stopped (per-record problems never end up here). `E` is the error of
@@ -141,6 +144,7 @@ impl<'p> Pipeline<'p> {
                 files,
                 side_files,
                 fields: Arc::default(),
+                stages: Arc::default(),
             },
         })
     }

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::time::Instant;
 
 use super::columns::check_columns;
 use super::coverage::FieldCounts;
 use super::dedupe::{SeenIds, mark_duplicate};
+use super::stages::Stage;
 use super::{Pipeline, PipelineError, PipelineInfo, Processed};
 use crate::mapping::Plan;
 use crate::mapping::template::Sides;
@@ -39,6 +41,8 @@ impl Pipeline<'_> {
             .unwrap_or(1)
             .clamp(1, MAX_WORKERS);
         let files = &self.info.files;
+        let stages = &*self.info.stages;
+        let mut report_clock = stages.report.thread();
 
         let result = std::thread::scope(|scope| -> Result<FieldCounts, PipelineError<E>> {
             let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers);
@@ -57,16 +61,16 @@ impl Pipeline<'_> {
                 seen: &mut seen,
                 spent: spent_rx,
             };
-            scope.spawn(move || reader.run(files, &chunk_tx, &credit_rx));
+            scope.spawn(move || reader.run(files, &chunk_tx, &credit_rx, &stages.read));
             let mut counters = Vec::with_capacity(workers);
             for _ in 0..workers {
                 let chunk_rx = chunk_rx.clone();
                 let done_tx = done_tx.clone();
                 let builder = &builder;
                 let spent_tx = spent_tx.clone();
-                counters.push(
-                    scope.spawn(move || build_chunks(builder, &chunk_rx, &done_tx, &spent_tx)),
-                );
+                counters.push(scope.spawn(move || {
+                    build_chunks(builder, &chunk_rx, &done_tx, &spent_tx, &stages.build)
+                }));
             }
             drop(done_tx);
             drop(spent_tx);
@@ -78,9 +82,13 @@ impl Pipeline<'_> {
                 waiting.insert(built.seq, built);
                 while let Some(built) = waiting.remove(&next) {
                     next += 1;
-                    for item in built.items {
-                        f(item.map_err(PipelineError::cast)?).map_err(PipelineError::Consumer)?;
-                    }
+                    report_clock.time(|| -> Result<(), PipelineError<E>> {
+                        for item in built.items {
+                            f(item.map_err(PipelineError::cast)?)
+                                .map_err(PipelineError::Consumer)?;
+                        }
+                        Ok(())
+                    })?;
                     // The reader may cut one more chunk; it stops when this fails.
                     let _ = credit_tx.send(());
                 }
@@ -94,6 +102,7 @@ impl Pipeline<'_> {
             }
             Ok(fields)
         });
+        drop(report_clock);
         let fields = result?;
         let mut info = self.info;
         info.fields = Arc::new(fields);
@@ -188,24 +197,35 @@ struct Reader<'a, 'p> {
 }
 
 impl Reader<'_, '_> {
-    fn run(self, files: &[PathBuf], chunk_tx: &SyncSender<Chunk>, credits: &Receiver<()>) {
+    fn run(
+        self,
+        files: &[PathBuf],
+        chunk_tx: &SyncSender<Chunk>,
+        credits: &Receiver<()>,
+        stage: &Stage,
+    ) {
         let plan = self.plan;
+        let mut clock = stage.thread();
+        let mut working = Instant::now();
         let mut seq = 0u64;
         let mut items = Vec::with_capacity(CHUNK);
         let spent = &self.spent;
-        let send = |items: &mut Vec<ReadItem>, seq: &mut u64| -> bool {
-            if credits.recv().is_err() {
-                return false;
-            }
+        let mut send = |items: &mut Vec<ReadItem>, seq: &mut u64| -> bool {
             while let Ok(values) = spent.try_recv() {
                 drop(values);
             }
-            let chunk = Chunk {
-                seq: *seq,
-                items: std::mem::replace(items, Vec::with_capacity(CHUNK)),
+            // Waiting for a credit or a free builder is not reading.
+            clock.busy_since(working);
+            let sent = credits.recv().is_ok() && {
+                let chunk = Chunk {
+                    seq: *seq,
+                    items: std::mem::replace(items, Vec::with_capacity(CHUNK)),
+                };
+                *seq += 1;
+                chunk_tx.send(chunk).is_ok()
             };
-            *seq += 1;
-            chunk_tx.send(chunk).is_ok()
+            working = Instant::now();
+            sent
         };
         let mut columns_checked = false;
         'files: for file in files {
@@ -256,9 +276,8 @@ impl Reader<'_, '_> {
                 }
             }
         }
-        if !items.is_empty() {
-            send(&mut items, &mut seq);
-        }
+        // The last chunk goes even when empty, so that the busy time up to here counts.
+        send(&mut items, &mut seq);
     }
 }
 
@@ -273,8 +292,10 @@ fn build_chunks(
     chunks: &std::sync::Mutex<Receiver<Chunk>>,
     done: &SyncSender<Built>,
     spent: &Sender<Vec<serde_json::Value>>,
+    stage: &Stage,
 ) -> FieldCounts {
     let mut fields = FieldCounts::default();
+    let mut clock = stage.thread();
     loop {
         let chunk = match chunks.lock() {
             Ok(rx) => match rx.recv() {
@@ -283,6 +304,7 @@ fn build_chunks(
             },
             Err(_) => return fields,
         };
+        let working = Instant::now();
         let mut used = Vec::with_capacity(chunk.items.len());
         let items = chunk
             .items
@@ -333,6 +355,7 @@ fn build_chunks(
             .collect();
         // Hand the records back to be freed where they were allocated (see `Reader::spent`).
         let _ = spent.send(used);
+        clock.busy_since(working);
         if done
             .send(Built {
                 seq: chunk.seq,
