@@ -366,3 +366,55 @@ conversation:
         r.stderr
     );
 }
+
+/// A page of a side-file glob changed after the import is a newer export: the delta
+/// run reads it again and posts exactly the entry it adds (every matched file is part of
+/// the journal's fingerprint, not only a file of the side file's literal name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_page_of_a_side_file_glob_is_a_delta() {
+    let sb = crate::support::start_sandbox(crate::support::unlimited).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    write(
+        &export,
+        "incidents.json",
+        &format!(r#"{{"records": [{}]}}"#, ticket_json(1)),
+    );
+    let page = |entries: &str| format!("{{\"records\": [{entries}]}}");
+    let first = r#"{"element_id": 1, "value": "first", "created_at": "2024-01-01", "sys_id": "a"}"#;
+    let second =
+        r#"{"element_id": 1, "value": "second", "created_at": "2024-01-02", "sys_id": "b"}"#;
+    write(&export, "sys_journal_field_1.json", &page(first));
+    write(&export, "sys_journal_field_2.json", &page(second));
+    let conversation = JOURNAL_CONVERSATION.replace(
+        "  kind: private_note\n",
+        "  id: \"{{ sys_id }}\"\n  kind: private_note\n",
+    );
+    let marker = "marker: { tag: \"sn-{{ id }}\" }\n";
+    let mapping = write(
+        dir.path(),
+        "mapping.yaml",
+        &format!("{JOURNAL_SOURCE}{TICKET}{marker}{conversation}"),
+    );
+    let journal = dir.path().join("run.db");
+    let run = crate::import::Run::new(&sb.url, &journal, mapping.to_str().unwrap(), &export);
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(0), "{}", crate::import::text(&o));
+    let notes = |sb: &hfmigrate::sandbox::RunningSandbox| {
+        sb.stats().requests["POST ticket/{n}/staff_pvtnote/"]
+            .values()
+            .sum::<u64>()
+    };
+    assert_eq!(notes(&sb), 2);
+    let third = r#"{"element_id": 1, "value": "third", "created_at": "2024-01-03", "sys_id": "c"}"#;
+    write(
+        &export,
+        "sys_journal_field_2.json",
+        &page(&format!("{second}, {third}")),
+    );
+    let o = run.output().await;
+    assert_eq!(o.status.code(), Some(0), "{}", crate::import::text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 new entry"), "{out}");
+    assert_eq!(notes(&sb), 3);
+}
