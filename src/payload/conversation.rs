@@ -295,14 +295,8 @@ impl Run<'_, '_> {
 
 /// Sorts a ticket's entries by the value at `path` in each, stably (`conversation.order_by`).
 fn sort_entries(entries: &mut [Value], path: &str) {
-    let mut keyed: Vec<(OrderKey, Value)> = entries
-        .iter()
-        .map(|e| (OrderKey::of(&value_at(e, path)), e.clone()))
-        .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    for (slot, (_, e)) in entries.iter_mut().zip(keyed) {
-        *slot = e;
-    }
+    // `sort_by_cached_key` is stable and reads each entry's key once.
+    entries.sort_by_cached_key(|e| OrderKey::of(&value_at(e, path)));
 }
 
 /// The value at `path` in an entry: the field of that exact name (CSV columns with spaces

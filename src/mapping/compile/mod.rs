@@ -402,15 +402,7 @@ impl Compiler<'_> {
         let first_message = t.first_message.as_ref().and_then(|f| {
             let author = self.field("ticket.first_message.author", &f.author);
             let author_name = self.opt("ticket.first_message.author_name", &f.author_name);
-            let header_src = f.header.clone().unwrap_or(Sp {
-                value: DEFAULT_HEADER.to_string(),
-                pos: f.author.pos,
-            });
-            let header = if header_src.value.is_empty() {
-                None
-            } else {
-                self.template("ticket.first_message.header", &header_src)
-            };
+            let header = self.header("ticket.first_message.header", &f.header, f.author.pos);
             Some(FirstMessagePlan {
                 author: author?,
                 author_name,
@@ -561,15 +553,7 @@ impl Compiler<'_> {
                 "conversation: one of `html` and `text` is required",
             ));
         }
-        let header_src = conv.header.clone().unwrap_or(Sp {
-            value: DEFAULT_HEADER.to_string(),
-            pos: conv.entries.pos,
-        });
-        let header = if header_src.value.is_empty() {
-            None
-        } else {
-            self.template("conversation.header", &header_src)
-        };
+        let header = self.header("conversation.header", &conv.header, conv.entries.pos);
         let fallback_agent = conv.fallback_agent.as_ref().map(|f| f.value.clone());
         if let (Some(fa), Some(s)) = (&conv.fallback_agent, self.schema) {
             self.check_fallback_agent(fa, s);
@@ -595,6 +579,20 @@ impl Compiler<'_> {
                 .as_ref()
                 .and_then(|a| self.attachments("conversation.attachments", a)),
         })
+    }
+
+    /// A message header template, [`DEFAULT_HEADER`] when the mapping has none (placed at
+    /// `default_pos` for errors); `None` when the mapping turned it off with `""`.
+    fn header(&mut self, at: &str, header: &Option<Sp<String>>, default_pos: Pos) -> Option<Field> {
+        let src = header.clone().unwrap_or(Sp {
+            value: DEFAULT_HEADER.to_string(),
+            pos: default_pos,
+        });
+        if src.value.is_empty() {
+            None
+        } else {
+            self.template(at, &src)
+        }
     }
 
     /// `conversation.order_by`: a field path, not a template.
