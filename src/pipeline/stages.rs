@@ -121,54 +121,36 @@ pub struct StageTimes {
 impl StageTimes {
     /// The figures as lines for stderr; `finish` is the time the caller spent after the
     /// records (the dry run's report files), on the consumer's thread.
-    pub fn render(&self, finish: Option<(Option<Duration>, Duration)>) -> String {
+    pub fn render(&self, finish: Option<&Stage>) -> String {
         let secs = |d: Duration| format!("{:.2}", d.as_secs_f64());
         let cpu = |d: Option<Duration>| d.map_or_else(|| "?".to_string(), secs);
         let mut out = String::from(
             "stage times (s; CPU from /proc/thread-self/schedstat, busy wall summed over threads):\n",
         );
         let mut total = Some(Duration::ZERO);
-        let mut line =
-            |name: &str, what: &str, cpu_t: Option<Duration>, busy: Duration, threads: u64| {
-                total = match (total, cpu_t) {
-                    (Some(t), Some(c)) => Some(t + c),
-                    _ => None,
-                };
-                out.push_str(&format!(
-                    "  {name:<7} cpu {:>7}  busy {:>7}  threads {threads}  ({what})\n",
-                    cpu(cpu_t),
-                    secs(busy)
-                ));
-            };
-        line(
-            "read",
-            "parse, source ids, duplicate check",
-            self.read.cpu(),
-            self.read.busy(),
-            self.read.threads(),
-        );
-        line(
-            "build",
-            "templates, payloads, coverage",
-            self.build.cpu(),
-            self.build.busy(),
-            self.build.threads(),
-        );
-        line(
-            "report",
-            "tallies, payloads.ndjson, rejects",
-            self.report.cpu(),
-            self.report.busy(),
-            self.report.threads(),
-        );
-        if let Some((c, busy)) = finish {
-            line(
-                "finish",
-                "report.json, report.html, rejects.csv",
-                c,
-                busy,
-                1,
-            );
+        let stages = [
+            (
+                "read",
+                "parse, source ids, duplicate check",
+                Some(&self.read),
+            ),
+            ("build", "templates, payloads, coverage", Some(&self.build)),
+            (
+                "report",
+                "tallies, payloads.ndjson, rejects",
+                Some(&self.report),
+            ),
+            ("finish", "report.json, report.html, rejects.csv", finish),
+        ];
+        for (name, what, stage) in stages {
+            let Some(stage) = stage else { continue };
+            total = total.zip(stage.cpu()).map(|(t, c)| t + c);
+            out.push_str(&format!(
+                "  {name:<7} cpu {:>7}  busy {:>7}  threads {}  ({what})\n",
+                cpu(stage.cpu()),
+                secs(stage.busy()),
+                stage.threads()
+            ));
         }
         out.push_str(&format!("  total   cpu {:>7}\n", cpu(total)));
         out
