@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::outgoing::{MESSAGE_HTML, TICKET_HTML, has_attachments, inline_uploads};
 use crate::journal::{Journal, JournalError, Summary, Unsent};
+use crate::payload::conversation::MessageKind;
 
 /// The POSTs left to send, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,9 +50,9 @@ impl PostPlan {
                     }
                     plan.inline_uploads += inline_uploads(fields, TICKET_HTML);
                 }
-                Unsent::Message { transcript } => {
+                Unsent::Message { kind } => {
                     plan.messages += 1;
-                    plan.transcripts += u64::from(transcript);
+                    plan.transcripts += u64::from(kind == MessageKind::Transcript.name());
                     plan.inline_uploads += inline_uploads(fields, MESSAGE_HTML);
                 }
             }

@@ -98,13 +98,13 @@ pub struct UnknownBatch {
 
 /// Whose payload [`Journal::for_each_unsent`] passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unsent {
+pub(crate) enum Unsent<'a> {
     /// A ticket still to create.
     Ticket,
     /// A message still to post (or whose post is being reconciled).
     Message {
-        /// A `history: transcript` note holding a ticket's whole later conversation.
-        transcript: bool,
+        /// The message's kind as journaled (`MessageKind::name`).
+        kind: &'a str,
     },
 }
 
@@ -242,14 +242,13 @@ impl Journal {
             f(Unsent::Ticket, row.get_ref(0)?.as_str().unwrap_or(""));
         }
         let mut stmt = self.conn.prepare(
-            "SELECT coalesce(payload, ''), kind = 'transcript' FROM messages
-             WHERE state IN ('pending', 'sending')",
+            "SELECT coalesce(payload, ''), kind FROM messages WHERE state IN ('pending', 'sending')",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let transcript: bool = row.get(1)?;
+            let kind = row.get_ref(1)?.as_str().unwrap_or("");
             f(
-                Unsent::Message { transcript },
+                Unsent::Message { kind },
                 row.get_ref(0)?.as_str().unwrap_or(""),
             );
         }
