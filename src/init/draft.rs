@@ -401,10 +401,16 @@ fn mapping_text(
             for l in &mut d.lines {
                 for c in schema.categories.iter().filter(|c| !c.public) {
                     let todo = format!("# TODO {} (", q(&c.name));
+                    let suggested = format!("(the preset's {:?} is not one)", c.name);
                     if l.trim_start().starts_with(&todo)
                         && let Some(i) = l.find("): ")
                     {
                         l.replace_range(i + 3.., "a private category: HappyFox creates no ticket in it through the API; map it to a public one");
+                    } else if let Some(i) = l.find(&suggested) {
+                        l.replace_range(
+                            i..i + suggested.len(),
+                            &format!("(the preset's {:?} is private: HappyFox creates no ticket in it through the API; map it to a public one)", c.name),
+                        );
                     }
                 }
             }

@@ -152,8 +152,12 @@ pub(crate) fn draft_map(
             }
             None => {
                 let closest = matching::closest(own.as_deref().unwrap_or(value), names);
+                // The preset's suggestion is named so the user sees why it was not taken.
+                let preset = hint
+                    .map(|h| format!(" (the preset's {h:?} is not one)"))
+                    .unwrap_or_default();
                 body.push(format!(
-                    "{indent}  # TODO {}{} ({}): no {what} of the account matches; closest: {}",
+                    "{indent}  # TODO {}{} ({}): no {what} of the account matches{preset}; closest: {}",
                     q(value),
                     own.map(|o| format!(" (named {o:?} in the export)"))
                         .unwrap_or_default(),

@@ -22,8 +22,16 @@ fn init(from: &str, input: &str, out: &Path, extra: &[&str]) -> Outcome {
     run(&args)
 }
 
-/// `(read, valid)` from a dry run's `records:` line.
-fn dry_run_counts(mapping: &str, input: &str) -> (u64, u64) {
+/// What a dry run read and validated, and the source ids it rejected.
+#[derive(Debug, PartialEq)]
+struct DryRun {
+    read: u64,
+    valid: u64,
+    rejected: Vec<String>,
+}
+
+fn dry_run(mapping: &str, input: &str, report: &Path) -> DryRun {
+    let dir = report.display().to_string();
     let r = run(&[
         "dry-run",
         "--mapping",
@@ -32,6 +40,8 @@ fn dry_run_counts(mapping: &str, input: &str) -> (u64, u64) {
         input,
         "--schema",
         SCHEMA,
+        "--report",
+        &dir,
     ]);
     assert!(
         r.code == 0 || r.code == 3,
@@ -48,7 +58,17 @@ fn dry_run_counts(mapping: &str, input: &str) -> (u64, u64) {
         .split([' ', ','])
         .filter_map(|w| w.parse().ok())
         .collect();
-    (nums[0], nums[1])
+    let mut rejects = csv::Reader::from_path(report.join("rejects.csv")).unwrap();
+    let mut rejected: Vec<String> = rejects
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
+        .collect();
+    rejected.sort();
+    DryRun {
+        read: nums[0],
+        valid: nums[1],
+        rejected,
+    }
 }
 
 fn todos(text: &str) -> usize {
@@ -60,15 +80,26 @@ fn todos(text: &str) -> usize {
 #[test]
 fn each_sample_drafts_a_mapping_that_checks_and_validates_like_the_shipped_one() {
     let dir = tempfile::tempdir().unwrap();
-    for (from, sample, shipped, want_todos) in [
-        ("zendesk", "samples/zendesk", "mappings/zendesk.yaml", 1),
+    // (system, sample, shipped mapping, TODO lines of the draft, records the draft
+    // validates beyond the shipped mapping's). Freshservice: the preset maps group
+    // 21000000104 to "Internal IT", a private category the shipped mapping rejects; the
+    // draft never maps to a private category, so that record gets a TODO and the default.
+    for (from, sample, shipped, want_todos, extra_valid) in [
+        ("zendesk", "samples/zendesk", "zendesk", 1, 0),
+        ("freshdesk", "samples/freshdesk", "freshdesk", 3, 0),
+        ("csv", "samples/generic-csv", "generic-csv", 4, 0),
+        ("zoho-desk", "samples/zoho-desk", "zoho-desk", 2, 0),
+        ("help-scout", "samples/help-scout", "help-scout", 0, 0),
+        ("intercom", "samples/intercom", "intercom", 0, 0),
         (
-            "freshdesk",
-            "samples/freshdesk",
-            "mappings/freshdesk.yaml",
-            3,
+            "jira",
+            "samples/jira-service-management",
+            "jira-service-management",
+            1,
+            0,
         ),
-        ("csv", "samples/generic-csv", "mappings/generic-csv.yaml", 4),
+        ("freshservice", "samples/freshservice", "freshservice", 2, 1),
+        ("servicenow", "samples/servicenow", "servicenow", 1, 0),
     ] {
         let out = dir.path().join(format!("{from}.yaml"));
         let r = init(from, sample, &out, &[]);
@@ -81,17 +112,37 @@ fn each_sample_drafts_a_mapping_that_checks_and_validates_like_the_shipped_one()
             r.stdout
         );
         assert!(
-            text.contains("# TODO") && text.contains(" tickets, "),
-            "{text}"
+            text.contains(" tickets, "),
+            "the counts are written:\n{text}"
         );
+        if from == "freshservice" {
+            assert!(
+                text.contains("# TODO \"21000000104\" (1 ticket): no public category of the account matches (the preset's \"Internal IT\" is private: HappyFox creates no ticket in it through the API; map it to a public one); closest: Support"),
+                "{text}"
+            );
+        }
         let mapping = out.display().to_string();
         let c = run(&["check", "--mapping", &mapping, "--schema", SCHEMA]);
         assert_eq!(c.code, 0, "{from}: {}{}", c.stdout, c.stderr);
-        let drafted = dry_run_counts(&mapping, sample);
-        let expected = dry_run_counts(shipped, sample);
+        let drafted = dry_run(&mapping, sample, &dir.path().join(format!("{from}-draft")));
+        let shipped = format!("mappings/{shipped}.yaml");
+        let expected = dry_run(
+            &shipped,
+            sample,
+            &dir.path().join(format!("{from}-shipped")),
+        );
+        assert_eq!(drafted.read, expected.read, "{from}");
         assert_eq!(
-            drafted, expected,
+            drafted.valid,
+            expected.valid + extra_valid,
             "{from}: the draft validates what the shipped mapping validates"
+        );
+        assert!(
+            drafted
+                .rejected
+                .iter()
+                .all(|id| expected.rejected.contains(id)),
+            "{from}: the draft rejects only what the shipped mapping rejects: {drafted:?} {expected:?}"
         );
         let t = run(&["test", "--mapping", &mapping, "--schema", SCHEMA]);
         assert_eq!(t.code, 0, "{from}: {}{}", t.stdout, t.stderr);
