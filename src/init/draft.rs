@@ -303,6 +303,7 @@ fn mapping_text(
     let lines: Vec<&str> = preset.mapping.lines().collect();
     let mut edits = vec![];
     let mut mapped_fields: Vec<(String, bool)> = vec![];
+    let mut route: Option<CategoryRoute> = None;
     let hints_of = |name: &str| -> IndexMap<String, String> {
         plan.fields()
             .iter()
@@ -397,6 +398,18 @@ fn mapping_text(
         };
         let mut d = draft_map(&ind, &counts, &hint, &named, &names, &what);
         if field.name == "ticket.category" {
+            let default = default.as_deref().and_then(|def| {
+                super::matching::best(def, None, &names).map(|(n, _)| n.to_string())
+            });
+            route = Some(CategoryRoute {
+                source: field.source.clone(),
+                values: d
+                    .matched
+                    .iter()
+                    .map(|(v, n, _)| (v.clone(), n.clone()))
+                    .collect(),
+                default,
+            });
             // A private category is the account's, but no ticket can be created in it.
             for l in &mut d.lines {
                 for c in schema.categories.iter().filter(|c| !c.public) {
@@ -485,7 +498,15 @@ fn mapping_text(
         });
     }
     edits.extend(account_specific(plan, &lines, schema, summary));
-    let extra = extra_fields(preset, seen, defs, schema, &mut mapped_fields, summary);
+    let extra = extra_fields(
+        preset,
+        seen,
+        defs,
+        schema,
+        route.as_ref(),
+        &mut mapped_fields,
+        summary,
+    );
     if !extra.is_empty()
         && let Some(at) = lines.iter().position(|l| *l == "  custom_fields:")
     {
@@ -621,28 +642,21 @@ fn extra_fields(
     seen: &Seen,
     defs: Option<&IndexMap<String, Definition>>,
     schema: &Schema,
+    route: Option<&CategoryRoute>,
     mapped: &mut Vec<(String, bool)>,
     summary: &mut Summary,
 ) -> Vec<String> {
     let mut out = vec![];
     for (k, counts) in &seen.source {
-        if preset
-            .fields
-            .reference(k)
-            .iter()
-            .any(|r| preset.mapping.contains(r.as_str()))
-            || counts.filled == 0
-        {
+        if preset.fields.read_by(preset.mapping, k) || counts.filled == 0 {
             continue;
         }
         let def = defs.and_then(|d| d.get(k));
-        let label = match (def, preset.fields) {
-            (Some(d), _) => d.label.clone(),
-            (None, SourceFields::NamedObject) => {
-                k.strip_prefix("cf_").unwrap_or(k).replace('_', " ")
-            }
-            (None, _) => k.clone(),
+        let label = match def {
+            Some(d) => d.label.clone(),
+            None => preset.fields.label(k),
         };
+        let unnamed = def.is_none() && preset.fields.needs_definition(k);
         let free: Vec<&str> = schema
             .ticket_custom_fields
             .iter()
@@ -653,17 +667,22 @@ fn extra_fields(
             })
             .map(|f| f.name.as_str())
             .collect();
-        let template = preset.fields.template(k);
-        let by_name = if def.is_none() && preset.fields == SourceFields::IdValueList {
+        let shape = seen.shapes.get(k).copied().unwrap_or_default();
+        let template = preset.fields.template(k, shape);
+        let by_name = if unnamed {
             None
         } else {
             super::matching::best(&label, None, &free)
         };
         let Some((hf, how)) = by_name else {
-            let why = if def.is_none() && preset.fields == SourceFields::IdValueList {
+            let why = if unnamed {
                 format!(
                     "no definition (export {} to match it by name)",
                     preset.definitions.map_or("the field list", |d| d.file)
+                )
+            } else if free.is_empty() {
+                format!(
+                    "no ticket field of the account is named like {label:?}, and every one is written above"
                 )
             } else {
                 format!(
@@ -708,6 +727,38 @@ fn extra_fields(
             }
             _ => template,
         };
+        // A field limited to some categories rejects a ticket of another one that has a
+        // value: the draft reads it only for tickets routed to its categories.
+        let limited = field.and_then(|f| only_in(schema, f));
+        let template = match (&limited, route) {
+            (None, _) => template,
+            (Some(allowed), Some(r)) => match r.guard(allowed) {
+                Some(guard) => {
+                    let inner = template
+                        .trim_start_matches("{{")
+                        .trim_end_matches("}}")
+                        .trim();
+                    format!("{{{{ ({inner}) if {guard} }}}}")
+                }
+                None => template,
+            },
+            (Some(_), None) => template,
+        };
+        if let Some(allowed) = &limited {
+            let how = if route.and_then(|r| r.guard(allowed)).is_some() {
+                "read only for tickets routed there, a value on another ticket is left out"
+            } else {
+                "a ticket of another category with a value is rejected"
+            };
+            out.push(format!(
+                "    # TODO {hf:?} applies only to {}: {how}; keep, or route those tickets there",
+                allowed.join(", ")
+            ));
+            summary.decide.push(format!(
+                "ticket.custom_fields.{hf}: applies only to {}",
+                allowed.join(", ")
+            ));
+        }
         summary.matched.push(format!(
             "source field {k:?} ({label}) → {hf:?} ({})",
             how.label()
@@ -750,6 +801,55 @@ fn extra_fields(
         }
     }
     out
+}
+
+/// How the draft routes tickets to categories: the category's template and its drafted
+/// map, so a field limited to some categories can be read only for those tickets.
+struct CategoryRoute {
+    source: String,
+    /// Export value → account category, as drafted.
+    values: Vec<(String, String)>,
+    /// The category of values the map does not hold.
+    default: Option<String>,
+}
+
+impl CategoryRoute {
+    /// A template test true exactly for tickets routed to one of `allowed`; `None` when
+    /// the route is no single expression.
+    fn guard(&self, allowed: &[String]) -> Option<String> {
+        let expr = self.source.trim();
+        let inner = expr.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+        if inner.is_empty() || inner.contains("{{") || inner.contains("{%") {
+            return None;
+        }
+        let list = |keep: bool| {
+            let v: Vec<String> = self
+                .values
+                .iter()
+                .filter(|(_, n)| allowed.contains(n) == keep)
+                .map(|(v, _)| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+                .collect();
+            format!("[{}]", v.join(", "))
+        };
+        let to_default = self.default.as_ref().is_some_and(|d| allowed.contains(d));
+        Some(if to_default {
+            format!("(({inner}) | string) not in {}", list(false))
+        } else {
+            format!("(({inner}) | string) in {}", list(true))
+        })
+    }
+}
+
+/// The public categories a field applies to, when it does not apply to all of them.
+fn only_in(schema: &Schema, field: &crate::schema::TicketCustomField) -> Option<Vec<String>> {
+    let public: Vec<&crate::schema::Category> =
+        schema.categories.iter().filter(|c| c.public).collect();
+    let allowed: Vec<String> = public
+        .iter()
+        .filter(|c| field.applies_to(c.id))
+        .map(|c| c.name.clone())
+        .collect();
+    (allowed.len() < public.len()).then_some(allowed)
 }
 
 /// The account's fields no entry writes, compulsory ones first, as a closing comment.
@@ -963,5 +1063,39 @@ fn collect_scalars(v: &Json, out: &mut Vec<String>, depth: usize) {
         Json::Object(m) => m.values().for_each(|x| collect_scalars(x, out, depth + 1)),
         Json::Array(a) => a.iter().for_each(|x| collect_scalars(x, out, depth + 1)),
         other => out.extend(source::key_string(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(default: Option<&str>) -> CategoryRoute {
+        CategoryRoute {
+            source: "{{ group_id }}".into(),
+            values: vec![
+                ("1".into(), "Support".into()),
+                ("2".into(), "Billing".into()),
+                ("3".into(), "Sales".into()),
+            ],
+            default: default.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_guard_holds_for_exactly_the_tickets_routed_to_the_fields_categories() {
+        let allowed = ["Billing".to_string(), "Sales".to_string()];
+        assert_eq!(
+            route(Some("Support")).guard(&allowed).as_deref(),
+            Some("((group_id) | string) in ['2', '3']")
+        );
+        // Unmapped values go to the default, which the field applies to.
+        assert_eq!(
+            route(Some("Billing")).guard(&allowed).as_deref(),
+            Some("((group_id) | string) not in ['1']")
+        );
+        let mut templated = route(None);
+        templated.source = "{% if x %}1{% endif %}".into();
+        assert_eq!(templated.guard(&allowed), None);
     }
 }

@@ -55,7 +55,10 @@ pub(crate) const PRESETS: &[Preset] = &[
     Preset {
         name: "freshdesk",
         mapping: include_str!("../../mappings/freshdesk.yaml"),
-        fields: SourceFields::NamedObject,
+        fields: SourceFields::Object {
+            at: "custom_fields",
+            prefix: "",
+        },
         definitions: Some(Definitions {
             file: "ticket_fields.json",
             records: None,
@@ -70,17 +73,23 @@ pub(crate) const PRESETS: &[Preset] = &[
         }),
     },
     Preset {
-        // Custom fields sit in `cf` by API name: the draft keeps the shipped mapping's.
+        // Custom fields sit in `cf` by API name (cf_order_value).
         name: "zoho-desk",
         mapping: include_str!("../../mappings/zoho-desk.yaml"),
-        fields: SourceFields::NamedObject,
+        fields: SourceFields::Object {
+            at: "cf",
+            prefix: "",
+        },
         definitions: None,
         groups: None,
     },
     Preset {
         name: "freshservice",
         mapping: include_str!("../../mappings/freshservice.yaml"),
-        fields: SourceFields::NamedObject,
+        fields: SourceFields::Object {
+            at: "custom_fields",
+            prefix: "",
+        },
         definitions: None,
         groups: Some(Definitions {
             file: "groups.json",
@@ -90,38 +99,49 @@ pub(crate) const PRESETS: &[Preset] = &[
         }),
     },
     Preset {
-        // Custom fields sit in `fields` as customfield_<n>: the draft keeps the shipped
-        // mapping's.
+        // Custom fields sit in `fields` as customfield_<n>, named in fields.json.
         name: "jira",
         mapping: include_str!("../../mappings/jira-service-management.yaml"),
-        fields: SourceFields::NamedObject,
-        definitions: None,
+        fields: SourceFields::Object {
+            at: "fields",
+            prefix: "customfield_",
+        },
+        definitions: Some(Definitions {
+            // GET /rest/api/3/field: every field with its id and name.
+            file: "fields.json",
+            records: None,
+            key: "id",
+            label: "name",
+        }),
         groups: None,
     },
     Preset {
-        // Custom fields are the incident's own u_ columns: the draft keeps the shipped
-        // mapping's.
+        // Custom fields are the incident's own u_ columns.
         name: "servicenow",
         mapping: include_str!("../../mappings/servicenow.yaml"),
-        fields: SourceFields::NamedObject,
+        fields: SourceFields::Object {
+            at: "",
+            prefix: "u_",
+        },
         definitions: None,
         groups: None,
     },
     Preset {
-        // Custom fields are `customFields[]` by name: the draft keeps the shipped
-        // mapping's.
+        // Custom fields are `customFields[]` by name.
         name: "help-scout",
         mapping: include_str!("../../mappings/help-scout.yaml"),
-        fields: SourceFields::NamedObject,
+        fields: SourceFields::NameList { at: "customFields" },
         definitions: None,
         groups: None,
     },
     Preset {
-        // Custom fields are `custom_attributes` by name: the draft keeps the shipped
-        // mapping's.
+        // Custom fields are `custom_attributes` by name.
         name: "intercom",
         mapping: include_str!("../../mappings/intercom.yaml"),
-        fields: SourceFields::NamedObject,
+        fields: SourceFields::Object {
+            at: "custom_attributes",
+            prefix: "",
+        },
         definitions: None,
         groups: None,
     },

@@ -88,18 +88,18 @@ fn each_sample_drafts_a_mapping_that_checks_and_validates_like_the_shipped_one()
         ("zendesk", "samples/zendesk", "zendesk", 1, 0),
         ("freshdesk", "samples/freshdesk", "freshdesk", 3, 0),
         ("csv", "samples/generic-csv", "generic-csv", 4, 0),
-        ("zoho-desk", "samples/zoho-desk", "zoho-desk", 2, 0),
-        ("help-scout", "samples/help-scout", "help-scout", 0, 0),
+        ("zoho-desk", "samples/zoho-desk", "zoho-desk", 3, 0),
+        ("help-scout", "samples/help-scout", "help-scout", 1, 0),
         ("intercom", "samples/intercom", "intercom", 0, 0),
         (
             "jira",
             "samples/jira-service-management",
             "jira-service-management",
-            1,
+            2,
             0,
         ),
         ("freshservice", "samples/freshservice", "freshservice", 2, 1),
-        ("servicenow", "samples/servicenow", "servicenow", 1, 0),
+        ("servicenow", "samples/servicenow", "servicenow", 2, 0),
     ] {
         let out = dir.path().join(format!("{from}.yaml"));
         let r = init(from, sample, &out, &[]);
@@ -115,10 +115,31 @@ fn each_sample_drafts_a_mapping_that_checks_and_validates_like_the_shipped_one()
             text.contains(" tickets, "),
             "the counts are written:\n{text}"
         );
-        if from == "freshservice" {
+        // What each sample shows about the export's own custom fields and the account.
+        let expected_lines: &[&str] = match from {
+            "freshservice" => &[
+                "      # TODO \"21000000104\" (1 ticket): no public category of the account matches (the preset's \"Internal IT\" is private: HappyFox creates no ticket in it through the API; map it to a public one); closest: Support, Billing, Sales",
+            ],
+            // Labels from fields.json; an option's `value` is read.
+            "jira" => &[
+                "    # TODO source field \"customfield_10050\" (2 tickets, e.g. \"Very satisfied\", \"Satisfied\"): no ticket field of the account is named like \"Satisfaction\", and every one is written above",
+                "    # Satisfaction: \"{{ fields.customfield_10050.value }}\"",
+            ],
+            "zoho-desk" => &["    # order channel: \"{{ cf.cf_order_channel }}\""],
+            "help-scout" => &[
+                "    Invoice Number: \"{{ (customFields | selectattr('name', 'eq', 'Invoice number') | map(attribute='text') | first if customFields) if ((mailboxId) | string) in ['231477'] }}\"  # from \"Invoice number\" (1 ticket), same name",
+            ],
+            // Order Value applies to Billing and Sales only: read for those tickets alone.
+            "servicenow" => &[
+                "    # TODO \"Order Value\" applies only to Billing, Sales: read only for tickets routed there, a value on another ticket is left out; keep, or route those tickets there",
+                "    Order Value: \"{{ (u_order_value) if ((assignment_group.value) | string) in ['d625dccec0a8016700a222a0f7900d06'] }}\"  # from \"u_order_value\" (2 tickets), same name",
+            ],
+            _ => &[],
+        };
+        for line in expected_lines {
             assert!(
-                text.contains("# TODO \"21000000104\" (1 ticket): no public category of the account matches (the preset's \"Internal IT\" is private: HappyFox creates no ticket in it through the API; map it to a public one); closest: Support"),
-                "{text}"
+                text.lines().any(|l| l == *line),
+                "{from}: no line {line}\n{text}"
             );
         }
         let mapping = out.display().to_string();
