@@ -466,17 +466,28 @@ impl Tally<'_> {
 }
 
 /// The coverage section from the fields counted and the problems tallied.
-fn coverage(counted: &FieldCounts, mapping_path: &Path, tally: &Tally<'_>) -> Coverage {
+fn coverage(
+    counted: &FieldCounts,
+    mapping_path: &Path,
+    sides: &[String],
+    tally: &Tally<'_>,
+) -> Coverage {
     // The mapping was just loaded from this path; should it have gone since, every
     // field shows as unmapped, which errs on the side of telling.
     let text = std::fs::read_to_string(mapping_path).unwrap_or_default();
     let fields: Vec<CoverageField> = counted
         .paths()
         .into_iter()
-        .map(|(path, records)| CoverageField {
-            mapped: path.mentioned_in(&text),
-            path: path.to_string(),
-            records,
+        .map(|(path, records)| {
+            // A template's `people` is the side file when one is named so: the record's
+            // own field of that name is out of reach, whatever the text mentions.
+            let hidden_by_side_file = sides.iter().find(|s| path.top() == s.as_str()).cloned();
+            CoverageField {
+                mapped: hidden_by_side_file.is_none() && path.mentioned_in(&text),
+                path: path.to_string(),
+                records,
+                hidden_by_side_file,
+            }
         })
         .collect();
     let problems = |kinds: &[ProblemKind]| tally.problems.count_of(kinds);
@@ -586,7 +597,8 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
             }
         }
     }
-    let coverage = coverage(&info.fields, &opts.mapping_path, &tally);
+    let sides: Vec<String> = plan.source.sides.iter().map(|s| s.name.clone()).collect();
+    let coverage = coverage(&info.fields, &opts.mapping_path, &sides, &tally);
     let api = tally.api_plan(opts.post_per_min);
     let window = match (&tally.window, opts.window) {
         (Some(w), Some(d)) => Some(w.fit(d.as_secs(), api.post_ceiling_per_min, api.total_posts)),

@@ -166,6 +166,13 @@ impl FieldPath {
     /// Whether the mapping's text reads this field: the name (or id) appears in it as a
     /// whole word outside comments. A text check, not a template analysis: a name the
     /// mapping mentions counts as used.
+    /// The record's own top-level field this path is in.
+    pub(crate) fn top(&self) -> &str {
+        match self {
+            FieldPath::Top(k) | FieldPath::Sub(k, _) | FieldPath::Id(k, _) => k,
+        }
+    }
+
     pub(crate) fn mentioned_in(&self, mapping: &str) -> bool {
         let word = match self {
             FieldPath::Top(k) => k.as_str(),

@@ -413,6 +413,7 @@ mod tests {
             path: evil.into(),
             records: 1,
             mapped: false,
+            hidden_by_side_file: Some(evil.into()),
         }];
         let html = render(&s, Beside::default()).unwrap();
         assert!(!html.contains("<script"), "{html}");

@@ -159,6 +159,10 @@ pub struct CoverageField {
     pub records: u64,
     /// The mapping names the field (its text mentions it outside comments).
     pub mapped: bool,
+    /// The side file whose name hides this record field in templates (side files win),
+    /// so the field cannot be read however often the mapping names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden_by_side_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -716,7 +720,14 @@ fn render_coverage(o: &mut String, c: &Coverage) {
     );
     let unmapped: Vec<&CoverageField> = c.fields.iter().filter(|f| !f.mapped).collect();
     for f in unmapped.iter().take(UNMAPPED_SHOWN) {
-        let _ = writeln!(o, "  not mapped: {} ({} records)", f.path, f.records);
+        let _ = match &f.hidden_by_side_file {
+            Some(side) => writeln!(
+                o,
+                "  not mapped: {} ({} records): the side file {side:?} of the same name hides it in templates; rename the side file to read it",
+                f.path, f.records
+            ),
+            None => writeln!(o, "  not mapped: {} ({} records)", f.path, f.records),
+        };
     }
     if unmapped.len() > UNMAPPED_SHOWN {
         let _ = writeln!(

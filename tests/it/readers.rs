@@ -418,3 +418,41 @@ async fn a_changed_page_of_a_side_file_glob_is_a_delta() {
     assert!(out.contains("1 new entry"), "{out}");
     assert_eq!(notes(&sb), 3);
 }
+
+/// A side file named like a record field hides that field in templates (side files win):
+/// the coverage says so instead of counting the field as mapped because its name occurs.
+#[test]
+fn a_side_file_named_like_a_record_field_is_named_as_hiding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    write(
+        &export,
+        "tickets.json",
+        r#"[{"id": 1, "email": "c1@example.com", "subject": "S", "body": "B", "people": "Ana, Bo"}]"#,
+    );
+    write(&export, "people.json", r#"[{"id": "1", "name": "Ana"}]"#);
+    let source = r#"
+source:
+  tickets: { file: tickets.json }
+  id: "{{ id }}"
+  side:
+    people: { file: people.json, key: id }
+"#;
+    let extra = "  tags: \"{{ [people['1'].name] }}\"\n";
+    let (r, report) = dry_run(dir.path(), source, extra, &export);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("  not mapped: people (1 records): the side file \"people\" of the same name hides it in templates; rename the side file to read it"),
+        "{}",
+        r.stdout
+    );
+    let field = report["coverage"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "people")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(field["mapped"], false, "{field}");
+    assert_eq!(field["hidden_by_side_file"], "people", "{field}");
+}
