@@ -260,7 +260,10 @@ async fn an_interrupted_or_killed_undo_resumes_where_it_stopped() {
     let deleted = summary["deleted"].as_u64().unwrap();
     let gone = summary["already_gone"].as_u64().unwrap();
     assert_eq!(deleted + gone, journal_left, "{summary:#}");
-    assert!(deleted < left, "the other ticket is never deleted: {summary:#}");
+    assert!(
+        deleted < left,
+        "the other ticket is never deleted: {summary:#}"
+    );
     assert_eq!(sb.stats().tickets, 1);
     assert!(exists(&sb, other).await);
     assert_eq!(
