@@ -5,12 +5,11 @@
 //! per comment (Jira). Rows are read as bytes and decoded one at a time so that one bad row
 //! is reported with its line and the rest of the file is still read.
 
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::sync::Mutex;
+use std::io::{BufRead, BufReader};
 
-use ::csv::{ByteRecord, Reader, ReaderBuilder};
+use ::csv::ByteRecord;
+use csv_core::ReadRecordResult;
 use serde_json::{Map, Value};
 
 use super::*;
@@ -21,10 +20,10 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, Sour
         source,
     };
     let file = File::open(path).map_err(open_err)?;
-    let input: Box<dyn Read + Send> = match opts.encoding {
+    let input: Box<dyn BufRead + Send> = match opts.encoding {
         Encoding::Utf8 => {
             let mut buf = BufReader::with_capacity(64 * 1024, file);
-            // The csv crate would keep a BOM glued to the first header name.
+            // The parser would keep a BOM glued to the first header name.
             if buf
                 .fill_buf()
                 .map_err(open_err)?
@@ -34,11 +33,12 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, Sour
             }
             Box::new(buf)
         }
-        Encoding::Windows1252 => Box::new(
+        Encoding::Windows1252 => Box::new(BufReader::with_capacity(
+            64 * 1024,
             encoding_rs_io::DecodeReaderBytesBuilder::new()
                 .encoding(Some(encoding_rs::WINDOWS_1252))
                 .build(file),
-        ),
+        )),
     };
     records(Arc::from(path), opts.delimiter, input)
 }
@@ -47,50 +47,36 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, Sour
 fn records(
     file: Arc<Path>,
     delimiter: u8,
-    input: Box<dyn Read + Send>,
+    input: Box<dyn BufRead + Send>,
 ) -> Result<RecordStream, SourceError> {
-    let breaks = Arc::new(Mutex::new(LineBreaks::default()));
-    let counting: Box<dyn Read + Send> = Box::new(Counting {
-        inner: input,
-        breaks: breaks.clone(),
-    });
-    let mut reader = ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(64 * 1024)
-        .from_reader(counting);
-    let mut header = ByteRecord::new();
-    let has_header = reader
-        .read_byte_record(&mut header)
-        .map_err(|e| SourceError::Invalid {
-            path: file.to_path_buf(),
-            message: format!("cannot read the header row: {e}"),
-        })?;
-    let mut names = Vec::with_capacity(header.len());
-    for (i, cell) in header.iter().enumerate() {
-        let name = std::str::from_utf8(cell).map_err(|e| SourceError::Invalid {
-            path: file.to_path_buf(),
-            message: format!(
-                "line {}: header {} is not valid UTF-8 (byte {}); if the file comes from Excel on Windows, set `encoding: windows-1252`",
-                start_line(&breaks, &reader, &header),
-                i + 1,
-                e.valid_up_to()
-            ),
-        })?;
-        // Spreadsheet headers often carry stray spaces that the mapping should not need.
-        names.push(name.trim().to_string());
+    let mut rows = Rows::new(delimiter, input);
+    let header_line = rows.next_row().map_err(|e| SourceError::Invalid {
+        path: file.to_path_buf(),
+        message: format!("cannot read the header row: {e}"),
+    })?;
+    let mut names = Vec::with_capacity(rows.len());
+    if let Some(line) = header_line {
+        for i in 0..rows.len() {
+            let name = std::str::from_utf8(rows.field(i)).map_err(|e| SourceError::Invalid {
+                path: file.to_path_buf(),
+                message: format!(
+                    "line {line}: header {} is not valid UTF-8 (byte {}); if the file comes from Excel on Windows, set `encoding: windows-1252`",
+                    i + 1,
+                    e.valid_up_to()
+                ),
+            })?;
+            // Spreadsheet headers often carry stray spaces that the mapping should not need.
+            names.push(name.trim().to_string());
+        }
     }
     let columns = Columns::new(names);
     Ok(Box::new(CsvRecords {
-        reader,
-        breaks,
+        rows,
         file,
         columns,
-        row: ByteRecord::new(),
         delimiter,
         index: 0,
-        done: !has_header,
+        done: header_line.is_none(),
     }))
 }
 
@@ -127,89 +113,100 @@ impl Columns {
     }
 }
 
-/// Where line breaks are in the text the CSV parser has consumed.
+/// The rows of CSV text as bytes, each with the line it starts on.
 ///
-/// The csv crate's record position is where the previous record's terminator ended, so it
-/// points at blank lines and at the `\n` of a `\r\n`; reporting that line would send the
-/// user to the wrong row. Recording the breaks as they stream past lets the real first
-/// line of each record be computed, while keeping only the breaks not yet behind us.
-#[derive(Default)]
-struct LineBreaks {
-    /// Offsets and bytes (`\n` or `\r`) of the breaks after the last record's content.
-    pending: VecDeque<(u64, u8)>,
-    /// `\n` bytes before `pending`.
-    newlines_before: u64,
-    /// Bytes seen so far.
-    offset: u64,
+/// Drives `csv_core` directly (as the csv crate's reader does) so that the bytes each row
+/// consumed are at hand: the parser counts every `\n` it consumes, and a row's first line
+/// is that count minus the newlines inside its quoted fields and minus its terminator when
+/// that was a `\n`. Blank lines before a row and the `\n` of a `\r\n` are consumed with the
+/// next row, before its content, so they move its first line as they should.
+struct Rows {
+    core: csv_core::Reader,
+    input: Box<dyn BufRead + Send>,
+    /// The unescaped bytes of the current row's fields, back to back.
+    fields: Vec<u8>,
+    /// Where each field of the current row ends in `fields`.
+    ends: Vec<usize>,
+    /// Number of fields in the current row.
+    len: usize,
 }
 
-impl LineBreaks {
-    /// The first line of a record that ends (terminator included) at `end` and holds
-    /// `inner_newlines` newlines inside quoted fields.
-    fn start_line(&mut self, end: u64, inner_newlines: u64) -> u64 {
-        let at = |p: &VecDeque<(u64, u8)>, off: u64| p.binary_search_by_key(&off, |e| e.0).is_ok();
-        // The parser stops after the first byte of a terminator (`\n`, or `\r` of `\r\n`).
-        let content_end = if end > 0 && at(&self.pending, end - 1) {
-            end - 1
-        } else {
-            end
-        };
-        while let Some(&(off, byte)) = self.pending.front() {
-            if off >= content_end {
-                break;
-            }
-            if byte == b'\n' {
-                self.newlines_before += 1;
-            }
-            self.pending.pop_front();
+impl Rows {
+    fn new(delimiter: u8, input: Box<dyn BufRead + Send>) -> Rows {
+        Rows {
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            input,
+            fields: vec![0; 4096],
+            ends: vec![0; 64],
+            len: 0,
         }
-        (1 + self.newlines_before)
-            .saturating_sub(inner_newlines)
-            .max(1)
     }
-}
 
-struct Counting {
-    inner: Box<dyn Read + Send>,
-    breaks: Arc<Mutex<LineBreaks>>,
-}
-
-impl Read for Counting {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut breaks = self.breaks.lock().unwrap_or_else(|e| e.into_inner());
-        let base = breaks.offset;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                breaks.pending.push_back((base + i as u64, b));
+    /// Reads the next row; its first line, or `None` at the end of the input.
+    fn next_row(&mut self) -> std::io::Result<Option<u64>> {
+        let (mut outlen, mut endlen) = (0, 0);
+        loop {
+            let input = self.input.fill_buf()?;
+            let (res, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.fields[outlen..], &mut self.ends[endlen..]);
+            // A row ends on consuming its terminator's first byte, or at the end of the input
+            // (an empty `input`, so `nin == 0`).
+            let ended_on_newline = nin > 0 && input[nin - 1] == b'\n';
+            self.input.consume(nin);
+            outlen += nout;
+            endlen += nend;
+            match res {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => {
+                    let n = self.fields.len() * 2;
+                    self.fields.resize(n, 0);
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    let n = self.ends.len() * 2;
+                    self.ends.resize(n, 0);
+                }
+                ReadRecordResult::Record => {
+                    self.len = endlen;
+                    let inner = self.fields[..outlen]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count() as u64;
+                    let line = self
+                        .core
+                        .line()
+                        .saturating_sub(inner + u64::from(ended_on_newline));
+                    return Ok(Some(line.max(1)));
+                }
+                ReadRecordResult::End => {
+                    self.len = 0;
+                    return Ok(None);
+                }
             }
         }
-        breaks.offset += n as u64;
-        Ok(n)
     }
-}
 
-fn start_line(
-    breaks: &Mutex<LineBreaks>,
-    reader: &Reader<Box<dyn Read + Send>>,
-    record: &ByteRecord,
-) -> u64 {
-    let inner = record
-        .iter()
-        .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
-        .sum();
-    breaks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .start_line(reader.position().byte(), inner)
+    /// Number of fields in the current row.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes of field `i` (`< len()`) of the current row.
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.fields[start..self.ends[i]]
+    }
+
+    /// All field bytes of the current row, back to back.
+    fn bytes(&self) -> &[u8] {
+        &self.fields[..self.ends[..self.len].last().copied().unwrap_or(0)]
+    }
 }
 
 struct CsvRecords {
-    reader: Reader<Box<dyn Read + Send>>,
-    breaks: Arc<Mutex<LineBreaks>>,
+    rows: Rows,
     file: Arc<Path>,
     columns: Columns,
-    row: ByteRecord,
     delimiter: u8,
     index: u64,
     done: bool,
@@ -226,11 +223,12 @@ impl CsvRecords {
 
     /// The row as CSV text, so a rejected row can be written back out and fixed.
     fn raw(&self) -> String {
+        let row: ByteRecord = (0..self.rows.len()).map(|i| self.rows.field(i)).collect();
         let mut w = ::csv::WriterBuilder::new()
             .delimiter(self.delimiter)
             .terminator(::csv::Terminator::Any(b'\n'))
             .from_writer(Vec::new());
-        let bytes = match w.write_byte_record(&self.row) {
+        let bytes = match w.write_byte_record(&row) {
             Ok(()) => w.into_inner().unwrap_or_default(),
             Err(_) => Vec::new(),
         };
@@ -242,34 +240,28 @@ impl CsvRecords {
     }
 
     fn convert(&self) -> Result<Value, String> {
-        if self.row.len() != self.columns.width {
+        let rows = &self.rows;
+        if rows.len() != self.columns.width {
             return Err(format!(
                 "row has {} fields but the header has {}",
-                self.row.len(),
+                rows.len(),
                 self.columns.width
             ));
         }
-        let mut cells = Vec::with_capacity(self.row.len());
-        for (i, cell) in self.row.iter().enumerate() {
-            match std::str::from_utf8(cell) {
-                Ok(s) => cells.push(s),
-                Err(e) => {
-                    return Err(format!(
-                        "column {} (`{}`) is not valid UTF-8 at byte {}; if the file comes from Excel on Windows, set `encoding: windows-1252`",
-                        i + 1,
-                        self.columns.name_of(i),
-                        e.valid_up_to()
-                    ));
-                }
-            }
-        }
+        // One check for the whole row; the cells of valid UTF-8 are then valid one by one
+        // (a field boundary never splits a character: the delimiter and quotes are ASCII).
+        let all = std::str::from_utf8(rows.bytes()).map_err(|_| self.utf8_error())?;
+        let cell = |i: usize| {
+            let start = if i == 0 { 0 } else { rows.ends[i - 1] };
+            &all[start..rows.ends[i]]
+        };
         let mut object = Map::with_capacity(self.columns.groups.len());
         for (name, cols) in &self.columns.groups {
             let value = match cols.as_slice() {
-                [single] => Value::String(cells[*single].to_string()),
+                [single] => Value::String(cell(*single).to_string()),
                 many => Value::Array(
                     many.iter()
-                        .map(|&c| cells[c])
+                        .map(|&c| cell(c))
                         .filter(|s| !s.is_empty())
                         .map(|s| Value::String(s.to_string()))
                         .collect(),
@@ -278,6 +270,21 @@ impl CsvRecords {
             object.insert(name.clone(), value);
         }
         Ok(Value::Object(object))
+    }
+
+    /// The message for the first cell of the current row that is not valid UTF-8.
+    fn utf8_error(&self) -> String {
+        for i in 0..self.rows.len() {
+            if let Err(e) = std::str::from_utf8(self.rows.field(i)) {
+                return format!(
+                    "column {} (`{}`) is not valid UTF-8 at byte {}; if the file comes from Excel on Windows, set `encoding: windows-1252`",
+                    i + 1,
+                    self.columns.name_of(i),
+                    e.valid_up_to()
+                );
+            }
+        }
+        "the row is not valid UTF-8".to_string()
     }
 }
 
@@ -288,16 +295,13 @@ impl Iterator for CsvRecords {
         if self.done {
             return None;
         }
-        let mut row = std::mem::take(&mut self.row);
-        let read = self.reader.read_byte_record(&mut row);
-        self.row = row;
-        let item = match read {
-            Ok(false) => {
+        let item = match self.rows.next_row() {
+            Ok(None) => {
                 self.done = true;
                 return None;
             }
-            Ok(true) => {
-                let line = Some(start_line(&self.breaks, &self.reader, &self.row));
+            Ok(Some(line)) => {
+                let line = Some(line);
                 match self.convert() {
                     Ok(value) => Ok(SourceRecord {
                         warning: None,
@@ -312,12 +316,11 @@ impl Iterator for CsvRecords {
                 }
             }
             Err(e) => {
-                // With `flexible` and byte records only I/O errors remain, and the reader
-                // cannot resume after those.
+                // The parser accepts any bytes, so only I/O errors remain, and reading cannot
+                // resume after those.
                 self.done = true;
-                let line = e.position().map(|p| p.line());
                 Err(RecordError {
-                    location: self.location(line),
+                    location: self.location(None),
                     message: format!("cannot read further: {e}"),
                     raw: None,
                 })
@@ -514,5 +517,38 @@ mod tests {
         assert_eq!(ok_values(&items).len(), 2);
         assert_eq!(items[1].as_ref().unwrap().location.line, Some(3));
         assert_eq!(items[1].as_ref().unwrap().value["name"], "b");
+    }
+
+    #[test]
+    fn lines_at_the_end_of_input_without_a_terminator() {
+        let items = read_all(b"id,x\n1,\"a\nb\"\n\n2,c", &ReadOptions::default());
+        let lines: Vec<_> = items
+            .iter()
+            .map(|i| i.as_ref().unwrap().location.line)
+            .collect();
+        assert_eq!(lines, [Some(2), Some(5)]);
+        let items = read_all(b"id,x\r\n1,\"a\n\"", &ReadOptions::default());
+        assert_eq!(items[0].as_ref().unwrap().location.line, Some(2));
+        assert_eq!(items[0].as_ref().unwrap().value["x"], "a\n");
+    }
+
+    #[test]
+    fn long_rows_with_many_fields() {
+        let header: Vec<String> = (0..200).map(|i| format!("c{i}")).collect();
+        let cells: Vec<String> = (0..200)
+            .map(|i| format!("\"{}\n\"", "x".repeat(i * 10)))
+            .collect();
+        let text = format!(
+            "{}\n{}\n{}\n",
+            header.join(","),
+            cells.join(","),
+            cells.join(",")
+        );
+        let items = read_all(text.as_bytes(), &ReadOptions::default());
+        assert_eq!(items.len(), 2);
+        let first = items[0].as_ref().unwrap();
+        assert_eq!(first.location.line, Some(2));
+        assert_eq!(first.value["c199"].as_str().map(str::len), Some(1991));
+        assert_eq!(items[1].as_ref().unwrap().location.line, Some(203));
     }
 }
