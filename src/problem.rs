@@ -62,6 +62,9 @@ pub enum ProblemKind {
     /// A template decides with a side file that is absent (e.g. a comment's kind without
     /// the users file).
     MissingLookup,
+    /// A ticket or entry whose time the mapping reads renders none: HappyFox shows the
+    /// time of the import, and a header names no time.
+    NoTime,
 }
 
 impl ProblemKind {
@@ -102,6 +105,7 @@ impl ProblemKind {
             ProblemKind::NulBytes => "NUL bytes removed",
             ProblemKind::RepeatedKey => "key repeated in a JSON object (last value read)",
             ProblemKind::MissingLookup => "decided without an absent side file",
+            ProblemKind::NoTime => "no original time (the import's time is shown)",
         }
     }
 

@@ -132,6 +132,13 @@ impl Run<'_, '_> {
             else {
                 continue;
             };
+            if conv.created_at.is_some() && created_at.trim().is_empty() {
+                self.problems.push(Problem::warning(
+                    ProblemKind::NoTime,
+                    &at,
+                    "no time in the export: its header names none, and HappyFox shows the time of the import",
+                ));
+            }
             let header = match &conv.header {
                 Some(h) => self.header(
                     h,

@@ -352,9 +352,15 @@ impl Run<'_, '_> {
     fn dates(&mut self, p: &mut Map<String, Json>) {
         let t = &self.b.plan.ticket;
         if let Some(field) = &t.created_at
-            && let Some(s) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
+            && let Some(s) = self.string(field).map(trimmed)
         {
-            if is_created_at(&s) {
+            if s.is_empty() {
+                self.problems.push(Problem::warning(
+                    ProblemKind::NoTime,
+                    &field.name,
+                    "no creation time in the export: HappyFox shows the time of the import",
+                ));
+            } else if is_created_at(&s) {
                 p.insert("created_at".into(), Json::from(s));
             } else {
                 self.problems.push(Problem::error(

@@ -1061,3 +1061,58 @@ fn repeated_json_key_is_a_warning_with_its_line() {
         r.stdout
     );
 }
+
+/// Issue 12: a ticket or reply with no time in the export was posted with the time of
+/// the import, and its header read "wrote on :", with no word in the report. (The header
+/// itself is checked by the generic mapping's unit tests.)
+#[test]
+fn a_ticket_or_entry_without_a_time_is_warned_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let tickets = format!(
+        "{HEADER}1,Undated,Body,Ann,ann@example.com,Open,Normal,Support,,,,,,,,\n2,Dated,Body,Bob,bob@example.com,Open,Normal,Support,,,2024-03-05 14:22:10,,,,,\n"
+    );
+    let folder = csv_export(dir.path(), tickets.as_bytes());
+    std::fs::write(
+        folder.join("comments.csv"),
+        format!("{COMMENTS_HEADER}2,agent@example.com,Agent,,true,No time\n2,agent@example.com,Agent,2024-03-06 09:00:00,true,Timed\n"),
+    )
+    .unwrap();
+    let report = dir.path().join("report");
+    let r = dry_run(
+        "mappings/generic-csv.yaml",
+        &[folder.to_str().unwrap()],
+        &["--report", report.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("no original time (the import's time is shown)"),
+        "{}",
+        r.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    let group = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "no_time")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(group["count"], 2, "{json:#}");
+    let examples: Vec<String> = group["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let line = format!("{} {} {}", e["location"], e["source_id"], e["field"]);
+            redact(&line, dir.path())
+        })
+        .collect();
+    insta::assert_debug_snapshot!(examples);
+    let payloads = std::fs::read_to_string(report.join("payloads.ndjson")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(payloads.lines().next().unwrap()).unwrap();
+    assert!(first["body"][0].get("created_at").is_none(), "{first}");
+    assert!(first["body"][1].get("created_at").is_some(), "{first}");
+}

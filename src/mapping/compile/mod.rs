@@ -28,7 +28,7 @@ pub use plan::{
 };
 
 /// The header posted above each migrated reply when the mapping does not set one.
-pub const DEFAULT_HEADER: &str = "<p><i>{{ author_name or author }} wrote on {{ created_at | format_datetime('%Y-%m-%d %H:%M UTC', 'UTC') }}:</i></p>";
+pub const DEFAULT_HEADER: &str = "<p><i>{{ author_name or author }} wrote{% if created_at %} on {{ created_at | format_datetime('%Y-%m-%d %H:%M UTC', 'UTC') }}{% endif %}:</i></p>";
 
 struct Compiler<'a> {
     engine: Engine,
