@@ -497,6 +497,10 @@ pub(crate) struct InitArgs {
     /// Read only the first N ticket records (for huge exports).
     #[arg(long)]
     pub sample: Option<u64>,
+    /// A side file kept outside the export folder: `--side users=exports/users.json`
+    /// (then pass the same to `dry-run` and `import`).
+    #[arg(long, value_parser = parse_side)]
+    pub side: Vec<(String, PathBuf)>,
 }
 
 fn parse_batch_size(s: &str) -> Result<usize, String> {

@@ -25,6 +25,7 @@ pub(super) fn init(args: InitArgs) -> Result<Exit, Failure> {
         inputs: args.input.clone(),
         schema,
         sample: args.sample,
+        sides: args.side.clone(),
         out: out.clone(),
     };
     let draft = init::draft(&opts).map_err(Failure::of)?;

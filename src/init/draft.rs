@@ -37,6 +37,8 @@ pub struct Summary {
     /// What the export has that the account lacks: create it in HappyFox before the run.
     pub lacking: Vec<String>,
     pub todos: usize,
+    /// The `--side` arguments init read with, which the dry run and import need too.
+    pub side_args: String,
 }
 
 impl Summary {
@@ -67,6 +69,13 @@ impl Summary {
             self.todos,
             if self.todos == 1 { "" } else { "s" }
         );
+        if !self.side_args.is_empty() {
+            let _ = writeln!(
+                s,
+                "side files were read from outside the export: pass{} to dry-run, import and verify too",
+                self.side_args
+            );
+        }
         s
     }
 }
@@ -178,7 +187,7 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
     let plan = mapping::compile(&spec, None)
         .map_err(|e| InitError::Preset(preset.name, format!("{e:?}")))?;
     let files = source::resolve_inputs(&opts.inputs, &plan.source.file)?;
-    let (sides, _) = crate::pipeline::build_sides(&plan, &opts.inputs, &[])?;
+    let (sides, _) = crate::pipeline::build_sides(&plan, &opts.inputs, &opts.sides)?;
     let mut seen = Seen::default();
     let mut first: Option<Json> = None;
     let mut read_files = vec![];
@@ -244,6 +253,7 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
         } else {
             String::new()
         },
+        side_args: side_args(opts),
         ..Summary::default()
     };
     if seen.unreadable > unreadable.len() as u64 {
@@ -280,7 +290,7 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
         Some(opts.schema.clone()),
     )
     .map_err(|e| InitError::Draft(crate::mapping::MappingErrors::new(&opts.out, &text, e)))?;
-    let tests = tests_text(&compiled, opts.schema.clone(), first.as_ref(), &root, opts)?;
+    let tests = tests_text(&compiled, opts.schema.clone(), first.as_ref(), opts)?;
     summary.todos = render::todo_count(&text);
     Ok(Draft {
         mapping: text,
@@ -524,13 +534,14 @@ fn mapping_text(
         1,
     );
     let header = format!(
-        "# Drafted by `hfmigrate init --from {}` from {} and {}.\n# Every value map holds the values read, with their counts; `# TODO` lines need a\n# decision. Then: hfmigrate check --mapping THIS --schema SCHEMA, and a dry run.\n#\n",
+        "# Drafted by `hfmigrate init --from {}` from {}{} and {}.\n# Every value map holds the values read, with their counts; `# TODO` lines need a\n# decision. Then: hfmigrate check --mapping THIS --schema SCHEMA, and a dry run.\n#\n",
         preset.name,
         opts.inputs
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(" "),
+        side_args(opts),
         opts.schema
             .source
             .as_deref()
@@ -942,13 +953,20 @@ fn with_profile(text: &str, seen: &Seen) -> String {
     }
 }
 
+/// ` --side NAME=PATH` for each side file the user placed, in the order given.
+fn side_args(opts: &InitOptions) -> String {
+    opts.sides
+        .iter()
+        .map(|(name, path)| format!(" --side {name}={}", path.display()))
+        .collect()
+}
+
 /// A tests file with one case: the first record read, the side-file records that belong
 /// to it, and what the drafted mapping makes of it now.
 fn tests_text(
     plan: &Plan,
     schema: Arc<Schema>,
     first: Option<&Json>,
-    root: &Path,
     opts: &InitOptions,
 ) -> Result<String, InitError> {
     let mut s = format!(
@@ -964,11 +982,8 @@ fn tests_text(
     let mut scalars = vec![];
     collect_scalars(ticket, &mut scalars, 0);
     let sides_ctx = Arc::new(crate::mapping::template::Sides::default());
-    for sp in &plan.source.sides {
-        let path = root.join(&sp.file);
-        if !path.is_file() {
-            continue;
-        }
+    let paths = crate::pipeline::side_paths(plan, &opts.inputs, &opts.sides)?;
+    for (sp, (_, files)) in plan.source.sides.iter().zip(paths) {
         let join_key = sp.join.as_ref().and_then(|e| {
             e.eval_record_string(&crate::mapping::template::RecordInput::new(
                 ticket, &sides_ctx,
@@ -976,17 +991,19 @@ fn tests_text(
             .ok()
         });
         let mut entries = vec![];
-        for item in source::read(&path, &sp.read)?.flatten() {
-            let Some(k) = source::get_path(&item.value, &sp.key).and_then(source::key_string)
-            else {
-                continue;
-            };
-            let belongs = match &join_key {
-                Some(j) => &k == j,
-                None => scalars.contains(&k),
-            };
-            if belongs && entries.len() < 50 {
-                entries.push(item.value);
+        for path in &files {
+            for item in source::read(path, &sp.read)?.flatten() {
+                let Some(k) = source::get_path(&item.value, &sp.key).and_then(source::key_string)
+                else {
+                    continue;
+                };
+                let belongs = match &join_key {
+                    Some(j) => &k == j,
+                    None => scalars.contains(&k),
+                };
+                if belongs && entries.len() < 50 {
+                    entries.push(item.value);
+                }
             }
         }
         if !entries.is_empty() {

@@ -38,6 +38,8 @@ pub struct InitOptions {
     pub schema: Arc<Schema>,
     /// Read at most this many ticket records.
     pub sample: Option<u64>,
+    /// `--side NAME=PATH`: side files read from where the user says, not the export.
+    pub sides: Vec<(String, PathBuf)>,
     /// Where the mapping will be written (the tests file goes beside it).
     pub out: PathBuf,
 }

@@ -29,7 +29,7 @@ mod sides;
 pub mod stages;
 mod threads;
 
-pub(crate) use sides::build_sides;
+pub(crate) use sides::{build_sides, side_paths};
 
 /// One record after the pipeline: where it came from and what became of it.
 #[derive(Debug)]

@@ -58,6 +58,32 @@ pub(crate) fn build_sides(
     Ok((Arc::new(sides), reports))
 }
 
+/// The files each side file of the mapping is read from, as `build_sides` reads them
+/// (`--side` first, else the export's file or glob matches); empty when there are none.
+/// For readers that need the entries themselves, not an index (`init`'s tests file).
+pub(crate) fn side_paths(
+    plan: &Plan,
+    inputs: &[PathBuf],
+    overrides: &[(String, PathBuf)],
+) -> Result<Vec<(String, Vec<PathBuf>)>, PipelineError> {
+    check_overrides(plan, overrides)?;
+    let root = source::export_root(inputs);
+    let mut out = vec![];
+    for sp in &plan.source.sides {
+        let files = match overrides.iter().find(|(n, _)| n == &sp.name) {
+            Some((_, p)) => SideFiles::One(p.clone()),
+            None => side_files(sp, &root)?,
+        };
+        let paths = match files {
+            SideFiles::One(p) if p.is_file() => vec![p],
+            SideFiles::Matches { files, .. } => files,
+            SideFiles::One(_) | SideFiles::NoMatch(_) => vec![],
+        };
+        out.push((sp.name.clone(), paths));
+    }
+    Ok(out)
+}
+
 /// Every `--side NAME=PATH` must name a side file of the mapping.
 pub(crate) fn check_overrides(
     plan: &Plan,

@@ -569,3 +569,56 @@ fn the_presets_account_specific_names_are_replaced_when_the_account_lacks_them()
     let c = run(&["check", "--mapping", &mapping, "--schema", &schema_arg]);
     assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
 }
+
+/// A side file kept outside the export folder is read with `--side`, as the dry run
+/// reads it: the draft's tests case carries its entries, and the summary says to pass
+/// the same argument on.
+#[test]
+fn side_files_outside_the_export_are_read_with_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    for f in ["tickets.json", "ticket_audits.json"] {
+        std::fs::copy(Path::new("samples/zendesk").join(f), export.join(f)).unwrap();
+    }
+    let users = dir.path().join("agents-and-customers.json");
+    std::fs::copy("samples/zendesk/users.json", &users).unwrap();
+    let side = format!("users={}", users.display());
+    let out = dir.path().join("z.yaml");
+    let r = init(
+        "zendesk",
+        export.to_str().unwrap(),
+        &out,
+        &["--side", &side],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "side files were read from outside the export: pass --side {side} to dry-run, import and verify too"
+        )),
+        "{}",
+        r.stdout
+    );
+    let tests = std::fs::read_to_string(dir.path().join("z.tests.yaml")).unwrap();
+    assert!(tests.contains("\n      users:\n"), "{tests}");
+    let mapping = out.display().to_string();
+    let t = run(&["test", "--mapping", &mapping, "--schema", SCHEMA]);
+    assert_eq!(t.code, 0, "{}{}", t.stdout, t.stderr);
+    // Without it the tests case has no users, and a misnamed side file is refused.
+    let bare = dir.path().join("bare.yaml");
+    let r = init("zendesk", export.to_str().unwrap(), &bare, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tests = std::fs::read_to_string(dir.path().join("bare.tests.yaml")).unwrap();
+    assert!(!tests.contains("\n      users:\n"), "{tests}");
+    let wrong = format!("user={}", users.display());
+    let other = dir.path().join("other.yaml");
+    let r = init(
+        "zendesk",
+        export.to_str().unwrap(),
+        &other,
+        &["--side", &wrong],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("did you mean `users`?"), "{}", r.stderr);
+    assert!(!other.exists());
+}
