@@ -25,24 +25,7 @@ pub(crate) fn build_sides(
     let mut sides = Sides::default();
     let mut reports = vec![];
     for sp in &plan.source.sides {
-        let given = overrides.iter().find(|(n, _)| n == &sp.name);
-        // A file the user named must exist, optional or not: a typo there would
-        // otherwise drop every entry of the side file without a word.
-        if let Some((name, p)) = given
-            && !p.is_file()
-        {
-            return Err(PipelineError::Side {
-                name: name.clone(),
-                message: format!(
-                    "--side {name}={} names no file; check the path",
-                    p.display()
-                ),
-            });
-        }
-        let files = match given {
-            Some((_, p)) => SideFiles::One(p.clone()),
-            None => side_files(sp, &root)?,
-        };
+        let files = chosen_files(sp, &root, overrides)?;
         let (table, stats) = open_side(sp, files)?;
         reports.push(stats);
         let table = Arc::new(table);
@@ -70,11 +53,7 @@ pub(crate) fn side_paths(
     let root = source::export_root(inputs);
     let mut out = vec![];
     for sp in &plan.source.sides {
-        let files = match overrides.iter().find(|(n, _)| n == &sp.name) {
-            Some((_, p)) => SideFiles::One(p.clone()),
-            None => side_files(sp, &root)?,
-        };
-        let paths = match files {
+        let paths = match chosen_files(sp, &root, overrides)? {
             SideFiles::One(p) if p.is_file() => vec![p],
             SideFiles::Matches { files, .. } => files,
             SideFiles::One(_) | SideFiles::NoMatch(_) => vec![],
@@ -82,6 +61,30 @@ pub(crate) fn side_paths(
         out.push((sp.name.clone(), paths));
     }
     Ok(out)
+}
+
+/// The `--side` path given for `sp`, which must exist, else what its `file:` names in
+/// the export.
+fn chosen_files(
+    sp: &SidePlan,
+    root: &Path,
+    overrides: &[(String, PathBuf)],
+) -> Result<SideFiles, PipelineError> {
+    let Some((name, p)) = overrides.iter().find(|(n, _)| n == &sp.name) else {
+        return side_files(sp, root);
+    };
+    // A file the user named must exist, optional or not: a typo there would otherwise
+    // drop every entry of the side file without a word.
+    if !p.is_file() {
+        return Err(PipelineError::Side {
+            name: name.clone(),
+            message: format!(
+                "--side {name}={} names no file; check the path",
+                p.display()
+            ),
+        });
+    }
+    Ok(SideFiles::One(p.clone()))
 }
 
 /// Every `--side NAME=PATH` must name a side file of the mapping.
