@@ -348,12 +348,13 @@ fn prepare_journal(
         journal.set_note(adopt::ADOPT_NOTE, "0")?;
     }
     let fingerprint = enqueue_fingerprint(&info, &schema);
-    let enqueued = if journal.note(ENQUEUED_NOTE)?.as_deref() == Some(fingerprint.as_str()) {
+    // An enqueue a killed run left unfinished may have written part of another export.
+    let enqueued = if journal.note(ENQUEUED_NOTE)?.as_deref() == Some(fingerprint.as_str())
+        && !journal.enqueue_unfinished()?
+    {
         None
     } else {
-        let counts = enqueue(&mut journal, plan, schema, opts)?;
-        journal.set_note(ENQUEUED_NOTE, &fingerprint)?;
-        Some(counts)
+        Some(enqueue(&mut journal, plan, schema, opts, &fingerprint)?)
     };
     // Everything so far in the file itself, before any request can depend on it.
     journal.checkpoint()?;
@@ -392,11 +393,16 @@ struct Conversation {
 
 /// Reads the export through the shared pipeline and records every outcome: valid records
 /// as pending (their payload is what will be sent), rejected ones as failed at validation.
+///
+/// Each chunk is written in one transaction with its share of the run's counts, and the
+/// last one with `fingerprint` (the note that lets an unchanged resume skip all this), so
+/// a kill at any point leaves counts that match what the journal holds.
 fn enqueue(
     journal: &mut Journal,
     plan: &Plan,
     schema: Arc<Schema>,
     opts: &ImportOptions,
+    fingerprint: &str,
 ) -> Result<EnqueueCounts, ImportError> {
     let mut counts = EnqueueCounts {
         entries_keyed_by_hash: plan.conversation.as_ref().is_some_and(|c| c.id.is_none()),
@@ -421,6 +427,7 @@ fn enqueue(
                  rejected: &mut Vec<RejectedRecord>,
                  counts: &mut EnqueueCounts|
      -> Result<(), JournalError> {
+        let mut chunk = RunCounts::default();
         if !messages.is_empty() {
             // Messages first: a ticket must never be sendable without its conversation.
             // Each is compared with what the journal holds, so a newer export adds exactly
@@ -450,11 +457,11 @@ fn enqueue(
                         closing_staff: closing,
                     },
                 );
-                counts.run.new_entries += t.new_entries;
-                counts.run.out_of_order += t.out_of_order;
-                counts.run.state_updates += t.state_updates;
-                counts.run.removed += t.removed;
-                counts.run.changed += t.changed;
+                chunk.new_entries += t.new_entries;
+                chunk.out_of_order += t.out_of_order;
+                chunk.state_updates += t.state_updates;
+                chunk.removed += t.removed;
+                chunk.changed += t.changed;
                 if d != TicketDelta::default() {
                     deltas.push((c.source_id, d));
                 }
@@ -463,6 +470,7 @@ fn enqueue(
         }
         if !valid.is_empty() {
             let r = journal.upsert_pending(valid)?;
+            chunk.new_tickets += r.inserted;
             counts.upsert.inserted += r.inserted;
             counts.upsert.unchanged += r.unchanged;
             counts.upsert.updated += r.updated;
@@ -473,7 +481,7 @@ fn enqueue(
             journal.reject(rejected)?;
             rejected.clear();
         }
-        Ok(())
+        journal.add_run_counts(&chunk)
     };
     let info = pipeline::for_each(plan, schema, &opts.inputs, &opts.sides, |p| {
         counts.read += 1;
@@ -544,7 +552,6 @@ fn enqueue(
                     None => false,
                 };
                 if let (true, Some(id)) = (known, source_id) {
-                    counts.run.deleted += 1;
                     deleted.push((
                             id.to_string(),
                             TicketDelta {
@@ -561,26 +568,35 @@ fn enqueue(
             }
         }
         if valid.len() >= ENQUEUE_CHUNK || rejected.len() >= ENQUEUE_CHUNK {
-            flush(
-                journal,
-                &mut valid,
-                &mut messages,
-                &mut rejected,
-                &mut counts,
-            )?;
+            journal.atomically(|journal| {
+                flush(
+                    journal,
+                    &mut valid,
+                    &mut messages,
+                    &mut rejected,
+                    &mut counts,
+                )
+            })?;
         }
         Ok(())
     })?;
-    flush(
-        journal,
-        &mut valid,
-        &mut messages,
-        &mut rejected,
-        &mut counts,
-    )?;
-    journal.apply_deltas(&deleted)?;
-    counts.run.new_tickets = counts.upsert.inserted;
-    counts.run = journal.record_run_counts(&counts.run)?;
+    counts.run = journal.atomically(|journal| {
+        flush(
+            journal,
+            &mut valid,
+            &mut messages,
+            &mut rejected,
+            &mut counts,
+        )?;
+        journal.apply_deltas(&deleted)?;
+        journal.add_run_counts(&RunCounts {
+            deleted: deleted.len() as u64,
+            ..RunCounts::default()
+        })?;
+        let run = journal.finish_run_counts()?;
+        journal.set_note(ENQUEUED_NOTE, fingerprint)?;
+        Ok::<_, JournalError>(run)
+    })?;
     let lost = LostSideEntries::of(&info);
     journal.set_note(
         SIDE_LOST_NOTE,

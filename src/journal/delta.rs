@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use super::{Journal, JournalError, NewMessage, now_ms};
 
+/// The note naming the run whose enqueue is in progress (see [`Journal::add_run_counts`]).
+const OPEN_ENQUEUE: &str = "enqueue_open";
+
 /// A message the journal already holds for a ticket, in any state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnownMessage {
@@ -194,7 +197,7 @@ impl Journal {
     pub fn apply_deltas(&mut self, deltas: &[(String, TicketDelta)]) -> Result<(), JournalError> {
         let now = now_ms();
         let run = self.run;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         {
             let mut clear = tx.prepare_cached(
                 "DELETE FROM messages WHERE ticket_source_id = ?1 AND state IN ('pending', 'failed')",
@@ -241,34 +244,82 @@ impl Journal {
         Ok(())
     }
 
-    /// Records what this run enqueued; the delta number is one more than the last run
-    /// that enqueued anything.
-    pub fn record_run_counts(&mut self, counts: &RunCounts) -> Result<RunCounts, JournalError> {
-        let before: i64 = self.conn.query_row(
-            "SELECT count(*) FROM run_counts WHERE run <> ?1",
-            [self.run],
-            |r| r.get(0),
-        )?;
-        let mut c = *counts;
-        c.delta = before as u64;
+    /// Adds a chunk's counts to those of the enqueue in progress. Called inside the
+    /// chunk's own [`Journal::atomically`], so the counts say exactly what the journal
+    /// holds however the run ends: a run killed mid-enqueue leaves its counts so far, and
+    /// the next run that enqueues adds to them instead of starting a delta of its own.
+    pub(crate) fn add_run_counts(&mut self, chunk: &RunCounts) -> Result<(), JournalError> {
+        let run = self.counting_run()?;
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO run_counts
+                "INSERT INTO run_counts
                    (run, delta, new_tickets, new_entries, out_of_order, state_updates, removed, changed, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 VALUES (?1, (SELECT count(*) FROM run_counts WHERE run <> ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (run) DO UPDATE SET
+                   new_tickets = new_tickets + excluded.new_tickets,
+                   new_entries = new_entries + excluded.new_entries,
+                   out_of_order = out_of_order + excluded.out_of_order,
+                   state_updates = state_updates + excluded.state_updates,
+                   removed = removed + excluded.removed,
+                   changed = changed + excluded.changed,
+                   deleted = deleted + excluded.deleted",
             )?
             .execute(params![
-                self.run,
-                c.delta as i64,
-                c.new_tickets as i64,
-                c.new_entries as i64,
-                c.out_of_order as i64,
-                c.state_updates as i64,
-                c.removed as i64,
-                c.changed as i64,
-                c.deleted as i64
+                run,
+                chunk.new_tickets as i64,
+                chunk.new_entries as i64,
+                chunk.out_of_order as i64,
+                chunk.state_updates as i64,
+                chunk.removed as i64,
+                chunk.changed as i64,
+                chunk.deleted as i64
             ])?;
-        Ok(c)
+        Ok(())
+    }
+
+    /// Ends the enqueue in progress: what it enqueued in all, with its delta number (one
+    /// more than the runs before it that enqueued).
+    pub(crate) fn finish_run_counts(&mut self) -> Result<RunCounts, JournalError> {
+        self.add_run_counts(&RunCounts::default())?;
+        let run = self.counting_run()?;
+        self.conn
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([format!("note.{OPEN_ENQUEUE}")])?;
+        Ok(self.conn.query_row(
+            "SELECT delta, new_tickets, new_entries, out_of_order, state_updates, removed, changed, deleted
+             FROM run_counts WHERE run = ?1",
+            [run],
+            |r| {
+                let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
+                Ok(RunCounts {
+                    delta: n(0)?,
+                    new_tickets: n(1)?,
+                    new_entries: n(2)?,
+                    out_of_order: n(3)?,
+                    state_updates: n(4)?,
+                    removed: n(5)?,
+                    changed: n(6)?,
+                    deleted: n(7)?,
+                })
+            },
+        )?)
+    }
+
+    /// Whether an enqueue began and never finished (its run was killed): what it wrote
+    /// stands, but the journal does not hold the whole export it was reading.
+    pub(crate) fn enqueue_unfinished(&self) -> Result<bool, JournalError> {
+        Ok(self.note(OPEN_ENQUEUE)?.is_some())
+    }
+
+    /// The run whose counts an enqueue adds to: the unfinished one if a run died in its
+    /// enqueue, else this one (noted, so that a kill from here on is seen by the next).
+    fn counting_run(&mut self) -> Result<i64, JournalError> {
+        if let Some(run) = self.note(OPEN_ENQUEUE)?.and_then(|r| r.parse().ok()) {
+            return Ok(run);
+        }
+        let run = self.run;
+        self.set_note(OPEN_ENQUEUE, &run.to_string())?;
+        Ok(run)
     }
 
     /// Every run of the journal, oldest first, with what it enqueued (`None` for a run
@@ -341,5 +392,82 @@ impl Journal {
                 })
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::test_support::{info, pending};
+
+    fn counts(new_tickets: u64, new_entries: u64) -> RunCounts {
+        RunCounts {
+            new_tickets,
+            new_entries,
+            ..RunCounts::default()
+        }
+    }
+
+    /// A run killed between two chunks of its enqueue keeps the counts of what it wrote,
+    /// and the next run's enqueue completes the same delta instead of starting another.
+    #[test]
+    fn a_kill_mid_enqueue_keeps_its_counts_and_the_next_run_completes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.db");
+        {
+            let mut full = Journal::open(&path, &info()).unwrap();
+            full.add_run_counts(&counts(3, 0)).unwrap();
+            assert_eq!(full.finish_run_counts().unwrap(), counts(3, 0));
+        }
+        let killed_run = {
+            let mut killed = Journal::open(&path, &info()).unwrap();
+            killed
+                .atomically(|j| j.add_run_counts(&counts(0, 2)))
+                .unwrap();
+            killed.run
+            // Dropped here without finishing, as a SIGKILL would leave it.
+        };
+        let mut next = Journal::open(&path, &info()).unwrap();
+        assert!(next.enqueue_unfinished().unwrap());
+        next.add_run_counts(&counts(1, 0)).unwrap();
+        let done = next.finish_run_counts().unwrap();
+        assert_eq!(
+            done,
+            RunCounts {
+                delta: 1,
+                ..counts(1, 2)
+            }
+        );
+        assert!(!next.enqueue_unfinished().unwrap());
+        let history = next.run_history().unwrap();
+        let of = |run: i64| history.iter().find(|h| h.run == run).unwrap().counts;
+        assert_eq!(of(killed_run), Some(done));
+        assert_eq!(
+            of(next.run),
+            None,
+            "the finishing run added to the killed one's"
+        );
+    }
+
+    /// Nothing of a failed atomic block stays: not its records, not its counts.
+    #[test]
+    fn a_failed_atomic_block_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("run.db"), &info()).unwrap();
+        let r: Result<(), JournalError> = j.atomically(|j| {
+            j.upsert_pending(&pending(2))?;
+            j.add_run_counts(&counts(2, 0))?;
+            Err(JournalError::CannotOpen {
+                path: "x".into(),
+                reason: "stop".into(),
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(j.summary().unwrap().records.pending, 0);
+        assert!(!j.enqueue_unfinished().unwrap());
+        assert!(j.run_history().unwrap().iter().all(|h| h.counts.is_none()));
+        // And the journal takes the next block as usual.
+        j.atomically(|j| j.upsert_pending(&pending(2))).unwrap();
+        assert_eq!(j.summary().unwrap().records.pending, 2);
     }
 }

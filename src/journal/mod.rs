@@ -427,6 +427,32 @@ impl Journal {
         &self.path
     }
 
+    /// Runs `f` in one transaction: what it writes lands together or not at all, so a run
+    /// killed inside leaves the journal as it was before. The journal's writing methods
+    /// nest inside it (each is a savepoint).
+    pub(crate) fn atomically<T, E: From<JournalError>>(
+        &mut self,
+        f: impl FnOnce(&mut Journal) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(JournalError::from)?;
+        match f(self) {
+            Ok(v) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(JournalError::from)?;
+                Ok(v)
+            }
+            Err(e) => {
+                // The error being returned says what went wrong; a failed rollback
+                // leaves the transaction to be rolled back when the connection closes.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     /// A value the importer keeps between runs under its own key (such as the fingerprint
     /// of the inputs it finished enqueueing, so an unchanged resume need not read them).
     pub fn note(&self, key: &str) -> Result<Option<String>, JournalError> {

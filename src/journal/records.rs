@@ -131,7 +131,7 @@ impl Journal {
     ) -> Result<UpsertReport, JournalError> {
         let now = now_ms();
         let mut report = UpsertReport::default();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         {
             let mut find = tx.prepare_cached(
                 "SELECT id, state, payload_hash, stage FROM records WHERE source_id = ?1",
@@ -196,7 +196,7 @@ impl Journal {
     pub fn reject(&mut self, records: &[RejectedRecord]) -> Result<u64, JournalError> {
         let now = now_ms();
         let mut changed = 0;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         {
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO records (source_id, file, line, state, stage, last_error, created_at, updated_at)
