@@ -8,8 +8,7 @@
 //! seen before allocates nothing. The number of paths is capped, which keeps memory flat
 //! whatever the export holds.
 
-use std::collections::HashMap;
-
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
 /// Paths counted at most; more are counted together as `dropped_paths`.
@@ -36,17 +35,27 @@ struct Node {
 fn filled(v: &Value) -> bool {
     match v {
         Value::Null => false,
-        Value::String(s) => !s.trim().is_empty(),
+        // Most values start with a visible ASCII character: no need to trim them.
+        Value::String(s) => match s.as_bytes().first() {
+            None => false,
+            Some(b) if b.is_ascii_graphic() => true,
+            Some(_) => !s.trim().is_empty(),
+        },
         Value::Array(a) => !a.is_empty(),
         Value::Object(m) => !m.is_empty(),
         _ => true,
     }
 }
 
-fn id_string(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+/// An id as text; a number is written into `buf`, so counting allocates nothing.
+fn id_str<'a>(v: &'a Value, buf: &'a mut itoa::Buffer) -> Option<std::borrow::Cow<'a, str>> {
     match v {
         Value::String(s) => Some(s.as_str().into()),
-        Value::Number(n) => Some(n.to_string().into()),
+        Value::Number(n) => Some(match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => buf.format(u).into(),
+            (None, Some(i)) => buf.format(i).into(),
+            _ => n.to_string().into(),
+        }),
         _ => None,
     }
 }
@@ -96,8 +105,11 @@ impl FieldCounts {
                 Value::Array(items) => {
                     for item in items {
                         let Value::Object(m) = item else { continue };
-                        let (Some(id), Some(v)) = (m.get("id").and_then(id_string), m.get("value"))
-                        else {
+                        let mut buf = itoa::Buffer::new();
+                        let (Some(id), Some(v)) = (
+                            m.get("id").and_then(|id| id_str(id, &mut buf)),
+                            m.get("value"),
+                        ) else {
                             continue;
                         };
                         if filled(v) {
