@@ -14,8 +14,8 @@ pub use crate::html_text::html_to_text;
 /// HTML from plain text: escaped, paragraphs for blank lines, `<br>` for line breaks.
 ///
 /// Every ticket body goes through it, so each paragraph is escaped straight into the one
-/// output buffer: no escaped copy of the whole text, and a body without a line break (most
-/// of them) is not searched for paragraph breaks. Escaping commutes with the trimming and
+/// output buffer (no escaped copy of the whole text), and breaks and the characters to
+/// escape are found with memchr rather than byte by byte. Escaping commutes with the trimming and
 /// the splitting (it touches neither whitespace nor newlines), which is why they can be
 /// done on the unescaped text.
 pub fn text_to_html(text: &str) -> String {
@@ -25,13 +25,20 @@ pub fn text_to_html(text: &str) -> String {
         text.into()
     };
     let mut out = String::with_capacity(text.len() + text.len() / 16 + 16);
-    if text.contains('\n') {
-        for p in text.split("\n\n") {
-            paragraph_into(&mut out, p);
+    // `text.split("\n\n")`: a body has few newlines, most not followed by another.
+    let bytes = text.as_bytes();
+    let (mut start, mut at) = (0, 0);
+    while let Some(i) = memchr::memchr(b'\n', &bytes[at..]) {
+        let i = at + i;
+        if bytes.get(i + 1) == Some(&b'\n') {
+            paragraph_into(&mut out, &text[start..i]);
+            start = i + 2;
+            at = i + 2;
+        } else {
+            at = i + 1;
         }
-    } else {
-        paragraph_into(&mut out, &text);
     }
+    paragraph_into(&mut out, &text[start..]);
     out
 }
 
@@ -43,22 +50,30 @@ fn paragraph_into(out: &mut String, p: &str) {
         return;
     }
     out.push_str("<p>");
+    for (n, line) in p.split('\n').enumerate() {
+        if n > 0 {
+            out.push_str("<br>");
+        }
+        escape_into(out, line);
+    }
+    out.push_str("</p>");
+}
+
+/// `&`, `<` and `>` as entities, the rest copied in runs between them.
+fn escape_into(out: &mut String, s: &str) {
     let mut start = 0;
-    for (i, b) in p.bytes().enumerate() {
-        let with = match b {
-            b'\n' => "<br>",
+    for i in memchr::memchr3_iter(b'&', b'<', b'>', s.as_bytes()) {
+        let with = match s.as_bytes()[i] {
             b'&' => "&amp;",
             b'<' => "&lt;",
-            b'>' => "&gt;",
-            _ => continue,
+            _ => "&gt;",
         };
         // `i` is at an ASCII byte, so both slices end on character boundaries.
-        out.push_str(&p[start..i]);
+        out.push_str(&s[start..i]);
         out.push_str(with);
         start = i + 1;
     }
-    out.push_str(&p[start..]);
-    out.push_str("</p>");
+    out.push_str(&s[start..]);
 }
 
 /// `"Rachel <rachel@example.com>"` → `rachel@example.com`.
