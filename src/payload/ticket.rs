@@ -66,7 +66,7 @@ impl Run<'_, '_> {
     /// the fields.
     fn strip_nul(&mut self, p: &mut Map<String, Json>, conversation: &mut [EntryPlan]) {
         fn strip(s: &mut String) -> usize {
-            if !s.contains('\0') {
+            if memchr::memchr(0, s.as_bytes()).is_none() {
                 return 0;
             }
             let before = s.len();

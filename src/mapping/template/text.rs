@@ -19,7 +19,7 @@ pub use crate::html_text::html_to_text;
 /// the splitting (it touches neither whitespace nor newlines), which is why they can be
 /// done on the unescaped text.
 pub fn text_to_html(text: &str) -> String {
-    let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
+    let text: std::borrow::Cow<'_, str> = if memchr::memchr(b'\r', text.as_bytes()).is_some() {
         text.replace("\r\n", "\n").into()
     } else {
         text.into()
