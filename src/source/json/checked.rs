@@ -75,10 +75,18 @@ impl<'de> Visitor<'de> for Checked<'_> {
             let value = map.next_value_seed(Checked {
                 repeated: &mut *self.repeated,
             })?;
-            if self.repeated.is_none() && out.contains_key(&key) {
-                *self.repeated = Some(key.clone());
+            // One hash per key: the entry both notices a repeat and stores the value.
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(value);
+                }
+                serde_json::map::Entry::Occupied(mut e) => {
+                    if self.repeated.is_none() {
+                        *self.repeated = Some(e.key().clone());
+                    }
+                    e.insert(value);
+                }
             }
-            out.insert(key, value);
         }
         Ok(Value::Object(out))
     }
