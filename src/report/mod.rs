@@ -16,6 +16,7 @@ use serde_json::Value as Json;
 
 mod breakdown;
 mod html;
+mod json;
 mod window;
 
 pub use breakdown::{Breakdown, BreakdownValue, Breakdowns};
@@ -421,6 +422,8 @@ pub(crate) struct PayloadWriter {
     out: BufWriter<File>,
     batch: Vec<(SourceId, TicketPayload)>,
     batches: u64,
+    /// One batch's line, reused: it grows to the largest batch once.
+    line: Vec<u8>,
 }
 
 impl PayloadWriter {
@@ -429,6 +432,7 @@ impl PayloadWriter {
             out: BufWriter::new(File::create(path)?),
             batch: Vec::with_capacity(MAX_BULK_CREATE),
             batches: 0,
+            line: Vec::new(),
         })
     }
 
@@ -447,21 +451,10 @@ impl PayloadWriter {
             return Ok(());
         }
         self.batches += 1;
-        #[derive(Serialize)]
-        struct Line<'a> {
-            batch: u64,
-            request: &'static str,
-            source_ids: Vec<&'a str>,
-            body: Vec<&'a TicketPayload>,
-        }
-        let line = Line {
-            batch: self.batches,
-            request: "POST /api/1.1/json/tickets/",
-            source_ids: self.batch.iter().map(|(s, _)| s.as_str()).collect(),
-            body: self.batch.iter().map(|(_, p)| p).collect(),
-        };
-        serde_json::to_writer(&mut self.out, &line)?;
-        self.out.write_all(b"\n")?;
+        self.line.clear();
+        json::bulk_line(&mut self.line, self.batches, &self.batch);
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
         self.batch.clear();
         Ok(())
     }
