@@ -289,19 +289,7 @@ impl Journal {
             "SELECT delta, new_tickets, new_entries, out_of_order, state_updates, removed, changed, deleted
              FROM run_counts WHERE run = ?1",
             [run],
-            |r| {
-                let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
-                Ok(RunCounts {
-                    delta: n(0)?,
-                    new_tickets: n(1)?,
-                    new_entries: n(2)?,
-                    out_of_order: n(3)?,
-                    state_updates: n(4)?,
-                    removed: n(5)?,
-                    changed: n(6)?,
-                    deleted: n(7)?,
-                })
-            },
+            |r| counts_at(r, 0),
         )?)
     }
 
@@ -335,20 +323,8 @@ impl Journal {
         )?;
         let rows = st
             .query_map([], |r| {
-                let n = |i: usize| -> rusqlite::Result<u64> {
-                    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or_default() as u64)
-                };
                 let counts = match r.get::<_, Option<i64>>(3)? {
-                    Some(delta) => Some(RunCounts {
-                        delta: delta as u64,
-                        new_tickets: n(4)?,
-                        new_entries: n(5)?,
-                        out_of_order: n(6)?,
-                        state_updates: n(7)?,
-                        removed: n(8)?,
-                        changed: n(9)?,
-                        deleted: n(10)?,
-                    }),
+                    Some(_) => Some(counts_at(r, 3)?),
                     None => None,
                 };
                 Ok(RunHistory {
@@ -393,6 +369,24 @@ impl Journal {
             })
             .collect())
     }
+}
+
+/// The `run_counts` columns (`delta` to `deleted`, in the table's order) of a row,
+/// starting at column `at`.
+fn counts_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RunCounts> {
+    let n = |i: usize| -> rusqlite::Result<u64> {
+        Ok(r.get::<_, Option<i64>>(at + i)?.unwrap_or_default() as u64)
+    };
+    Ok(RunCounts {
+        delta: n(0)?,
+        new_tickets: n(1)?,
+        new_entries: n(2)?,
+        out_of_order: n(3)?,
+        state_updates: n(4)?,
+        removed: n(5)?,
+        changed: n(6)?,
+        deleted: n(7)?,
+    })
 }
 
 #[cfg(test)]
