@@ -96,9 +96,7 @@ impl Run<'_, '_> {
         label: &str,
         choices: Choices<'_>,
     ) -> Option<u64> {
-        let found = choices
-            .by_name
-            .and_then(|m| m.get(schema::normal_name(label).as_ref()).copied());
+        let found = choices.by_name.and_then(|m| m.get(label));
         let choices = choices.list.unwrap_or(&[]);
         match found {
             Some(id) => Some(id),

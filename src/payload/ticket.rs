@@ -259,8 +259,8 @@ impl Run<'_, '_> {
                     .b
                     .names
                     .priorities
-                    .get(schema::normal_name(&name).as_ref())
-                    .map(|i| &self.b.schema.priorities[*i])
+                    .get(&name)
+                    .map(|i| &self.b.schema.priorities[i])
                 {
                     Some(pr) => {
                         p.insert("priority".into(), Json::from(pr.id));
@@ -468,8 +468,8 @@ impl Run<'_, '_> {
                 .b
                 .names
                 .statuses
-                .get(schema::normal_name(&name).as_ref())
-                .map(|i| &self.b.schema.statuses[*i])
+                .get(&name)
+                .map(|i| &self.b.schema.statuses[i])
             {
                 Some(st) => {
                     final_state.status = Some(st.id);
