@@ -391,6 +391,13 @@ struct Conversation {
     other_mode: Option<Vec<NewMessage>>,
 }
 
+/// What an enqueue holds until its next chunk is written.
+struct Chunk {
+    valid: Vec<PendingRecord>,
+    messages: Vec<Conversation>,
+    rejected: Vec<RejectedRecord>,
+}
+
 /// Reads the export through the shared pipeline and records every outcome: valid records
 /// as pending (their payload is what will be sent), rejected ones as failed at validation.
 ///
@@ -408,9 +415,11 @@ fn enqueue(
         entries_keyed_by_hash: plan.conversation.as_ref().is_some_and(|c| c.id.is_none()),
         ..EnqueueCounts::default()
     };
-    let mut valid: Vec<PendingRecord> = Vec::with_capacity(ENQUEUE_CHUNK);
-    let mut messages: Vec<Conversation> = Vec::new();
-    let mut rejected: Vec<RejectedRecord> = Vec::new();
+    let mut chunk = Chunk {
+        valid: Vec::with_capacity(ENQUEUE_CHUNK),
+        messages: Vec::new(),
+        rejected: Vec::new(),
+    };
     let mut deleted: Vec<(String, TicketDelta)> = Vec::new();
     let closing = crate::payload::conversation::closing_staff(plan, &schema);
     let transcripts = plan.conversation.as_ref().is_some_and(|c| {
@@ -422,12 +431,15 @@ fn enqueue(
     let default_status = schema.default_status().map(|s| s.id);
     let account = schema.clone();
     let flush = |journal: &mut Journal,
-                 valid: &mut Vec<PendingRecord>,
-                 messages: &mut Vec<Conversation>,
-                 rejected: &mut Vec<RejectedRecord>,
+                 chunk: &mut Chunk,
                  counts: &mut EnqueueCounts|
      -> Result<(), JournalError> {
-        let mut chunk = RunCounts::default();
+        let Chunk {
+            valid,
+            messages,
+            rejected,
+        } = chunk;
+        let mut run = RunCounts::default();
         if !messages.is_empty() {
             // Messages first: a ticket must never be sendable without its conversation.
             // Each is compared with what the journal holds, so a newer export adds exactly
@@ -457,11 +469,11 @@ fn enqueue(
                         closing_staff: closing,
                     },
                 );
-                chunk.new_entries += t.new_entries;
-                chunk.out_of_order += t.out_of_order;
-                chunk.state_updates += t.state_updates;
-                chunk.removed += t.removed;
-                chunk.changed += t.changed;
+                run.new_entries += t.new_entries;
+                run.out_of_order += t.out_of_order;
+                run.state_updates += t.state_updates;
+                run.removed += t.removed;
+                run.changed += t.changed;
                 if d != TicketDelta::default() {
                     deltas.push((c.source_id, d));
                 }
@@ -470,7 +482,7 @@ fn enqueue(
         }
         if !valid.is_empty() {
             let r = journal.upsert_pending(valid)?;
-            chunk.new_tickets += r.inserted;
+            run.new_tickets += r.inserted;
             counts.upsert.inserted += r.inserted;
             counts.upsert.unchanged += r.unchanged;
             counts.upsert.updated += r.updated;
@@ -481,7 +493,7 @@ fn enqueue(
             journal.reject(rejected)?;
             rejected.clear();
         }
-        journal.add_run_counts(&chunk)
+        journal.add_run_counts(&run)
     };
     let info = pipeline::for_each(plan, schema, &opts.inputs, &opts.sides, |p| {
         counts.read += 1;
@@ -500,13 +512,13 @@ fn enqueue(
                 let follow_up = replies::journal_messages(&t, &account, closing);
                 let other_mode = transcripts
                     .then(|| replies::journal_messages_as(&t, &account, closing, !t.transcript));
-                messages.push(Conversation {
+                chunk.messages.push(Conversation {
                     source_id: t.source_id.to_string(),
                     state: delta::wanted_state(&t, &account),
                     messages: follow_up,
                     other_mode,
                 });
-                valid.push(PendingRecord {
+                chunk.valid.push(PendingRecord {
                     source_id: t.source_id.into_string(),
                     file,
                     line,
@@ -535,7 +547,7 @@ fn enqueue(
                     // A record without a readable id is still listed, under its position.
                     None => format!("(no id) {}", p.location),
                 };
-                rejected.push(RejectedRecord {
+                chunk.rejected.push(RejectedRecord {
                     source_id,
                     file,
                     line,
@@ -567,27 +579,13 @@ fn enqueue(
                 }
             }
         }
-        if valid.len() >= ENQUEUE_CHUNK || rejected.len() >= ENQUEUE_CHUNK {
-            journal.atomically(|journal| {
-                flush(
-                    journal,
-                    &mut valid,
-                    &mut messages,
-                    &mut rejected,
-                    &mut counts,
-                )
-            })?;
+        if chunk.valid.len() >= ENQUEUE_CHUNK || chunk.rejected.len() >= ENQUEUE_CHUNK {
+            journal.atomically(|journal| flush(journal, &mut chunk, &mut counts))?;
         }
         Ok(())
     })?;
     counts.run = journal.atomically(|journal| {
-        flush(
-            journal,
-            &mut valid,
-            &mut messages,
-            &mut rejected,
-            &mut counts,
-        )?;
+        flush(journal, &mut chunk, &mut counts)?;
         journal.apply_deltas(&deleted)?;
         journal.add_run_counts(&RunCounts {
             deleted: deleted.len() as u64,
