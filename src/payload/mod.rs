@@ -182,8 +182,7 @@ struct NameMaps {
 /// spellings are kept beside the normalised forms: an export mostly spells a label exactly
 /// as the account does ("Urgent"), and finding that one needs no lower-cased copy of it,
 /// which was 7% of the builder threads.
-#[derive(Debug)]
-pub(crate) struct NameIndex<V> {
+struct NameIndex<V> {
     exact: HashMap<String, V>,
     normal: HashMap<String, V>,
 }
@@ -199,26 +198,20 @@ impl<V> Default for NameIndex<V> {
 
 impl<V: Copy> NameIndex<V> {
     /// The first of names equal when normalised wins, as a scan would; an exact spelling
-    /// finds the same entry its normal form does.
+    /// takes the entry its normal form kept, so both lookups find the same one.
     fn new<'a>(names: impl Iterator<Item = (&'a str, V)>) -> NameIndex<V> {
         let mut index = NameIndex::default();
-        let mut spellings = vec![];
         for (name, v) in names {
-            index
+            let kept = *index
                 .normal
                 .entry(schema::normal_name(name).into_owned())
                 .or_insert(v);
-            spellings.push(name);
-        }
-        for name in spellings {
-            if let Some(v) = index.normal.get(schema::normal_name(name).as_ref()) {
-                index.exact.entry(name.to_string()).or_insert(*v);
-            }
+            index.exact.entry(name.to_string()).or_insert(kept);
         }
         index
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<V> {
+    fn get(&self, name: &str) -> Option<V> {
         self.exact
             .get(name)
             .or_else(|| self.normal.get(schema::normal_name(name).as_ref()))
