@@ -15,9 +15,9 @@ pub use crate::html_text::html_to_text;
 ///
 /// Every ticket body goes through it, so each paragraph is escaped straight into the one
 /// output buffer (no escaped copy of the whole text), and breaks and the characters to
-/// escape are found with memchr rather than byte by byte. Escaping commutes with the trimming and
-/// the splitting (it touches neither whitespace nor newlines), which is why they can be
-/// done on the unescaped text.
+/// escape are found with memchr rather than byte by byte. Escaping commutes with the
+/// trimming and the splitting (it touches neither whitespace nor newlines), which is why
+/// they can be done on the unescaped text.
 pub fn text_to_html(text: &str) -> String {
     let text: std::borrow::Cow<'_, str> = if memchr::memchr(b'\r', text.as_bytes()).is_some() {
         text.replace("\r\n", "\n").into()
