@@ -282,9 +282,7 @@ impl Journal {
     pub(crate) fn finish_run_counts(&mut self) -> Result<RunCounts, JournalError> {
         self.add_run_counts(&RunCounts::default())?;
         let run = self.counting_run()?;
-        self.conn
-            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
-            .execute([format!("note.{OPEN_ENQUEUE}")])?;
+        self.clear_note(OPEN_ENQUEUE)?;
         Ok(self.conn.query_row(
             "SELECT delta, new_tickets, new_entries, out_of_order, state_updates, removed, changed, deleted
              FROM run_counts WHERE run = ?1",

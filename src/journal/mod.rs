@@ -467,6 +467,14 @@ impl Journal {
         Ok(())
     }
 
+    /// Removes a [`Journal::note`].
+    pub(crate) fn clear_note(&mut self, key: &str) -> Result<(), JournalError> {
+        self.conn
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([format!("note.{key}")])?;
+        Ok(())
+    }
+
     /// Stamps the end of this run (`done`, `interrupted`, `failed`...).
     pub fn finish_run(&mut self, outcome: &str) -> Result<(), JournalError> {
         self.conn.execute(
