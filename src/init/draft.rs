@@ -201,7 +201,9 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
             }
             match item {
                 Ok(r) => {
-                    let input = crate::mapping::template::RecordInput::new(&r.value, &sides);
+                    // Drafting reads a sample, not the export: plain JSON is simplest here.
+                    let value = r.value.into_json();
+                    let input = crate::mapping::template::RecordInput::new(&value, &sides);
                     let skip = plan
                         .source
                         .skip_if
@@ -211,8 +213,8 @@ pub(super) fn draft(preset: &'static Preset, opts: &InitOptions) -> Result<Draft
                         skipped += 1;
                         continue;
                     }
-                    seen.add(&plan, &sides, preset.fields, &r.value);
-                    first.get_or_insert(r.value);
+                    seen.add(&plan, &sides, preset.fields, &value);
+                    first.get_or_insert(value);
                 }
                 Err(e) => {
                     seen.unreadable += 1;
@@ -993,8 +995,8 @@ fn tests_text(
         let mut entries = vec![];
         for path in &files {
             for item in source::read(path, &sp.read)?.flatten() {
-                let Some(k) = source::get_path(&item.value, &sp.key).and_then(source::key_string)
-                else {
+                let value = item.value.into_json();
+                let Some(k) = source::get_path(&value, &sp.key).and_then(source::key_string) else {
                     continue;
                 };
                 let belongs = match &join_key {
@@ -1002,7 +1004,7 @@ fn tests_text(
                     None => scalars.contains(&k),
                 };
                 if belongs && entries.len() < 50 {
-                    entries.push(item.value);
+                    entries.push(value);
                 }
             }
         }

@@ -18,6 +18,8 @@ use jiff::tz::TimeZone;
 use minijinja::value::Value;
 use serde_json::Value as Json;
 
+use crate::source::RecordRef;
+
 use super::template::{
     self, Expr, Sides, date_value, datetime_value, email_address, email_name, field_value,
     html_to_text, number_value, split_parts, split_value, text_to_html,
@@ -219,23 +221,23 @@ impl Fast {
     }
 
     /// The value for `record`, or `None` when minijinja must evaluate it.
-    pub fn eval(&self, record: &Json, sides: &Sides) -> Option<Value> {
+    pub fn eval(&self, record: RecordRef<'_>, sides: &Sides) -> Option<Value> {
         self.eval_v(record, sides).map(V::into_value)
     }
 
     /// The value for `record` rendered as a payload string (as
     /// [`template::value_to_string`] would), or `None` when minijinja must evaluate it.
-    pub fn eval_string(&self, record: &Json, sides: &Sides) -> Option<String> {
+    pub fn eval_string(&self, record: RecordRef<'_>, sides: &Sides) -> Option<String> {
         self.eval_v(record, sides).map(V::into_string)
     }
 
     /// The value for `record` as a list of strings (as [`template::value_to_list`] would
     /// make it), or `None` when minijinja must evaluate it.
-    pub fn eval_list(&self, record: &Json, sides: &Sides) -> Option<Vec<String>> {
+    pub fn eval_list(&self, record: RecordRef<'_>, sides: &Sides) -> Option<Vec<String>> {
         self.eval_v(record, sides).map(V::into_list)
     }
 
-    fn eval_v<'a>(&self, record: &'a Json, sides: &Sides) -> Option<V<'a>> {
+    fn eval_v<'a>(&self, record: RecordRef<'a>, sides: &Sides) -> Option<V<'a>> {
         match self {
             Fast::Expr(e) => e.eval(record, sides),
             Fast::Template(parts) => {
@@ -259,9 +261,21 @@ impl Fast {
 }
 
 impl FastExpr {
-    fn eval<'a>(&self, record: &'a Json, sides: &Sides) -> Option<V<'a>> {
+    fn eval<'a>(&self, record: RecordRef<'a>, sides: &Sides) -> Option<V<'a>> {
+        let mut steps = &self.steps[..];
         let cur = match &self.root {
-            None => V::Json(record),
+            None => match record {
+                RecordRef::Json(j) => V::Json(j),
+                // A row is no JSON object: its first key is looked up in it, and the whole
+                // row (or an index into it) is left to minijinja.
+                RecordRef::Row(row) => match steps.split_first() {
+                    Some((Step::Key(k), after)) => {
+                        steps = after;
+                        row.get(k).map_or(V::Undefined, V::Json)
+                    }
+                    _ => return None,
+                },
+            },
             Some(name) => {
                 if let Some((table, key_expr)) = sides.joins.get(name) {
                     // As `RecordCtx` does it: the key from the record alone, then the
@@ -275,7 +289,7 @@ impl FastExpr {
                     } else {
                         table.all(&key)
                     };
-                    return self.rest(V::Value(rows));
+                    return self.rest(V::Value(rows), steps);
                 }
                 if sides.tables.contains_key(name) {
                     return None;
@@ -286,12 +300,12 @@ impl FastExpr {
                 }
             }
         };
-        self.rest(cur)
+        self.rest(cur, steps)
     }
 
     /// The steps and filters after the first name.
-    fn rest<'a>(&self, mut cur: V<'a>) -> Option<V<'a>> {
-        for step in &self.steps {
+    fn rest<'a>(&self, mut cur: V<'a>, steps: &[Step]) -> Option<V<'a>> {
+        for step in steps {
             cur = match (cur, step) {
                 (V::Json(Json::Object(m)), Step::Key(k)) => m.get(k).map_or(V::Undefined, V::Json),
                 (V::Json(Json::Array(a)), Step::Index(i)) => {
@@ -538,6 +552,50 @@ mod tests {
     use super::*;
     use crate::mapping::template::{Engine, Expr, RecordCtx};
 
+    /// A CSV row gives what the JSON object of its cells gives, on the fast path; the
+    /// whole row, which is no JSON object, is left to minijinja.
+    #[test]
+    fn a_row_evaluates_as_its_object() {
+        let tz = TimeZone::get("Europe/Berlin").unwrap();
+        let engine = Engine::new(tz.clone());
+        let object = serde_json::json!({
+            "Ticket ID": "T-1", "Subject": "Hi", "Tags": "a;b", "Comment": ["x", "y"],
+            "Created At": "2024-03-05 14:22:10", "Body": "a < b\n\nc",
+        });
+        let row = crate::source::Row::from_object(object.as_object().unwrap());
+        let sides = Sides::default();
+        for src in [
+            "{{ row['Ticket ID'] }}",
+            "{{ Subject }}",
+            "{{ record['Subject'] | upper }}",
+            "{{ row['Missing'] }}",
+            "{{ Missing.deeper }}",
+            "{{ row['Comment'][1] }}",
+            "{{ Tags | split(';') }}",
+            "{{ row['Created At'] | datetime }}",
+            "{{ row['Body'] | text_to_html }}",
+            "CSV-{{ row['Ticket ID'] }}-{{ Subject }}",
+        ] {
+            let Ok(Expr::Fast(f)) = engine.compile(src) else {
+                panic!("{src} is not on the fast path")
+            };
+            let from_row = f.fast.eval(RecordRef::Row(&row), &sides);
+            assert!(from_row.is_some(), "{src} fell back on a row");
+            let from_json = f.fast.eval(RecordRef::Json(&object), &sides);
+            assert_eq!(format!("{from_row:?}"), format!("{from_json:?}"), "{src}");
+            assert_eq!(
+                f.fast.eval_string(RecordRef::Row(&row), &sides),
+                f.fast.eval_string(RecordRef::Json(&object), &sides),
+                "{src}"
+            );
+        }
+        for src in ["{{ row }}", "{{ row[0] }}"] {
+            if let Ok(Expr::Fast(f)) = engine.compile(src) {
+                assert!(f.fast.eval(RecordRef::Row(&row), &sides).is_none(), "{src}");
+            }
+        }
+    }
+
     /// Every template evaluates to the same value on the fast path as through minijinja.
     #[test]
     fn fast_path_matches_minijinja() {
@@ -599,13 +657,16 @@ mod tests {
             };
             let fast = f
                 .fast
-                .eval(&record, &sides)
+                .eval(RecordRef::Json(&record), &sides)
                 .unwrap_or_else(|| panic!("{src} fell back"));
             let slow = f.slow.eval(&ctx).unwrap();
             assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{src}");
-            let string = f.fast.eval_string(&record, &sides).unwrap();
+            let string = f
+                .fast
+                .eval_string(RecordRef::Json(&record), &sides)
+                .unwrap();
             assert_eq!(string, template::value_to_string(&slow), "{src}");
-            let list = f.fast.eval_list(&record, &sides).unwrap();
+            let list = f.fast.eval_list(RecordRef::Json(&record), &sides).unwrap();
             assert_eq!(list, template::value_to_list(&slow), "{src}");
         }
         // Errors and unusual shapes go to minijinja.
@@ -615,7 +676,10 @@ mod tests {
             "{{ num | number(',') | missing_filter }}",
         ] {
             if let Ok(Expr::Fast(f)) = engine.compile(src) {
-                assert!(f.fast.eval(&record, &sides).is_none(), "{src}");
+                assert!(
+                    f.fast.eval(RecordRef::Json(&record), &sides).is_none(),
+                    "{src}"
+                );
             }
         }
         for src in [

@@ -129,7 +129,7 @@ mod tests {
             let p = write_records(dir.path(), "x", pattern, &read, &recs).unwrap();
             let got: Vec<Value> = crate::source::read(&p, &read)
                 .unwrap()
-                .map(|r| r.unwrap().value)
+                .map(|r| r.unwrap().value.into_json())
                 .collect();
             assert_eq!(got, recs, "{pattern}");
         }
@@ -138,7 +138,7 @@ mod tests {
         let p = write_records(dir.path(), "y", "t*.csv", &read, &csv).unwrap();
         let got: Vec<Value> = crate::source::read(&p, &read)
             .unwrap()
-            .map(|r| r.unwrap().value)
+            .map(|r| r.unwrap().value.into_json())
             .collect();
         assert_eq!(got, [json!({"Ticket ID": "7", "Comment": ["a", "b,c"]})]);
     }

@@ -290,7 +290,7 @@ impl<'p> Builder<'p> {
     /// no id. Cheap on the fast path, so the pipeline can catch repeated ids in input order
     /// before the records are built in parallel.
     pub(crate) fn dedupe_key(&self, record: &SourceRecord) -> Option<SourceId> {
-        let input = RecordInput::new(&record.value, &self.sides);
+        let input = RecordInput::new(record.value.as_ref(), &self.sides);
         let mut r = Run {
             b: self,
             ctx: &input,
@@ -317,7 +317,7 @@ impl<'p> Builder<'p> {
     /// What becomes of one record: valid with its plan and warnings, rejected with every
     /// problem found, or skipped by `source.skip_if`.
     pub fn build(&self, record: &SourceRecord) -> RecordOutcome {
-        let input = RecordInput::new(&record.value, &self.sides);
+        let input = RecordInput::new(record.value.as_ref(), &self.sides);
         let mut r = Run {
             b: self,
             ctx: &input,

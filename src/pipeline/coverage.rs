@@ -11,6 +11,8 @@
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
+use crate::source::RecordRef;
+
 /// Paths counted at most; more are counted together as `dropped_paths`.
 pub(crate) const MAX_PATHS: usize = 2_000;
 
@@ -74,19 +76,16 @@ fn bump(map: &mut HashMap<String, u64>, key: &str, paths: &mut usize, dropped: &
 
 impl FieldCounts {
     /// Counts the non-empty fields of one record.
-    pub(crate) fn add(&mut self, record: &Value) {
-        let Value::Object(fields) = record else {
-            return;
-        };
-        for (key, value) in fields {
+    pub(crate) fn add(&mut self, record: RecordRef<'_>) {
+        for (key, value) in record.entries() {
             if !filled(value) {
                 continue;
             }
-            let node = match self.top.get_mut(key.as_str()) {
+            let node = match self.top.get_mut(key) {
                 Some(n) => n,
                 None if self.paths < MAX_PATHS => {
                     self.paths += 1;
-                    self.top.entry(key.clone()).or_default()
+                    self.top.entry(key.to_string()).or_default()
                 }
                 None => {
                     self.dropped_paths += 1;
@@ -218,12 +217,14 @@ mod tests {
     #[test]
     fn counts_fields_objects_and_id_lists() {
         let mut c = FieldCounts::default();
-        c.add(
+        c.add(RecordRef::Json(
             &json!({"id": 1, "fwd_emails": ["a@b.c"], "cc": [], "subject": " ",
             "custom_fields": [{"id": 360001, "value": "x"}, {"id": 360009, "value": null}],
             "via": {"channel": "email", "source": {}}}),
-        );
-        c.add(&json!({"id": 2, "custom_fields": [{"id": 360001, "value": "y"}]}));
+        ));
+        c.add(RecordRef::Json(
+            &json!({"id": 2, "custom_fields": [{"id": 360001, "value": "y"}]}),
+        ));
         let got: Vec<(String, u64)> = c
             .paths()
             .into_iter()
@@ -254,7 +255,7 @@ mod tests {
         for i in 0..MAX_PATHS + 10 {
             m.insert(format!("f{i}"), json!(1));
         }
-        c.add(&Value::Object(m));
+        c.add(RecordRef::Json(&Value::Object(m)));
         assert_eq!(c.paths().len(), MAX_PATHS);
         assert_eq!(c.dropped_paths, 10);
     }

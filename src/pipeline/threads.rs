@@ -16,7 +16,7 @@ use crate::mapping::Plan;
 use crate::mapping::template::Sides;
 use crate::payload::{Builder, RecordOutcome};
 use crate::problem::{Problem, ProblemKind, Sampled};
-use crate::source::{self, Format, SourceRecord, format_from_extension};
+use crate::source::{self, Format, RecordValue, SourceRecord, format_from_extension};
 
 impl Pipeline<'_> {
     /// Reads every record and hands its outcome to `f`, in input order.
@@ -54,7 +54,7 @@ impl Pipeline<'_> {
                 let _ = credit_tx.send(());
             }
 
-            let (spent_tx, spent_rx) = channel::<Vec<serde_json::Value>>();
+            let (spent_tx, spent_rx) = channel::<Vec<RecordValue>>();
             let reader = Reader {
                 plan,
                 builder: &builder,
@@ -193,7 +193,7 @@ struct Reader<'a, 'p> {
     builder: &'a Builder<'p>,
     seen: &'a mut SeenIds,
     /// Records the builders are done with, freed here (see [`build_chunks`]).
-    spent: Receiver<Vec<serde_json::Value>>,
+    spent: Receiver<Vec<RecordValue>>,
 }
 
 impl Reader<'_, '_> {
@@ -247,7 +247,7 @@ impl Reader<'_, '_> {
                     Ok(record) => {
                         if is_csv && !columns_checked {
                             columns_checked = true;
-                            let errors = check_columns(plan, &record.value, file);
+                            let errors = check_columns(plan, &record.value.to_json(), file);
                             if !errors.is_empty() {
                                 items.push(ReadItem::Fatal(PipelineError::Mapping(errors)));
                                 break 'files;
@@ -293,7 +293,7 @@ fn build_chunks(
     builder: &Builder<'_>,
     chunks: &std::sync::Mutex<Receiver<Chunk>>,
     done: &SyncSender<Built>,
-    spent: &Sender<Vec<serde_json::Value>>,
+    spent: &Sender<Vec<RecordValue>>,
     stage: &Stage,
 ) -> FieldCounts {
     let mut fields = FieldCounts::default();
@@ -317,7 +317,7 @@ fn build_chunks(
                     is_csv,
                     duplicate: dup,
                 } => {
-                    fields.add(&record.value);
+                    fields.add(record.value.as_ref());
                     let outcome = builder.build(&record);
                     let outcome = if dup {
                         mark_duplicate(outcome)
@@ -326,7 +326,7 @@ fn build_chunks(
                     };
                     let keep = matches!(outcome, RecordOutcome::Rejected { .. });
                     let value = if keep {
-                        Some(record.value)
+                        Some(record.value.into_json())
                     } else {
                         used.push(record.value);
                         None

@@ -10,8 +10,9 @@ use std::io::{BufRead, BufReader};
 
 use ::csv::ByteRecord;
 use csv_core::ReadRecordResult;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::record::{Header, Row};
 use super::*;
 
 pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError> {
@@ -86,6 +87,8 @@ struct Columns {
     width: usize,
     /// In order of first appearance: the name and the columns that carry it.
     groups: Vec<(String, Vec<usize>)>,
+    /// The names of `groups`, shared by every row of the file.
+    header: Arc<Header>,
 }
 
 impl Columns {
@@ -102,7 +105,14 @@ impl Columns {
                 }
             }
         }
-        Columns { width, groups }
+        let header = Arc::new(Header::new(
+            groups.iter().map(|(name, _)| name.clone()).collect(),
+        ));
+        Columns {
+            width,
+            groups,
+            header,
+        }
     }
 
     fn name_of(&self, column: usize) -> &str {
@@ -239,7 +249,7 @@ impl CsvRecords {
         s
     }
 
-    fn convert(&self) -> Result<Value, String> {
+    fn convert(&self) -> Result<Row, String> {
         let rows = &self.rows;
         if rows.len() != self.columns.width {
             return Err(format!(
@@ -255,9 +265,9 @@ impl CsvRecords {
             let start = if i == 0 { 0 } else { rows.ends[i - 1] };
             &all[start..rows.ends[i]]
         };
-        let mut object = Map::with_capacity(self.columns.groups.len());
-        for (name, cols) in &self.columns.groups {
-            let value = match cols.as_slice() {
+        let mut cells = Vec::with_capacity(self.columns.groups.len());
+        for (_, cols) in &self.columns.groups {
+            cells.push(match cols.as_slice() {
                 [single] => Value::String(cell(*single).to_string()),
                 many => Value::Array(
                     many.iter()
@@ -266,10 +276,9 @@ impl CsvRecords {
                         .map(|s| Value::String(s.to_string()))
                         .collect(),
                 ),
-            };
-            object.insert(name.clone(), value);
+            });
         }
-        Ok(Value::Object(object))
+        Ok(Row::new(self.columns.header.clone(), cells))
     }
 
     /// The message for the first cell of the current row that is not valid UTF-8.
@@ -303,10 +312,10 @@ impl Iterator for CsvRecords {
             Ok(Some(line)) => {
                 let line = Some(line);
                 match self.convert() {
-                    Ok(value) => Ok(SourceRecord {
+                    Ok(row) => Ok(SourceRecord {
                         warning: None,
                         location: self.location(line),
-                        value,
+                        value: RecordValue::Row(row),
                     }),
                     Err(message) => Err(RecordError {
                         location: self.location(line),
@@ -351,7 +360,7 @@ mod tests {
     fn ok_values(items: &[Result<SourceRecord, RecordError>]) -> Vec<Value> {
         items
             .iter()
-            .map(|r| r.as_ref().unwrap().value.clone())
+            .map(|r| r.as_ref().unwrap().value.to_json())
             .collect()
     }
 
@@ -436,6 +445,7 @@ mod tests {
             .as_ref()
             .unwrap()
             .value
+            .to_json()
             .as_object()
             .unwrap()
             .keys()

@@ -6,9 +6,9 @@
 //! problem can be reported where the user can fix it. A malformed record is reported and
 //! skipped; the records after it are still read wherever the format allows.
 //!
-//! Records are JSON objects (`serde_json::Value`): a CSV row becomes an object of strings
-//! (a repeated header becomes a list of strings), a JSON record is kept as it is. The
-//! mapping's templates see the same shape whatever the format.
+//! Records are JSON objects: a CSV row is an object of strings (a repeated header becomes
+//! a list of strings) kept as cells beside its file's header ([`Row`]), a JSON record is
+//! kept as it is. The mapping's templates see the same shape whatever the format.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,9 +19,11 @@ use serde_json::Value;
 mod csv;
 mod inputs;
 mod json;
+mod record;
 pub mod side;
 
 pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
+pub use record::{RecordRef, RecordValue, Row};
 pub use side::{ComputeKey, SideIndex, SideKey, SideSpec, Unjoined};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it
@@ -103,8 +105,8 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone)]
 pub struct SourceRecord {
     pub location: Location,
-    /// Always a JSON object.
-    pub value: Value,
+    /// Always a JSON object, or a CSV row.
+    pub value: RecordValue,
     /// Something the reader noticed that lost part of the record (a key repeated in a JSON
     /// object keeps only its last value); the record becomes a warning there.
     pub warning: Option<String>,

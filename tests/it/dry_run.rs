@@ -554,7 +554,7 @@ mod no_panic {
                 let builder = Builder::new(&plan, schema.clone(), Arc::new(Sides::default()));
                 let rec = SourceRecord {
                     location: Location { file: Arc::from(std::path::Path::new("x.json")), line: Some(1), index: 0 },
-                    value: value.clone(),
+                    value: hfmigrate::source::RecordValue::Json(value.clone()),
                     warning: None,
                 };
                 match builder.build(&rec) {

@@ -11,7 +11,7 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 
 use super::Expr;
 use super::value::value_to_string;
-use crate::source::{SideIndex, key_string};
+use crate::source::{RecordRef, SideIndex, key_string};
 
 /// The side files of a run, by name.
 #[derive(Default)]
@@ -85,15 +85,15 @@ impl Object for SideTable {
 /// created only if a template off the fast path needs it (converting the whole record into
 /// a minijinja value is the largest single cost of a record otherwise).
 pub struct RecordInput<'a> {
-    pub(super) json: &'a serde_json::Value,
+    pub(super) record: RecordRef<'a>,
     pub(super) sides: &'a Arc<Sides>,
     full: std::sync::OnceLock<Value>,
 }
 
 impl<'a> RecordInput<'a> {
-    pub fn new(json: &'a serde_json::Value, sides: &'a Arc<Sides>) -> Self {
+    pub fn new(record: impl Into<RecordRef<'a>>, sides: &'a Arc<Sides>) -> Self {
         RecordInput {
-            json,
+            record: record.into(),
             sides,
             full: std::sync::OnceLock::new(),
         }
@@ -103,7 +103,7 @@ impl<'a> RecordInput<'a> {
     pub fn value(&self) -> &Value {
         self.full.get_or_init(|| {
             Value::from_dyn_object(RecordCtx::new(
-                Value::from_serialize(self.json),
+                Value::from_serialize(self.record),
                 self.sides.clone(),
             ))
         })

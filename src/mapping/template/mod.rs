@@ -192,7 +192,7 @@ impl Expr {
     pub fn eval_record(&self, input: &RecordInput<'_>) -> Result<Value, Error> {
         match self {
             Expr::Const(v) => Ok(v.clone()),
-            Expr::Fast(e) => match e.fast.eval(input.json, input.sides) {
+            Expr::Fast(e) => match e.fast.eval(input.record, input.sides) {
                 Some(v) => Ok(v),
                 None => e.slow.eval(input.value()),
             },
@@ -204,7 +204,7 @@ impl Expr {
     /// detour through a minijinja value on the fast path.
     pub fn eval_record_string(&self, input: &RecordInput<'_>) -> Result<String, Error> {
         match self {
-            Expr::Fast(e) => match e.fast.eval_string(input.json, input.sides) {
+            Expr::Fast(e) => match e.fast.eval_string(input.record, input.sides) {
                 Some(s) => Ok(s),
                 None => e.slow.eval(input.value()).map(|v| value_to_string(&v)),
             },
@@ -216,7 +216,7 @@ impl Expr {
     /// through minijinja values on the fast path.
     pub fn eval_record_list(&self, input: &RecordInput<'_>) -> Result<Vec<String>, Error> {
         match self {
-            Expr::Fast(e) => match e.fast.eval_list(input.json, input.sides) {
+            Expr::Fast(e) => match e.fast.eval_list(input.record, input.sides) {
                 Some(l) => Ok(l),
                 None => e.slow.eval(input.value()).map(|v| value_to_list(&v)),
             },

@@ -85,7 +85,7 @@ impl Iterator for LineRecords {
             return Some(match super::checked::from_slice(text) {
                 Ok((value, repeated)) if value.is_object() => Ok(SourceRecord {
                     location,
-                    value,
+                    value: crate::source::RecordValue::Json(value),
                     warning: repeated.as_deref().map(super::checked::repeated_message),
                 }),
                 Ok((value, _)) => Err(RecordError {

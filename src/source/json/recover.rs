@@ -130,7 +130,7 @@ pub(super) fn read_on(
             match super::checked::from_slice(&bytes) {
                 Ok((value, repeated)) if value.is_object() => Ok(SourceRecord {
                     location: at,
-                    value,
+                    value: crate::source::RecordValue::Json(value),
                     warning: repeated.as_deref().map(super::checked::repeated_message),
                 }),
                 Ok((value, _)) => Err(RecordError {

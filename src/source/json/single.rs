@@ -78,7 +78,7 @@ fn parse(file: Arc<Path>, bytes: &[u8]) -> Result<SourceRecord, RecordError> {
     }
     Ok(SourceRecord {
         location,
-        value,
+        value: crate::source::RecordValue::Json(value),
         warning: repeated.as_deref().map(repeated_message),
     })
 }

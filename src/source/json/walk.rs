@@ -481,7 +481,7 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
         let item = if value.is_object() {
             Ok(SourceRecord {
                 location,
-                value,
+                value: crate::source::RecordValue::Json(value),
                 warning: repeated.as_deref().map(super::checked::repeated_message),
             })
         } else {

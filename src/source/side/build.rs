@@ -132,8 +132,9 @@ fn load(
                     None => break,
                 },
             };
-            let record = match item {
-                Ok(r) => r,
+            let (location, value) = match item {
+                // Entries are stored as JSON, so a CSV row becomes its object here.
+                Ok(r) => (r.location, r.value.into_json()),
                 Err(e) => {
                     on_error(e);
                     continue;
@@ -141,17 +142,17 @@ fn load(
             };
             read_count += 1;
             if first_fields.is_none() {
-                first_fields = Some(match &record.value {
+                first_fields = Some(match &value {
                     Value::Object(m) => m.keys().cloned().collect(),
                     _ => Vec::new(),
                 });
             }
-            let key = match spec.key.of(&record.value) {
+            let key = match spec.key.of(&value) {
                 Ok(key) => key,
                 Err(message) => {
                     without_key += 1;
                     on_error(RecordError {
-                        location: record.location,
+                        location,
                         message,
                         raw: None,
                     });
@@ -159,24 +160,24 @@ fn load(
                 }
             };
             let Some(explode) = spec.explode.as_deref() else {
-                match keep(&record.value) {
-                    Ok(true) => store(&key, &record.value, &record.location, file_no)?,
+                match keep(&value) {
+                    Ok(true) => store(&key, &value, &location, file_no)?,
                     Ok(false) => {}
                     Err(message) => on_error(RecordError {
-                        location: record.location,
+                        location,
                         message,
                         raw: None,
                     }),
                 }
                 continue;
             };
-            let mut parent = record.value;
+            let mut parent = value;
             let items = match take_path(&mut parent, explode) {
                 None | Some(Value::Null) => continue,
                 Some(Value::Array(items)) => items,
                 Some(other) => {
                     on_error(RecordError {
-                        location: record.location,
+                        location,
                         message: format!("`{explode}` is {}, not a list", json_kind(&other)),
                         raw: None,
                     });
@@ -188,10 +189,10 @@ fn load(
                     map.insert(PARENT_FIELD.to_string(), parent.clone());
                 }
                 match keep(&item) {
-                    Ok(true) => store(&key, &item, &record.location, file_no)?,
+                    Ok(true) => store(&key, &item, &location, file_no)?,
                     Ok(false) => {}
                     Err(message) => on_error(RecordError {
-                        location: record.location.clone(),
+                        location: location.clone(),
                         message,
                         raw: None,
                     }),

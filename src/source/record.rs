@@ -1,0 +1,254 @@
+//! A record's fields as the readers hand them on.
+//!
+//! A JSON record is kept as the object it is. A CSV row is kept as its cells beside its
+//! file's header, which every row of the file shares: building a JSON object per row
+//! cloned every column name and hashed it into the object's map, a tenth of a CSV dry
+//! run's time, only for the names to be hashed again by every lookup. Whatever the
+//! format, templates, field counts and rejects see the same object (`to_json`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+/// The fields of one record: a JSON object, or a CSV row.
+#[derive(Clone, PartialEq)]
+pub enum RecordValue {
+    /// Always an object.
+    Json(Value),
+    Row(Row),
+}
+
+/// A record's fields, borrowed: what templates are evaluated on.
+#[derive(Clone, Copy)]
+pub enum RecordRef<'a> {
+    Json(&'a Value),
+    Row(&'a Row),
+}
+
+/// One CSV row: a value per distinct column name (a string, or a list of the non-empty
+/// cells of a repeated header), in the order the names first appear.
+#[derive(Clone)]
+pub struct Row {
+    header: Arc<Header>,
+    cells: Vec<Value>,
+}
+
+/// A CSV file's column names, distinct and in order of first appearance, with where each
+/// is in a row.
+#[derive(Debug)]
+pub(crate) struct Header {
+    names: Vec<String>,
+    position: FxHashMap<String, usize>,
+}
+
+impl Header {
+    /// `names` must be distinct.
+    pub(crate) fn new(names: Vec<String>) -> Header {
+        let position = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        Header { names, position }
+    }
+}
+
+impl Row {
+    /// `cells` holds one value per name of `header`, in its order.
+    pub(crate) fn new(header: Arc<Header>, cells: Vec<Value>) -> Row {
+        debug_assert_eq!(header.names.len(), cells.len());
+        Row { header, cells }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.header.position.get(name).map(|&i| &self.cells[i])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.header
+            .names
+            .iter()
+            .map(String::as_str)
+            .zip(self.cells.iter())
+    }
+
+    fn to_json(&self) -> Value {
+        let mut object = Map::with_capacity(self.cells.len());
+        for (name, value) in self.iter() {
+            object.insert(name.to_string(), value.clone());
+        }
+        Value::Object(object)
+    }
+
+    fn into_json(self) -> Value {
+        let mut object = Map::with_capacity(self.cells.len());
+        for (name, value) in self.header.names.iter().zip(self.cells) {
+            object.insert(name.clone(), value);
+        }
+        Value::Object(object)
+    }
+}
+
+#[cfg(test)]
+impl Row {
+    /// The row a CSV file with `object`'s keys as its header would give.
+    pub(crate) fn from_object(object: &Map<String, Value>) -> Row {
+        let header = Arc::new(Header::new(object.keys().cloned().collect()));
+        Row::new(header, object.values().cloned().collect())
+    }
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Row) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl RecordValue {
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        match self {
+            RecordValue::Json(v) => RecordRef::Json(v),
+            RecordValue::Row(r) => RecordRef::Row(r),
+        }
+    }
+
+    /// The record as one JSON object (a row is copied into one).
+    pub fn to_json(&self) -> Value {
+        self.as_ref().to_json()
+    }
+
+    pub fn into_json(self) -> Value {
+        match self {
+            RecordValue::Json(v) => v,
+            RecordValue::Row(r) => r.into_json(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.as_ref().get(name)
+    }
+}
+
+impl<'a> RecordRef<'a> {
+    pub fn get(self, name: &str) -> Option<&'a Value> {
+        match self {
+            RecordRef::Json(v) => v.get(name),
+            RecordRef::Row(r) => r.get(name),
+        }
+    }
+
+    /// The top-level fields in order; none for a JSON value that is not an object.
+    pub fn entries(self) -> Box<dyn Iterator<Item = (&'a str, &'a Value)> + 'a> {
+        match self {
+            RecordRef::Json(Value::Object(m)) => Box::new(m.iter().map(|(k, v)| (k.as_str(), v))),
+            RecordRef::Json(_) => Box::new(std::iter::empty()),
+            RecordRef::Row(r) => Box::new(r.iter()),
+        }
+    }
+
+    pub fn to_json(self) -> Value {
+        match self {
+            RecordRef::Json(v) => v.clone(),
+            RecordRef::Row(r) => r.to_json(),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for RecordRef<'a> {
+    fn from(v: &'a Value) -> Self {
+        RecordRef::Json(v)
+    }
+}
+
+impl<'a> From<&'a RecordValue> for RecordRef<'a> {
+    fn from(v: &'a RecordValue) -> Self {
+        v.as_ref()
+    }
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.cells.len()))?;
+        for (name, value) in self.iter() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for RecordRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RecordRef::Json(v) => v.serialize(s),
+            RecordRef::Row(r) => r.serialize(s),
+        }
+    }
+}
+
+/// Shown as the JSON object the record stands for.
+impl fmt::Debug for RecordValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_json(), f)
+    }
+}
+
+impl fmt::Debug for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_json(), f)
+    }
+}
+
+/// Compares with the JSON object the record stands for (in any order, as objects compare).
+impl PartialEq<Value> for RecordValue {
+    fn eq(&self, other: &Value) -> bool {
+        match self {
+            RecordValue::Json(v) => v == other,
+            RecordValue::Row(r) => r.to_json() == *other,
+        }
+    }
+}
+
+/// A field by name, `Null` when absent, as `serde_json::Value` indexes.
+impl std::ops::Index<&str> for RecordValue {
+    type Output = Value;
+    fn index(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row() -> RecordValue {
+        let header = Arc::new(Header::new(vec!["b".into(), "a".into()]));
+        RecordValue::Row(Row::new(header, vec![json!("1"), json!(["x", "y"])]))
+    }
+
+    #[test]
+    fn a_row_is_the_object_of_its_header_in_order() {
+        let r = row();
+        assert_eq!(r.get("a"), Some(&json!(["x", "y"])));
+        assert_eq!(r["b"], "1");
+        assert_eq!(r["c"], Value::Null);
+        let json = r.to_json();
+        assert_eq!(
+            serde_json::to_string(&json).unwrap(),
+            r#"{"b":"1","a":["x","y"]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&r.as_ref()).unwrap(),
+            serde_json::to_string(&json).unwrap()
+        );
+        assert_eq!(r, json);
+        assert_ne!(r, json!({"b": "1"}));
+        assert_eq!(r.clone().into_json(), json);
+        let names: Vec<_> = r.as_ref().entries().map(|(k, _)| k).collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+}
