@@ -21,8 +21,8 @@ use serde_json::Value as Json;
 use crate::source::RecordRef;
 
 use super::template::{
-    self, Expr, Sides, date_value, datetime_value, email_address, email_name, field_value,
-    html_to_text, number_value, split_parts, split_value, text_to_html,
+    self, Expr, Sides, date_value, datetime_text, datetime_value, email_address, email_name,
+    field_value, html_to_text, number_value, split_parts, split_value, text_to_html,
 };
 
 /// A template that can be evaluated without minijinja.
@@ -329,9 +329,15 @@ impl Filter {
     /// `None` when minijinja should run the template (errors included, for their messages).
     fn apply<'a>(&self, v: V<'a>) -> Option<V<'a>> {
         Some(match self {
-            Filter::Datetime(format, tz) => V::Value(
-                datetime_value(&v.into_value(), format.as_deref(), || Ok(tz.clone())).ok()?,
-            ),
+            Filter::Datetime(format, tz) => match v.as_str() {
+                Some(s) => match datetime_text(s, format.as_deref(), tz).ok()? {
+                    Some(t) => V::Str(t),
+                    None => V::Undefined,
+                },
+                None => V::Value(
+                    datetime_value(&v.into_value(), format.as_deref(), || Ok(tz.clone())).ok()?,
+                ),
+            },
             Filter::Date(format, tz) => {
                 V::Value(date_value(&v.into_value(), format.as_deref(), || Ok(tz.clone())).ok()?)
             }
@@ -607,7 +613,7 @@ mod tests {
             "tags": ["a", "b"], "body": "a < b\n\nline1\nline2",
             "created_at": "2024-03-05 14:22:10", "d": "2024-03-05", "num": "1234.5",
             "cf": [{"id": 1, "value": "x"}, {"id": 360001, "value": "widget"}, {"id": "7", "value": 3}],
-            "list": "a; b;c", "Mixed": "  MiXed  ",
+            "list": "a; b;c", "Mixed": "  MiXed  ", "blank": "  ",
         });
         let sources = [
             "{{ id }}",
@@ -629,6 +635,9 @@ mod tests {
             "{{ created_at | datetime('%Y-%m-%d %H:%M:%S', 'UTC') }}",
             "{{ d | date }}",
             "{{ missing | datetime }}",
+            "{{ blank | datetime }}",
+            "{{ id | datetime('unix') }}",
+            "ZD-{{ blank | datetime }}",
             "{{ num | number }}",
             "{{ list | split(';') }}",
             "{{ list | split(';', 1) }}",

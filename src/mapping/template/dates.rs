@@ -181,20 +181,41 @@ pub(crate) fn datetime_value(
     Ok(Value::from(utc_seconds(ts)))
 }
 
-/// `ts` in UTC as `yyyy-mm-ddThh:mm:ss` (strftime `%Y-%m-%dT%H:%M:%S`), written directly
-/// for four-digit years: every record's `created_at` goes through here.
+/// The `datetime` filter on text, for the fast path: what [`datetime_value`] gives a string
+/// value, without converting it to a template value and back. `None` for blank text.
+pub(crate) fn datetime_text(
+    s: &str,
+    format: Option<&str>,
+    tz: &TimeZone,
+) -> Result<Option<String>, String> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_instant(s, format, tz).map(|ts| Some(utc_seconds(ts)))
+}
+
+/// `ts` in UTC as `yyyy-mm-ddThh:mm:ss` (strftime `%Y-%m-%dT%H:%M:%S`), written digit by
+/// digit for four-digit years: every record's `created_at` goes through here, and
+/// `format!` with padding was a third of the filter's time.
 fn utc_seconds(ts: Timestamp) -> String {
     let dt = ts.to_zoned(TimeZone::UTC).datetime();
     if (0..=9999).contains(&dt.year()) {
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            dt.year(),
-            dt.month(),
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second()
-        )
+        let mut out = *b"0000-00-00T00:00:00";
+        let mut put = |at: usize, width: usize, n: i64| {
+            let mut n = n;
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, dt.year().into());
+        put(5, 2, dt.month().into());
+        put(8, 2, dt.day().into());
+        put(11, 2, dt.hour().into());
+        put(14, 2, dt.minute().into());
+        put(17, 2, dt.second().into());
+        // Only ASCII digits were written into an ASCII template.
+        String::from_utf8_lossy(&out).into_owned()
     } else {
         ts.to_zoned(TimeZone::UTC)
             .strftime("%Y-%m-%dT%H:%M:%S")

@@ -28,7 +28,7 @@ use minijinja::{Environment, Error, Expression, Template, UndefinedBehavior};
 pub use context::{RecordCtx, RecordInput, SideTable, Sides};
 pub use dates::parse_instant;
 use dates::{Zone, filter_date, filter_datetime, filter_format_datetime};
-pub(crate) use dates::{date_value, datetime_value};
+pub(crate) use dates::{date_value, datetime_text, datetime_value};
 pub(crate) use lists::{field_value, split_parts, split_value};
 use lists::{filter_field, filter_lookup, filter_split};
 use numbers::filter_number;
