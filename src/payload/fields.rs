@@ -156,7 +156,7 @@ impl Run<'_, '_> {
             ));
             return None;
         }
-        Some((format!("t-cf-{id}"), value))
+        Some((field_key("t-cf-", id), value))
     }
 
     pub(super) fn contact_field(&mut self, r: &FieldRef, field: &Field) -> Option<(String, Json)> {
@@ -168,6 +168,26 @@ impl Run<'_, '_> {
             by_name: b.names.user_choices.get(&id),
         };
         let value = self.typed_value(field, &def.name, &def.kind, choices)?;
-        Some((format!("c-cf-{id}"), value))
+        Some((field_key("c-cf-", id), value))
+    }
+}
+
+/// A custom field's payload key (`t-cf-7`): every custom field of every record has one, so
+/// it is put together without the formatting machinery.
+fn field_key(prefix: &str, id: u64) -> String {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(id);
+    let mut key = String::with_capacity(prefix.len() + digits.len());
+    key.push_str(prefix);
+    key.push_str(digits);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn field_keys() {
+        assert_eq!(super::field_key("t-cf-", 360001), "t-cf-360001");
+        assert_eq!(super::field_key("c-cf-", 0), "c-cf-0");
     }
 }
