@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use minijinja::value::Value;
 use serde_json::Value as Json;
 
-use crate::source::RecordRef;
+use crate::source::{RecordRef, object_get};
 
 use super::template::{
     self, Expr, Sides, date_value, datetime_text, datetime_value, email_address, email_name,
@@ -307,7 +307,9 @@ impl FastExpr {
     fn rest<'a>(&self, mut cur: V<'a>, steps: &[Step]) -> Option<V<'a>> {
         for step in steps {
             cur = match (cur, step) {
-                (V::Json(Json::Object(m)), Step::Key(k)) => m.get(k).map_or(V::Undefined, V::Json),
+                (V::Json(Json::Object(m)), Step::Key(k)) => {
+                    object_get(m, k).map_or(V::Undefined, V::Json)
+                }
                 (V::Json(Json::Array(a)), Step::Index(i)) => {
                     a.get(*i).map_or(V::Undefined, V::Json)
                 }
@@ -352,14 +354,21 @@ impl Filter {
                 V::Json(Json::Array(items)) => {
                     for item in items {
                         let Json::Object(m) = item else { return None };
-                        let id = match m.get("id") {
-                            None | Some(Json::Null) => String::new(),
-                            Some(Json::String(s)) => s.clone(),
-                            Some(Json::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
+                        // The id as text, compared without allocating: every custom field
+                        // of every record walks its list.
+                        let mut digits = itoa::Buffer::new();
+                        let id = match object_get(m, "id") {
+                            None | Some(Json::Null) => "",
+                            Some(Json::String(s)) => s.as_str(),
+                            Some(Json::Number(n)) => match (n.as_u64(), n.as_i64()) {
+                                (Some(u), _) => digits.format(u),
+                                (None, Some(i)) => digits.format(i),
+                                _ => return None,
+                            },
                             Some(_) => return None,
                         };
-                        if &id == want {
-                            return Some(m.get("value").map_or(V::Undefined, V::Json));
+                        if id == want {
+                            return Some(object_get(m, "value").map_or(V::Undefined, V::Json));
                         }
                     }
                     V::Undefined
@@ -612,7 +621,7 @@ mod tests {
             "requester": {"name": "Ann", "email": "Ann <ann@x.example>"},
             "tags": ["a", "b"], "body": "a < b\n\nline1\nline2",
             "created_at": "2024-03-05 14:22:10", "d": "2024-03-05", "num": "1234.5",
-            "cf": [{"id": 1, "value": "x"}, {"id": 360001, "value": "widget"}, {"id": "7", "value": 3}],
+            "cf": [{"id": 1, "value": "x"}, {"id": 360001, "value": "widget"}, {"id": "7", "value": 3}, {"id": -3, "value": "neg"}],
             "list": "a; b;c", "Mixed": "  MiXed  ", "blank": "  ",
         });
         let sources = [
@@ -645,6 +654,7 @@ mod tests {
             "{{ cf | field(360001) }}",
             "{{ cf | field('7') }}",
             "{{ cf | field(9) }}",
+            "{{ cf | field('-3') }}",
             "{{ missing | field(9) }}",
             "{{ requester.email | email_address }}",
             "{{ requester.email | email_name }}",

@@ -11,7 +11,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
-use crate::source::RecordRef;
+use crate::source::{RecordRef, object_get};
 
 /// Paths counted at most; more are counted together as `dropped_paths`.
 pub(crate) const MAX_PATHS: usize = 2_000;
@@ -106,8 +106,8 @@ impl FieldCounts {
                         let Value::Object(m) = item else { continue };
                         let mut buf = itoa::Buffer::new();
                         let (Some(id), Some(v)) = (
-                            m.get("id").and_then(|id| id_str(id, &mut buf)),
-                            m.get("value"),
+                            object_get(m, "id").and_then(|id| id_str(id, &mut buf)),
+                            object_get(m, "value"),
                         ) else {
                             continue;
                         };

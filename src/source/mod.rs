@@ -23,6 +23,7 @@ mod record;
 pub mod side;
 
 pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
+pub(crate) use record::object_get;
 pub use record::{RecordRef, RecordValue, Row};
 pub use side::{ComputeKey, SideIndex, SideKey, SideSpec, Unjoined};
 
