@@ -15,6 +15,10 @@ use serde_json::{Map, Number, Value};
 /// every record.)
 pub(super) struct Checked<'a> {
     pub repeated: &'a mut Option<String>,
+    /// Keys to make room for if the value is an object: the previous record's count, as
+    /// an export's records are alike, so a record's map is not grown and rehashed key by
+    /// key. Nested values start empty.
+    pub capacity: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for Checked<'_> {
@@ -61,6 +65,7 @@ impl<'de> Visitor<'de> for Checked<'_> {
         loop {
             let seed = Checked {
                 repeated: &mut *self.repeated,
+                capacity: 0,
             };
             match seq.next_element_seed(seed)? {
                 Some(v) => items.push(v),
@@ -70,10 +75,11 @@ impl<'de> Visitor<'de> for Checked<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(self.capacity);
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(Checked {
                 repeated: &mut *self.repeated,
+                capacity: 0,
             })?;
             // One hash per key: the entry both notices a repeat and stores the value.
             match out.entry(key) {
@@ -92,12 +98,16 @@ impl<'de> Visitor<'de> for Checked<'_> {
     }
 }
 
-/// Parses one JSON text, noticing a repeated key.
-pub(super) fn from_slice(text: &[u8]) -> serde_json::Result<(Value, Option<String>)> {
+/// Parses one JSON text, noticing a repeated key; `capacity` as [`Checked`] takes it.
+pub(super) fn from_slice(
+    text: &[u8],
+    capacity: usize,
+) -> serde_json::Result<(Value, Option<String>)> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let mut repeated = None;
     let value = Checked {
         repeated: &mut repeated,
+        capacity,
     }
     .deserialize(&mut de)?;
     de.end()?;
@@ -118,10 +128,10 @@ mod tests {
     #[test]
     fn a_repeated_key_is_noticed() {
         let (v, repeated) =
-            from_slice(br#"{"a": 1, "b": {"c": 1, "c": 2}, "d": [{"e": 1}]}"#).unwrap();
+            from_slice(br#"{"a": 1, "b": {"c": 1, "c": 2}, "d": [{"e": 1}]}"#, 0).unwrap();
         assert_eq!(v["b"]["c"], 2);
         assert_eq!(repeated.as_deref(), Some("c"));
-        let (_, repeated) = from_slice(br#"{"a": 1, "b": [1, 2.5, null, true, "x"]}"#).unwrap();
+        let (_, repeated) = from_slice(br#"{"a": 1, "b": [1, 2.5, null, true, "x"]}"#, 16).unwrap();
         assert_eq!(repeated, None);
         let items = doc("[{\"id\": 1, \"id\": 2}, {\"id\": 3}]", None).unwrap();
         let first = items[0].as_ref().unwrap();

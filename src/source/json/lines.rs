@@ -26,6 +26,7 @@ pub(crate) fn read_lines(path: &Path, _opts: &ReadOptions) -> Result<RecordStrea
         line: 0,
         index: 0,
         done: false,
+        keys: 0,
     }))
 }
 
@@ -36,6 +37,8 @@ struct LineRecords {
     line: u64,
     index: u64,
     done: bool,
+    /// Keys of the last record, room made for in the next (see `Checked::capacity`).
+    keys: usize,
 }
 
 impl Iterator for LineRecords {
@@ -82,7 +85,11 @@ impl Iterator for LineRecords {
                     String::from_utf8_lossy(text).trim_end().to_string(),
                 ))
             };
-            return Some(match super::checked::from_slice(text) {
+            let parsed = super::checked::from_slice(text, self.keys);
+            if let Ok((serde_json::Value::Object(m), _)) = &parsed {
+                self.keys = m.len();
+            }
+            return Some(match parsed {
                 Ok((value, repeated)) if value.is_object() => Ok(SourceRecord {
                     location,
                     value: crate::source::RecordValue::Json(value),

@@ -49,6 +49,7 @@ fn parse(file: Arc<Path>, bytes: &[u8]) -> Result<SourceRecord, RecordError> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let value = Checked {
         repeated: &mut repeated,
+        capacity: 0,
     }
     .deserialize(&mut de)
     .and_then(|v| de.end().map(|()| v))

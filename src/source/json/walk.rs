@@ -108,6 +108,8 @@ struct Walk {
     array_done: bool,
     /// A record's value is being parsed.
     in_record: bool,
+    /// Keys of the last record, room made for in the next (see `Checked::capacity`).
+    keys: usize,
     /// Where the current record starts (valid while `in_record`).
     record_start: Resume,
     /// Just after the last record parsed (or the array's `[`).
@@ -201,6 +203,7 @@ pub(super) fn scan_document(
         started: false,
         array_done: false,
         in_record: false,
+        keys: 0,
         record_start: Resume {
             offset: 0,
             line: 1,
@@ -473,9 +476,13 @@ impl<'de> DeserializeSeed<'de> for Record<'_> {
         let mut repeated = None;
         let value = super::checked::Checked {
             repeated: &mut repeated,
+            capacity: walk.keys,
         }
         .deserialize(d)?;
         walk.in_record = false;
+        if let serde_json::Value::Object(m) = &value {
+            walk.keys = m.len();
+        }
         walk.index += 1;
         walk.after_last = walk.resume_here();
         let item = if value.is_object() {
