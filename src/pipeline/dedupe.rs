@@ -129,14 +129,34 @@ impl SeenIds {
         self.pending.sort_unstable();
         let tx = self.conn.transaction()?;
         {
-            let mut st = tx.prepare_cached("INSERT OR IGNORE INTO seen (id) VALUES (?1)")?;
-            for id in self.pending.drain(..) {
-                st.execute([id])?;
+            // Many rows per statement: one statement run per id cost more than the
+            // B-tree insert itself.
+            let mut chunks = self.pending.chunks_exact(ROWS_PER_INSERT);
+            let mut st = tx.prepare_cached(&insert_rows(ROWS_PER_INSERT))?;
+            for chunk in &mut chunks {
+                st.execute(rusqlite::params_from_iter(chunk))?;
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                tx.execute(&insert_rows(rest.len()), rusqlite::params_from_iter(rest))?;
             }
         }
         tx.commit()?;
+        self.pending.clear();
         Ok(())
     }
+}
+
+/// Ids per `INSERT` statement (SQLite allows 32,766 parameters).
+const ROWS_PER_INSERT: usize = 500;
+
+/// `INSERT OR IGNORE INTO seen (id) VALUES (?),(?),…` for `rows` ids.
+fn insert_rows(rows: usize) -> String {
+    let mut sql = String::from("INSERT OR IGNORE INTO seen (id) VALUES (?)");
+    for _ in 1..rows {
+        sql.push_str(",(?)");
+    }
+    sql
 }
 
 /// Turns the outcome of a record whose source id appeared before into a rejection.
