@@ -65,6 +65,10 @@ run() {
     shift 4
     local log="$OUT/$(echo "$label-$(basename "$input")" | tr ' /' '__')"
     say "run: $label on $input"
+    # Each run writes over a gigabyte; without a sync, the kernel writes it back while the
+    # next run is being timed, and that run pays for it (the 100k runs after the 1M ones
+    # took twice their CPU time).
+    sync
     /usr/bin/time -v -o "$log.time" "$@" >"$log.out" 2>"$log.err"
     local rc=$?
     local wall rss cpu
