@@ -106,11 +106,20 @@ pub fn parse_instant(
         }
         _ => {}
     }
-    if let Ok(ts) = s.parse::<Timestamp>() {
-        return Ok(ts);
-    }
-    if let Some(ts) = with_pattern(s, "%Y-%m-%dT%H:%M:%S%.f%z", tz) {
-        return Ok(ts);
+    // Both forms need an offset, which starts with `Z`, `z`, a sign or U+2212 after the
+    // date; most exports write local times without one, and each failed attempt costs an
+    // error built by jiff.
+    let may_have_offset = s
+        .bytes()
+        .skip(8)
+        .any(|b| matches!(b, b'Z' | b'z' | b'+' | b'-') || !b.is_ascii());
+    if may_have_offset {
+        if let Ok(ts) = s.parse::<Timestamp>() {
+            return Ok(ts);
+        }
+        if let Some(ts) = with_pattern(s, "%Y-%m-%dT%H:%M:%S%.f%z", tz) {
+            return Ok(ts);
+        }
     }
     if let Ok(dt) = s.parse::<DateTime>() {
         return tz.to_zoned(dt).map(|z| z.timestamp()).map_err(|_| fail());
@@ -339,6 +348,79 @@ mod tests {
         let err = utc("next tuesday", None).unwrap_err();
         assert!(err.starts_with(INVALID_DATE), "{err}");
         assert!(err.contains("next tuesday"));
+    }
+
+    /// The offset forms are skipped only where they cannot parse: the result is what trying
+    /// them first gives, for times with and without offsets and for near misses.
+    #[test]
+    fn skipping_the_offset_forms_changes_nothing() {
+        let tz = TimeZone::get("Europe/Berlin").unwrap();
+        let reference = |s: &str| -> Option<Timestamp> {
+            let s = s.trim();
+            s.parse::<Timestamp>()
+                .ok()
+                .or_else(|| with_pattern(s, "%Y-%m-%dT%H:%M:%S%.f%z", &tz))
+        };
+        let mut inputs = vec![
+            "2024-03-05 14:22:10",
+            "2024-03-05T14:22:10",
+            "2024-03-05T14:22:10Z",
+            "2024-03-05t14:22:10z",
+            "2024-03-05T14:22:10.123+01:00",
+            "2024-03-05T14:22:10-0500",
+            "2024-03-05T14:22:10+01",
+            "2024-03-05T14:22:10\u{2212}05:00",
+            "2024-03-05T14:22:10[Europe/Paris]",
+            "2024-03-05T14:22:10+01:00[Europe/Paris]",
+            "20240305T142210Z",
+            "20240305T1422",
+            "+002024-03-05T14:22:10Z",
+            "2024-03-05",
+            "1709648530",
+            "Tue Mar 05 14:22:10 +0000 2024",
+            "05/03/2024 14:22",
+            "",
+            "Z",
+        ];
+        let owned: Vec<String> = inputs
+            .iter()
+            .flat_map(|s| [format!(" {s} "), s.replace('T', " "), s.replace(':', "")])
+            .collect();
+        inputs.extend(owned.iter().map(String::as_str));
+        // And strings of date-like characters, from a fixed pseudo-random sequence.
+        let alphabet = b"0123456789--::TT Z+.";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let random: Vec<String> = (0..5000)
+            .map(|i| {
+                let mut t = String::from(["2024-03-05", "20240305", "2024-03-05T14"][i % 3]);
+                for _ in 0..(i % 17) {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    t.push(alphabet[(seed % alphabet.len() as u64) as usize] as char);
+                }
+                t
+            })
+            .collect();
+        inputs.extend(random.iter().map(String::as_str));
+        for s in inputs {
+            let got = parse_instant(s, None, &tz);
+            if let Some(want) = reference(s) {
+                assert_eq!(got, Ok(want), "{s:?}");
+            }
+            let t = s.trim();
+            let skipped = !t
+                .bytes()
+                .skip(8)
+                .any(|b| matches!(b, b'Z' | b'z' | b'+' | b'-') || !b.is_ascii());
+            if skipped {
+                assert_eq!(
+                    reference(s),
+                    None,
+                    "{s:?} parses with an offset but was skipped"
+                );
+            }
+        }
     }
 
     #[test]
