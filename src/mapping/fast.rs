@@ -5,9 +5,9 @@
 //! `| text_to_html`, `| field(360001)`), or text around such lookups (`CSV-{{ row['Ticket
 //! ID'] }}`). Running those through minijinja costs a VM state per evaluation and, above
 //! all, the whole record converted into a minijinja value once per record. Here they are
-//! compiled into a path walked directly on the record's `serde_json::Value`, and the
-//! filters are called as the same Rust functions the minijinja filters use, so results are
-//! identical.
+//! compiled into a path walked directly on the record as read (its JSON object, or its CSV
+//! row's cells), and the filters are called as the same Rust functions the minijinja
+//! filters use, so results are identical.
 //!
 //! Anything the fast path is not sure to do exactly as minijinja would (another shape of
 //! expression, an unusual input such as indexing a string, any error) makes it give up and
