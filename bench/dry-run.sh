@@ -159,5 +159,11 @@ for err in "$OUT"/hfmigrate-*.err; do
     [ -f "$err" ] && grep -q '^stage times' "$err" || continue
     echo "hfmigrate $(basename "$err" .err | sed 's/^hfmigrate-//'): $(sed -n '/^stage times/,/^  total/p' "$err")"
 done
+# System time is mostly reading the export and writing the payloads, much the same for every
+# tool; it weighs more in the ratio of the tool with less user time.
+for t in "$OUT"/*.time; do
+    [ -f "$t" ] || continue
+    echo "$(basename "$t" .time): $(awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "user %s s, system %s s", u, s }' "$t")"
+done
 echo "load average (1, 5, 15 min) at start: ${LOAD_START:-?}; at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "logs, reports and outputs: $OUT"
