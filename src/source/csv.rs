@@ -85,41 +85,40 @@ fn records(
 struct Columns {
     /// Number of cells in the header row.
     width: usize,
-    /// In order of first appearance: the name and the columns that carry it.
-    groups: Vec<(String, Vec<usize>)>,
-    /// The names of `groups`, shared by every row of the file.
+    /// In order of first appearance, the columns that carry each name of `header`.
+    groups: Vec<Vec<usize>>,
+    /// The distinct names, shared by every row of the file.
     header: Arc<Header>,
 }
 
 impl Columns {
     fn new(names: Vec<String>) -> Columns {
         let width = names.len();
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut distinct: Vec<String> = Vec::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut seen: std::collections::HashMap<String, usize> = Default::default();
         for (i, name) in names.into_iter().enumerate() {
             match seen.get(&name) {
-                Some(&g) => groups[g].1.push(i),
+                Some(&g) => groups[g].push(i),
                 None => {
                     seen.insert(name.clone(), groups.len());
-                    groups.push((name, vec![i]));
+                    distinct.push(name);
+                    groups.push(vec![i]);
                 }
             }
         }
-        let header = Arc::new(Header::new(
-            groups.iter().map(|(name, _)| name.clone()).collect(),
-        ));
         Columns {
             width,
             groups,
-            header,
+            header: Arc::new(Header::new(distinct)),
         }
     }
 
     fn name_of(&self, column: usize) -> &str {
         self.groups
             .iter()
-            .find(|(_, cols)| cols.contains(&column))
-            .map_or("", |(name, _)| name.as_str())
+            .position(|cols| cols.contains(&column))
+            .map_or("", |g| self.header.names()[g].as_str())
     }
 }
 
@@ -266,7 +265,7 @@ impl CsvRecords {
             &all[start..rows.ends[i]]
         };
         let mut cells = Vec::with_capacity(self.columns.groups.len());
-        for (_, cols) in &self.columns.groups {
+        for cols in &self.columns.groups {
             cells.push(match cols.as_slice() {
                 [single] => Value::String(cell(*single).to_string()),
                 many => Value::Array(

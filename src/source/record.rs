@@ -59,6 +59,10 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// `names` must be distinct.
     pub(crate) fn new(names: Vec<String>) -> Header {
         let position = names
@@ -89,12 +93,9 @@ impl Row {
             .zip(self.cells.iter())
     }
 
+    /// A copy as one JSON object: each name and cell cloned once, as `into_json` of a clone.
     fn to_json(&self) -> Value {
-        let mut object = Map::with_capacity(self.cells.len());
-        for (name, value) in self.iter() {
-            object.insert(name.to_string(), value.clone());
-        }
-        Value::Object(object)
+        self.clone().into_json()
     }
 
     fn into_json(self) -> Value {
