@@ -106,14 +106,8 @@ pub fn parse_instant(
         }
         _ => {}
     }
-    // Both forms need an offset, which starts with `Z`, `z`, a sign or U+2212 after the
-    // date; most exports write local times without one, and each failed attempt costs an
-    // error built by jiff.
-    let may_have_offset = s
-        .bytes()
-        .skip(8)
-        .any(|b| matches!(b, b'Z' | b'z' | b'+' | b'-') || !b.is_ascii());
-    if may_have_offset {
+    // Most exports write local times, and each failed attempt costs an error built by jiff.
+    if may_have_offset(s) {
         if let Ok(ts) = s.parse::<Timestamp>() {
             return Ok(ts);
         }
@@ -141,6 +135,15 @@ pub fn parse_instant(
         return Ok(ts);
     }
     Err(fail())
+}
+
+/// Whether `s` may carry a UTC offset: one starts with `Z`, `z`, a sign or U+2212, after
+/// the date (at least 8 bytes). Text without one parses neither as a timestamp nor with
+/// `%z`.
+fn may_have_offset(s: &str) -> bool {
+    s.bytes()
+        .skip(8)
+        .any(|b| matches!(b, b'Z' | b'z' | b'+' | b'-') || !b.is_ascii())
 }
 
 fn with_pattern(s: &str, pattern: &str, tz: &TimeZone) -> Option<Timestamp> {
@@ -210,8 +213,7 @@ fn utc_seconds(ts: Timestamp) -> String {
     let dt = ts.to_zoned(TimeZone::UTC).datetime();
     if (0..=9999).contains(&dt.year()) {
         let mut out = *b"0000-00-00T00:00:00";
-        let mut put = |at: usize, width: usize, n: i64| {
-            let mut n = n;
+        let mut put = |at: usize, width: usize, mut n: i64| {
             for i in (at..at + width).rev() {
                 out[i] = b'0' + (n % 10) as u8;
                 n /= 10;
@@ -408,12 +410,7 @@ mod tests {
             if let Some(want) = reference(s) {
                 assert_eq!(got, Ok(want), "{s:?}");
             }
-            let t = s.trim();
-            let skipped = !t
-                .bytes()
-                .skip(8)
-                .any(|b| matches!(b, b'Z' | b'z' | b'+' | b'-') || !b.is_ascii());
-            if skipped {
+            if !may_have_offset(s.trim()) {
                 assert_eq!(
                     reference(s),
                     None,
