@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use minijinja::value::Value;
 use serde_json::Value as Json;
 
-use crate::source::{RecordRef, object_get};
+use crate::source::{RecordRef, id_text, object_get};
 
 use super::template::{
     self, Expr, Sides, date_value, datetime_text, datetime_value, email_address, email_name,
@@ -359,13 +359,7 @@ impl Filter {
                         let mut digits = itoa::Buffer::new();
                         let id = match object_get(m, "id") {
                             None | Some(Json::Null) => "",
-                            Some(Json::String(s)) => s.as_str(),
-                            Some(Json::Number(n)) => match (n.as_u64(), n.as_i64()) {
-                                (Some(u), _) => digits.format(u),
-                                (None, Some(i)) => digits.format(i),
-                                _ => return None,
-                            },
-                            Some(_) => return None,
+                            Some(id) => id_text(id, &mut digits)?,
                         };
                         if id == want {
                             return Some(object_get(m, "value").map_or(V::Undefined, V::Json));

@@ -11,7 +11,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
-use crate::source::{RecordRef, object_get};
+use crate::source::{RecordRef, id_text, object_get};
 
 /// Paths counted at most; more are counted together as `dropped_paths`.
 pub(crate) const MAX_PATHS: usize = 2_000;
@@ -49,16 +49,11 @@ fn filled(v: &Value) -> bool {
     }
 }
 
-/// An id as text; a number is written into `buf`, so counting allocates nothing.
+/// An id as text; an integer is written into `buf`, so counting allocates nothing.
 fn id_str<'a>(v: &'a Value, buf: &'a mut itoa::Buffer) -> Option<std::borrow::Cow<'a, str>> {
     match v {
-        Value::String(s) => Some(s.as_str().into()),
-        Value::Number(n) => Some(match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => buf.format(u).into(),
-            (None, Some(i)) => buf.format(i).into(),
-            _ => n.to_string().into(),
-        }),
-        _ => None,
+        Value::Number(n) if !(n.is_u64() || n.is_i64()) => Some(n.to_string().into()),
+        _ => id_text(v, buf).map(Into::into),
     }
 }
 

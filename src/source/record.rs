@@ -27,6 +27,20 @@ pub(crate) fn object_get<'a>(object: &'a Map<String, Value>, key: &str) -> Optio
 /// Objects up to this many keys are scanned by [`object_get`].
 const SCANNED: usize = 8;
 
+/// The text of an id that is a string or an integer, an integer written into `buf`: ids of
+/// `{id, value}` lists are compared on every record, without allocating.
+pub(crate) fn id_text<'a>(v: &'a Value, buf: &'a mut itoa::Buffer) -> Option<&'a str> {
+    match v {
+        Value::String(s) => Some(s),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Some(buf.format(u)),
+            (None, Some(i)) => Some(buf.format(i)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The fields of one record: a JSON object, or a CSV row.
 #[derive(Clone, PartialEq)]
 pub enum RecordValue {
@@ -243,6 +257,16 @@ mod tests {
     fn row() -> RecordValue {
         let header = Arc::new(Header::new(vec!["b".into(), "a".into()]));
         RecordValue::Row(Row::new(header, vec![json!("1"), json!(["x", "y"])]))
+    }
+
+    #[test]
+    fn ids_as_text() {
+        let mut buf = itoa::Buffer::new();
+        assert_eq!(id_text(&json!("7"), &mut buf), Some("7"));
+        assert_eq!(id_text(&json!(360001), &mut buf), Some("360001"));
+        assert_eq!(id_text(&json!(-3), &mut buf), Some("-3"));
+        assert_eq!(id_text(&json!(1.5), &mut buf), None);
+        assert_eq!(id_text(&json!(null), &mut buf), None);
     }
 
     #[test]
