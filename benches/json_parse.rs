@@ -18,6 +18,7 @@ use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use hfmigrate::pipeline::stages::thread_cpu;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The allocator hfmigrate runs with (src/main.rs), so the figures are the binary's.
@@ -144,14 +145,6 @@ fn pass(input: &PathBuf, way: Way) -> (u64, u64, Duration, Option<Duration>) {
     let wall = t0.elapsed();
     let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b - a);
     (lines, keys, wall, cpu)
-}
-
-/// The calling thread's CPU time, where the kernel tells it.
-fn thread_cpu() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(Duration::from_nanos(
-        text.split_whitespace().next()?.parse().ok()?,
-    ))
 }
 
 fn main() {

@@ -21,8 +21,9 @@ pub fn stage_times_wanted() -> bool {
     std::env::var_os(STAGE_TIMES_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
-/// The CPU time the calling thread has used so far, where the kernel tells it.
-pub(crate) fn thread_cpu() -> Option<Duration> {
+/// The CPU time the calling thread has used so far, where the kernel tells it (public for
+/// the benches, which time their passes the way the stages are timed).
+pub fn thread_cpu() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns = text.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(ns))
