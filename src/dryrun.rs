@@ -94,7 +94,7 @@ impl FieldTally {
     }
 
     fn add(&mut self, p: &TicketPlan) {
-        let id = |key: &str| p.payload.0.get(key).and_then(serde_json::Value::as_u64);
+        let id = |key: &str| p.payload.get(key).and_then(serde_json::Value::as_u64);
         self.category.add(id("category"));
         self.status
             .add(p.final_state.status.or(self.default_status));
@@ -330,7 +330,6 @@ impl Tally<'_> {
             };
             w.add(
                 p.payload
-                    .0
                     .get("created_at")
                     .and_then(serde_json::Value::as_str),
                 planned,
@@ -378,7 +377,7 @@ impl Tally<'_> {
                 .add_html(m.body.get("html").and_then(serde_json::Value::as_str));
         }
         self.files
-            .add_html(p.payload.0.get("html").and_then(serde_json::Value::as_str));
+            .add_html(p.payload.get("html").and_then(serde_json::Value::as_str));
         self.contact_lookups += contacts.len() as u64;
         self.final_posts += messages
             .iter()

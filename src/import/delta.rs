@@ -32,10 +32,9 @@ fn is_entry_kind(kind: &str) -> bool {
 pub(crate) fn wanted_state(t: &TicketPlan, schema: &Schema) -> Map<String, Json> {
     let mut w: Map<String, Json> = t
         .payload
-        .0
         .iter()
         .filter(|(k, _)| is_state_key(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     if let Some(status) = t
         .final_state

@@ -1035,7 +1035,7 @@ fn tests_text(
             let _ = writeln!(s, "      outcome: valid");
             let mut frag = serde_json::Map::new();
             for k in ["category", "subject", "priority", "email"] {
-                if let Some(v) = plan.payload.0.get(k) {
+                if let Some(v) = plan.payload.get(k) {
                     frag.insert(k.to_string(), v.clone());
                 }
             }

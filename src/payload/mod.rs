@@ -29,18 +29,15 @@ use crate::source::{Location, SourceId, SourceRecord};
 mod attachments;
 pub mod conversation;
 mod fields;
+mod object;
 mod ticket;
+pub use object::TicketPayload;
 /// Longest subject we send; longer ones are rejected rather than silently cut.
 pub(crate) const MAX_SUBJECT_CHARS: usize = 255;
 /// Longest single-line text custom field value.
 pub(crate) const MAX_TEXT_FIELD_CHARS: usize = 255;
 /// Bodies larger than this are reported: bulk requests carry 100 of them.
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// The exact JSON object sent to `POST tickets/` for one ticket.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct TicketPayload(pub Map<String, Json>);
 
 /// How a conversation entry is posted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -125,7 +122,7 @@ impl TicketPlan {
         if self.attachments.is_empty() {
             return serde_json::to_string(&self.payload);
         }
-        let mut p = self.payload.0.clone();
+        let mut p = self.payload.clone();
         p.insert(
             ATTACHMENTS_KEY.into(),
             serde_json::to_value(&self.attachments)?,

@@ -10,7 +10,8 @@ impl Run<'_, '_> {
         let t = &plan.ticket;
         // Sized for a typical payload (contact, subject, body, ids, a dozen custom fields)
         // so that it does not grow step by step for every record.
-        let mut p = Map::with_capacity(16 + t.custom_fields.len() + t.contact_fields.len());
+        let mut p =
+            TicketPayload::with_capacity(16 + t.custom_fields.len() + t.contact_fields.len());
         self.contact(&mut p);
         self.subject(&mut p);
         self.first_message(&mut p)?;
@@ -53,7 +54,7 @@ impl Run<'_, '_> {
         Some(TicketPlan {
             source_id: source_id.clone(),
             location: None,
-            payload: TicketPayload(p),
+            payload: p,
             final_state,
             conversation,
             transcript,
@@ -64,7 +65,7 @@ impl Run<'_, '_> {
     /// Removes NUL bytes from every text the ticket sends (HappyFox stores text in
     /// databases that refuse or cut at them), with one warning counting them and naming
     /// the fields.
-    fn strip_nul(&mut self, p: &mut Map<String, Json>, conversation: &mut [EntryPlan]) {
+    fn strip_nul(&mut self, p: &mut TicketPayload, conversation: &mut [EntryPlan]) {
         fn strip(s: &mut String) -> usize {
             if memchr::memchr(0, s.as_bytes()).is_none() {
                 return 0;
@@ -87,7 +88,7 @@ impl Run<'_, '_> {
             let n = walk(v);
             if n > 0 {
                 removed += n;
-                fields.push(name.clone());
+                fields.push(name.to_string());
             }
         }
         for (i, e) in conversation.iter_mut().enumerate() {
@@ -110,7 +111,7 @@ impl Run<'_, '_> {
     }
 
     /// The contact: email (required, checked), name (else the email's local part), phone.
-    fn contact(&mut self, p: &mut Map<String, Json>) {
+    fn contact(&mut self, p: &mut TicketPayload) {
         let t = &self.b.plan.ticket;
         let email = self
             .string(&t.contact_email)
@@ -146,7 +147,7 @@ impl Run<'_, '_> {
     }
 
     /// The subject: required and at most [`MAX_SUBJECT_CHARS`].
-    fn subject(&mut self, p: &mut Map<String, Json>) {
+    fn subject(&mut self, p: &mut TicketPayload) {
         let t = &self.b.plan.ticket;
         let subject = self.string(&t.subject).map(trimmed).unwrap_or_default();
         if subject.is_empty() {
@@ -170,7 +171,7 @@ impl Run<'_, '_> {
 
     /// The first message as `html` or `text`; `None` when the mapping has neither (which
     /// compiling it rules out).
-    fn first_message(&mut self, p: &mut Map<String, Json>) -> Option<()> {
+    fn first_message(&mut self, p: &mut TicketPayload) -> Option<()> {
         let t = &self.b.plan.ticket;
         let (body_key, body_field) = match (&t.html, &t.text) {
             (Some(h), _) => ("html", h),
@@ -210,7 +211,7 @@ impl Run<'_, '_> {
 
     /// `ticket.first_message`: when someone other than the contact wrote the first
     /// message, its header (naming them) goes above it; HappyFox shows it as the contact's.
-    fn first_author(&mut self, p: &mut Map<String, Json>) {
+    fn first_author(&mut self, p: &mut TicketPayload) {
         let Some(fm) = &self.b.plan.ticket.first_message else {
             return;
         };
@@ -247,7 +248,7 @@ impl Run<'_, '_> {
     }
 
     /// The priority by name; unknown names are errors with a hint.
-    fn priority(&mut self, p: &mut Map<String, Json>) {
+    fn priority(&mut self, p: &mut TicketPayload) {
         let t = &self.b.plan.ticket;
         if let Some(name) = t.priority.as_ref().and_then(|f| {
             let s = self.string(f)?;
@@ -279,7 +280,7 @@ impl Run<'_, '_> {
 
     /// The assignee by email or name; an unknown or inactive agent leaves the ticket
     /// unassigned with a warning.
-    fn assignee(&mut self, p: &mut Map<String, Json>) {
+    fn assignee(&mut self, p: &mut TicketPayload) {
         let t = &self.b.plan.ticket;
         if let Some(field) = &t.assignee
             && let Some(who) = self.string(field).map(trimmed).filter(|s| !s.is_empty())
@@ -306,7 +307,7 @@ impl Run<'_, '_> {
     }
 
     /// Tags, plus the marker when the marker is a tag.
-    fn tags(&mut self, p: &mut Map<String, Json>) {
+    fn tags(&mut self, p: &mut TicketPayload) {
         let plan = self.b.plan;
         let t = &plan.ticket;
         let mut tags: Vec<String> = match &t.tags {
@@ -329,7 +330,7 @@ impl Run<'_, '_> {
     }
 
     /// `cc` and `bcc`: invalid addresses are left out with a warning.
-    fn copies(&mut self, p: &mut Map<String, Json>) {
+    fn copies(&mut self, p: &mut TicketPayload) {
         let t = &self.b.plan.ticket;
         for (key, field) in [("cc", &t.cc), ("bcc", &t.bcc)] {
             let Some(field) = field else { continue };
@@ -349,7 +350,7 @@ impl Run<'_, '_> {
     }
 
     /// `created_at` (already converted by the `datetime` filter) and the due date.
-    fn dates(&mut self, p: &mut Map<String, Json>) {
+    fn dates(&mut self, p: &mut TicketPayload) {
         let t = &self.b.plan.ticket;
         if let Some(field) = &t.created_at
             && let Some(s) = self.string(field).map(trimmed)
@@ -389,7 +390,7 @@ impl Run<'_, '_> {
     }
 
     /// `visible_only_staff` from a boolean or a yes/no-like string.
-    fn visibility(&mut self, p: &mut Map<String, Json>) {
+    fn visibility(&mut self, p: &mut TicketPayload) {
         let t = &self.b.plan.ticket;
         if let Some(field) = &t.visible_only_staff {
             let ctx = Ctx::Record(self.ctx);
@@ -409,16 +410,16 @@ impl Run<'_, '_> {
     }
 
     /// Ticket and contact custom fields, each checked against its definition.
-    fn custom_fields(&mut self, p: &mut Map<String, Json>, cat_id: Option<u64>) {
+    fn custom_fields(&mut self, p: &mut TicketPayload, cat_id: Option<u64>) {
         let t = &self.b.plan.ticket;
         for (r, field) in &t.custom_fields {
             if let Some((key, value)) = self.ticket_field(r, field, cat_id) {
-                p.insert(key, value);
+                p.insert(key.into(), value);
             }
         }
         for (r, field) in &t.contact_fields {
             if let Some((key, value)) = self.contact_field(r, field) {
-                p.insert(key, value);
+                p.insert(key.into(), value);
             }
         }
     }
@@ -427,7 +428,7 @@ impl Run<'_, '_> {
     /// searches for it, so a ticket without it could be created twice.
     fn marker_field(
         &mut self,
-        p: &mut Map<String, Json>,
+        p: &mut TicketPayload,
         source_id: &SourceId,
         category: Option<&Category>,
     ) {
@@ -441,7 +442,7 @@ impl Run<'_, '_> {
             if let (Some(id), Some(cat)) = (r.id, cat_id) {
                 match self.b.schema.ticket_field(id) {
                     Some(def) if def.applies_to(cat) => {
-                        p.insert(format!("t-cf-{id}"), Json::from(marker));
+                        p.insert(format!("t-cf-{id}").into(), Json::from(marker));
                     }
                     _ => self.problems.push(Problem::error(
                         ProblemKind::FieldNotInCategory,
@@ -458,7 +459,7 @@ impl Run<'_, '_> {
     }
 
     /// The final status and fields, sent with the ticket's last post.
-    fn final_state(&mut self, p: &Map<String, Json>, cat_id: Option<u64>) -> FinalState {
+    fn final_state(&mut self, p: &TicketPayload, cat_id: Option<u64>) -> FinalState {
         let plan = self.b.plan;
         let mut final_state = FinalState::default();
         if let Some(field) = &plan.final_state.status
@@ -497,7 +498,7 @@ impl Run<'_, '_> {
     /// completed one, or HappyFox refuses the final post.
     fn compulsory_on_completion(
         &mut self,
-        p: &Map<String, Json>,
+        p: &TicketPayload,
         final_state: &FinalState,
         cat_id: Option<u64>,
     ) {

@@ -25,7 +25,7 @@ pub(super) fn bulk_line(out: &mut Vec<u8>, batch: u64, members: &[(SourceId, Tic
         if i > 0 {
             out.push(b',');
         }
-        object(out, &payload.0);
+        payload_object(out, payload);
     }
     out.extend_from_slice(b"]}");
 }
@@ -57,8 +57,16 @@ fn value(out: &mut Vec<u8>, v: &Value) {
 }
 
 fn object(out: &mut Vec<u8>, m: &Map<String, Value>) {
+    entries(out, m.iter().map(|(k, v)| (k.as_str(), v)));
+}
+
+fn payload_object(out: &mut Vec<u8>, p: &TicketPayload) {
+    entries(out, p.iter());
+}
+
+fn entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = (&'a str, &'a Value)>) {
     out.push(b'{');
-    for (i, (k, v)) in m.iter().enumerate() {
+    for (i, (k, v)) in entries.enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -119,8 +127,12 @@ mod tests {
 
     fn payload(v: Value) -> TicketPayload {
         match v {
-            Value::Object(m) => TicketPayload(m),
-            other => TicketPayload([("html".to_string(), other)].into_iter().collect()),
+            Value::Object(m) => TicketPayload::from(m),
+            other => TicketPayload::from(
+                [("html".to_string(), other)]
+                    .into_iter()
+                    .collect::<Map<String, Value>>(),
+            ),
         }
     }
 

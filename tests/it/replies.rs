@@ -57,7 +57,7 @@ async fn create_and_journal(
     let ids: Vec<&str> = tickets.iter().map(|t| t.source_id.as_str()).collect();
     let batch = journal.begin_batch(&ids).unwrap();
     let bodies: Vec<serde_json::Map<String, Value>> =
-        tickets.iter().map(|t| t.payload.0.clone()).collect();
+        tickets.iter().map(|t| t.payload.to_map()).collect();
     let WriteOutcome::Items(items) = client.bulk_create("tickets/", &bodies).await.unwrap() else {
         panic!("bulk create did not answer per item");
     };
@@ -233,7 +233,7 @@ async fn faults_neither_duplicate_nor_lose_a_message() {
                 break hit["id"].as_u64().unwrap();
             }
             if let Ok(WriteOutcome::Items(items)) = client
-                .bulk_create("tickets/", std::slice::from_ref(&t.payload.0))
+                .bulk_create("tickets/", std::slice::from_ref(&t.payload.to_map()))
                 .await
                 && let Some(ItemResult::Created { id, .. }) = items.first()
             {
