@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use minijinja::value::Value;
 use serde_json::Value as Json;
 
-use crate::source::{RecordRef, id_text, object_get};
+use crate::source::{KeyHint, RecordRef, id_text, object_get};
 
 use super::template::{
     self, Expr, Sides, date_value, datetime_text, datetime_value, email_address, email_name,
@@ -45,6 +45,8 @@ pub enum Part {
 pub struct FastExpr {
     /// The first name; `None` for `row`/`record` (the record itself).
     root: Option<String>,
+    /// Where the first name was last found in a JSON record.
+    hint: KeyHint,
     steps: Vec<Step>,
     filters: Vec<Filter>,
 }
@@ -294,7 +296,7 @@ impl FastExpr {
                 if sides.tables.contains_key(name) {
                     return None;
                 }
-                match record.get(name) {
+                match record.get_hinted(name, &self.hint) {
                     Some(v) => V::Json(v),
                     None => V::Undefined,
                 }
@@ -498,6 +500,7 @@ fn parse_expr(src: &str, tz: &TimeZone) -> Option<FastExpr> {
     }
     Some(FastExpr {
         root,
+        hint: KeyHint::default(),
         steps,
         filters,
     })

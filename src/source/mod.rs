@@ -23,8 +23,8 @@ mod record;
 pub mod side;
 
 pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
+pub(crate) use record::{KeyHint, id_text, object_get};
 pub use record::{RecordRef, RecordValue, Row};
-pub(crate) use record::{id_text, object_get};
 pub use side::{ComputeKey, SideIndex, SideKey, SideSpec, Unjoined};
 
 /// A record's stable id in the source helpdesk, as the mapping's `source.id` renders it

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -40,6 +41,14 @@ pub(crate) fn id_text<'a>(v: &'a Value, buf: &'a mut itoa::Buffer) -> Option<&'a
         _ => None,
     }
 }
+
+/// Where a key was last found in a record, for [`RecordRef::get_hinted`]. Shared by the
+/// builder threads: it is only written when a record has the key elsewhere.
+#[derive(Debug, Default)]
+pub(crate) struct KeyHint(AtomicUsize);
+
+/// Objects up to this many keys are searched from a [`KeyHint`]; larger ones are hashed.
+const HINTED: usize = 64;
 
 /// The fields of one record: a JSON object, or a CSV row.
 #[derive(Clone, PartialEq)]
@@ -169,6 +178,29 @@ impl<'a> RecordRef<'a> {
         }
     }
 
+    /// `get` of a key that the records of an export keep in one place: checked first at
+    /// the position `hint` remembers, one comparison instead of hashing the key (the
+    /// SipHash of serde_json's maps), which every template's lookup paid on every record.
+    pub(crate) fn get_hinted(self, name: &str, hint: &KeyHint) -> Option<&'a Value> {
+        match self {
+            RecordRef::Json(Value::Object(m)) if m.len() <= HINTED => {
+                let at = hint.0.load(Ordering::Relaxed);
+                if let Some((k, v)) = m.iter().nth(at)
+                    && k == name
+                {
+                    return Some(v);
+                }
+                let (at, v) = m
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, (k, v))| (k == name).then_some((i, v)))?;
+                hint.0.store(at, Ordering::Relaxed);
+                Some(v)
+            }
+            _ => self.get(name),
+        }
+    }
+
     /// The top-level fields in order; none for a JSON value that is not an object.
     pub fn entries(self) -> Box<dyn Iterator<Item = (&'a str, &'a Value)> + 'a> {
         match self {
@@ -267,6 +299,33 @@ mod tests {
         assert_eq!(id_text(&json!(-3), &mut buf), Some("-3"));
         assert_eq!(id_text(&json!(1.5), &mut buf), None);
         assert_eq!(id_text(&json!(null), &mut buf), None);
+    }
+
+    /// Whatever the hint remembers, a hinted lookup finds what `get` finds: records with
+    /// the key elsewhere, without it, a row, an object too large to scan.
+    #[test]
+    fn hinted_lookups_find_what_get_finds() {
+        let hint = KeyHint::default();
+        let large: Map<String, Value> = (0..HINTED + 1)
+            .map(|i| (format!("k{i}"), json!(i)))
+            .collect();
+        let records = [
+            json!({"a": 1, "b": 2, "c": 3}),
+            json!({"a": 1, "b": 2, "c": 3}),
+            json!({"c": 30, "a": 10}),
+            json!({"a": 100}),
+            json!({"b": 200, "c": 300}),
+            json!([1, 2]),
+            Value::Object(large),
+        ];
+        for name in ["c", "a", "b", "k64", "zz"] {
+            for v in records.iter().chain(records.iter().rev()) {
+                let r = RecordRef::Json(v);
+                assert_eq!(r.get_hinted(name, &hint), r.get(name), "{name} in {v}");
+            }
+            let row = row();
+            assert_eq!(row.as_ref().get_hinted(name, &hint), row.get(name));
+        }
     }
 
     #[test]
