@@ -6,7 +6,8 @@
 //! types, fields compulsory on completion. Every problem is collected for the record; an
 //! error rejects it, a warning does not.
 
-use std::collections::HashMap;
+// Keys are the account's own names and ids, hashed for every record: FxHash, not SipHash.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use minijinja::value::Value;
@@ -187,8 +188,8 @@ struct NameIndex<V> {
 impl<V> Default for NameIndex<V> {
     fn default() -> Self {
         NameIndex {
-            exact: HashMap::new(),
-            normal: HashMap::new(),
+            exact: HashMap::default(),
+            normal: HashMap::default(),
         }
     }
 }
@@ -244,7 +245,7 @@ impl NameMaps {
 
 impl<'p> Builder<'p> {
     pub fn new(plan: &'p Plan, schema: Arc<Schema>, sides: Arc<Sides>) -> Self {
-        let mut staff_by_key = HashMap::new();
+        let mut staff_by_key = HashMap::default();
         for (i, s) in schema.staff.iter().enumerate() {
             staff_by_key.insert(s.email.to_lowercase(), i);
             staff_by_key.entry(s.name.to_lowercase()).or_insert(i);
