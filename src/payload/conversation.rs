@@ -593,7 +593,7 @@ pub(crate) fn plan_messages_as(
                     out.push(PlannedMessage {
                         position: out.len() as i64 + 1,
                         key: FINAL_NOTE_KEY.into(),
-                        content: message_content(MessageKind::FinalNote.name(), "", &body),
+                        content: closing_note_content().to_string(),
                         kind: MessageKind::FinalNote,
                         author: String::new(),
                         author_name: String::new(),
@@ -614,6 +614,18 @@ pub(crate) fn plan_messages_as(
         }
     }
     out
+}
+
+/// The content hash of a closing note, which is the same for every ticket: its kind and
+/// fixed text (the staff who signs it and the state it carries are not part of it). Most
+/// closed tickets of an export get one, so it is hashed once, not once per ticket.
+fn closing_note_content() -> &'static str {
+    static CONTENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CONTENT.get_or_init(|| {
+        let mut body = Map::new();
+        body.insert("html".into(), json!(CLOSING_NOTE));
+        message_content(MessageKind::FinalNote.name(), "", &body)
+    })
 }
 
 /// The key of a ticket's transcript note; a delta compares its content as a whole.
@@ -721,6 +733,18 @@ fn attachment_groups(files: &[AttachmentRef], can_split: bool) -> Vec<Vec<Attach
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The closing note's hash, computed once, is the hash of any ticket's closing note.
+    #[test]
+    fn the_closing_note_hashes_as_its_body_does() {
+        for staff in [1, 7] {
+            let mut body = Map::new();
+            body.insert("staff".into(), json!(staff));
+            body.insert("html".into(), json!(CLOSING_NOTE));
+            let each = message_content(MessageKind::FinalNote.name(), "", &body);
+            assert_eq!(closing_note_content(), each);
+        }
+    }
 
     fn file(name: &str, mb: u64) -> AttachmentRef {
         AttachmentRef {
