@@ -69,6 +69,11 @@ run() {
     # next run is being timed, and that run pays for it (the 100k runs after the 1M ones
     # took twice their CPU time).
     sync
+    # Each run also starts with its input in the page cache: the outputs of the runs
+    # before it (several gigabytes) push inputs out of it (`fincore` found 0.7 of the
+    # 1.2 GB CSV cached after one bench), and a run that reads part of its input from the
+    # disk pays for it in system time. Reading it once untimed makes every tool start alike.
+    cat "$input" >/dev/null
     /usr/bin/time -v -o "$log.time" "$@" >"$log.out" 2>"$log.err"
     local rc=$?
     local wall rss cpu
