@@ -321,7 +321,12 @@ fn mapping_text(
             .iter()
             .find(|f| f.name == name)
             .and_then(|f| f.map.as_ref())
-            .map(|m| m.entries.clone())
+            .map(|m| {
+                m.entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     for field in plan.fields() {

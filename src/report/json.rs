@@ -25,7 +25,7 @@ pub(super) fn bulk_line(out: &mut Vec<u8>, batch: u64, members: &[(SourceId, Tic
         if i > 0 {
             out.push(b',');
         }
-        payload_object(out, payload);
+        entries(out, payload.iter());
     }
     out.extend_from_slice(b"]}");
 }
@@ -58,10 +58,6 @@ fn value(out: &mut Vec<u8>, v: &Value) {
 
 fn object(out: &mut Vec<u8>, m: &Map<String, Value>) {
     entries(out, m.iter().map(|(k, v)| (k.as_str(), v)));
-}
-
-fn payload_object(out: &mut Vec<u8>, p: &TicketPayload) {
-    entries(out, p.iter());
 }
 
 fn entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = (&'a str, &'a Value)>) {

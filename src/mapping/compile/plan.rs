@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use jiff::tz::TimeZone;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::mapping::spec::Pos;
 use crate::mapping::template::{Engine, Expr};
@@ -29,10 +29,9 @@ pub struct Field {
 /// A compiled `{ value, map, default }`.
 #[derive(Debug, Clone)]
 pub struct ValueMap {
-    pub entries: IndexMap<String, String>,
-    /// `entries` for lookups, which every record makes: FxHash rather than the SipHash of
-    /// `entries`, which showed in profiles of the builders.
-    exact: FxHashMap<String, String>,
+    /// Looked up for every record: FxHash, not the SipHash that showed in profiles of the
+    /// builders (the keys are the mapping's own).
+    pub entries: IndexMap<String, String, FxBuildHasher>,
     lower: FxHashMap<String, String>,
     pub default: Option<String>,
 }
@@ -56,13 +55,8 @@ impl ValueMap {
             .iter()
             .map(|(k, v)| (k.to_lowercase(), v.clone()))
             .collect();
-        let exact = entries
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         ValueMap {
-            entries,
-            exact,
+            entries: entries.into_iter().collect(),
             lower,
             default,
         }
@@ -70,7 +64,7 @@ impl ValueMap {
 
     pub fn apply(&self, value: &str) -> Mapped {
         let v = value.trim();
-        if let Some(to) = self.exact.get(v) {
+        if let Some(to) = self.entries.get(v) {
             return Mapped::Found(to.clone());
         }
         if let Some(to) = self.lower.get(&v.to_lowercase()) {
