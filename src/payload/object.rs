@@ -38,7 +38,7 @@ impl TicketPayload {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&Json> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json> {
         self.position(key).map(|i| &self.entries[i].1)
     }
 
@@ -50,7 +50,7 @@ impl TicketPayload {
         self.position(key).is_some()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
         self.entries.iter().map(|(k, v)| (&**k, v))
     }
 
@@ -58,12 +58,8 @@ impl TicketPayload {
         self.entries.iter_mut().map(|(k, v)| (&**k, v))
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// A copy as a `serde_json` object, in the same order.
