@@ -283,27 +283,6 @@ impl<'p> Builder<'p> {
             .map(|i| &self.schema.staff[*i])
     }
 
-    /// The source id [`Builder::build`] will give `record` when its outcome can be a
-    /// duplicate (valid, or rejected with an id); `None` for a skipped record or one with
-    /// no id. Cheap on the fast path, so the pipeline can catch repeated ids in input order
-    /// before the records are built in parallel.
-    pub(crate) fn dedupe_key(&self, record: &SourceRecord) -> Option<SourceId> {
-        let input = RecordInput::new(record.value.as_ref(), &self.sides);
-        let mut r = Run {
-            b: self,
-            ctx: &input,
-            problems: vec![],
-        };
-        let source_id = SourceId::new(&r.string(&self.plan.source.id).unwrap_or_default())?;
-        if let Some(skip) = &self.plan.source.skip_if
-            && let Ok(v) = skip.expr.eval_record(&input)
-            && v.is_true()
-        {
-            return None;
-        }
-        Some(source_id)
-    }
-
     /// Looks up the record's entries in every joined side file, so that they count as
     /// joined even though nothing is built from them.
     fn touch_joins(&self, input: &RecordInput<'_>) {

@@ -1,12 +1,14 @@
 //! Duplicate source ids: a later record with an id seen before is rejected, so that only
-//! the first is imported. Which record came first depends on input order, so the reader
-//! thread asks [`SeenIds`]; the builders turn the outcome into a rejection.
+//! the first is imported. Which record came first depends on input order, so the consumer
+//! thread, which puts the built records back in that order, asks [`SeenIds`] and turns
+//! the outcome into a rejection.
 
 use rusqlite::Connection;
 
 use super::PipelineError;
 use crate::payload::RecordOutcome;
 use crate::problem::{Problem, ProblemKind};
+use crate::source::SourceId;
 
 /// A set of source ids kept on disk, so duplicate detection does not grow memory.
 ///
@@ -29,7 +31,7 @@ pub(super) const SEEN_BATCH: usize = 10_000;
 
 /// A fast 64-bit hash of short keys (FNV-1a over 8-byte words, then a murmur3 finaliser):
 /// the filter lives for one run and needs no protection from crafted ids, and SipHash
-/// showed in profiles of the reader thread.
+/// showed in profiles of the thread that checked ids.
 fn hash64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
@@ -157,6 +159,17 @@ fn insert_rows(rows: usize) -> String {
         sql.push_str(",(?)");
     }
     sql
+}
+
+/// The source id under which a record's outcome can be a duplicate: a valid record's, or a
+/// rejected one's where it has one. A skipped record is not imported, so it repeats
+/// nothing and nothing repeats it.
+pub(super) fn repeatable_id(outcome: &RecordOutcome) -> Option<&SourceId> {
+    match outcome {
+        RecordOutcome::Valid { plan, .. } => Some(&plan.source_id),
+        RecordOutcome::Rejected { source_id, .. } => source_id.as_ref(),
+        RecordOutcome::Skipped { .. } => None,
+    }
 }
 
 /// Turns the outcome of a record whose source id appeared before into a rejection.

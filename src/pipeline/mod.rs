@@ -226,9 +226,62 @@ mod tests {
         assert_eq!(dups.len(), 1_000);
         assert_eq!(dups[0], SEEN_BATCH + 2_000 + 1);
         assert!(seen[5].outcome_is_unreadable());
-        assert!(seen[dups[0]].record.is_some(), "rejects keep their record");
+        // A duplicate's record, parsed again from its line for the rejects file.
+        let kept = seen[dups[0]]
+            .record
+            .as_ref()
+            .expect("rejects keep their record");
+        assert_eq!(kept["subject"], format!("s{}", SEEN_BATCH + 2_000));
+        assert_eq!(kept["id"], 1_000);
         assert!(matches!(seen[0].outcome, RecordOutcome::Valid { .. }));
         assert!(seen[0].record.is_none());
+    }
+
+    /// Files parsed on different threads (a JSON document by the reader, NDJSON lines by
+    /// the builders) still see a repeated id at its later occurrence in input order,
+    /// whichever file comes first.
+    #[test]
+    fn repeats_across_formats_follow_input_order() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
+        let plan =
+            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ticket = |id: u64, subject: &str| {
+            serde_json::json!({
+                "id": id, "subject": subject, "description": "b",
+                "requester": {"name": "A", "email": "a@example.com"},
+            })
+        };
+        let doc = dir.path().join("a.json");
+        let doc_records = serde_json::json!([ticket(1, "doc 1"), ticket(2, "doc 2")]);
+        std::fs::write(&doc, doc_records.to_string()).unwrap();
+        let lines = dir.path().join("b.ndjson");
+        let text: String = [
+            ticket(2, "line 2"),
+            ticket(3, "line 3"),
+            ticket(1, "line 1"),
+        ]
+        .iter()
+        .map(|t| format!("{t}\n"))
+        .collect();
+        std::fs::write(&lines, text).unwrap();
+        for (files, want) in [
+            ([doc.clone(), lines.clone()], ["line 2", "line 1"]),
+            ([lines.clone(), doc.clone()], ["doc 1", "doc 2"]),
+        ] {
+            let mut rejected = vec![];
+            for_each(&plan, schema.clone(), &files, &[], |p: Processed| {
+                if let RecordOutcome::Rejected { problems, .. } = &p.outcome {
+                    assert_eq!(problems[0].kind, ProblemKind::DuplicateSourceId);
+                    let record = p.record.expect("a duplicate keeps its record");
+                    rejected.push(record["subject"].as_str().unwrap().to_string());
+                }
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .unwrap();
+            assert_eq!(rejected, want, "{files:?}");
+        }
     }
 
     /// A failing consumer stops the run at once: every thread ends, nothing hangs.

@@ -1,6 +1,7 @@
-//! Where a run's time goes, stage by stage: reading (parsing, source ids, the duplicate
-//! check), building (templates, payloads) and reporting (what the caller does with each
-//! outcome: the dry run's tallies and report files).
+//! Where a run's time goes, stage by stage: reading (parsing CSV and JSON documents,
+//! cutting NDJSON lines), building (parsing those lines, source ids, templates, payloads)
+//! and reporting (the duplicate-id check in input order, and what the caller does with
+//! each outcome: the dry run's tallies and report files).
 //!
 //! Issue 14 asks for the next cost to be visible without a profiler, so the pipeline
 //! always keeps these figures (a clock read per chunk of records, a file read per thread)
@@ -111,11 +112,13 @@ impl Drop for ThreadClock<'_> {
 /// The three stages of a pipeline run.
 #[derive(Debug, Default)]
 pub struct StageTimes {
-    /// The reader thread: reading and parsing, source ids, the duplicate-id check.
+    /// The reader thread: reading, parsing CSV and JSON documents, cutting NDJSON lines.
     pub read: Stage,
-    /// The builder threads: templates and payloads, field coverage.
+    /// The builder threads: parsing NDJSON lines, source ids, templates and payloads,
+    /// field coverage.
     pub build: Stage,
-    /// The consumer (the calling thread): what it does with each outcome.
+    /// The consumer (the calling thread): the duplicate-id check, and what it does with
+    /// each outcome.
     pub report: Stage,
 }
 
@@ -130,15 +133,15 @@ impl StageTimes {
         );
         let mut total = Some(Duration::ZERO);
         let stages = [
+            ("read", "CSV, JSON parse; NDJSON lines", Some(&self.read)),
             (
-                "read",
-                "parse, source ids, duplicate check",
-                Some(&self.read),
+                "build",
+                "NDJSON parse, source ids, templates, payloads",
+                Some(&self.build),
             ),
-            ("build", "templates, payloads, coverage", Some(&self.build)),
             (
                 "report",
-                "tallies, payloads.ndjson, rejects",
+                "duplicate ids, tallies, payloads.ndjson, rejects",
                 Some(&self.report),
             ),
             ("finish", "report.json, report.html, rejects.csv", finish),

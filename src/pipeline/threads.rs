@@ -2,6 +2,7 @@
 //! puts the outcomes back in input order.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -9,26 +10,30 @@ use std::time::Instant;
 
 use super::columns::check_columns;
 use super::coverage::FieldCounts;
-use super::dedupe::{SeenIds, mark_duplicate};
+use super::dedupe::{SeenIds, mark_duplicate, repeatable_id};
 use super::stages::Stage;
 use super::{Pipeline, PipelineError, PipelineInfo, Processed};
 use crate::mapping::Plan;
 use crate::mapping::template::Sides;
 use crate::payload::{Builder, RecordOutcome};
 use crate::problem::{Problem, ProblemKind, Sampled};
-use crate::source::{self, Format, RecordValue, SourceRecord, format_from_extension};
+use crate::source::{
+    self, Format, Location, Opened, RecordValue, SourceRecord, format_from_extension,
+};
 
 impl Pipeline<'_> {
     /// Reads every record and hands its outcome to `f`, in input order.
     ///
     /// Building a ticket plan costs far more than reading the record, so the work is
-    /// spread over threads: one reads the files, checks source ids for repeats (which
-    /// depends on input order) and cuts the stream into numbered chunks, a pool builds the
-    /// chunks, and `f` runs on the calling thread, which puts the chunks back in input
-    /// order. The records `f` is not given are freed on the reader thread, which allocated
-    /// them (see `build_chunks`), not on `f`'s thread, which is the one thread every record
-    /// passes through. A fixed number of chunks may be in flight at once, so memory stays
-    /// flat however large the export and however unevenly the builders progress.
+    /// spread over threads: one reads the files and cuts the stream into numbered chunks
+    /// (NDJSON lines are only cut, not parsed: parsing them is most of their cost), a pool
+    /// parses those lines and builds the chunks, and `f` runs on the calling thread, which
+    /// puts the chunks back in input order and checks source ids for repeats there, as
+    /// which record of a repeated id comes first depends on that order. The records `f` is
+    /// not given are freed on the thread that allocated them (see `build_chunks`), not on
+    /// `f`'s thread, which is the one thread every record passes through. A fixed number
+    /// of chunks may be in flight at once, so memory stays flat however large the export
+    /// and however unevenly the builders progress.
     pub fn for_each<E>(
         self,
         mut f: impl FnMut(Processed) -> Result<(), E>,
@@ -54,11 +59,9 @@ impl Pipeline<'_> {
                 let _ = credit_tx.send(());
             }
 
-            let (spent_tx, spent_rx) = channel::<Vec<RecordValue>>();
+            let (spent_tx, spent_rx) = channel::<Spent>();
             let reader = Reader {
                 plan,
-                builder: &builder,
-                seen: &mut seen,
                 spent: spent_rx,
             };
             scope.spawn(move || reader.run(files, &chunk_tx, &credit_rx, &stages.read));
@@ -73,7 +76,6 @@ impl Pipeline<'_> {
                 }));
             }
             drop(done_tx);
-            drop(spent_tx);
 
             // Reorder: chunks may finish out of order; hand them on by sequence number.
             let mut waiting: BTreeMap<u64, Built> = BTreeMap::new();
@@ -82,13 +84,9 @@ impl Pipeline<'_> {
                 waiting.insert(built.seq, built);
                 while let Some(built) = waiting.remove(&next) {
                     next += 1;
-                    report_clock.time(|| -> Result<(), PipelineError<E>> {
-                        for item in built.items {
-                            f(item.map_err(PipelineError::cast)?)
-                                .map_err(PipelineError::Consumer)?;
-                        }
-                        Ok(())
-                    })?;
+                    let spent = report_clock.time(|| hand_on(built, &mut seen, &mut f))?;
+                    // Back to the reader, which allocated them (see `Reader::spent`).
+                    let _ = spent_tx.send(spent);
                     // The reader may cut one more chunk; it stops when this fails.
                     let _ = credit_tx.send(());
                 }
@@ -109,6 +107,40 @@ impl Pipeline<'_> {
         report_unjoined(&self.sides, &mut info.side_files)?;
         Ok(info)
     }
+}
+
+/// Hands a built chunk's records to `f` in order, turning each record whose source id
+/// appeared before into a rejection first; returns what the reader allocated and no one
+/// needs any more.
+fn hand_on<E>(
+    built: Built,
+    seen: &mut SeenIds,
+    f: &mut impl FnMut(Processed) -> Result<(), E>,
+) -> Result<Spent, PipelineError<E>> {
+    let mut values = Vec::new();
+    for item in built.items {
+        let Item {
+            mut processed,
+            kept,
+        } = item.map_err(PipelineError::cast)?;
+        let duplicate = match repeatable_id(&processed.outcome) {
+            Some(id) => seen.check(id.as_str()).map_err(PipelineError::cast)?,
+            None => false,
+        };
+        if duplicate {
+            processed.outcome = mark_duplicate(processed.outcome);
+            if processed.record.is_none() {
+                processed.record = kept.into_json(&built.text, &processed.location);
+            }
+        } else if let Kept::Value(value) = kept {
+            values.push(value);
+        }
+        f(processed).map_err(PipelineError::Consumer)?;
+    }
+    Ok(Spent {
+        values,
+        text: built.text,
+    })
 }
 
 /// Entries of joined side files that no ticket asked for: they reach no ticket, so each
@@ -153,20 +185,26 @@ fn report_unjoined<E>(
 /// Records per chunk: enough that thread hand-offs cost little, few enough that chunks in
 /// flight stay small (about 1,000 records at 1 KB each with the defaults).
 const CHUNK: usize = 128;
+/// NDJSON text per chunk at most (a chunk is cut sooner when its lines are long), so that
+/// chunks in flight stay small when records are large.
+const CHUNK_TEXT: usize = 4 << 20;
 /// Chunks read but not yet handed to the consumer, at most.
 const IN_FLIGHT: usize = 8;
 /// Builder threads at most (the reader and the consumer run besides them).
 const MAX_WORKERS: usize = 8;
 
-/// One item of a chunk: a record, a record that could not be read, or a reason to stop
-/// (a file that cannot be opened, a CSV header that does not fit the mapping), which the
-/// consumer raises once everything before it has been handed on.
+/// One item of a chunk: a record, an NDJSON line to parse, a record that could not be read,
+/// or a reason to stop (a file that cannot be opened, a CSV header that does not fit the
+/// mapping), which the consumer raises once everything before it has been handed on.
 enum ReadItem {
     Record {
         record: SourceRecord,
         is_csv: bool,
-        /// Its source id appeared before.
-        duplicate: bool,
+    },
+    /// An NDJSON line: its text is `range` of the chunk's `text`.
+    Line {
+        location: Location,
+        range: Range<usize>,
     },
     Unreadable {
         error: source::RecordError,
@@ -178,25 +216,65 @@ enum ReadItem {
 struct Chunk {
     seq: u64,
     items: Vec<ReadItem>,
+    /// The text of the chunk's NDJSON lines, one after another.
+    text: Vec<u8>,
 }
 
 struct Built {
     seq: u64,
-    items: Vec<Result<Processed, PipelineError>>,
+    items: Vec<Result<Item, PipelineError>>,
+    /// The chunk's text, which a duplicate's line is parsed from again.
+    text: Vec<u8>,
+}
+
+/// A built record on its way to the consumer, which checks its source id for repeats.
+struct Item {
+    processed: Processed,
+    kept: Kept,
+}
+
+/// How a record is found again if it turns out to be a duplicate, which the rejects file
+/// shows; a record already kept (rejected) or with no id to check needs neither.
+enum Kept {
+    Nothing,
+    /// A record the reader parsed, handed back to it unless it is a duplicate.
+    Value(RecordValue),
+    /// A line of the chunk's text, parsed again: duplicates are rare, and the builder
+    /// frees the record it parsed rather than sending it to another thread.
+    Line(Range<usize>),
+}
+
+impl Kept {
+    fn into_json(self, text: &[u8], location: &Location) -> Option<serde_json::Value> {
+        match self {
+            Kept::Nothing => None,
+            Kept::Value(value) => Some(value.into_json()),
+            Kept::Line(range) => source::parse_line(&text[range], location.clone(), &mut 0)
+                .ok()
+                .map(|record| record.value.into_json()),
+        }
+    }
+}
+
+/// What the consumer and builders are done with, freed or reused on the reader thread,
+/// which allocated it (see [`Reader::spent`]).
+struct Spent {
+    values: Vec<RecordValue>,
+    text: Vec<u8>,
 }
 
 /// The reader thread: cuts the records of every file into numbered chunks, taking a credit
-/// for each so that at most `IN_FLIGHT` chunks exist at once, and marks records whose
-/// source id appeared before.
-struct Reader<'a, 'p> {
+/// for each so that at most `IN_FLIGHT` chunks exist at once.
+struct Reader<'a> {
     plan: &'a Plan,
-    builder: &'a Builder<'p>,
-    seen: &'a mut SeenIds,
-    /// Records the builders are done with, freed here (see [`build_chunks`]).
-    spent: Receiver<Vec<RecordValue>>,
+    /// Records and chunk texts the other threads are done with. With glibc's allocator,
+    /// freeing memory that another thread allocated takes that thread's arena lock; the
+    /// reader allocates without pause, so builders freeing its records contended on that
+    /// lock for every record (futex calls about as many as records). Texts are reused.
+    spent: Receiver<Spent>,
 }
 
-impl Reader<'_, '_> {
+impl Reader<'_> {
     fn run(
         self,
         files: &[PathBuf],
@@ -209,17 +287,25 @@ impl Reader<'_, '_> {
         let mut working = Instant::now();
         let mut seq = 0u64;
         let mut items = Vec::with_capacity(CHUNK);
+        let mut text = Vec::new();
+        let mut texts: Vec<Vec<u8>> = Vec::new();
         let spent = &self.spent;
-        let mut send = |items: &mut Vec<ReadItem>, seq: &mut u64| -> bool {
-            while let Ok(values) = spent.try_recv() {
-                drop(values);
+        let mut send = |items: &mut Vec<ReadItem>, text: &mut Vec<u8>, seq: &mut u64| -> bool {
+            while let Ok(s) = spent.try_recv() {
+                drop(s.values);
+                if s.text.capacity() > 0 && texts.len() < IN_FLIGHT {
+                    texts.push(s.text);
+                }
             }
             // Waiting for a credit or a free builder is not reading.
             clock.busy_since(working);
             let sent = credits.recv().is_ok() && {
+                let mut next = texts.pop().unwrap_or_default();
+                next.clear();
                 let chunk = Chunk {
                     seq: *seq,
                     items: std::mem::replace(items, Vec::with_capacity(CHUNK)),
+                    text: std::mem::replace(text, next),
                 };
                 *seq += 1;
                 chunk_tx.send(chunk).is_ok()
@@ -235,69 +321,79 @@ impl Reader<'_, '_> {
                     .map(|f| f == Format::Csv)
                     .unwrap_or(false),
             };
-            let stream = match source::read(file, &plan.source.read) {
+            let opened = match source::open(file, &plan.source.read) {
                 Ok(s) => s,
                 Err(e) => {
                     items.push(ReadItem::Fatal(e.into()));
                     break 'files;
                 }
             };
-            for item in stream {
-                match item {
-                    Ok(record) => {
-                        if is_csv && !columns_checked {
-                            columns_checked = true;
-                            let errors = check_columns(plan, &record.value.to_json(), file);
-                            if !errors.is_empty() {
-                                items.push(ReadItem::Fatal(PipelineError::Mapping(errors)));
-                                break 'files;
-                            }
-                        }
-                        let dup = match self.builder.dedupe_key(&record) {
-                            Some(id) => match self.seen.check(&id) {
-                                Ok(dup) => dup,
-                                Err(e) => {
-                                    items.push(ReadItem::Fatal(e));
-                                    break 'files;
+            match opened {
+                Opened::Records(stream) => {
+                    for item in stream {
+                        match item {
+                            Ok(record) => {
+                                if is_csv && !columns_checked {
+                                    columns_checked = true;
+                                    let errors = check_columns(plan, &record.value.to_json(), file);
+                                    if !errors.is_empty() {
+                                        items.push(ReadItem::Fatal(PipelineError::Mapping(errors)));
+                                        break 'files;
+                                    }
                                 }
-                            },
-                            None => false,
-                        };
-                        items.push(ReadItem::Record {
-                            record,
-                            is_csv,
-                            duplicate: dup,
-                        });
+                                items.push(ReadItem::Record { record, is_csv });
+                            }
+                            Err(error) => items.push(ReadItem::Unreadable { error, is_csv }),
+                        }
+                        if items.len() >= CHUNK && !send(&mut items, &mut text, &mut seq) {
+                            return;
+                        }
                     }
-                    Err(error) => items.push(ReadItem::Unreadable { error, is_csv }),
                 }
-                if items.len() >= CHUNK && !send(&mut items, &mut seq) {
-                    return;
-                }
+                Opened::Lines(mut lines) => loop {
+                    let start = text.len();
+                    match lines.next_into(&mut text) {
+                        None => break,
+                        Some(Ok(location)) => items.push(ReadItem::Line {
+                            location,
+                            range: start..text.len(),
+                        }),
+                        Some(Err(error)) => items.push(ReadItem::Unreadable {
+                            error,
+                            is_csv: false,
+                        }),
+                    }
+                    if (items.len() >= CHUNK || text.len() >= CHUNK_TEXT)
+                        && !send(&mut items, &mut text, &mut seq)
+                    {
+                        return;
+                    }
+                },
             }
         }
         if !items.is_empty() {
-            send(&mut items, &mut seq);
+            send(&mut items, &mut text, &mut seq);
         }
         clock.busy_since(working);
     }
 }
 
-/// A builder thread: builds chunks until the reader is done or the consumer has stopped.
+/// A builder thread: parses and builds chunks until the reader is done or the consumer has
+/// stopped.
 ///
-/// The records it has built are sent back to the reader thread to be freed there. With
-/// glibc's allocator, freeing memory that another thread allocated takes that thread's
-/// arena lock; the reader allocates without pause, so builders freeing its records
-/// contended on that lock for every record (futex calls about as many as records).
+/// The reader's records it has built are sent back to the reader thread to be freed there
+/// (see [`Reader::spent`]); the records it parsed itself it frees itself.
 fn build_chunks(
     builder: &Builder<'_>,
     chunks: &std::sync::Mutex<Receiver<Chunk>>,
     done: &SyncSender<Built>,
-    spent: &Sender<Vec<RecordValue>>,
+    spent: &Sender<Spent>,
     stage: &Stage,
 ) -> FieldCounts {
     let mut fields = FieldCounts::default();
     let mut clock = stage.thread();
+    // Keys of the last record this thread parsed (see `source::parse_line`).
+    let mut keys = 0;
     loop {
         let chunk = match chunks.lock() {
             Ok(rx) => match rx.recv() {
@@ -308,64 +404,82 @@ fn build_chunks(
         };
         let working = Instant::now();
         let mut used = Vec::with_capacity(chunk.items.len());
+        let text = chunk.text;
+        let mut build = |record: SourceRecord, is_csv: bool, line: Option<Range<usize>>| {
+            fields.add(record.value.as_ref());
+            let outcome = builder.build(&record);
+            let (value, kept) = if matches!(outcome, RecordOutcome::Rejected { .. }) {
+                (Some(record.value.into_json()), Kept::Nothing)
+            } else if repeatable_id(&outcome).is_none() {
+                if line.is_none() {
+                    used.push(record.value);
+                }
+                (None, Kept::Nothing)
+            } else {
+                match line {
+                    Some(range) => (None, Kept::Line(range)),
+                    None => (None, Kept::Value(record.value)),
+                }
+            };
+            Item {
+                processed: Processed {
+                    location: record.location,
+                    is_csv,
+                    record: value,
+                    raw: None,
+                    outcome,
+                },
+                kept,
+            }
+        };
         let items = chunk
             .items
             .into_iter()
             .map(|item| match item {
-                ReadItem::Record {
-                    record,
-                    is_csv,
-                    duplicate: dup,
-                } => {
-                    fields.add(record.value.as_ref());
-                    let outcome = builder.build(&record);
-                    let outcome = if dup {
-                        mark_duplicate(outcome)
-                    } else {
-                        outcome
-                    };
-                    let keep = matches!(outcome, RecordOutcome::Rejected { .. });
-                    let value = if keep {
-                        Some(record.value.into_json())
-                    } else {
-                        used.push(record.value);
-                        None
-                    };
-                    Ok(Processed {
-                        location: record.location,
-                        is_csv,
-                        record: value,
-                        raw: None,
-                        outcome,
-                    })
+                ReadItem::Record { record, is_csv } => Ok(build(record, is_csv, None)),
+                ReadItem::Line { location, range } => {
+                    match source::parse_line(&text[range.clone()], location, &mut keys) {
+                        Ok(record) => Ok(build(record, false, Some(range))),
+                        Err(error) => Ok(unreadable(error, false)),
+                    }
                 }
-                ReadItem::Unreadable { error: e, is_csv } => {
-                    let p = Problem::error(ProblemKind::UnreadableRecord, "", e.message);
-                    Ok(Processed {
-                        location: e.location,
-                        is_csv,
-                        record: None,
-                        raw: e.raw,
-                        outcome: RecordOutcome::Rejected {
-                            source_id: None,
-                            problems: vec![p],
-                        },
-                    })
-                }
+                ReadItem::Unreadable { error, is_csv } => Ok(unreadable(error, is_csv)),
                 ReadItem::Fatal(e) => Err(e),
             })
             .collect();
-        // Hand the records back to be freed where they were allocated (see `Reader::spent`).
-        let _ = spent.send(used);
+        // Hand the reader's records back to be freed where they were allocated.
+        let _ = spent.send(Spent {
+            values: used,
+            text: Vec::new(),
+        });
         clock.busy_since(working);
         if done
             .send(Built {
                 seq: chunk.seq,
                 items,
+                text,
             })
             .is_err()
         {
             return fields;
         }
+    }
+}
+
+/// A record that could not be read: a rejection with one `UnreadableRecord` problem.
+fn unreadable(error: source::RecordError, is_csv: bool) -> Item {
+    let p = Problem::error(ProblemKind::UnreadableRecord, "", error.message);
+    Item {
+        processed: Processed {
+            location: error.location,
+            is_csv,
+            record: None,
+            raw: error.raw,
+            outcome: RecordOutcome::Rejected {
+                source_id: None,
+                problems: vec![p],
+            },
+        },
+        kept: Kept::Nothing,
     }
 }

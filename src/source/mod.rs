@@ -23,6 +23,7 @@ mod record;
 pub mod side;
 
 pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
+pub(crate) use json::{Lines, parse_line};
 pub(crate) use record::{KeyHint, id_text, object_get};
 pub use record::{RecordRef, RecordValue, Row};
 pub use side::{ComputeKey, SideIndex, SideKey, SideSpec, Unjoined};
@@ -221,17 +222,36 @@ pub(crate) type RecordStream = Box<dyn Iterator<Item = Result<SourceRecord, Reco
 
 /// Opens `path` and streams its records.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError> {
-    let format = match opts.format {
-        Some(f) => f,
-        None => format_from_extension(path)?,
-    };
-    match format {
+    match format_of(path, opts)? {
         Format::Csv => csv::read(path, opts),
         Format::Json if opts.records.as_deref() == Some(json::WHOLE_DOCUMENT) => {
             json::read_single(path)
         }
         Format::Json => json::read_document(path, opts),
         Format::Ndjson => json::read_lines(path, opts),
+    }
+}
+
+/// A file opened for the pipeline: its records, or an NDJSON file's lines, which the
+/// pipeline parses with [`parse_line`] on its builder threads rather than on the thread
+/// that reads.
+pub(crate) enum Opened {
+    Records(RecordStream),
+    Lines(Lines),
+}
+
+pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<Opened, SourceError> {
+    Ok(match format_of(path, opts)? {
+        Format::Ndjson => Opened::Lines(Lines::open(path, opts)?),
+        _ => Opened::Records(read(path, opts)?),
+    })
+}
+
+/// The format the mapping names, or else the one the file name implies.
+fn format_of(path: &Path, opts: &ReadOptions) -> Result<Format, SourceError> {
+    match opts.format {
+        Some(f) => Ok(f),
+        None => format_from_extension(path),
     }
 }
 

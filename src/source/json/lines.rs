@@ -2,6 +2,10 @@
 //!
 //! Each line is parsed on its own, so a bad line is reported with its line number and raw
 //! text and the next line is read; blank lines are skipped.
+//!
+//! Cutting the lines ([`Lines`]) and parsing one ([`parse_line`]) are apart so that the
+//! pipeline can cut on its reader thread and parse on its builder threads: parsing is most
+//! of the cost of reading NDJSON, and one thread doing it all held back the others.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -14,43 +18,48 @@ use crate::source::{
     Location, ReadOptions, RecordError, RecordStream, SourceError, SourceRecord, json_kind,
 };
 
-pub(crate) fn read_lines(path: &Path, _opts: &ReadOptions) -> Result<RecordStream, SourceError> {
-    let file = File::open(path).map_err(|source| SourceError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+pub(crate) fn read_lines(path: &Path, opts: &ReadOptions) -> Result<RecordStream, SourceError> {
     Ok(Box::new(LineRecords {
-        reader: BufReader::with_capacity(READ_BUFFER, file),
-        file: Arc::from(path),
+        lines: Lines::open(path, opts)?,
         buf: Vec::new(),
-        line: 0,
-        index: 0,
-        done: false,
         keys: 0,
     }))
 }
 
-struct LineRecords {
+/// The non-blank lines of an NDJSON file, unparsed, each with where it is.
+pub(crate) struct Lines {
     reader: BufReader<File>,
     file: Arc<Path>,
-    buf: Vec<u8>,
     line: u64,
     index: u64,
     done: bool,
-    /// Keys of the last record, room made for in the next (see `Checked::capacity`).
-    keys: usize,
 }
 
-impl Iterator for LineRecords {
-    type Item = Result<SourceRecord, RecordError>;
+impl Lines {
+    pub(crate) fn open(path: &Path, _opts: &ReadOptions) -> Result<Lines, SourceError> {
+        let file = File::open(path).map_err(|source| SourceError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Lines {
+            reader: BufReader::with_capacity(READ_BUFFER, file),
+            file: Arc::from(path),
+            line: 0,
+            index: 0,
+            done: false,
+        })
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// Appends the next non-blank line to `buf` (without a first line's BOM) and says where
+    /// it is; `None` at the end of the file. A read error ends the file: it is the last
+    /// item, as nothing after it can be trusted to be where it seems.
+    pub(crate) fn next_into(&mut self, buf: &mut Vec<u8>) -> Option<Result<Location, RecordError>> {
         loop {
             if self.done {
                 return None;
             }
-            self.buf.clear();
-            let read = self.reader.read_until(b'\n', &mut self.buf);
+            let start = buf.len();
+            let read = self.reader.read_until(b'\n', buf);
             self.line += 1;
             let location = Location {
                 file: self.file.clone(),
@@ -64,6 +73,7 @@ impl Iterator for LineRecords {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    buf.truncate(start);
                     self.done = true;
                     return Some(Err(RecordError {
                         location,
@@ -72,41 +82,72 @@ impl Iterator for LineRecords {
                     }));
                 }
             }
-            let mut text = self.buf.as_slice();
-            if self.line == 1 && text.starts_with(BOM) {
-                text = &text[BOM.len()..];
+            if self.line == 1 && buf[start..].starts_with(BOM) {
+                buf.drain(start..start + BOM.len());
             }
-            if text.iter().all(u8::is_ascii_whitespace) {
+            if buf[start..].iter().all(u8::is_ascii_whitespace) {
+                buf.truncate(start);
                 continue;
             }
             self.index += 1;
-            let raw = || {
-                Some(truncate(
-                    String::from_utf8_lossy(text).trim_end().to_string(),
-                ))
-            };
-            let parsed = super::checked::from_slice(text, self.keys);
-            if let Ok((serde_json::Value::Object(m), _)) = &parsed {
-                self.keys = m.len();
-            }
-            return Some(match parsed {
-                Ok((value, repeated)) if value.is_object() => Ok(SourceRecord {
-                    location,
-                    value: crate::source::RecordValue::Json(value),
-                    warning: repeated.as_deref().map(super::checked::repeated_message),
-                }),
-                Ok((value, _)) => Err(RecordError {
-                    location,
-                    message: format!("the line is {}, not a JSON object", json_kind(&value)),
-                    raw: raw(),
-                }),
-                Err(e) => Err(RecordError {
-                    location,
-                    message: describe_line_error(&e),
-                    raw: raw(),
-                }),
-            });
+            return Some(Ok(location));
         }
+    }
+}
+
+/// Parses one line that [`Lines`] cut. `keys` is the number of keys of the last record
+/// parsed on this thread, which the record's map makes room for (see `Checked::capacity`);
+/// it is updated.
+pub(crate) fn parse_line(
+    text: &[u8],
+    location: Location,
+    keys: &mut usize,
+) -> Result<SourceRecord, RecordError> {
+    let raw = || {
+        Some(truncate(
+            String::from_utf8_lossy(text).trim_end().to_string(),
+        ))
+    };
+    match super::checked::from_slice(text, *keys) {
+        Ok((value, repeated)) if value.is_object() => {
+            if let serde_json::Value::Object(m) = &value {
+                *keys = m.len();
+            }
+            Ok(SourceRecord {
+                location,
+                value: crate::source::RecordValue::Json(value),
+                warning: repeated.as_deref().map(super::checked::repeated_message),
+            })
+        }
+        Ok((value, _)) => Err(RecordError {
+            location,
+            message: format!("the line is {}, not a JSON object", json_kind(&value)),
+            raw: raw(),
+        }),
+        Err(e) => Err(RecordError {
+            location,
+            message: describe_line_error(&e),
+            raw: raw(),
+        }),
+    }
+}
+
+/// The records of an NDJSON file, read and parsed on one thread.
+struct LineRecords {
+    lines: Lines,
+    buf: Vec<u8>,
+    keys: usize,
+}
+
+impl Iterator for LineRecords {
+    type Item = Result<SourceRecord, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.buf.clear();
+        Some(match self.lines.next_into(&mut self.buf)? {
+            Ok(location) => parse_line(&self.buf, location, &mut self.keys),
+            Err(e) => Err(e),
+        })
     }
 }
 

@@ -15,7 +15,7 @@ mod syntax;
 mod walk;
 
 pub(crate) use document::read_document;
-pub(crate) use lines::read_lines;
+pub(crate) use lines::{Lines, parse_line, read_lines};
 pub(crate) use single::{WHOLE_DOCUMENT, read_single};
 
 const READ_BUFFER: usize = 64 * 1024;
