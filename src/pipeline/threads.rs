@@ -249,9 +249,13 @@ impl Kept {
         match self {
             Kept::Nothing => None,
             Kept::Value(value) => Some(value.into_json()),
-            Kept::Line(range) => source::parse_line(&text[range], location.clone(), &mut 0)
-                .ok()
-                .map(|record| record.value.into_json()),
+            Kept::Line(range) => source::parse_line(
+                &text[range],
+                location.clone(),
+                &mut source::Shape::default(),
+            )
+            .ok()
+            .map(|record| record.value.into_json()),
         }
     }
 }
@@ -392,8 +396,8 @@ fn build_chunks(
 ) -> FieldCounts {
     let mut fields = FieldCounts::default();
     let mut clock = stage.thread();
-    // Keys of the last record this thread parsed (see `source::parse_line`).
-    let mut keys = 0;
+    // The keys of the last line this thread parsed (see `source::parse_line`).
+    let mut shape = source::Shape::default();
     loop {
         let chunk = match chunks.lock() {
             Ok(rx) => match rx.recv() {
@@ -438,7 +442,7 @@ fn build_chunks(
             .map(|item| match item {
                 ReadItem::Record { record, is_csv } => Ok(build(record, is_csv, None)),
                 ReadItem::Line { location, range } => {
-                    match source::parse_line(&text[range.clone()], location, &mut keys) {
+                    match source::parse_line(&text[range.clone()], location, &mut shape) {
                         Ok(record) => Ok(build(record, false, Some(range))),
                         Err(error) => Ok(unreadable(error, false)),
                     }

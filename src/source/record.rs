@@ -1,10 +1,11 @@
 //! A record's fields as the readers hand them on.
 //!
-//! A JSON record is kept as the object it is. A CSV row is kept as its cells beside its
-//! file's header, which every row of the file shares: building a JSON object per row
-//! cloned every column name and hashed it into the object's map, a tenth of a CSV dry
-//! run's time, only for the names to be hashed again by every lookup. Whatever the
-//! format, templates, field counts and rejects see the same object (`to_json`).
+//! A JSON document's record is kept as the object it is. A CSV row is kept as its cells
+//! beside its file's header, which every row of the file shares: building a JSON object
+//! per row cloned every column name and hashed it into the object's map, a tenth of a CSV
+//! dry run's time, only for the names to be hashed again by every lookup. An NDJSON line is
+//! kept as a row too, of the keys the lines before it had (see `json::shaped`). Whatever
+//! the format, templates, field counts and rejects see the same object (`to_json`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -66,15 +67,16 @@ pub enum RecordRef<'a> {
 }
 
 /// One CSV row: a value per distinct column name (a string, or a list of the non-empty
-/// cells of a repeated header), in the order the names first appear.
+/// cells of a repeated header), in the order the names first appear. Or an NDJSON line's
+/// object: a value per key, in the order of the line.
 #[derive(Clone)]
 pub struct Row {
     header: Arc<Header>,
     cells: Vec<Value>,
 }
 
-/// A CSV file's column names, distinct and in order of first appearance, with where each
-/// is in a row.
+/// A CSV file's column names (or the keys of NDJSON lines alike), distinct and in order of
+/// first appearance, with where each is in a row.
 #[derive(Debug)]
 pub(crate) struct Header {
     names: Vec<String>,

@@ -16,7 +16,7 @@ use serde_json::{Map, Number, Value};
 pub(super) struct Checked<'a> {
     pub repeated: &'a mut Option<String>,
     /// Keys to make room for if the value is an object: the previous record's count, as
-    /// an export's records are alike, so a record's map is not grown and rehashed key by
+    /// a document's records are alike, so a record's map is not grown and rehashed key by
     /// key. Nested values start empty.
     pub capacity: usize,
 }
@@ -98,34 +98,42 @@ impl<'de> Visitor<'de> for Checked<'_> {
     }
 }
 
-/// Parses one JSON text, noticing a repeated key; `capacity` as [`Checked`] takes it.
+/// Parses one JSON text, noticing a repeated key.
+pub(super) fn from_slice(text: &[u8]) -> serde_json::Result<(Value, Option<String>)> {
+    let mut repeated = None;
+    let value = parse_text(
+        text,
+        Checked {
+            repeated: &mut repeated,
+            capacity: 0,
+        },
+    )?;
+    Ok((value, repeated))
+}
+
+/// Parses one whole JSON text with `visitor`.
 ///
 /// Text that is valid UTF-8 as a whole (nearly every line) is checked once and parsed as
 /// a `str`: parsed from bytes, serde_json checks each string on its own, and those many
 /// short checks were a tenth of the parse. Text that is not is parsed from bytes, so its
 /// error is serde_json's, naming where the bad byte is.
-pub(super) fn from_slice(
-    text: &[u8],
-    capacity: usize,
-) -> serde_json::Result<(Value, Option<String>)> {
+pub(super) fn parse_text<T, V>(text: &[u8], visitor: V) -> serde_json::Result<T>
+where
+    V: for<'de> Visitor<'de, Value = T>,
+{
     match std::str::from_utf8(text) {
-        Ok(s) => parse(&mut serde_json::Deserializer::from_str(s), capacity),
-        Err(_) => parse(&mut serde_json::Deserializer::from_slice(text), capacity),
+        Ok(s) => parse(&mut serde_json::Deserializer::from_str(s), visitor),
+        Err(_) => parse(&mut serde_json::Deserializer::from_slice(text), visitor),
     }
 }
 
-fn parse<'de, R: serde_json::de::Read<'de>>(
+fn parse<'de, R: serde_json::de::Read<'de>, V: Visitor<'de>>(
     de: &mut serde_json::Deserializer<R>,
-    capacity: usize,
-) -> serde_json::Result<(Value, Option<String>)> {
-    let mut repeated = None;
-    let value = Checked {
-        repeated: &mut repeated,
-        capacity,
-    }
-    .deserialize(&mut *de)?;
+    visitor: V,
+) -> serde_json::Result<V::Value> {
+    let value = de.deserialize_any(visitor)?;
     de.end()?;
-    Ok((value, repeated))
+    Ok(value)
 }
 
 /// The warning a record with a repeated key carries.
@@ -149,12 +157,20 @@ mod tests {
             b"{\"a\":\"\xff\"}",
         ];
         for text in texts {
-            let as_text = from_slice(text, 0).map_err(|e| e.to_string());
-            let as_bytes = parse(&mut serde_json::Deserializer::from_slice(text), 0)
-                .map_err(|e| e.to_string());
+            let as_text = from_slice(text).map_err(|e| e.to_string());
+            let mut repeated = None;
+            let as_bytes = parse(
+                &mut serde_json::Deserializer::from_slice(text),
+                Checked {
+                    repeated: &mut repeated,
+                    capacity: 0,
+                },
+            )
+            .map(|v| (v, repeated))
+            .map_err(|e| e.to_string());
             assert_eq!(as_text, as_bytes, "{}", String::from_utf8_lossy(text));
         }
-        let e = from_slice(b"{\"a\":\"\xff\"}", 0).unwrap_err();
+        let e = from_slice(b"{\"a\":\"\xff\"}").unwrap_err();
         assert!(e.to_string().contains("invalid unicode"), "{e}");
     }
 
@@ -162,10 +178,10 @@ mod tests {
     #[test]
     fn a_repeated_key_is_noticed() {
         let (v, repeated) =
-            from_slice(br#"{"a": 1, "b": {"c": 1, "c": 2}, "d": [{"e": 1}]}"#, 0).unwrap();
+            from_slice(br#"{"a": 1, "b": {"c": 1, "c": 2}, "d": [{"e": 1}]}"#).unwrap();
         assert_eq!(v["b"]["c"], 2);
         assert_eq!(repeated.as_deref(), Some("c"));
-        let (_, repeated) = from_slice(br#"{"a": 1, "b": [1, 2.5, null, true, "x"]}"#, 16).unwrap();
+        let (_, repeated) = from_slice(br#"{"a": 1, "b": [1, 2.5, null, true, "x"]}"#).unwrap();
         assert_eq!(repeated, None);
         let items = doc("[{\"id\": 1, \"id\": 2}, {\"id\": 3}]", None).unwrap();
         let first = items[0].as_ref().unwrap();

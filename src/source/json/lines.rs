@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::shaped::{Shape, Shaped};
 use super::syntax::describe_line_error;
 use super::{BOM, READ_BUFFER, truncate};
 use crate::source::{
@@ -22,7 +23,7 @@ pub(crate) fn read_lines(path: &Path, opts: &ReadOptions) -> Result<RecordStream
     Ok(Box::new(LineRecords {
         lines: Lines::open(path, opts)?,
         buf: Vec::new(),
-        keys: 0,
+        shape: Shape::default(),
     }))
 }
 
@@ -95,31 +96,25 @@ impl Lines {
     }
 }
 
-/// Parses one line that [`Lines`] cut. `keys` is the number of keys of the last record
-/// parsed on this thread, which the record's map makes room for (see `Checked::capacity`);
-/// it is updated.
+/// Parses one line that [`Lines`] cut. `shape` holds the keys of the last line parsed on
+/// this thread, which an object's keys are compared with (see [`super::shaped`]).
 pub(crate) fn parse_line(
     text: &[u8],
     location: Location,
-    keys: &mut usize,
+    shape: &mut Shape,
 ) -> Result<SourceRecord, RecordError> {
     let raw = || {
         Some(truncate(
             String::from_utf8_lossy(text).trim_end().to_string(),
         ))
     };
-    match super::checked::from_slice(text, *keys) {
-        Ok((value, repeated)) if value.is_object() => {
-            if let serde_json::Value::Object(m) = &value {
-                *keys = m.len();
-            }
-            Ok(SourceRecord {
-                location,
-                value: crate::source::RecordValue::Json(value),
-                warning: repeated.as_deref().map(super::checked::repeated_message),
-            })
-        }
-        Ok((value, _)) => Err(RecordError {
+    match super::shaped::from_slice(text, shape) {
+        Ok((Shaped::Row(row), repeated)) => Ok(SourceRecord {
+            location,
+            value: crate::source::RecordValue::Row(row),
+            warning: repeated.as_deref().map(super::checked::repeated_message),
+        }),
+        Ok((Shaped::Other(value), _)) => Err(RecordError {
             location,
             message: format!("the line is {}, not a JSON object", json_kind(&value)),
             raw: raw(),
@@ -136,7 +131,7 @@ pub(crate) fn parse_line(
 struct LineRecords {
     lines: Lines,
     buf: Vec<u8>,
-    keys: usize,
+    shape: Shape,
 }
 
 impl Iterator for LineRecords {
@@ -145,7 +140,7 @@ impl Iterator for LineRecords {
     fn next(&mut self) -> Option<Self::Item> {
         self.buf.clear();
         Some(match self.lines.next_into(&mut self.buf)? {
-            Ok(location) => parse_line(&self.buf, location, &mut self.keys),
+            Ok(location) => parse_line(&self.buf, location, &mut self.shape),
             Err(e) => Err(e),
         })
     }

@@ -3,19 +3,21 @@
 //! Both formats hold one JSON object per record, so they share the read buffer, the BOM
 //! that some exporters put first and the cut-off of raw text kept for a rejected record.
 //! A whole document is read on a thread of its own ([`document`], walked by [`walk`]);
-//! NDJSON one line at a time ([`lines`]); serde_json's errors are worded for both in
+//! NDJSON one line at a time ([`lines`]), each object into a row ([`shaped`]); serde_json's errors are worded for both in
 //! [`syntax`].
 
 mod checked;
 mod document;
 mod lines;
 mod recover;
+mod shaped;
 mod single;
 mod syntax;
 mod walk;
 
 pub(crate) use document::read_document;
 pub(crate) use lines::{Lines, parse_line, read_lines};
+pub(crate) use shaped::Shape;
 pub(crate) use single::{WHOLE_DOCUMENT, read_single};
 
 const READ_BUFFER: usize = 64 * 1024;

@@ -127,7 +127,7 @@ pub(super) fn read_on(
             }));
             return;
         } else {
-            match super::checked::from_slice(&bytes, 0) {
+            match super::checked::from_slice(&bytes) {
                 Ok((value, repeated)) if value.is_object() => Ok(SourceRecord {
                     location: at,
                     value: crate::source::RecordValue::Json(value),
