@@ -50,7 +50,11 @@ impl Pipeline<'_> {
         let mut report_clock = stages.report.thread();
 
         let result = std::thread::scope(|scope| -> Result<FieldCounts, PipelineError<E>> {
-            let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers);
+            // Room for every chunk the credits allow: the reader then waits only for a
+            // credit, never for a builder. With room for one chunk per builder, the reader
+            // (one of four threads on two cores) was often not scheduled in time to refill
+            // it, and a core stood idle an eighth of a dry run.
+            let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(IN_FLIGHT);
             let chunk_rx = Arc::new(std::sync::Mutex::new(chunk_rx));
             let (done_tx, done_rx) = sync_channel::<Built>(IN_FLIGHT);
             let (credit_tx, credit_rx) = sync_channel::<()>(IN_FLIGHT);
@@ -183,13 +187,15 @@ fn report_unjoined<E>(
 }
 
 /// Records per chunk: enough that thread hand-offs cost little, few enough that chunks in
-/// flight stay small (about 1,000 records at 1 KB each with the defaults).
+/// flight stay small (about 2,000 records at 1 KB each with the defaults).
 const CHUNK: usize = 128;
 /// NDJSON text per chunk at most (a chunk is cut sooner when its lines are long), so that
 /// chunks in flight stay small when records are large.
-const CHUNK_TEXT: usize = 4 << 20;
-/// Chunks read but not yet handed to the consumer, at most.
-const IN_FLIGHT: usize = 8;
+const CHUNK_TEXT: usize = 1 << 20;
+/// Chunks read but not yet handed to the consumer, at most: a queue deep enough that the
+/// builders find a chunk waiting however the cores are shared out, small enough that
+/// memory stays flat (at most 16 MiB of NDJSON text).
+const IN_FLIGHT: usize = 16;
 /// Builder threads at most (the reader and the consumer run besides them).
 const MAX_WORKERS: usize = 8;
 
