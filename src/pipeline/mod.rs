@@ -176,10 +176,7 @@ mod tests {
     /// to disk.
     #[test]
     fn outcomes_in_input_order_and_repeats_rejected() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
-        let plan =
-            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        let (schema, plan) = bench_plan();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tickets.ndjson");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
@@ -242,10 +239,7 @@ mod tests {
     /// whichever file comes first.
     #[test]
     fn repeats_across_formats_follow_input_order() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
-        let plan =
-            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        let (schema, plan) = bench_plan();
         let dir = tempfile::tempdir().unwrap();
         let ticket = |id: u64, subject: &str| {
             serde_json::json!({
@@ -287,10 +281,7 @@ mod tests {
     /// A failing consumer stops the run at once: every thread ends, nothing hangs.
     #[test]
     fn consumer_error_stops_the_threads() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
-        let plan =
-            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        let (schema, plan) = bench_plan();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tickets.ndjson");
         let line = r#"{"id": 1, "subject": "s", "description": "b", "requester": {"name": "A", "email": "a@example.com"}}"#;
@@ -303,6 +294,15 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, PipelineError::Consumer("stop")));
         assert_eq!(n, 300);
+    }
+
+    /// The sample schema and the benchmark's NDJSON mapping, which the tests' records fit.
+    fn bench_plan() -> (Arc<Schema>, Plan) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema = Arc::new(Schema::load(&root.join("samples/happyfox-schema.json")).unwrap());
+        let plan =
+            crate::mapping::load(&root.join("bench/ndjson.yaml"), Some(schema.clone())).unwrap();
+        (schema, plan)
     }
 
     impl Processed {

@@ -17,9 +17,7 @@ use crate::mapping::Plan;
 use crate::mapping::template::Sides;
 use crate::payload::{Builder, RecordOutcome};
 use crate::problem::{Problem, ProblemKind, Sampled};
-use crate::source::{
-    self, Format, Location, Opened, RecordValue, SourceRecord, format_from_extension,
-};
+use crate::source::{self, Format, Location, Opened, RecordValue, SourceRecord};
 
 impl Pipeline<'_> {
     /// Reads every record and hands its outcome to `f`, in input order.
@@ -325,12 +323,8 @@ impl Reader<'_> {
         };
         let mut columns_checked = false;
         'files: for file in files {
-            let is_csv = match plan.source.read.format {
-                Some(f) => f == Format::Csv,
-                None => format_from_extension(file)
-                    .map(|f| f == Format::Csv)
-                    .unwrap_or(false),
-            };
+            // A file of no known format is not opened: `open` below says so.
+            let is_csv = matches!(source::format_of(file, &plan.source.read), Ok(Format::Csv));
             let opened = match source::open(file, &plan.source.read) {
                 Ok(s) => s,
                 Err(e) => {

@@ -248,7 +248,7 @@ pub(crate) fn open(path: &Path, opts: &ReadOptions) -> Result<Opened, SourceErro
 }
 
 /// The format the mapping names, or else the one the file name implies.
-fn format_of(path: &Path, opts: &ReadOptions) -> Result<Format, SourceError> {
+pub(crate) fn format_of(path: &Path, opts: &ReadOptions) -> Result<Format, SourceError> {
     match opts.format {
         Some(f) => Ok(f),
         None => format_from_extension(path),
