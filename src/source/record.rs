@@ -182,7 +182,8 @@ impl<'a> RecordRef<'a> {
 
     /// `get` of a key that the records of an export keep in one place: checked first at
     /// the position `hint` remembers, one comparison instead of hashing the key (the
-    /// SipHash of serde_json's maps), which every template's lookup paid on every record.
+    /// SipHash of serde_json's maps, or a row header's map), which every template's lookup
+    /// paid on every record.
     pub(crate) fn get_hinted(self, name: &str, hint: &KeyHint) -> Option<&'a Value> {
         match self {
             RecordRef::Json(Value::Object(m)) if m.len() <= HINTED => {
@@ -198,6 +199,19 @@ impl<'a> RecordRef<'a> {
                     .find_map(|(i, (k, v))| (k == name).then_some((i, v)))?;
                 hint.0.store(at, Ordering::Relaxed);
                 Some(v)
+            }
+            // The same for a row, whose cells are in its header's order: a CSV file's rows
+            // all share one header, and NDJSON lines alike share theirs.
+            RecordRef::Row(r) => {
+                let at = hint.0.load(Ordering::Relaxed);
+                if let Some(n) = r.header.names.get(at)
+                    && n == name
+                {
+                    return r.cells.get(at);
+                }
+                let at = *r.header.position.get(name)?;
+                hint.0.store(at, Ordering::Relaxed);
+                r.cells.get(at)
             }
             _ => self.get(name),
         }
@@ -304,7 +318,7 @@ mod tests {
     }
 
     /// Whatever the hint remembers, a hinted lookup finds what `get` finds: records with
-    /// the key elsewhere, without it, a row, an object too large to scan.
+    /// the key elsewhere, without it, an object too large to scan, rows of other headers.
     #[test]
     fn hinted_lookups_find_what_get_finds() {
         let hint = KeyHint::default();
@@ -320,13 +334,27 @@ mod tests {
             json!([1, 2]),
             Value::Object(large),
         ];
+        // The same records as rows of their own headers, and one more header.
+        let mut rows: Vec<RecordValue> = records
+            .iter()
+            .filter_map(|v| v.as_object())
+            .map(|m| RecordValue::Row(Row::from_object(m)))
+            .collect();
+        rows.push(row());
         for name in ["c", "a", "b", "k64", "zz"] {
             for v in records.iter().chain(records.iter().rev()) {
                 let r = RecordRef::Json(v);
                 assert_eq!(r.get_hinted(name, &hint), r.get(name), "{name} in {v}");
             }
-            let row = row();
-            assert_eq!(row.as_ref().get_hinted(name, &hint), row.get(name));
+            let row_hint = KeyHint::default();
+            for row in rows.iter().chain(rows.iter().rev()) {
+                let r = row.as_ref();
+                assert_eq!(
+                    r.get_hinted(name, &row_hint),
+                    r.get(name),
+                    "{name} in {row:?}"
+                );
+            }
         }
     }
 
