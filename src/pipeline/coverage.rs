@@ -8,10 +8,12 @@
 //! seen before allocates nothing. The number of paths is capped, which keeps memory flat
 //! whatever the export holds.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
-use crate::source::{RecordRef, id_text, object_get};
+use crate::source::{Header, RecordRef, id_text, object_get};
 
 /// Paths counted at most; more are counted together as `dropped_paths`.
 pub(crate) const MAX_PATHS: usize = 2_000;
@@ -19,7 +21,13 @@ pub(crate) const MAX_PATHS: usize = 2_000;
 /// Fields seen in the records, with how many records have a non-empty value.
 #[derive(Debug, Default)]
 pub(crate) struct FieldCounts {
-    top: HashMap<String, Node>,
+    /// A record's own keys, with where their counts are in `nodes`.
+    top: HashMap<String, usize>,
+    nodes: Vec<Node>,
+    /// The header of the last row counted, with each column's place in `nodes` once
+    /// known: the rows of a file (and NDJSON lines alike) share a header, so their cells
+    /// are counted by place, not by hashing every name of every row.
+    last_header: Option<(Arc<Header>, Vec<Option<usize>>)>,
     paths: usize,
     /// Values not counted because their path did not fit in [`MAX_PATHS`].
     pub dropped_paths: u64,
@@ -72,55 +80,97 @@ fn bump(map: &mut HashMap<String, u64>, key: &str, paths: &mut usize, dropped: &
 impl FieldCounts {
     /// Counts the non-empty fields of one record.
     pub(crate) fn add(&mut self, record: RecordRef<'_>) {
-        for (key, value) in record.entries() {
+        let RecordRef::Row(row) = record else {
+            for (key, value) in record.entries() {
+                if filled(value)
+                    && let Some(node) = self.node(key)
+                {
+                    self.count(node, value);
+                }
+            }
+            return;
+        };
+        let (header, mut places) = match self.last_header.take() {
+            Some((header, places)) if Arc::ptr_eq(&header, row.header()) => (header, places),
+            _ => (row.header().clone(), vec![None; row.header().names().len()]),
+        };
+        for ((key, value), place) in row.iter().zip(places.iter_mut()) {
             if !filled(value) {
                 continue;
             }
-            let node = match self.top.get_mut(key) {
-                Some(n) => n,
-                None if self.paths < MAX_PATHS => {
-                    self.paths += 1;
-                    self.top.entry(key.to_string()).or_default()
-                }
-                None => {
-                    self.dropped_paths += 1;
-                    continue;
-                }
+            let node = match *place {
+                Some(node) => node,
+                None => match self.node(key) {
+                    Some(node) => *place.insert(node),
+                    None => continue,
+                },
             };
-            node.filled += 1;
-            match value {
-                Value::Object(m) => {
-                    for (k, v) in m {
-                        if filled(v) {
-                            bump(&mut node.sub, k, &mut self.paths, &mut self.dropped_paths);
-                        }
+            self.count(node, value);
+        }
+        self.last_header = Some((header, places));
+    }
+
+    /// Where the counts of the record key `key` are, added while the path budget allows.
+    fn node(&mut self, key: &str) -> Option<usize> {
+        if let Some(&node) = self.top.get(key) {
+            return Some(node);
+        }
+        if self.paths < MAX_PATHS {
+            self.paths += 1;
+            self.nodes.push(Node::default());
+            self.top.insert(key.to_string(), self.nodes.len() - 1);
+            Some(self.nodes.len() - 1)
+        } else {
+            self.dropped_paths += 1;
+            None
+        }
+    }
+
+    /// Counts a non-empty `value` of the key whose counts are at `node`.
+    fn count(&mut self, node: usize, value: &Value) {
+        let node = &mut self.nodes[node];
+        node.filled += 1;
+        match value {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if filled(v) {
+                        bump(&mut node.sub, k, &mut self.paths, &mut self.dropped_paths);
                     }
                 }
-                Value::Array(items) => {
-                    for item in items {
-                        let Value::Object(m) = item else { continue };
-                        let mut buf = itoa::Buffer::new();
-                        let (Some(id), Some(v)) = (
-                            object_get(m, "id").and_then(|id| id_str(id, &mut buf)),
-                            object_get(m, "value"),
-                        ) else {
-                            continue;
-                        };
-                        if filled(v) {
-                            bump(&mut node.ids, &id, &mut self.paths, &mut self.dropped_paths);
-                        }
-                    }
-                }
-                _ => {}
             }
+            Value::Array(items) => {
+                for item in items {
+                    let Value::Object(m) = item else { continue };
+                    let mut buf = itoa::Buffer::new();
+                    let (Some(id), Some(v)) = (
+                        object_get(m, "id").and_then(|id| id_str(id, &mut buf)),
+                        object_get(m, "value"),
+                    ) else {
+                        continue;
+                    };
+                    if filled(v) {
+                        bump(&mut node.ids, &id, &mut self.paths, &mut self.dropped_paths);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
     /// Adds another thread's counts.
-    pub(crate) fn merge(&mut self, other: FieldCounts) {
+    pub(crate) fn merge(&mut self, mut other: FieldCounts) {
         self.dropped_paths += other.dropped_paths;
-        for (key, node) in other.top {
-            let mine = self.top.entry(key).or_default();
+        for (key, at) in other.top {
+            let node = std::mem::take(&mut other.nodes[at]);
+            let at = match self.top.get(&key) {
+                Some(&at) => at,
+                None => {
+                    self.nodes.push(Node::default());
+                    self.top.insert(key, self.nodes.len() - 1);
+                    self.nodes.len() - 1
+                }
+            };
+            let mine = &mut self.nodes[at];
             mine.filled += node.filled;
             for (k, n) in node.sub {
                 *mine.sub.entry(k).or_default() += n;
@@ -134,7 +184,8 @@ impl FieldCounts {
     /// Every path with its count, sorted by path: `key`, `key.sub`, `key[id=N]`.
     pub(crate) fn paths(&self) -> Vec<(FieldPath, u64)> {
         let mut out = vec![];
-        for (key, node) in &self.top {
+        for (key, &at) in &self.top {
+            let node = &self.nodes[at];
             out.push((FieldPath::Top(key.clone()), node.filled));
             for (k, n) in &node.sub {
                 out.push((FieldPath::Sub(key.clone(), k.clone()), *n));
@@ -241,6 +292,50 @@ mod tests {
         assert!(FieldPath::Id("custom_fields".into(), "360001".into()).mentioned_in(mapping));
         assert!(!FieldPath::Id("custom_fields".into(), "36000".into()).mentioned_in(mapping));
         assert!(FieldPath::Top("id".into()).mentioned_in(mapping));
+    }
+
+    /// Rows sharing a header, rows of another header and JSON objects count alike, and
+    /// threads' counts merge into the same totals.
+    #[test]
+    fn rows_count_as_their_objects() {
+        use crate::source::{RecordValue, Row};
+        let objects = [
+            json!({"id": 1, "s": "x", "o": {"a": 1}, "cf": [{"id": 7, "value": "v"}]}),
+            json!({"id": 2, "s": "", "o": {}, "cf": []}),
+            json!({"s": "y", "id": 3}),
+            json!({"id": 4, "s": "z", "o": {"a": null, "b": 2}, "cf": [{"id": 7, "value": null}]}),
+        ];
+        let header_of = |v: &Value| Row::from_object(v.as_object().unwrap());
+        // Rows 0, 1 and 3 share one header; row 2 has its own.
+        let shared = header_of(&objects[0]);
+        let rows: Vec<RecordValue> = objects
+            .iter()
+            .map(|v| {
+                let row = header_of(v);
+                if row.iter().map(|(k, _)| k).eq(shared.iter().map(|(k, _)| k)) {
+                    let cells = shared.iter().map(|(k, _)| v[k].clone()).collect();
+                    RecordValue::Row(Row::new(shared.header().clone(), cells))
+                } else {
+                    RecordValue::Row(row)
+                }
+            })
+            .collect();
+        let mut json = FieldCounts::default();
+        let mut by_row = FieldCounts::default();
+        let mut halves = [FieldCounts::default(), FieldCounts::default()];
+        for (i, (v, row)) in objects.iter().zip(&rows).enumerate() {
+            json.add(RecordRef::Json(v));
+            by_row.add(row.as_ref());
+            halves[i % 2].add(row.as_ref());
+        }
+        let [mut merged, b] = halves;
+        merged.merge(b);
+        assert_eq!(by_row.paths(), json.paths());
+        assert_eq!(merged.paths(), json.paths());
+        assert!(
+            json.paths()
+                .contains(&(FieldPath::Id("cf".into(), "7".into()), 1))
+        );
     }
 
     #[test]

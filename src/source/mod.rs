@@ -24,7 +24,7 @@ pub mod side;
 
 pub(crate) use inputs::{check_pattern, export_root, find_files, is_pattern, resolve_inputs};
 pub(crate) use json::{Lines, Shape, parse_line};
-pub(crate) use record::{KeyHint, id_text, object_get};
+pub(crate) use record::{Header, KeyHint, id_text, object_get};
 pub use record::{RecordRef, RecordValue, Row};
 pub use side::{ComputeKey, SideIndex, SideKey, SideSpec, Unjoined};
 

@@ -110,6 +110,11 @@ impl Row {
         self.header.position.get(name).map(|&i| &self.cells[i])
     }
 
+    /// The header this row shares with the other rows of its file.
+    pub(crate) fn header(&self) -> &Arc<Header> {
+        &self.header
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.header
             .names
