@@ -50,12 +50,15 @@ fn paragraph_into(out: &mut String, p: &str) {
         return;
     }
     out.push_str("<p>");
-    for (n, line) in p.split('\n').enumerate() {
-        if n > 0 {
-            out.push_str("<br>");
-        }
-        escape_into(out, line);
+    // `p.split('\n')`, with the memchr crate's search: the standard library's, which
+    // `split` uses, showed in profiles of every body.
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\n', p.as_bytes()) {
+        escape_into(out, &p[start..i]);
+        out.push_str("<br>");
+        start = i + 1;
     }
+    escape_into(out, &p[start..]);
     out.push_str("</p>");
 }
 
