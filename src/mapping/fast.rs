@@ -63,7 +63,7 @@ enum Filter {
     Date(Option<String>, TimeZone),
     Number(Option<String>),
     Split(Option<String>, Option<usize>),
-    Field(String),
+    Field(FieldId),
     TextToHtml,
     HtmlToText,
     EmailAddress,
@@ -71,6 +71,33 @@ enum Filter {
     Lower,
     Upper,
     Trim,
+}
+
+/// The id `field(…)` looks for. Ids compare as text (an integer id as its digits), as
+/// `field_value` compares them; an integer id is compared as the number the text is
+/// instead, without writing its digits: every custom field of every record walks its list.
+#[derive(Debug)]
+struct FieldId {
+    text: String,
+    /// The text as an integer, if it is one as an integer's digits are written.
+    number: Option<u64>,
+}
+
+impl FieldId {
+    fn new(text: String) -> FieldId {
+        let number = text.parse::<u64>().ok().filter(|n| n.to_string() == text);
+        FieldId { text, number }
+    }
+
+    /// Whether an item with `id` is the one looked for; `None` for an id that is neither
+    /// text nor an integer, which minijinja then handles.
+    fn matches(&self, id: Option<&Json>) -> Option<bool> {
+        Some(match id {
+            None | Some(Json::Null) => self.text.is_empty(),
+            Some(Json::Number(n)) if n.is_u64() => n.as_u64() == self.number,
+            Some(id) => id_text(id, &mut itoa::Buffer::new())? == self.text,
+        })
+    }
 }
 
 /// Names a template may not read from the record on the fast path: literals, and
@@ -356,21 +383,14 @@ impl Filter {
                 V::Json(Json::Array(items)) => {
                     for item in items {
                         let Json::Object(m) = item else { return None };
-                        // The id as text, compared without allocating: every custom field
-                        // of every record walks its list.
-                        let mut digits = itoa::Buffer::new();
-                        let id = match object_get(m, "id") {
-                            None | Some(Json::Null) => "",
-                            Some(id) => id_text(id, &mut digits)?,
-                        };
-                        if id == want {
+                        if want.matches(object_get(m, "id"))? {
                             return Some(object_get(m, "value").map_or(V::Undefined, V::Json));
                         }
                     }
                     V::Undefined
                 }
                 V::Undefined | V::Json(Json::Null) => V::Undefined,
-                other => V::Value(field_value(&other.into_value(), want)),
+                other => V::Value(field_value(&other.into_value(), &want.text)),
             },
             Filter::TextToHtml => V::Str(text_to_html(v.as_str()?)),
             Filter::HtmlToText => V::Str(html_to_text(v.as_str()?)),
@@ -541,8 +561,8 @@ fn filter(name: &str, args: Vec<Arg>, tz: &TimeZone) -> Option<Filter> {
             Filter::Split(sep, max)
         }
         "field" => match args.next()? {
-            Arg::Str(s) => Filter::Field(s),
-            Arg::Int(n) => Filter::Field(n.to_string()),
+            Arg::Str(s) => Filter::Field(FieldId::new(s)),
+            Arg::Int(n) => Filter::Field(FieldId::new(n.to_string())),
         },
         "text_to_html" => Filter::TextToHtml,
         "html_to_text" => Filter::HtmlToText,
@@ -652,6 +672,10 @@ mod tests {
             "{{ cf | field('7') }}",
             "{{ cf | field(9) }}",
             "{{ cf | field('-3') }}",
+            "{{ cf | field('360001') }}",
+            "{{ cf | field('0360001') }}",
+            "{{ cf | field(7) }}",
+            "{{ cf | field(1) }}",
             "{{ missing | field(9) }}",
             "{{ requester.email | email_address }}",
             "{{ requester.email | email_name }}",
