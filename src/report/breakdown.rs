@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use rustc_hash::FxHashMap;
+
 use serde::Serialize;
 
 /// Distinct values a tally counts one by one; later new values go to "other".
@@ -43,9 +45,12 @@ pub struct Breakdowns {
 }
 
 /// Counts of values with a bound on how many distinct values it holds.
+///
+/// FxHash, not SipHash: every valid ticket is counted in four tallies, and their keys
+/// are the account's ids, which no export can choose (and at most `limit` are held).
 #[derive(Debug)]
 pub(crate) struct CappedTally<K> {
-    counts: HashMap<K, u64>,
+    counts: FxHashMap<K, u64>,
     /// Records whose value arrived after `limit` distinct ones were held.
     overflow: u64,
     limit: usize,
@@ -60,7 +65,7 @@ impl<K> Default for CappedTally<K> {
 impl<K> CappedTally<K> {
     pub(crate) fn with_limit(limit: usize) -> Self {
         CappedTally {
-            counts: HashMap::new(),
+            counts: FxHashMap::default(),
             overflow: 0,
             limit,
         }
