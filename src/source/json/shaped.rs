@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::checked::{Checked, parse_text};
@@ -70,25 +70,24 @@ impl<'de> Visitor<'de> for Top<'_> {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Shaped, E> {
-        Ok(Shaped::Other(Value::Bool(v)))
+    // Any value but an object is read as `Checked` reads it, to be reported by its kind.
+    fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<Shaped, E> {
+        self.checked().visit_bool(v).map(Shaped::Other)
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Shaped, E> {
-        Ok(Shaped::Other(Value::Number(v.into())))
+    fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<Shaped, E> {
+        self.checked().visit_i64(v).map(Shaped::Other)
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Shaped, E> {
-        Ok(Shaped::Other(Value::Number(v.into())))
+    fn visit_u64<E: de::Error>(mut self, v: u64) -> Result<Shaped, E> {
+        self.checked().visit_u64(v).map(Shaped::Other)
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Shaped, E> {
-        Ok(Shaped::Other(
-            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
-        ))
+    fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<Shaped, E> {
+        self.checked().visit_f64(v).map(Shaped::Other)
     }
-    fn visit_str<E>(self, v: &str) -> Result<Shaped, E> {
-        Ok(Shaped::Other(Value::String(v.to_string())))
+    fn visit_str<E: de::Error>(mut self, v: &str) -> Result<Shaped, E> {
+        self.checked().visit_str(v).map(Shaped::Other)
     }
-    fn visit_unit<E>(self) -> Result<Shaped, E> {
-        Ok(Shaped::Other(Value::Null))
+    fn visit_unit<E: de::Error>(mut self) -> Result<Shaped, E> {
+        self.checked().visit_unit().map(Shaped::Other)
     }
     fn visit_seq<A: SeqAccess<'de>>(mut self, seq: A) -> Result<Shaped, A::Error> {
         self.checked().visit_seq(seq).map(Shaped::Other)
