@@ -51,7 +51,7 @@ impl Pipeline<'_> {
             // Room for every chunk the credits allow: the reader then waits only for a
             // credit, never for a builder. With room for one chunk per builder, the reader
             // (one of four threads on two cores) was often not scheduled in time to refill
-            // it, and a core stood idle an eighth of a dry run.
+            // it, and 8% of the two cores stood idle through a dry run.
             let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(IN_FLIGHT);
             let chunk_rx = Arc::new(std::sync::Mutex::new(chunk_rx));
             let (done_tx, done_rx) = sync_channel::<Built>(IN_FLIGHT);
