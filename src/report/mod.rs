@@ -18,6 +18,7 @@ mod breakdown;
 mod html;
 mod json;
 mod window;
+mod write_behind;
 
 pub use breakdown::{Breakdown, BreakdownValue, Breakdowns};
 pub(crate) use breakdown::{CappedTally, SHOWN as BREAKDOWN_SHOWN};
@@ -30,6 +31,7 @@ use crate::pipeline::SideFileStats;
 use crate::problem::{Problem, ProblemKind, Severity};
 use crate::source::SourceId;
 use crate::spreadsheet::neutralise;
+use write_behind::WriteBehind;
 
 /// How many examples each problem group keeps.
 pub(crate) const EXAMPLES_PER_KIND: usize = 5;
@@ -419,7 +421,8 @@ fn csv_cell(value: &Json) -> String {
 
 /// Streams `payloads.ndjson`: one line per bulk-create request, exactly its body.
 pub(crate) struct PayloadWriter {
-    out: BufWriter<File>,
+    /// Written behind: at a million records the file is over a gigabyte.
+    out: BufWriter<WriteBehind>,
     batch: Vec<(SourceId, TicketPayload)>,
     batches: u64,
     /// One batch's line, reused: it grows to the largest batch once.
@@ -429,7 +432,7 @@ pub(crate) struct PayloadWriter {
 impl PayloadWriter {
     pub fn create(path: &Path) -> std::io::Result<PayloadWriter> {
         Ok(PayloadWriter {
-            out: BufWriter::new(File::create(path)?),
+            out: BufWriter::new(WriteBehind::new(File::create(path)?)),
             batch: Vec::with_capacity(MAX_BULK_CREATE),
             batches: 0,
             line: Vec::new(),
