@@ -194,6 +194,13 @@ impl V<'_> {
             V::Json(Json::String(s)) => s.clone(),
             V::Str(s) => s,
             V::Undefined | V::Json(Json::Null) => String::new(),
+            // Ids and numbers in ids, written as minijinja writes an integer: converting
+            // one into a minijinja value to print it was a fiftieth of an NDJSON dry run.
+            V::Json(Json::Number(n)) if n.is_u64() || n.is_i64() => {
+                let mut out = String::new();
+                push_integer(&mut out, n);
+                out
+            }
             other => template::value_to_string(&other.into_value()),
         }
     }
@@ -206,6 +213,16 @@ impl V<'_> {
             V::List(_) => None,
             _ => None,
         }
+    }
+}
+
+/// Appends an integer `n` (`is_u64` or `is_i64`) in decimal.
+fn push_integer(out: &mut String, n: &serde_json::Number) {
+    let mut buf = itoa::Buffer::new();
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => out.push_str(buf.format(u)),
+        (None, Some(i)) => out.push_str(buf.format(i)),
+        _ => {}
     }
 }
 
@@ -277,7 +294,7 @@ impl Fast {
                         Part::Expr(e) => match e.eval(record, sides)? {
                             V::Undefined => {}
                             V::Json(Json::Number(n)) if n.is_u64() || n.is_i64() => {
-                                out.push_str(&n.to_string())
+                                push_integer(&mut out, n)
                             }
                             v => out.push_str(v.as_str()?),
                         },
@@ -640,6 +657,7 @@ mod tests {
             "created_at": "2024-03-05 14:22:10", "d": "2024-03-05", "num": "1234.5",
             "cf": [{"id": 1, "value": "x"}, {"id": 360001, "value": "widget"}, {"id": "7", "value": 3}, {"id": -3, "value": "neg"}],
             "list": "a; b;c", "Mixed": "  MiXed  ", "blank": "  ",
+            "big": u64::MAX, "neg": -7, "zero": 0, "yes": true, "huge": 1e20,
         });
         let sources = [
             "{{ id }}",
@@ -684,6 +702,12 @@ mod tests {
             "CSV-{{ row['Ticket ID'] }}",
             "ZD-{{ id }}-{{ missing }}!",
             "{{ cf | field(360001) | upper }}",
+            "{{ big }}",
+            "{{ neg }}",
+            "{{ zero }}",
+            "{{ yes }}",
+            "{{ huge }}",
+            "{{ cf | field('7') }}-{{ neg }}-{{ big }}",
         ];
         let sides = Sides::default();
         let ctx = Value::from_dyn_object(RecordCtx::new(
