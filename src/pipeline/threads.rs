@@ -409,20 +409,34 @@ fn build_chunks(
         let working = Instant::now();
         let mut used = Vec::with_capacity(chunk.items.len());
         let text = chunk.text;
-        let mut build = |record: SourceRecord, is_csv: bool, line: Option<Range<usize>>| {
+        // A line's record, once built, is kept in `shape` for the next line to be read
+        // into: reused, not freed.
+        let mut build = |record: SourceRecord,
+                         is_csv: bool,
+                         line: Option<(Range<usize>, &mut source::Shape)>| {
             fields.add(record.value.as_ref());
             let outcome = builder.build(&record);
             let (value, kept) = if matches!(outcome, RecordOutcome::Rejected { .. }) {
                 (Some(record.value.into_json()), Kept::Nothing)
-            } else if repeatable_id(&outcome).is_none() {
-                if line.is_none() {
-                    used.push(record.value);
-                }
-                (None, Kept::Nothing)
             } else {
+                let repeatable = repeatable_id(&outcome).is_some();
                 match line {
-                    Some(range) => (None, Kept::Line(range)),
-                    None => (None, Kept::Value(record.value)),
+                    Some((range, shape)) => {
+                        shape.recycle(record.value);
+                        (
+                            None,
+                            if repeatable {
+                                Kept::Line(range)
+                            } else {
+                                Kept::Nothing
+                            },
+                        )
+                    }
+                    None if repeatable => (None, Kept::Value(record.value)),
+                    None => {
+                        used.push(record.value);
+                        (None, Kept::Nothing)
+                    }
                 }
             };
             Item {
@@ -443,7 +457,7 @@ fn build_chunks(
                 ReadItem::Record { record, is_csv } => Ok(build(record, is_csv, None)),
                 ReadItem::Line { location, range } => {
                     match source::parse_line(&text[range.clone()], location, &mut shape) {
-                        Ok(record) => Ok(build(record, false, Some(range))),
+                        Ok(record) => Ok(build(record, false, Some((range, &mut shape)))),
                         Err(error) => Ok(unreadable(error, false)),
                     }
                 }

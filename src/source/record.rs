@@ -110,6 +110,10 @@ impl Row {
         self.header.position.get(name).map(|&i| &self.cells[i])
     }
 
+    pub(crate) fn into_cells(self) -> Vec<Value> {
+        self.cells
+    }
+
     /// The header this row shares with the other rows of its file.
     pub(crate) fn header(&self) -> &Arc<Header> {
         &self.header

@@ -76,25 +76,46 @@ impl<'de> Visitor<'de> for Checked<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::with_capacity(self.capacity);
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(Checked {
-                repeated: &mut *self.repeated,
-                capacity: 0,
-            })?;
-            // One hash per key: the entry both notices a repeat and stores the value.
-            match out.entry(key) {
-                serde_json::map::Entry::Vacant(e) => {
-                    e.insert(value);
-                }
-                serde_json::map::Entry::Occupied(mut e) => {
-                    if self.repeated.is_none() {
-                        *self.repeated = Some(e.key().clone());
-                    }
-                    e.insert(value);
-                }
-            }
-        }
+        read_entries(&mut out, &mut map, self.repeated)?;
         Ok(Value::Object(out))
+    }
+}
+
+/// Reads the rest of an object's entries into `out`, noticing a repeated key.
+pub(super) fn read_entries<'de, A: MapAccess<'de>>(
+    out: &mut Map<String, Value>,
+    map: &mut A,
+    repeated: &mut Option<String>,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key::<String>()? {
+        let value = map.next_value_seed(Checked {
+            repeated: &mut *repeated,
+            capacity: 0,
+        })?;
+        insert(out, key, value, repeated);
+    }
+    Ok(())
+}
+
+/// Inserts as `serde_json::Map` does (a repeated key keeps its place and takes the last
+/// value), noting the first repeated key.
+pub(super) fn insert(
+    out: &mut Map<String, Value>,
+    key: String,
+    value: Value,
+    repeated: &mut Option<String>,
+) {
+    // One hash per key: the entry both notices a repeat and stores the value.
+    match out.entry(key) {
+        serde_json::map::Entry::Vacant(e) => {
+            e.insert(value);
+        }
+        serde_json::map::Entry::Occupied(mut e) => {
+            if repeated.is_none() {
+                *repeated = Some(e.key().clone());
+            }
+            e.insert(value);
+        }
     }
 }
 

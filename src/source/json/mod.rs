@@ -3,11 +3,13 @@
 //! Both formats hold one JSON object per record, so they share the read buffer, the BOM
 //! that some exporters put first and the cut-off of raw text kept for a rejected record.
 //! A whole document is read on a thread of its own ([`document`], walked by [`walk`]);
-//! NDJSON one line at a time ([`lines`]), each object into a row ([`shaped`]); serde_json's errors are worded for both in
+//! NDJSON one line at a time ([`lines`]), each object into a row ([`shaped`]), read into the
+//! last row's allocations ([`in_place`]); serde_json's errors are worded for both in
 //! [`syntax`].
 
 mod checked;
 mod document;
+mod in_place;
 mod lines;
 mod recover;
 mod shaped;

@@ -8,9 +8,10 @@
 //! share theirs. A line whose keys differ gets a header of its own, which the lines after
 //! it are then compared with.
 //!
-//! Values below the top level are read by [`Checked`] as before, and a repeated key at any
-//! level is noticed as it is there: the record keeps the key's first place and its last
-//! value, as a `serde_json::Map` would.
+//! Values below the top level are read by [`Checked`], or into the cells of the row the
+//! thread was last done with ([`InPlace`], reusing what that row allocated), and a repeated
+//! key at any level is noticed as it is there: the record keeps the key's first place and
+//! its last value, as a `serde_json::Map` would.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,12 +21,28 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::Value;
 
 use super::checked::{Checked, parse_text};
+use super::in_place::InPlace;
+use crate::source::RecordValue;
 use crate::source::record::{Header, Row};
 
 /// The keys of the last object read on one thread, which the next is compared with.
 #[derive(Default)]
 pub(crate) struct Shape {
     header: Option<Arc<Header>>,
+    /// The cells of the last row this thread was done with, which the next line is read
+    /// into (see [`super::in_place`]).
+    spare: Vec<Value>,
+}
+
+impl Shape {
+    /// Keeps a record the thread is done with for the next line to be read into.
+    pub(crate) fn recycle(&mut self, value: RecordValue) {
+        if let RecordValue::Row(row) = value
+            && self.spare.is_empty()
+        {
+            self.spare = row.into_cells();
+        }
+    }
 }
 
 /// A line's value: a row for an object, any other value as it is (for its error).
@@ -96,25 +113,38 @@ impl<'de> Visitor<'de> for Top<'_> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Shaped, A::Error> {
         let expected = self.shape.header.clone();
         let expected_names = expected.as_deref().map_or(&[][..], Header::names);
-        let mut cells = Vec::with_capacity(expected_names.len());
+        // Read into the last row's cells where there are some.
+        let mut cells = std::mem::take(&mut self.shape.spare);
+        cells.reserve(expected_names.len().saturating_sub(cells.len()));
+        let mut read = 0;
         // The names read so far, once a key differs from the previous line's.
         let mut names: Option<Vec<String>> = None;
         loop {
             let want = match names {
-                None => expected_names.get(cells.len()).map(String::as_str),
+                None => expected_names.get(read).map(String::as_str),
                 Some(_) => None,
             };
             let Some(key) = map.next_key_seed(KeySeed { want })? else {
                 break;
             };
-            let value = map.next_value_seed(self.checked())?;
+            match cells.get_mut(read) {
+                Some(slot) => map.next_value_seed(InPlace {
+                    slot,
+                    repeated: &mut *self.repeated,
+                })?,
+                None => {
+                    let value = map.next_value_seed(self.checked())?;
+                    cells.push(value);
+                }
+            }
             if let Key::Other(key) = key {
                 names
-                    .get_or_insert_with(|| expected_names[..cells.len()].to_vec())
+                    .get_or_insert_with(|| expected_names[..read].to_vec())
                     .push(key);
             }
-            cells.push(value);
+            read += 1;
         }
+        cells.truncate(read);
         let header = match (names, &expected) {
             (None, Some(header)) if cells.len() == header.names().len() => header.clone(),
             (names, _) => {
@@ -168,13 +198,13 @@ fn fold_repeats(
 
 /// A key: the one expected at its place, compared where it lies in the text, or another,
 /// copied.
-enum Key {
+pub(super) enum Key {
     Expected,
     Other(String),
 }
 
-struct KeySeed<'a> {
-    want: Option<&'a str>,
+pub(super) struct KeySeed<'a> {
+    pub want: Option<&'a str>,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
@@ -210,16 +240,20 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::RecordValue;
     use serde_json::json;
 
     fn read(text: &str, shape: &mut Shape) -> (Value, Option<String>, Option<Arc<Header>>) {
+        let (row, repeated) = read_row(text, shape);
+        let header = shape.header.clone();
+        (RecordValue::Row(row).into_json(), repeated, header)
+    }
+
+    fn read_row(text: &str, shape: &mut Shape) -> (Row, Option<String>) {
         let (shaped, repeated) = from_slice(text.as_bytes(), shape).unwrap();
         let Shaped::Row(row) = shaped else {
             panic!("{text} is an object")
         };
-        let header = shape.header.clone();
-        (RecordValue::Row(row).into_json(), repeated, header)
+        (row, repeated)
     }
 
     /// Whatever the line before it had, a line reads as the object serde_json makes of it,
@@ -239,8 +273,20 @@ mod tests {
             r#"{"a\u0062":1,"b":2,"e":3}"#,
         ];
         let mut shape = Shape::default();
+        let mut recycled = Shape::default();
         for text in lines.iter().chain(lines.iter().rev()) {
             let (object, repeated, _) = read(text, &mut shape);
+            // Read into the cells of the line before, the same.
+            let (row, again) = read_row(text, &mut recycled);
+            let row = RecordValue::Row(row);
+            assert_eq!(row, object, "{text} read into the row before");
+            assert_eq!(
+                serde_json::to_string(&row.as_ref()).unwrap(),
+                serde_json::to_string(&object).unwrap(),
+                "order of {text} read into the row before"
+            );
+            assert_eq!(again, repeated, "{text} read into the row before");
+            recycled.recycle(row);
             let (want, want_repeated) = super::super::checked::from_slice(text.as_bytes())
                 .map_err(|e| e.to_string())
                 .unwrap();
