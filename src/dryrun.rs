@@ -250,28 +250,34 @@ fn report_err(path: &Path) -> impl Fn(std::io::Error) -> DryRunError + '_ {
 }
 
 /// The report files written while records stream by (with `--report`).
+/// Each with its path, which a failed write names (a full disk, a lost mount).
 struct Writers {
     rejects: RejectsWriter,
+    rejects_path: PathBuf,
     payloads: PayloadWriter,
+    payloads_path: PathBuf,
 }
 
 impl Writers {
     fn create(dir: &Path) -> Result<Writers, DryRunError> {
         std::fs::create_dir_all(dir).map_err(report_err(dir))?;
+        let rejects_path = dir.join("rejects.csv");
+        let payloads_path = dir.join("payloads.ndjson");
         Ok(Writers {
-            rejects: RejectsWriter::create(&dir.join("rejects.csv")).map_err(report_err(dir))?,
-            payloads: PayloadWriter::create(&dir.join("payloads.ndjson"))
-                .map_err(report_err(dir))?,
+            rejects: RejectsWriter::create(&rejects_path).map_err(report_err(&rejects_path))?,
+            payloads: PayloadWriter::create(&payloads_path).map_err(report_err(&payloads_path))?,
+            rejects_path,
+            payloads_path,
         })
     }
 
     fn finish(self) -> Result<(), DryRunError> {
         self.rejects
             .finish()
-            .map_err(report_err(Path::new("rejects.csv")))?;
+            .map_err(report_err(&self.rejects_path))?;
         self.payloads
             .finish()
-            .map_err(report_err(Path::new("payloads.ndjson")))?;
+            .map_err(report_err(&self.payloads_path))?;
         Ok(())
     }
 }
@@ -303,7 +309,6 @@ impl Tally<'_> {
         warnings: &[Problem],
         loc: impl Fn() -> String,
         writers: Option<&mut Writers>,
-        file: &Path,
     ) -> Result<(), DryRunError> {
         self.counts.valid += 1;
         self.fields.add(&p);
@@ -388,14 +393,14 @@ impl Tally<'_> {
             if let Some(w) = writers {
                 w.payloads
                     .push(p.source_id, p.payload)
-                    .map_err(report_err(file))?;
+                    .map_err(report_err(&w.payloads_path))?;
             }
         } else {
             self.files.add(&p.attachments);
             if let Some(w) = writers {
                 w.payloads
                     .push_single(&p.source_id, &p.payload, &p.attachments)
-                    .map_err(report_err(file))?;
+                    .map_err(report_err(&w.payloads_path))?;
             }
         }
         Ok(())
@@ -424,7 +429,7 @@ impl Tally<'_> {
                     item.raw.as_deref(),
                     item.is_csv,
                 )
-                .map_err(report_err(&item.location.file))?;
+                .map_err(report_err(&w.rejects_path))?;
         }
         Ok(())
     }
@@ -550,7 +555,7 @@ pub fn run(plan: &Plan, schema: Arc<Schema>, opts: &DryRunOptions) -> Result<Sum
             RecordOutcome::Valid { plan, warnings } => {
                 // Formatted only for records that report something: most are silent.
                 let loc = || item.location.to_string();
-                tally.valid(*plan, &warnings, loc, writers.as_mut(), &item.location.file)
+                tally.valid(*plan, &warnings, loc, writers.as_mut())
             }
             RecordOutcome::Rejected {
                 ref source_id,

@@ -207,6 +207,32 @@ fn report_files_are_written_and_consistent() {
     });
 }
 
+/// A report file that cannot be written (here a full device) stops the run with that
+/// file's path, not the input's, and a non-zero exit.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_names_the_report_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    for name in ["payloads.ndjson", "rejects.csv"] {
+        let _ = std::fs::remove_file(dir.path().join("payloads.ndjson"));
+        let _ = std::fs::remove_file(dir.path().join("rejects.csv"));
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(name)).unwrap();
+        let r = dry_run(
+            "mappings/generic-csv.yaml",
+            &["samples/generic-csv/"],
+            &["--report", &d],
+        );
+        let stderr = redact(&r.stderr, dir.path());
+        assert_ne!(r.code, 0, "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write the report to [TMP]/{name}: "))
+                && stderr.contains("No space left on device"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn mapping_errors_are_all_shown_with_positions() {
     let dir = tempfile::tempdir().unwrap();
