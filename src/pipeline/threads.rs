@@ -420,24 +420,22 @@ fn build_chunks(
                 (Some(record.value.into_json()), Kept::Nothing)
             } else {
                 let repeatable = repeatable_id(&outcome).is_some();
-                match line {
+                let kept = match line {
                     Some((range, shape)) => {
                         shape.recycle(record.value);
-                        (
-                            None,
-                            if repeatable {
-                                Kept::Line(range)
-                            } else {
-                                Kept::Nothing
-                            },
-                        )
+                        if repeatable {
+                            Kept::Line(range)
+                        } else {
+                            Kept::Nothing
+                        }
                     }
-                    None if repeatable => (None, Kept::Value(record.value)),
+                    None if repeatable => Kept::Value(record.value),
                     None => {
                         used.push(record.value);
-                        (None, Kept::Nothing)
+                        Kept::Nothing
                     }
-                }
+                };
+                (None, kept)
             };
             Item {
                 processed: Processed {

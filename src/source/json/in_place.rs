@@ -99,30 +99,17 @@ impl<'de> Visitor<'de> for InPlace<'_> {
             let v = self.checked().visit_seq(seq);
             return self.set(v);
         };
+        // Items past the old ones start as null, which reads as `Checked` reads.
         let mut n = 0;
         loop {
-            let more = match items.get_mut(n) {
-                Some(slot) => seq
-                    .next_element_seed(InPlace {
-                        slot,
-                        repeated: &mut *self.repeated,
-                    })?
-                    .is_some(),
-                None => {
-                    let seed = Checked {
-                        repeated: &mut *self.repeated,
-                        capacity: 0,
-                    };
-                    match seq.next_element_seed(seed)? {
-                        Some(v) => {
-                            items.push(v);
-                            true
-                        }
-                        None => false,
-                    }
-                }
+            if n == items.len() {
+                items.push(Value::Null);
+            }
+            let seed = InPlace {
+                slot: &mut items[n],
+                repeated: &mut *self.repeated,
             };
-            if !more {
+            if seq.next_element_seed(seed)?.is_none() {
                 items.truncate(n);
                 return Ok(());
             }
@@ -160,9 +147,7 @@ impl<'de> Visitor<'de> for InPlace<'_> {
             // Keys after the old ones: read on into the object, as `Checked` reads them.
             Ended::Longer => read_entries(object, &mut map, self.repeated),
             Ended::Shorter => {
-                if read < object.len() {
-                    keep_first(object, read);
-                }
+                keep_first(object, read);
                 Ok(())
             }
             Ended::Differs(key) => {
@@ -192,6 +177,9 @@ enum Ended {
 
 /// Drops the keys after the first `n`, keeping the order.
 fn keep_first(object: &mut Map<String, Value>, n: usize) {
+    if n >= object.len() {
+        return;
+    }
     let mut i = 0;
     object.retain(|_, _| {
         i += 1;

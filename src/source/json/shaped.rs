@@ -110,7 +110,7 @@ impl<'de> Visitor<'de> for Top<'_> {
         self.checked().visit_seq(seq).map(Shaped::Other)
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Shaped, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shaped, A::Error> {
         let expected = self.shape.header.clone();
         let expected_names = expected.as_deref().map_or(&[][..], Header::names);
         // Read into the last row's cells where there are some.
@@ -127,16 +127,14 @@ impl<'de> Visitor<'de> for Top<'_> {
             let Some(key) = map.next_key_seed(KeySeed { want })? else {
                 break;
             };
-            match cells.get_mut(read) {
-                Some(slot) => map.next_value_seed(InPlace {
-                    slot,
-                    repeated: &mut *self.repeated,
-                })?,
-                None => {
-                    let value = map.next_value_seed(self.checked())?;
-                    cells.push(value);
-                }
+            // A cell past the last row's starts as null, which reads as `Checked` reads.
+            if read == cells.len() {
+                cells.push(Value::Null);
             }
+            map.next_value_seed(InPlace {
+                slot: &mut cells[read],
+                repeated: &mut *self.repeated,
+            })?;
             if let Key::Other(key) = key {
                 names
                     .get_or_insert_with(|| expected_names[..read].to_vec())
